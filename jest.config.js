@@ -1,0 +1,14 @@
+// Unit tests sit beside the code they test (provider/**/*.test.ts) and in test/unit;
+// engine tests (test/e2e) drive the real Pulumi CLI and are slower.
+/** @type {import('jest').Config} */
+const common = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: "unit", testMatch: ["<rootDir>/provider/**/*.test.ts", "<rootDir>/test/unit/**/*.test.ts"] },
+    { ...common, displayName: "e2e", testMatch: ["<rootDir>/test/e2e/**/*.test.ts"] },
+  ],
+};
