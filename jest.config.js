@@ -1,5 +1,6 @@
 // Unit tests sit beside the code they test (provider/**/*.test.ts) and in test/unit;
-// engine tests (test/e2e) drive the real Pulumi CLI and are slower.
+// integration tests (test/integration, test/twin) run against the stand-ins; engine tests (test/e2e)
+// drive the real Pulumi CLI and are slower.
 /** @type {import('jest').Config} */
 const common = {
   preset: "ts-jest",
@@ -9,6 +10,7 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: "unit", testMatch: ["<rootDir>/provider/**/*.test.ts", "<rootDir>/test/unit/**/*.test.ts"] },
+    { ...common, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/twin/**/*.test.ts"] },
     { ...common, displayName: "e2e", testMatch: ["<rootDir>/test/e2e/**/*.test.ts"] },
   ],
 };

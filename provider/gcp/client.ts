@@ -1,0 +1,174 @@
+// The one GCP client factory every GCP provider uses, and the retry/backoff rules.
+//
+// Stable module: serialized providers in users' Pulumi state reach this file by its path
+// (`zitadel-audit-stream/dist/provider/gcp/client.js`) and call its exports by name, so renaming
+// the file or an export breaks `destroy`/`refresh` of stacks created with an older version
+// (pulumi-dynamic.md §2.4). Add, don't rename.
+import { iam_v1 } from "@googleapis/iam";
+import { storage_v1 } from "@googleapis/storage";
+import { Gaxios } from "gaxios";
+import { GoogleAuth, JWT } from "google-auth-library";
+import * as fs from "fs";
+
+export interface GcpConfig {
+  /** Service account key JSON, or a path to it (as `gcp:credentials` accepts). Unset: ADC. */
+  credentials?: string;
+  project?: string;
+  /** One origin serving token, API and upload traffic: the emulator, or a private endpoint. */
+  endpoint?: string;
+}
+
+export interface ConfigSource {
+  get(key: string): string | undefined;
+}
+
+export const ENDPOINT_ENV = "ZITADEL_AUDIT_STREAM_GCP_ENDPOINT";
+const PROJECT_ENVS = ["GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"];
+
+/**
+ * Pulumi config first (`gcp:credentials`, `gcp:project`, `zitadel-audit-stream:gcpEndpoint`, as the
+ * engine hands it to `configure`), then the environment @pulumi/gcp and Terraform read
+ * (GOOGLE_CREDENTIALS, the project variables), then Application Default Credentials.
+ */
+export function gcpConfigFrom(config?: ConfigSource): GcpConfig {
+  const env = process.env;
+  const pick = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== "");
+  return {
+    credentials: pick(config?.get("gcp:credentials"), env.GOOGLE_CREDENTIALS),
+    project: pick(config?.get("gcp:project"), ...PROJECT_ENVS.map((k) => env[k])),
+    endpoint: pick(config?.get("zitadel-audit-stream:gcpEndpoint"), env[ENDPOINT_ENV]),
+  };
+}
+
+export interface Gcp {
+  storage: storage_v1.Storage;
+  iam: iam_v1.Iam;
+  project: string;
+  /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0.3). */
+  uploadOptions: { rootUrl?: string };
+}
+
+const SCOPES = ["https://www.googleapis.com/auth/cloud-platform"];
+
+/**
+ * The HTTP transport for token, API and upload traffic. It uses Node's own fetch (Node >= 22)
+ * rather than gaxios' lazily imported node-fetch. With an endpoint it sends every *.googleapis.com
+ * request, the token exchange included, to that origin (gcp-apis.md §4.4: rootUrl alone misses
+ * uploads, and the auth library ignores a key's token_uri).
+ */
+function transporterFor(endpoint?: string): Gaxios {
+  const g = new Gaxios({ fetchImplementation: globalThis.fetch as any });
+  if (!endpoint) return g;
+  const base = endpoint.replace(/\/+$/, "");
+  g.interceptors.request.add({
+    resolved: async (opts) => {
+      const url = new URL(String(opts.url));
+      if (/(^|\.)googleapis\.com$/.test(url.hostname)) {
+        opts.url = new URL(base + url.pathname + url.search);
+      }
+      return opts;
+    },
+  });
+  return g;
+}
+
+function readCredentials(credentials: string): Record<string, string> {
+  const text = credentials.trim().startsWith("{") ? credentials : fs.readFileSync(credentials, "utf8");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error("gcp:credentials is neither service account key JSON nor a path to a key file");
+  }
+}
+
+/** Builds authenticated Storage and IAM clients. Retries are ours (withRetry), not the library's. */
+export async function gcpClients(cfg: GcpConfig): Promise<Gcp> {
+  const transporter = transporterFor(cfg.endpoint);
+  let auth: JWT | GoogleAuth;
+  let keyProject: string | undefined;
+  if (cfg.credentials) {
+    const key = readCredentials(cfg.credentials);
+    if (key.type !== "service_account") throw new Error(`gcp:credentials holds a "${key.type}" credential; only service_account keys are supported there (use ADC for others)`);
+    keyProject = key.project_id;
+    auth = new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, scopes: SCOPES, transporter });
+  } else {
+    auth = new GoogleAuth({ scopes: SCOPES, clientOptions: { transporter } });
+  }
+  const project = cfg.project ?? keyProject ?? (auth instanceof GoogleAuth ? await auth.getProjectId().catch(() => undefined) : undefined);
+  if (!project) throw new Error("No GCP project: set `pulumi config set gcp:project <id>` or GOOGLE_CLOUD_PROJECT");
+  const common = { auth: auth as any, retry: false, ...(cfg.endpoint ? { rootUrl: cfg.endpoint.replace(/\/+$/, "") + "/" } : {}) };
+  return {
+    storage: new storage_v1.Storage(common),
+    iam: new iam_v1.Iam(common),
+    project,
+    uploadOptions: cfg.endpoint ? { rootUrl: cfg.endpoint.replace(/\/+$/, "") + "/" } : {},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and retries
+
+/** HTTP status of a Google API error (gaxios), or undefined for network errors. */
+export function statusOf(e: unknown): number | undefined {
+  const err = e as any;
+  const s = err?.status ?? err?.response?.status ?? (typeof err?.code === "number" ? err.code : undefined);
+  return typeof s === "number" ? s : undefined;
+}
+
+export function messageOf(e: unknown): string {
+  const err = e as any;
+  return String(err?.response?.data?.error?.message ?? err?.message ?? e);
+}
+
+const TRANSIENT_NETWORK = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up/;
+
+/** 429, 5xx and dropped connections are always worth another try. */
+export function isTransient(e: unknown): boolean {
+  const s = statusOf(e);
+  if (s === 429 || (s !== undefined && s >= 500)) return true;
+  return s === undefined && TRANSIENT_NETWORK.test(String((e as any)?.code ?? (e as any)?.message ?? ""));
+}
+
+export interface RetryOptions {
+  /** What is being done, for messages: "create bucket audit-logs". */
+  what: string;
+  /** Extra conditions worth retrying, e.g. a new service account not visible yet. */
+  retryIf?: (e: unknown) => boolean;
+  /** Give up after this long (default 60 s). */
+  deadlineMs?: number;
+  /** First back-off delay (default 500 ms), doubling to at most 10 s, with full jitter. */
+  baseDelayMs?: number;
+}
+
+/** Runs `fn` until it succeeds, a non-retryable error occurs, or the deadline passes. */
+export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
+  const base = opts.baseDelayMs ?? 500;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const retryable = isTransient(e) || (opts.retryIf?.(e) ?? false);
+      if (!retryable || Date.now() >= deadline) {
+        if (retryable) throw new Error(`${opts.what}: still failing after ${attempt + 1} attempts: ${messageOf(e)}`);
+        throw e;
+      }
+      const retryAfter = Number((e as any)?.response?.headers?.get?.("retry-after") ?? (e as any)?.response?.headers?.["retry-after"]);
+      const backoff = Math.random() * Math.min(10_000, base * 2 ** attempt);
+      const delay = Math.min(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff, Math.max(0, deadline - Date.now()));
+      if (attempt === 3) console.log(`${opts.what}: retrying (${messageOf(e)})`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Reads something that may not exist: undefined on 404 (and on the 403 IAM gives for missing accounts, if asked). */
+export async function getOrUndefined<T>(fn: () => Promise<T>, what: string, forbiddenMeansGone = false): Promise<T | undefined> {
+  try {
+    return await withRetry(fn, { what });
+  } catch (e) {
+    const s = statusOf(e);
+    if (s === 404 || (forbiddenMeansGone && s === 403)) return undefined;
+    throw e;
+  }
+}

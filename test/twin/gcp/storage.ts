@@ -1,0 +1,523 @@
+// Cloud Storage JSON API v1 subset: buckets (insert/get/patch/delete/list), bucket IAM policy
+// (get/set with etag, testPermissions) and objects (media/multipart/resumable upload, list, get,
+// alt=media download, delete), with versioning and retention enforced (gcp-apis.md §1).
+import * as crypto from "crypto";
+import { ApiError, crc32c, invalid, notFound } from "./errors";
+import type { GcpEmulator, Reply, Request } from "./emulator";
+import { MEMBER_PATTERN, PREDEFINED_ROLES } from "./roles";
+
+export interface Binding {
+  role: string;
+  members: string[];
+  condition?: unknown;
+}
+
+export interface StoredObject {
+  name: string;
+  generation: string;
+  metageneration: string;
+  data: Buffer;
+  contentType: string;
+  live: boolean;
+  timeCreated: string;
+  metadata?: Record<string, string>;
+}
+
+export interface BucketState {
+  name: string;
+  project: string;
+  /** User-settable fields as last written (location, storageClass, labels, versioning, lifecycle, retentionPolicy, iamConfiguration). */
+  fields: Record<string, any>;
+  metageneration: number;
+  timeCreated: string;
+  updated: string;
+  policy: { bindings: Binding[]; etag: string };
+  objects: StoredObject[];
+  retentionEffective?: string;
+}
+
+const SETTABLE = ["location", "storageClass", "labels", "versioning", "lifecycle", "retentionPolicy", "iamConfiguration", "softDeletePolicy"];
+const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL", "DURABLE_REDUCED_AVAILABILITY"];
+const MULTI_REGIONS = ["US", "EU", "ASIA"];
+
+type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
+
+export class StorageApi {
+  readonly buckets = new Map<string, BucketState>();
+  private readonly uploads = new Map<string, { bucket: string; name: string; contentType: string; metadata?: Record<string, string>; received: Buffer[]; principal: string; query: URLSearchParams }>();
+  private generation = BigInt(Date.now()) * 1000n;
+
+  constructor(private readonly emu: GcpEmulator) {}
+
+  register(add: Register): void {
+    const B = "/storage/v1/b/([^/]+)";
+    add("POST", /^\/storage\/v1\/b$/, (r) => this.insertBucket(r));
+    add("GET", /^\/storage\/v1\/b$/, (r) => this.listBuckets(r));
+    add("GET", new RegExp(`^${B}$`), (r) => ({ json: this.bucketJson(this.bucket(r, "storage.buckets.get")) }));
+    add("PATCH", new RegExp(`^${B}$`), (r) => this.patchBucket(r));
+    add("DELETE", new RegExp(`^${B}$`), (r) => this.deleteBucket(r));
+    add("GET", new RegExp(`^${B}/iam$`), (r) => ({ json: this.policyJson(this.bucket(r, "storage.buckets.getIamPolicy")) }));
+    add("PUT", new RegExp(`^${B}/iam$`), (r) => this.setPolicy(r));
+    add("GET", new RegExp(`^${B}/iam/testPermissions$`), (r) => this.testPermissions(r));
+    add("GET", new RegExp(`^${B}/o$`), (r) => this.listObjects(r));
+    add("GET", new RegExp(`^${B}/o/(.+)$`), (r) => this.getObject(r));
+    add("DELETE", new RegExp(`^${B}/o/(.+)$`), (r) => this.deleteObject(r));
+    for (const prefix of ["/upload/storage/v1/b/([^/]+)/o", "/resumable/upload/storage/v1/b/([^/]+)/o"]) {
+      add("POST", new RegExp(`^${prefix}$`), (r) => this.upload(r));
+      add("PUT", new RegExp(`^${prefix}$`), (r) => this.resumableChunk(r));
+    }
+  }
+
+  // ---------------------------------------------------------------- buckets
+
+  private bucket(r: Request, permission: string): BucketState {
+    const b = this.buckets.get(r.params[0]);
+    if (!b) {
+      // Without the bucket the only answer Google gives is "not found" (or 403 without project rights).
+      if (!this.emu.allowed(r.principal, permission, { project: this.emu.project })) {
+        throw new ApiError(403, `${r.principal} does not have ${permission} access to the Google Cloud Storage bucket. Permission '${permission}' denied on resource (or it may not exist).`);
+      }
+      throw notFound("The specified bucket does not exist.");
+    }
+    this.emu.require("storage", r.principal, permission, { project: b.project, bucket: b.name }, "the Google Cloud Storage bucket");
+    return b;
+  }
+
+  private validateFields(f: Record<string, any>): void {
+    if (f.storageClass !== undefined && f.storageClass !== null && !STORAGE_CLASSES.includes(f.storageClass)) {
+      throw invalid(`Invalid argument: storageClass ${f.storageClass}.`);
+    }
+    const rp = f.retentionPolicy;
+    if (rp) {
+      const s = Number(rp.retentionPeriod);
+      if (!Number.isInteger(s) || s <= 0 || s >= 3_155_760_000) {
+        throw invalid("Retention period must be greater than 0 and less than 100 years.");
+      }
+    }
+    if (f.labels) {
+      for (const [k, v] of Object.entries(f.labels)) {
+        if (!/^[a-z][a-z0-9_-]{0,62}$/.test(k) || (v !== null && !/^[a-z0-9_-]{0,63}$/.test(String(v)))) {
+          throw invalid(`Invalid argument: label ${k}.`);
+        }
+      }
+    }
+    const pap = f.iamConfiguration?.publicAccessPrevention;
+    if (pap !== undefined && !["inherited", "enforced", "unspecified"].includes(pap)) {
+      throw invalid(`Invalid value for publicAccessPrevention: ${pap}`);
+    }
+  }
+
+  private insertBucket(r: Request): Reply {
+    const project = r.query.get("project");
+    if (!project) throw new ApiError(400, "Required parameter: project", { reason: "required" });
+    this.emu.require("storage", r.principal, "storage.buckets.create", { project }, "the Google Cloud project");
+    const body = r.json<Record<string, any>>();
+    const name = String(body.name ?? "");
+    if (!validBucketName(name)) throw invalid(`Invalid bucket name: '${name}'`);
+    const existing = this.buckets.get(name);
+    if (existing) {
+      throw new ApiError(
+        409,
+        existing.project === project
+          ? "Your previous request to create the named bucket succeeded and you already own it."
+          : "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+      );
+    }
+    this.validateFields(body);
+    const now = new Date().toISOString();
+    const fields: Record<string, any> = {};
+    for (const k of SETTABLE) if (body[k] !== undefined && body[k] !== null) fields[k] = body[k];
+    fields.location = String(fields.location ?? "US").toUpperCase();
+    fields.storageClass = fields.storageClass ?? "STANDARD";
+    const b: BucketState = {
+      name,
+      project,
+      fields,
+      metageneration: 1,
+      timeCreated: now,
+      updated: now,
+      objects: [],
+      retentionEffective: fields.retentionPolicy ? now : undefined,
+      policy: {
+        etag: "CAE=",
+        bindings: [
+          { role: "roles/storage.legacyBucketOwner", members: [`projectEditor:${project}`, `projectOwner:${project}`] },
+          { role: "roles/storage.legacyBucketReader", members: [`projectViewer:${project}`] },
+        ],
+      },
+    };
+    this.buckets.set(name, b);
+    return { json: this.bucketJson(b) };
+  }
+
+  private listBuckets(r: Request): Reply {
+    const project = r.query.get("project") ?? "";
+    this.emu.require("storage", r.principal, "storage.buckets.list", { project }, "the Google Cloud project");
+    const items = [...this.buckets.values()].filter((b) => b.project === project).map((b) => this.bucketJson(b));
+    return { json: { kind: "storage#buckets", ...(items.length ? { items } : {}) } };
+  }
+
+  bucketJson(b: BucketState): unknown {
+    const f = b.fields;
+    const ubla = Boolean(f.iamConfiguration?.uniformBucketLevelAccess?.enabled);
+    const out: Record<string, unknown> = {
+      kind: "storage#bucket",
+      selfLink: `${this.emu.endpoint}/storage/v1/b/${b.name}`,
+      id: b.name,
+      name: b.name,
+      projectNumber: projectNumber(b.project),
+      metageneration: String(b.metageneration),
+      location: f.location,
+      storageClass: f.storageClass,
+      etag: Buffer.from(`meta-${b.metageneration}`).toString("base64"),
+      timeCreated: b.timeCreated,
+      updated: b.updated,
+      locationType: MULTI_REGIONS.includes(f.location) ? "multi-region" : "region",
+      iamConfiguration: {
+        bucketPolicyOnly: { enabled: ubla },
+        uniformBucketLevelAccess: { enabled: ubla },
+        publicAccessPrevention: f.iamConfiguration?.publicAccessPrevention ?? "inherited",
+      },
+      softDeletePolicy: f.softDeletePolicy ?? { retentionDurationSeconds: "604800", effectiveTime: b.timeCreated },
+    };
+    if (f.labels && Object.keys(f.labels).length) out.labels = f.labels;
+    if (f.versioning) out.versioning = f.versioning;
+    if (f.lifecycle) out.lifecycle = f.lifecycle;
+    if (f.retentionPolicy) {
+      out.retentionPolicy = { retentionPeriod: String(f.retentionPolicy.retentionPeriod), effectiveTime: b.retentionEffective };
+    }
+    return out;
+  }
+
+  private patchBucket(r: Request): Reply {
+    const b = this.bucket(r, "storage.buckets.update");
+    const ifMeta = r.query.get("ifMetagenerationMatch");
+    if (ifMeta !== null && ifMeta !== String(b.metageneration)) {
+      throw new ApiError(412, "Precondition Failed");
+    }
+    const body = r.json<Record<string, any>>();
+    for (const k of Object.keys(body)) {
+      if (!SETTABLE.includes(k) && !["name", "id", "kind", "etag", "metageneration"].includes(k)) {
+        throw invalid(`Field ${k} cannot be patched by this emulator.`);
+      }
+    }
+    if (body.location !== undefined && String(body.location).toUpperCase() !== b.fields.location) {
+      throw invalid("The location of a bucket cannot be changed.");
+    }
+    this.validateFields(body);
+    const f = b.fields;
+    for (const k of SETTABLE) {
+      if (!(k in body) || k === "location") continue;
+      const v = body[k];
+      if (v === null) delete f[k];
+      else if (k === "labels") {
+        const labels = { ...(f.labels ?? {}) };
+        for (const [lk, lv] of Object.entries(v)) {
+          if (lv === null) delete labels[lk];
+          else labels[lk] = lv;
+        }
+        f.labels = labels;
+      } else if (k === "iamConfiguration") {
+        f.iamConfiguration = {
+          ...(f.iamConfiguration ?? {}),
+          ...v,
+          uniformBucketLevelAccess: { ...(f.iamConfiguration?.uniformBucketLevelAccess ?? {}), ...(v.uniformBucketLevelAccess ?? {}) },
+        };
+      } else {
+        if (k === "retentionPolicy") b.retentionEffective = new Date().toISOString();
+        f[k] = v;
+      }
+    }
+    b.metageneration++;
+    b.updated = new Date().toISOString();
+    return { json: this.bucketJson(b) };
+  }
+
+  private deleteBucket(r: Request): Reply {
+    const b = this.bucket(r, "storage.buckets.delete");
+    if (b.objects.length > 0) throw new ApiError(409, "The bucket you tried to delete is not empty.");
+    this.buckets.delete(b.name);
+    return { status: 204 };
+  }
+
+  // ---------------------------------------------------------------- IAM policy
+
+  private policyJson(b: BucketState): unknown {
+    return {
+      kind: "storage#policy",
+      resourceId: `projects/_/buckets/${b.name}`,
+      version: 1,
+      etag: b.policy.etag,
+      bindings: b.policy.bindings.map((x) => ({ role: x.role, members: [...x.members] })),
+    };
+  }
+
+  private setPolicy(r: Request): Reply {
+    const b = this.bucket(r, "storage.buckets.setIamPolicy");
+    const body = r.json<{ etag?: string; bindings?: Binding[]; version?: number }>();
+    if (body.etag && body.etag !== b.policy.etag) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
+    const bindings: Binding[] = [];
+    for (const binding of body.bindings ?? []) {
+      if (binding.condition) {
+        if (!b.fields.iamConfiguration?.uniformBucketLevelAccess?.enabled) {
+          throw new ApiError(412, "IAM conditions require uniform bucket-level access; enable uniform bucket-level access first.", { reason: "conditionNotMet" });
+        }
+        if ((body.version ?? 1) < 3) throw invalid("IAM policies with conditions must have version at least 3.");
+      }
+      this.checkRole(binding.role);
+      for (const m of binding.members ?? []) this.checkMember(m);
+      if ((binding.members ?? []).length) bindings.push({ role: binding.role, members: [...new Set(binding.members)], ...(binding.condition ? { condition: binding.condition } : {}) });
+    }
+    b.policy = { bindings, etag: Buffer.from(crypto.randomBytes(6)).toString("base64") };
+    return { json: this.policyJson(b) };
+  }
+
+  private checkRole(role: string): void {
+    if (PREDEFINED_ROLES[role]) return;
+    const m = /^projects\/([^/]+)\/roles\/([^/]+)$/.exec(role ?? "");
+    const custom = m ? this.emu.iam.roles.get(`${m[1]}/${m[2]}`) : undefined;
+    if (!custom) throw invalid(`Role ${role} is not supported for this resource.`);
+    if (custom.deleted) throw invalid(`You cannot bind a principal to the custom role ${role}: it is deleted.`);
+  }
+
+  private checkMember(member: string): void {
+    if (!MEMBER_PATTERN.test(member)) {
+      throw invalid(`The member ${member} is of an unknown type. Please set a valid type prefix for the member.`);
+    }
+    if (member.startsWith("serviceAccount:")) {
+      const email = member.slice("serviceAccount:".length);
+      const sa = this.emu.iam.findByEmail(email);
+      if (sa && /\.iam\.gserviceaccount\.com$/.test(email) && (sa.deleted || !this.emu.visible(sa))) {
+        throw invalid(`Service account ${email} does not exist.`);
+      }
+      if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email)) throw invalid(`Service account ${email} does not exist.`);
+    }
+  }
+
+  private testPermissions(r: Request): Reply {
+    const b = this.buckets.get(r.params[0]);
+    if (!b) throw notFound("The specified bucket does not exist.");
+    const asked = r.query.getAll("permissions");
+    if (asked.length === 0) throw invalid("Required parameter: permissions");
+    const granted = asked.filter((p) => this.emu.allowed(r.principal, p, { project: b.project, bucket: b.name }));
+    return { json: { kind: "storage#testIamPermissionsResponse", ...(granted.length ? { permissions: granted } : {}) } };
+  }
+
+  // ---------------------------------------------------------------- objects
+
+  private objectJson(b: BucketState, o: StoredObject): unknown {
+    return {
+      kind: "storage#object",
+      id: `${b.name}/${o.name}/${o.generation}`,
+      selfLink: `${this.emu.endpoint}/storage/v1/b/${b.name}/o/${encodeURIComponent(o.name)}`,
+      mediaLink: `${this.emu.endpoint}/download/storage/v1/b/${b.name}/o/${encodeURIComponent(o.name)}?generation=${o.generation}&alt=media`,
+      name: o.name,
+      bucket: b.name,
+      generation: o.generation,
+      metageneration: o.metageneration,
+      contentType: o.contentType,
+      storageClass: b.fields.storageClass,
+      size: String(o.data.length),
+      md5Hash: crypto.createHash("md5").update(o.data).digest("base64"),
+      crc32c: crc32c(o.data),
+      etag: Buffer.from(o.generation).toString("base64"),
+      timeCreated: o.timeCreated,
+      updated: o.timeCreated,
+      timeStorageClassUpdated: o.timeCreated,
+      ...(o.metadata ? { metadata: o.metadata } : {}),
+      ...(b.fields.retentionPolicy
+        ? { retentionExpirationTime: new Date(Date.parse(o.timeCreated) + Number(b.fields.retentionPolicy.retentionPeriod) * 1000).toISOString() }
+        : {}),
+    };
+  }
+
+  private live(b: BucketState, name: string): StoredObject | undefined {
+    return b.objects.find((o) => o.name === name && o.live);
+  }
+
+  private store(bucketName: string, name: string, data: Buffer, contentType: string, metadata: Record<string, string> | undefined, principal: string, query: URLSearchParams): Reply {
+    const b = this.buckets.get(bucketName);
+    if (!b) throw notFound("The specified bucket does not exist.");
+    if (!name) throw new ApiError(400, "Required parameter: name", { reason: "required" });
+    const what = `the Google Cloud Storage object`;
+    this.emu.require("storage", principal, "storage.objects.create", { project: b.project, bucket: b.name }, what);
+    const existing = this.live(b, name);
+    const ifGen = query.get("ifGenerationMatch");
+    if (ifGen !== null && ifGen !== (existing?.generation ?? "0")) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
+    if (existing) {
+      // Overwriting also needs storage.objects.delete (gcp-apis.md §1.6).
+      this.emu.require("storage", principal, "storage.objects.delete", { project: b.project, bucket: b.name }, what);
+      this.retire(b, existing);
+    }
+    this.generation += 1n;
+    const o: StoredObject = {
+      name,
+      generation: String(this.generation),
+      metageneration: "1",
+      data,
+      contentType: contentType || "application/octet-stream",
+      live: true,
+      timeCreated: new Date().toISOString(),
+      ...(metadata ? { metadata } : {}),
+    };
+    b.objects.push(o);
+    return { json: this.objectJson(b, o) };
+  }
+
+  /** Makes a live object noncurrent (versioning on) or removes it, honouring the retention policy. */
+  private retire(b: BucketState, o: StoredObject): void {
+    const rp = b.fields.retentionPolicy;
+    if (rp) {
+      const until = Date.parse(o.timeCreated) + Number(rp.retentionPeriod) * 1000;
+      if (until > Date.now()) {
+        throw new ApiError(403, `Object '${b.name}/${o.name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${new Date(until).toISOString()}`, { reason: "retentionPolicyNotMet" });
+      }
+    }
+    if (b.fields.versioning?.enabled) o.live = false;
+    else b.objects.splice(b.objects.indexOf(o), 1);
+  }
+
+  private async upload(r: Request): Promise<Reply> {
+    const type = r.query.get("uploadType");
+    const bucketName = r.params[0];
+    const ct = String(r.headers["content-type"] ?? "");
+    if (type === "media") {
+      return this.store(bucketName, r.query.get("name") ?? "", r.body, ct, undefined, r.principal, r.query);
+    }
+    if (type === "multipart") {
+      const m = /boundary="?([^";]+)"?/.exec(ct);
+      if (!/^multipart\/related/i.test(ct) || !m) throw invalid("Multipart upload needs Content-Type multipart/related with a boundary.");
+      const parts = splitMultipart(r.body, m[1]);
+      if (parts.length < 2) throw invalid("Multipart upload needs a metadata part and a media part.");
+      const meta = JSON.parse(parts[0].body.toString("utf8") || "{}");
+      const mediaType = parts[1].headers["content-type"] ?? meta.contentType ?? "";
+      return this.store(bucketName, meta.name ?? r.query.get("name") ?? "", parts[1].body, mediaType, meta.metadata, r.principal, r.query);
+    }
+    if (type === "resumable") {
+      if (r.query.get("upload_id")) return this.resumableChunk(r);
+      const meta = r.body.length ? JSON.parse(r.body.toString("utf8")) : {};
+      const b = this.buckets.get(bucketName);
+      if (!b) throw notFound("The specified bucket does not exist.");
+      this.emu.require("storage", r.principal, "storage.objects.create", { project: b.project, bucket: b.name }, "the Google Cloud Storage object");
+      const id = crypto.randomBytes(16).toString("hex");
+      this.uploads.set(id, {
+        bucket: bucketName,
+        name: meta.name ?? r.query.get("name") ?? "",
+        contentType: String(r.headers["x-upload-content-type"] ?? meta.contentType ?? ""),
+        metadata: meta.metadata,
+        received: [],
+        principal: r.principal,
+        query: r.query,
+      });
+      const location = `${this.emu.endpoint}/upload/storage/v1/b/${bucketName}/o?uploadType=resumable&upload_id=${id}`;
+      return { status: 200, headers: { location, "x-guploader-uploadid": id }, json: {} };
+    }
+    throw invalid(`Unsupported uploadType: ${type}`);
+  }
+
+  private resumableChunk(r: Request): Reply {
+    const id = r.query.get("upload_id") ?? "";
+    const up = this.uploads.get(id);
+    if (!up) throw notFound("No such upload session.");
+    up.received.push(r.body);
+    const range = String(r.headers["content-range"] ?? "");
+    const m = /bytes (\*|\d+-\d+)\/(\*|\d+)/.exec(range);
+    const soFar = up.received.reduce((n, c) => n + c.length, 0);
+    if (m && m[2] === "*") {
+      return { status: 308, headers: soFar ? { range: `bytes=0-${soFar - 1}` } : {}, raw: Buffer.alloc(0) };
+    }
+    if (m && Number(m[2]) > soFar) return { status: 308, headers: { range: `bytes=0-${soFar - 1}` }, raw: Buffer.alloc(0) };
+    this.uploads.delete(id);
+    return this.store(up.bucket, up.name, Buffer.concat(up.received), up.contentType, up.metadata, up.principal, up.query);
+  }
+
+  private listObjects(r: Request): Reply {
+    const b = this.bucket(r, "storage.objects.list");
+    const prefix = r.query.get("prefix") ?? "";
+    const versions = r.query.get("versions") === "true";
+    const max = Math.min(Number(r.query.get("maxResults") ?? 1000) || 1000, 1000);
+    const start = Number(r.query.get("pageToken") ?? 0) || 0;
+    const all = b.objects
+      .filter((o) => o.name.startsWith(prefix) && (versions || o.live))
+      .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : Number(BigInt(x.generation) - BigInt(y.generation))));
+    const page = all.slice(start, start + max);
+    return {
+      json: {
+        kind: "storage#objects",
+        ...(page.length ? { items: page.map((o) => this.objectJson(b, o)) } : {}),
+        ...(start + max < all.length ? { nextPageToken: String(start + max) } : {}),
+      },
+    };
+  }
+
+  private findObject(r: Request, b: BucketState): StoredObject {
+    const gen = r.query.get("generation");
+    const o = gen ? b.objects.find((x) => x.name === r.params[1] && x.generation === gen) : this.live(b, r.params[1]);
+    if (!o) throw notFound(`No such object: ${b.name}/${r.params[1]}`);
+    return o;
+  }
+
+  private getObject(r: Request): Reply {
+    const b = this.bucket(r, "storage.objects.get");
+    const o = this.findObject(r, b);
+    if (r.query.get("alt") !== "media") return { json: this.objectJson(b, o) };
+    return {
+      raw: o.data,
+      headers: {
+        "content-type": o.contentType,
+        "x-goog-hash": `crc32c=${crc32c(o.data)},md5=${crypto.createHash("md5").update(o.data).digest("base64")}`,
+        "x-goog-stored-content-encoding": "identity",
+        "x-goog-generation": o.generation,
+      },
+    };
+  }
+
+  private deleteObject(r: Request): Reply {
+    const b = this.bucket(r, "storage.objects.delete");
+    const o = this.findObject(r, b);
+    if (r.query.get("generation") && !o.live) {
+      b.objects.splice(b.objects.indexOf(o), 1);
+    } else {
+      this.retire(b, o);
+    }
+    return { status: 204 };
+  }
+}
+
+export function validBucketName(name: string): boolean {
+  if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(name)) return false;
+  const max = name.includes(".") ? 222 : 63;
+  if (name.length < 3 || name.length > max) return false;
+  if (name.split(".").some((p) => p.length === 0 || p.length > 63)) return false;
+  if (name.startsWith("goog") || /g[o0][o0]g[l1][e3]/.test(name)) return false;
+  return !/^\d{1,3}(\.\d{1,3}){3}$/.test(name);
+}
+
+function projectNumber(project: string): string {
+  return String(BigInt("0x" + crypto.createHash("sha256").update(project).digest("hex").slice(0, 10)));
+}
+
+function splitMultipart(body: Buffer, boundary: string): { headers: Record<string, string>; body: Buffer }[] {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: { headers: Record<string, string>; body: Buffer }[] = [];
+  let pos = body.indexOf(delimiter);
+  while (pos >= 0) {
+    const start = pos + delimiter.length;
+    if (body.slice(start, start + 2).toString() === "--") break;
+    const next = body.indexOf(delimiter, start);
+    if (next < 0) break;
+    let chunk = body.slice(start, next);
+    if (chunk.slice(0, 2).toString() === "\r\n") chunk = chunk.slice(2);
+    if (chunk.slice(-2).toString() === "\r\n") chunk = chunk.slice(0, -2);
+    const sep = chunk.indexOf("\r\n\r\n");
+    const head = sep >= 0 ? chunk.slice(0, sep).toString("utf8") : "";
+    const headers: Record<string, string> = {};
+    for (const line of head.split("\r\n")) {
+      const i = line.indexOf(":");
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    }
+    parts.push({ headers, body: sep >= 0 ? chunk.slice(sep + 4) : Buffer.alloc(0) });
+    pos = next;
+  }
+  return parts;
+}
