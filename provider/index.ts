@@ -10,3 +10,11 @@ export {
 } from "./cdc/statement";
 export { EVENTS2_COLUMNS, EVENTS2_PRIMARY_KEY, GUIDE_COLUMNS, DEFAULT_TABLE, Events2Column } from "./cdc/events2";
 export { ValidationError, FieldProblem } from "./validation";
+
+// GCP resources (the guide's first five steps).
+export { Bucket, BucketArgs, LifecycleRule } from "./gcp/bucket";
+export { ServiceAccount, ServiceAccountArgs } from "./gcp/service-account";
+export { CustomRole, CustomRoleArgs } from "./gcp/custom-role";
+export { BucketIamMember, BucketIamMemberArgs } from "./gcp/bucket-iam-member";
+export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-key";
+export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";

@@ -82,7 +82,8 @@ function readCredentials(credentials: string): Record<string, string> {
 }
 
 /** Builds authenticated Storage and IAM clients. Retries are ours (withRetry), not the library's. */
-export async function gcpClients(cfg: GcpConfig): Promise<Gcp> {
+export async function gcpClients(given?: GcpConfig): Promise<Gcp> {
+  const cfg = given ?? gcpConfigFrom();
   const transporter = transporterFor(cfg.endpoint);
   let auth: JWT | GoogleAuth;
   let keyProject: string | undefined;
@@ -171,4 +172,27 @@ export async function getOrUndefined<T>(fn: () => Promise<T>, what: string, forb
     if (s === 404 || (forbiddenMeansGone && s === 403)) return undefined;
     throw e;
   }
+}
+
+/** The project `check` can know without network I/O: config, environment, or the key's project_id. */
+export function defaultProject(given?: GcpConfig): string | undefined {
+  const cfg = given ?? gcpConfigFrom();
+  if (cfg.project) return cfg.project;
+  try {
+    return cfg.credentials ? readCredentials(cfg.credentials).project_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One actionable line for a failed call: what was attempted, Google's message, and the HTTP status. */
+export function gcpError(e: unknown, what: string): Error {
+  const s = statusOf(e);
+  const hint =
+    s === 401
+      ? " Check gcp:credentials (or Application Default Credentials)."
+      : s === 403
+        ? " The credentials lack the permission named above; grant it or use an account that has it."
+        : "";
+  return new Error(`${what} failed${s ? ` (HTTP ${s})` : ""}: ${messageOf(e)}.${hint}`);
 }

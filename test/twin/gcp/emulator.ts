@@ -18,7 +18,8 @@ export interface Fault {
   method?: string;
   /** Matched against the path without query. */
   path?: RegExp;
-  status: 429 | 500 | 502 | 503;
+  /** 429/5xx for overload; 409/412 stand for a concurrent writer. */
+  status: 409 | 412 | 429 | 500 | 502 | 503;
   /** How many matching calls fail before the fault is used up. */
   times: number;
   retryAfterSeconds?: number;
@@ -254,7 +255,8 @@ export class GcpEmulator {
       api = match.api;
       const fault = this.takeFault(method, pathname);
       if (fault) {
-        throw new ApiError(fault.status, fault.status === 429 ? "Rate limit exceeded" : "Backend Error", {
+        const text = fault.status === 429 ? "Rate limit exceeded" : fault.status === 412 ? "Precondition Failed" : fault.status === 409 ? "Conflict" : "Backend Error";
+        throw new ApiError(fault.status, text, {
           headers: fault.retryAfterSeconds !== undefined ? { "retry-after": String(fault.retryAfterSeconds) } : {},
         });
       }

@@ -1,0 +1,109 @@
+// BucketIamMember: one member in one role binding of a bucket's IAM policy. Non-authoritative: it
+// adds and removes only its own member and never touches other bindings or members. Every change
+// is an etag-guarded read-modify-write, retried on 412/409 (a concurrent writer) and, for a bounded
+// time, on 400 "Service account … does not exist" (a new account not yet visible; gcp-apis.md §1.5, §2.2).
+//
+// The provider stored in state is an OperationsProvider pointing at this module and at
+// `bucketIamMemberOperations` (see provider/shared.ts): this file's path and that export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import * as self from "./bucket-iam-member";
+import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
+import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate } from "../shared";
+
+export interface BucketIamMemberArgs {
+  bucket: pulumi.Input<string>;
+  /** `roles/...`, or a custom role's full name `projects/<project>/roles/<id>`. */
+  role: pulumi.Input<string>;
+  /** e.g. `serviceAccount:<email>`. */
+  member: pulumi.Input<string>;
+}
+
+/** How long a grant to a new service account keeps being retried while IAM catches up. */
+const PROPAGATION_DEADLINE_MS = 180_000;
+
+export const bucketIamMemberOperations: Operations = {
+  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(bucketIamMemberInputs, news);
+    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, news, { replace: ["bucket", "role", "member"], update: [] });
+  },
+
+  async create(config: ConfigLike | undefined, i: BucketIamMemberInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    await modifyPolicy(gcp, i, "add");
+    return { id: `${i.bucket}/${i.role}/${i.member}`, outs: { bucket: i.bucket, role: i.role, member: i.member } };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error("BucketIamMember cannot be imported (dynamic resources have no import)");
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
+      if (statusOf(e) === 404) return undefined;
+      throw gcpError(e, `read IAM policy of ${props.bucket}`);
+    });
+    const present = policy?.data.bindings?.some((b) => b.role === props.role && !b.condition && (b.members ?? []).includes(props.member));
+    return present ? { id, props: { bucket: props.bucket, role: props.role, member: props.member } } : { id: "" };
+  },
+
+  async update(_config: ConfigLike | undefined, _id: string, _olds: any, news: any) {
+    // Only a new provider text gets here (every field replaces).
+    return { outs: { bucket: news.bucket, role: news.role, member: news.member } };
+  },
+
+  async delete(config: ConfigLike | undefined, _id: string, props: any) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    await modifyPolicy(gcp, props, "remove");
+  },
+};
+
+/** Adds or removes one member of one (unconditional) role binding, keeping everything else. */
+async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "remove"): Promise<void> {
+  const what = `${op === "add" ? "grant" : "revoke"} ${i.role} ${op === "add" ? "to" : "from"} ${i.member} on bucket ${i.bucket}`;
+  const notYetVisible = (e: unknown) => statusOf(e) === 400 && /Service account .* does not exist/.test(messageOf(e));
+  const conflict = (e: unknown) => statusOf(e) === 412 || statusOf(e) === 409;
+  await withRetry(
+    async () => {
+      let policy: any;
+      try {
+        policy = (await gcp.storage.buckets.getIamPolicy({ bucket: i.bucket, optionsRequestedPolicyVersion: 3 })).data;
+      } catch (e) {
+        if (op === "remove" && statusOf(e) === 404) return; // the bucket is gone, and the grant with it
+        throw e;
+      }
+      const bindings: any[] = policy.bindings ?? [];
+      const target = bindings.find((b) => b.role === i.role && !b.condition);
+      const has = Boolean(target?.members?.includes(i.member));
+      if ((op === "add") === has) return;
+      if (op === "add") {
+        if (target) target.members = [...target.members, i.member];
+        else bindings.push({ role: i.role, members: [i.member] });
+      } else {
+        target.members = target.members.filter((m: string) => m !== i.member);
+      }
+      const kept = bindings.filter((b) => (b.members ?? []).length > 0);
+      await gcp.storage.buckets.setIamPolicy({ bucket: i.bucket, requestBody: { ...policy, bindings: kept } });
+    },
+    { what, retryIf: (e) => conflict(e) || notYetVisible(e), deadlineMs: PROPAGATION_DEADLINE_MS, baseDelayMs: 300 },
+  ).catch((e) => {
+    throw statusOf(e) === undefined && /still failing/.test(messageOf(e)) ? e : gcpError(e, what);
+  });
+}
+
+export interface BucketIamMember {
+  readonly bucket: pulumi.Output<string>;
+  readonly role: pulumi.Output<string>;
+  readonly member: pulumi.Output<string>;
+}
+
+/** Grants one role on a bucket to one member, leaving the rest of the policy alone. */
+export class BucketIamMember extends pulumi.dynamic.Resource {
+  private static readonly provider = new OperationsProvider(self, "bucketIamMemberOperations");
+
+  constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
+    super(BucketIamMember.provider, name, { ...args }, opts, "gcp", "BucketIamMember");
+  }
+}

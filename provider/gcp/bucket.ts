@@ -1,0 +1,191 @@
+// Bucket: a Cloud Storage bucket with an audit archive's defaults (uniform bucket-level access on,
+// public access prevention enforced). Replace-only: name, project, location; the rest updates in
+// place (gcp-apis.md §7.1).
+//
+// The provider stored in state is an OperationsProvider pointing at this module and at
+// `bucketOperations` (see provider/shared.ts): this file's path and that export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import * as self from "./bucket";
+import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { BucketInputs, bucketInputs } from "./schemas";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { prefixFrom } from "./naming";
+
+export interface BucketArgs {
+  /** Exact bucket name. Default: `namePrefix` (default: the resource name) plus a random suffix. */
+  name?: pulumi.Input<string>;
+  namePrefix?: pulumi.Input<string>;
+  /** Default: `gcp:project`, the environment, or the credentials' project. */
+  project?: pulumi.Input<string>;
+  /** Default "US". Changing it replaces the bucket. */
+  location?: pulumi.Input<string>;
+  storageClass?: pulumi.Input<"STANDARD" | "NEARLINE" | "COLDLINE" | "ARCHIVE">;
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  versioning?: pulumi.Input<boolean>;
+  lifecycleRules?: pulumi.Input<pulumi.Input<LifecycleRule>[]>;
+  retentionPeriodSeconds?: pulumi.Input<number>;
+  /** Default true. */
+  uniformBucketLevelAccess?: pulumi.Input<boolean>;
+  /** Default "enforced". */
+  publicAccessPrevention?: pulumi.Input<"enforced" | "inherited">;
+  /** Default false: destroying a bucket that still holds objects fails and says so. */
+  forceDestroy?: pulumi.Input<boolean>;
+}
+
+export interface LifecycleRule {
+  action: { type: "Delete" | "SetStorageClass" | "AbortIncompleteMultipartUpload"; storageClass?: string };
+  condition: {
+    age?: number;
+    createdBefore?: string;
+    isLive?: boolean;
+    numNewerVersions?: number;
+    daysSinceNoncurrentTime?: number;
+    noncurrentTimeBefore?: string;
+    matchesPrefix?: string[];
+    matchesSuffix?: string[];
+    matchesStorageClass?: string[];
+  };
+}
+
+type Outputs = BucketInputs & { url: string; selfLink: string };
+
+const REPLACE = ["name", "project", "location"];
+const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
+
+export const bucketOperations: Operations = {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
+    const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, name: news.name ?? olds.name, autoNamed: olds.autoNamed }) };
+    const n = physicalName(olds, v.inputs, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] });
+    return { inputs: defined({ ...v.inputs, ...n }) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    // Without an explicit or configured project the stored one stands (it came from ADC).
+    const n = { ...news, project: news.project ?? olds.project };
+    return classifyDiff(olds, n, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.name === news.name });
+  },
+
+  async create(config: ConfigLike | undefined, i: BucketInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const project = i.project ?? gcp.project;
+    const what = `create bucket ${i.name}`;
+    let data;
+    try {
+      data = (await withRetry(() => gcp.storage.buckets.insert({ project, requestBody: { name: i.name, ...toApi(i, UPDATE) } }), { what })).data;
+    } catch (e) {
+      // A generated name is ours alone: a conflict that says we own it is our own create, retried.
+      if (!(statusOf(e) === 409 && i.autoNamed && /already own/.test(String((e as any)?.message)))) throw gcpError(e, what);
+      data = (await withRetry(() => gcp.storage.buckets.patch({ bucket: i.name, requestBody: toApi(i, UPDATE) }), { what })).data;
+    }
+    return { id: i.name, outs: outputs({ ...i, project }, data) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error("Bucket cannot be imported (dynamic resources have no import); declare it and `pulumi up` adopts nothing it did not create");
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const b = await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
+    if (!b) return { id: "" };
+    return { id, props: outputs({ ...props, ...fromApi(b.data) }, b.data) };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const d = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const api = toApi(news, d.updates.filter((k) => k !== "forceDestroy"), olds);
+    if (Object.keys(api).length === 0) return { outs: outputs(news, { selfLink: olds.selfLink }) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const b = await withRetry(() => gcp.storage.buckets.patch({ bucket: id, requestBody: api }), { what: `update bucket ${id}` }).catch((e) => {
+      throw gcpError(e, `update bucket ${id}`);
+    });
+    return { outs: outputs(news, b.data) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    if (props.forceDestroy) {
+      let pageToken: string | undefined;
+      do {
+        const page = (await withRetry(() => gcp.storage.objects.list({ bucket: id, versions: true, pageToken }), { what: `list objects of ${id}` }).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(gcpError(e, `empty bucket ${id}`)))))?.data;
+        for (const o of page?.items ?? []) {
+          await withRetry(() => gcp.storage.objects.delete({ bucket: id, object: o.name!, generation: o.generation! }), { what: `delete gs://${id}/${o.name}` }).catch((e) => {
+            if (statusOf(e) !== 404) throw gcpError(e, `empty bucket ${id} (forceDestroy)`);
+          });
+        }
+        pageToken = page?.nextPageToken ?? undefined;
+      } while (pageToken);
+    }
+    await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
+      if (statusOf(e) === 404) return;
+      if (statusOf(e) === 409) {
+        throw new Error(`bucket ${id} is not empty, so it was kept. Set forceDestroy: true (and \`pulumi up\`) to delete it with its objects, or empty it first.`);
+      }
+      throw gcpError(e, `delete bucket ${id}`);
+    });
+  },
+};
+
+/** The API body for the given fields; removals are sent as null, as PATCH needs (gcp-apis.md §7.1). */
+function toApi(i: any, fields: string[], olds?: any): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (f === "storageClass") body.storageClass = i.storageClass;
+    if (f === "labels") {
+      body.labels = { ...Object.fromEntries(Object.keys(olds?.labels ?? {}).map((k) => [k, null])), ...i.labels };
+    }
+    if (f === "versioning") body.versioning = { enabled: i.versioning };
+    if (f === "lifecycleRules") body.lifecycle = i.lifecycleRules.length ? { rule: i.lifecycleRules } : null;
+    if (f === "retentionPeriodSeconds") body.retentionPolicy = i.retentionPeriodSeconds ? { retentionPeriod: String(i.retentionPeriodSeconds) } : null;
+    if (f === "uniformBucketLevelAccess" || f === "publicAccessPrevention") {
+      body.iamConfiguration = { uniformBucketLevelAccess: { enabled: i.uniformBucketLevelAccess }, publicAccessPrevention: i.publicAccessPrevention };
+    }
+  }
+  if (!olds) body.location = i.location;
+  return body;
+}
+
+/** The settable fields as the API reports them, in our input shape. */
+function fromApi(b: any): Partial<BucketInputs> {
+  return {
+    location: b.location,
+    storageClass: b.storageClass,
+    labels: b.labels ?? {},
+    versioning: Boolean(b.versioning?.enabled),
+    lifecycleRules: b.lifecycle?.rule ?? [],
+    retentionPeriodSeconds: b.retentionPolicy ? Number(b.retentionPolicy.retentionPeriod) : undefined,
+    uniformBucketLevelAccess: Boolean(b.iamConfiguration?.uniformBucketLevelAccess?.enabled),
+    publicAccessPrevention: b.iamConfiguration?.publicAccessPrevention === "enforced" ? "enforced" : "inherited",
+  };
+}
+
+function outputs(i: any, b: any): Outputs {
+  const { __provider, retentionPeriodSeconds, ...rest } = i;
+  void __provider;
+  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "" });
+}
+
+export interface Bucket {
+  readonly name: pulumi.Output<string>;
+  readonly project: pulumi.Output<string>;
+  readonly location: pulumi.Output<string>;
+  readonly url: pulumi.Output<string>;
+  readonly selfLink: pulumi.Output<string>;
+  readonly forceDestroy: pulumi.Output<boolean>;
+}
+
+/** A Cloud Storage bucket for audit logs. */
+export class Bucket extends pulumi.dynamic.Resource {
+  private static readonly provider = new OperationsProvider(self, "bucketOperations");
+
+  constructor(name: string, args: BucketArgs = {}, opts?: pulumi.CustomResourceOptions) {
+    super(
+      Bucket.provider,
+      name,
+      { namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy },
+      opts,
+      "gcp",
+      "Bucket",
+    );
+  }
+}

@@ -1,0 +1,154 @@
+// CustomRole: a project-level IAM custom role. Replace-only: roleId, project; title, description,
+// permissions and stage update in place (gcp-apis.md §7.3). Deleted roles are soft-deleted and their
+// id stays taken for up to 37 days (§3), so create undeletes and patches a deleted role of the same
+// id instead of failing, as Terraform does.
+//
+// The provider stored in state is an OperationsProvider pointing at this module and at
+// `customRoleOperations` (see provider/shared.ts): this file's path and that export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import * as self from "./custom-role";
+import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { CustomRoleInputs, customRoleInputs } from "./schemas";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { prefixFrom } from "./naming";
+
+export interface CustomRoleArgs {
+  /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
+  roleId?: pulumi.Input<string>;
+  roleIdPrefix?: pulumi.Input<string>;
+  project?: pulumi.Input<string>;
+  /** Default: the role id. */
+  title?: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+  permissions: pulumi.Input<pulumi.Input<string>[]>;
+  /** Default "GA". */
+  stage?: pulumi.Input<"ALPHA" | "BETA" | "GA" | "DEPRECATED" | "DISABLED" | "EAP">;
+}
+
+const REPLACE = ["roleId", "project"];
+const UPDATE = ["title", "description", "permissions", "stage"];
+const MASK: Record<string, string> = { title: "title", description: "description", permissions: "includedPermissions", stage: "stage" };
+
+export const customRoleOperations: Operations = {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
+    const v = validate(customRoleInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, roleId: news.roleId ?? olds.roleId, autoNamed: olds.autoNamed }) };
+    const n = physicalName(olds, v.inputs, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] });
+    return { inputs: defined({ ...v.inputs, roleId: n.name, autoNamed: n.autoNamed, title: v.inputs.title ?? n.name }) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
+  },
+
+  async create(config: ConfigLike | undefined, i: CustomRoleInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const project = i.project ?? gcp.project;
+    const name = `projects/${project}/roles/${i.roleId}`;
+    const existing = await getOrUndefined(() => gcp.iam.projects.roles.get({ name }), `read ${name}`).catch((e) => {
+      throw gcpError(e, `check whether ${name} exists`);
+    });
+    let role: any;
+    if (existing?.data.deleted) {
+      // Soft-deleted: its id cannot be created again, but it can be undeleted and reshaped.
+      await withRetry(() => gcp.iam.projects.roles.undelete({ name, requestBody: { etag: existing.data.etag } }), { what: `undelete ${name}` }).catch((e) => {
+        throw gcpError(e, `undelete ${name} (it was deleted earlier)`);
+      });
+      role = await patch(gcp, name, i, UPDATE);
+    } else if (existing) {
+      // A generated id is ours alone: the role exists because an earlier create of ours got through.
+      if (!i.autoNamed) throw new Error(`custom role ${name} already exists and this stack did not create it. Choose another roleId, or delete the existing role.`);
+      role = await patch(gcp, name, i, UPDATE);
+    } else {
+      const what = `create custom role ${name}`;
+      role = (
+        await withRetry(
+          () => gcp.iam.projects.roles.create({ parent: `projects/${project}`, requestBody: { roleId: i.roleId, role: { title: i.title, description: i.description, includedPermissions: i.permissions, stage: i.stage } } }),
+          { what },
+        ).catch((e) => {
+          throw gcpError(e, what);
+        })
+      ).data;
+    }
+    return { id: name, outs: outputs({ ...i, project }, role) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error("CustomRole cannot be imported (dynamic resources have no import)");
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
+    // A soft-deleted role grants nothing: report it gone, and the next `up` undeletes it.
+    if (!r || r.data.deleted) return { id: "" };
+    const d = r.data;
+    return {
+      id,
+      props: outputs({ ...props, title: d.title ?? "", description: d.description ?? "", permissions: [...(d.includedPermissions ?? [])].sort(), stage: d.stage ?? "ALPHA" }, d),
+    };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (updates.length === 0) return { outs: outputs(news, {}) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    return { outs: outputs(news, await patch(gcp, id, news, updates)) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`).catch((e) => {
+      throw gcpError(e, `read ${id}`);
+    });
+    if (!r || r.data.deleted) return;
+    await withRetry(() => gcp.iam.projects.roles.delete({ name: id }), { what: `delete ${id}` }).catch((e) => {
+      if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+    });
+  },
+};
+
+async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
+  const what = `update custom role ${name}`;
+  const res: any = await withRetry(
+    () =>
+      gcp.iam.projects.roles.patch({
+        name,
+        updateMask: fields.map((f) => MASK[f]).join(","),
+        requestBody: { title: i.title, description: i.description, includedPermissions: i.permissions, stage: i.stage },
+      }),
+    { what },
+  ).catch((e) => {
+    throw gcpError(e, what);
+  });
+  return res.data;
+}
+
+function outputs(i: any, role: any) {
+  const { __provider, ...rest } = i;
+  void __provider;
+  return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}` });
+}
+
+export interface CustomRole {
+  readonly roleId: pulumi.Output<string>;
+  readonly project: pulumi.Output<string>;
+  /** `projects/<project>/roles/<roleId>`, the form a binding needs. */
+  readonly name: pulumi.Output<string>;
+  readonly permissions: pulumi.Output<string[]>;
+}
+
+/** A project-level IAM custom role. */
+export class CustomRole extends pulumi.dynamic.Resource {
+  private static readonly provider = new OperationsProvider(self, "customRoleOperations");
+
+  constructor(name: string, args: CustomRoleArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      CustomRole.provider,
+      name,
+      { roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, roleId: args.roleId, project: args.project, name: undefined },
+      opts,
+      "gcp",
+      "CustomRole",
+    );
+  }
+}

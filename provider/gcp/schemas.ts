@@ -1,0 +1,153 @@
+// Input rules of the GCP resources, as zod schemas with defaults applied (gcp-apis.md §1.2, §1.3,
+// §2.1, §2.3, §3, §1.5). `check` validates with these; defaults are filled there so that `diff`
+// compares complete values.
+//
+// Stable module: serialized providers reach it by path (`zitadel-audit-stream/dist/provider/gcp/schemas.js`).
+import { z } from "zod";
+import { bucketName } from "../validation";
+
+export const projectId = z
+  .string()
+  .regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, "must be a Google Cloud project id (6-30 lowercase letters, digits and hyphens)");
+
+const utf8Max = (max: number, what: string) =>
+  z.string().refine((s) => Buffer.byteLength(s, "utf8") <= max, `${what} is at most ${max} bytes`);
+
+export const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
+const storageClass = z.enum(STORAGE_CLASSES, { error: `must be one of ${STORAGE_CLASSES.join(", ")}` });
+
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD");
+const count = z.number().int("must be a whole number").min(0, "must not be negative");
+
+const lifecycleRule = z
+  .strictObject({
+    action: z.strictObject({
+      type: z.enum(["Delete", "SetStorageClass", "AbortIncompleteMultipartUpload"], {
+        error: 'must be "Delete", "SetStorageClass" or "AbortIncompleteMultipartUpload"',
+      }),
+      storageClass: storageClass.optional(),
+    }),
+    condition: z
+      .strictObject({
+        age: count,
+        createdBefore: date,
+        isLive: z.boolean(),
+        numNewerVersions: count,
+        daysSinceNoncurrentTime: count,
+        noncurrentTimeBefore: date,
+        matchesPrefix: z.array(z.string().min(1)).min(1),
+        matchesSuffix: z.array(z.string().min(1)).min(1),
+        matchesStorageClass: z.array(storageClass).min(1),
+      })
+      .partial()
+      .refine((c) => Object.keys(c).length > 0, "a lifecycle rule needs at least one condition"),
+  })
+  .superRefine((rule, ctx) => {
+    if ((rule.action.type === "SetStorageClass") !== (rule.action.storageClass !== undefined)) {
+      ctx.addIssue({ code: "custom", path: ["action", "storageClass"], message: "storageClass is required with SetStorageClass, and only there" });
+    }
+  });
+
+export const bucketInputs = z.strictObject({
+  /** An explicit bucket name; otherwise `namePrefix` plus a random suffix. */
+  name: bucketName.optional(),
+  namePrefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,55}$/, "must be up to 56 lowercase letters, digits, '-' and '_', starting with a letter or digit")
+    .refine((s) => !s.startsWith("goog") && !/g[o0][o0]g[l1][e3]/.test(s), 'must not start with "goog" or contain "google"')
+    .optional(),
+  project: projectId.optional(),
+  location: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{1,39}$/, 'must be a Cloud Storage location such as "US", "EU" or "europe-west3"')
+    .transform((l) => l.toUpperCase())
+    .default("US"),
+  storageClass: storageClass.default("STANDARD"),
+  labels: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are 1-63 lowercase letters, digits, '_' and '-', starting with a letter"),
+      z.string().regex(/^[a-z0-9_-]{0,63}$/, "label values are up to 63 lowercase letters, digits, '_' and '-'"),
+    )
+    .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
+    .default({}),
+  versioning: z.boolean().default(false),
+  lifecycleRules: z.array(lifecycleRule).max(100, "at most 100 lifecycle rules").default([]),
+  /** Objects cannot be deleted or overwritten for this long after they are written. */
+  retentionPeriodSeconds: z
+    .number()
+    .int("must be whole seconds")
+    .positive("must be greater than zero")
+    .lt(3_155_760_000, "must be less than 100 years")
+    .optional(),
+  uniformBucketLevelAccess: z.boolean().default(true),
+  publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
+  /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
+  forceDestroy: z.boolean().default(false),
+}).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
+
+export const serviceAccountInputs = z.strictObject({
+  accountId: z
+    .string()
+    .min(6, "accountId is 6 to 30 characters")
+    .max(30, "accountId is 6 to 30 characters")
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])$/, "accountId must match ^[a-z]([-a-z0-9]*[a-z0-9])$ (RFC 1035)")
+    .optional(),
+  namePrefix: z.string().regex(/^[a-z][-a-z0-9]{0,22}$/, "must be up to 23 lowercase letters, digits and '-', starting with a letter").optional(),
+  project: projectId.optional(),
+  displayName: utf8Max(100, "displayName").default(""),
+  description: utf8Max(256, "description").default(""),
+}).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
+export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
+
+export const permissionName = z
+  .string()
+  .regex(/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/, 'must be a permission name such as "storage.objects.create"');
+
+export const customRoleInputs = z.strictObject({
+  roleId: z.string().regex(/^[a-zA-Z0-9_.]{3,64}$/, "roleId is 3 to 64 letters, digits, '_' and '.'").optional(),
+  roleIdPrefix: z.string().regex(/^[a-zA-Z0-9_.]{1,57}$/, "must be up to 57 letters, digits, '_' and '.'").optional(),
+  project: projectId.optional(),
+  title: utf8Max(100, "title").optional(),
+  description: utf8Max(256, "description").default(""),
+  permissions: z
+    .array(permissionName)
+    .min(1, "a custom role needs at least one permission")
+    .max(3000, "at most 3000 permissions")
+    .transform((p) => [...new Set(p)].sort()),
+  stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
+}).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
+export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
+
+export const roleName = z
+  .string()
+  .regex(
+    /^(roles\/[a-zA-Z0-9_.]{3,64}|projects\/([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]\/roles\/[a-zA-Z0-9_.]{3,64}|organizations\/\d+\/roles\/[a-zA-Z0-9_.]{3,64})$/,
+    'must be "roles/<id>" or a custom role "projects/<project>/roles/<id>"',
+  );
+
+export const member = z
+  .string()
+  .regex(
+    /^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^@\s:]+@[^@\s:]+\.[a-z]{2,}|domain:[a-z0-9-]+(\.[a-z0-9-]+)+|(projectOwner|projectEditor|projectViewer):[a-z][a-z0-9-]{4,28}[a-z0-9])$/,
+    'must be a principal such as "serviceAccount:name@project.iam.gserviceaccount.com", "user:…", "group:…" or "domain:…"',
+  );
+
+export const bucketIamMemberInputs = z.strictObject({
+  bucket: bucketName,
+  role: roleName,
+  member,
+});
+export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
+
+export const serviceAccountEmail = z
+  .string()
+  .regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$/, "must be a service account email such as name@project.iam.gserviceaccount.com");
+
+export const serviceAccountKeyInputs = z.strictObject({
+  serviceAccountEmail,
+  keyAlgorithm: z.enum(["KEY_ALG_RSA_2048", "KEY_ALG_RSA_1024"], { error: 'must be "KEY_ALG_RSA_2048" or "KEY_ALG_RSA_1024"' }).default("KEY_ALG_RSA_2048"),
+  /** Any value; changing it creates a new key, then deletes the old one. */
+  rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
+});
+export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;

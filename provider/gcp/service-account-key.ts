@@ -1,0 +1,126 @@
+// ServiceAccountKey: a user-managed key of a service account. Every input replaces (gcp-apis.md
+// §7.5); `rotationTrigger` exists only to ask for a new key. Replacement creates the new key first
+// and deletes the old one after everything depending on it was updated (Pulumi's default order),
+// so a consumer such as a changefeed switches keys before the old one stops working.
+// The key file comes back only from create, as secret outputs (`privateKeyJson`, `privateKeyBase64`).
+//
+// The provider stored in state is an OperationsProvider pointing at this module and at
+// `serviceAccountKeyOperations` (see provider/shared.ts): this file's path and that export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import * as self from "./service-account-key";
+import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate } from "../shared";
+
+export interface ServiceAccountKeyArgs {
+  serviceAccountEmail: pulumi.Input<string>;
+  /** Default "KEY_ALG_RSA_2048". */
+  keyAlgorithm?: pulumi.Input<"KEY_ALG_RSA_2048" | "KEY_ALG_RSA_1024">;
+  /** Change it (a date, a counter) to rotate: a new key is made, then the old one deleted. */
+  rotationTrigger?: pulumi.Input<string>;
+}
+
+const SECRETS = ["privateKeyJson", "privateKeyBase64"];
+
+/** `projects/<project>/serviceAccounts/<email>` from the email's domain. */
+function accountName(email: string): string {
+  const project = email.split("@")[1].replace(/\.iam\.gserviceaccount\.com$/, "");
+  return `projects/${project}/serviceAccounts/${email}`;
+}
+
+export const serviceAccountKeyOperations: Operations = {
+  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(serviceAccountKeyInputs, news);
+    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, news, { replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
+  },
+
+  async create(config: ConfigLike | undefined, i: ServiceAccountKeyInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const what = `create a key for ${i.serviceAccountEmail}`;
+    // A just-created account may not be visible yet: 404/403 are retried for a while.
+    const key = (
+      await withRetry(
+        () => gcp.iam.projects.serviceAccounts.keys.create({ name: accountName(i.serviceAccountEmail), requestBody: { keyAlgorithm: i.keyAlgorithm, privateKeyType: "TYPE_GOOGLE_CREDENTIALS_FILE" } }),
+        { what, retryIf: (e) => statusOf(e) === 404 || statusOf(e) === 403, deadlineMs: 180_000, baseDelayMs: 300 },
+      ).catch((e) => {
+        throw gcpError(e, what);
+      })
+    ).data;
+    // Keys are eventually consistent too: wait until a read sees it (gcp-apis.md §2.3).
+    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: (e) => statusOf(e) === 404, deadlineMs: 120_000, baseDelayMs: 200 }).catch((e) => {
+      throw gcpError(e, `read back key ${key.name}`);
+    });
+    return {
+      id: key.name!,
+      outs: {
+        serviceAccountEmail: i.serviceAccountEmail,
+        keyAlgorithm: i.keyAlgorithm,
+        rotationTrigger: i.rotationTrigger,
+        name: key.name!,
+        keyId: key.name!.split("/").pop()!,
+        validAfterTime: key.validAfterTime ?? "",
+        privateKeyBase64: key.privateKeyData!,
+        privateKeyJson: Buffer.from(key.privateKeyData!, "base64").toString("utf8"),
+      },
+    };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error("ServiceAccountKey cannot be imported: Google returns a key's private part only when it is created");
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gone = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: id }), { what: `read key ${id}` }).then(
+      () => false,
+      (e) => {
+        // IAM answers 403 for keys of deleted accounts (Terraform treats it as gone, gcp-apis.md §2.3).
+        if (statusOf(e) === 404 || statusOf(e) === 403) return true;
+        throw gcpError(e, `read key ${id}`);
+      },
+    );
+    return gone ? { id: "" } : { id, props };
+  },
+
+  async update(_config: ConfigLike | undefined, _id: string, olds: any) {
+    // Only a new provider text gets here (every field replaces): keep the key as it is.
+    const { __provider, ...outs } = olds;
+    void __provider;
+    return { outs };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: id }), { what: `delete key ${id}` }).catch((e) => {
+      if (statusOf(e) !== 404 && statusOf(e) !== 403) throw gcpError(e, `delete key ${id}`);
+    });
+  },
+};
+
+export interface ServiceAccountKey {
+  readonly name: pulumi.Output<string>;
+  readonly keyId: pulumi.Output<string>;
+  readonly serviceAccountEmail: pulumi.Output<string>;
+  readonly validAfterTime: pulumi.Output<string>;
+  /** The key file (JSON). Secret. */
+  readonly privateKeyJson: pulumi.Output<string>;
+  /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */
+  readonly privateKeyBase64: pulumi.Output<string>;
+}
+
+/** A service account key; its key file is a secret output. */
+export class ServiceAccountKey extends pulumi.dynamic.Resource {
+  private static readonly provider = new OperationsProvider(self, "serviceAccountKeyOperations");
+
+  constructor(name: string, args: ServiceAccountKeyArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      ServiceAccountKey.provider,
+      name,
+      { ...args, name: undefined, keyId: undefined, validAfterTime: undefined, privateKeyJson: undefined, privateKeyBase64: undefined },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRETS] },
+      "gcp",
+      "ServiceAccountKey",
+    );
+  }
+}

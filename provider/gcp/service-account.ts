@@ -1,0 +1,152 @@
+// ServiceAccount: an IAM service account. Replace-only: accountId, project; displayName and
+// description update in place (gcp-apis.md §7.2). Create waits until the new account is visible
+// (IAM is eventually consistent, §2.2) so that the grants after it do not fail.
+//
+// The provider stored in state is an OperationsProvider pointing at this module and at
+// `serviceAccountOperations` (see provider/shared.ts): this file's path and that export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import * as self from "./service-account";
+import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
+import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { prefixFrom } from "./naming";
+
+export interface ServiceAccountArgs {
+  /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
+  accountId?: pulumi.Input<string>;
+  namePrefix?: pulumi.Input<string>;
+  project?: pulumi.Input<string>;
+  displayName?: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+}
+
+const REPLACE = ["accountId", "project"];
+const UPDATE = ["displayName", "description"];
+/** A new account must be seen this many times in a row before it counts as visible (as Terraform does). */
+const VISIBLE_STREAK = 3;
+
+export const serviceAccountOperations: Operations = {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
+    const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, accountId: news.accountId ?? olds.accountId, autoNamed: olds.autoNamed }) };
+    const n = physicalName(olds, v.inputs, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] });
+    return { inputs: defined({ ...v.inputs, accountId: n.name, autoNamed: n.autoNamed }) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.accountId === news.accountId });
+  },
+
+  async create(config: ConfigLike | undefined, i: ServiceAccountInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const project = i.project ?? gcp.project;
+    const email = `${i.accountId}@${project}.iam.gserviceaccount.com`;
+    const name = `projects/${project}/serviceAccounts/${email}`;
+    const what = `create service account ${email}`;
+    try {
+      await withRetry(
+        () => gcp.iam.projects.serviceAccounts.create({ name: `projects/${project}`, requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description: i.description } } }),
+        { what },
+      );
+    } catch (e) {
+      if (statusOf(e) !== 409) throw gcpError(e, what);
+      // A generated id is ours alone: the account exists because an earlier create of ours got through.
+      if (!i.autoNamed) throw new Error(`${what}: it already exists and this stack did not create it. Choose another accountId, or delete the existing account.`);
+    }
+    const sa = await waitUntilVisible(gcp, name);
+    if (i.autoNamed && ((sa.displayName ?? "") !== i.displayName || (sa.description ?? "") !== i.description)) {
+      await patch(gcp, name, i, ["displayName", "description"]);
+    }
+    return { id: name, outs: outputs({ ...i, project }, sa) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error("ServiceAccount cannot be imported (dynamic resources have no import)");
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const sa = await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
+    if (!sa) return { id: "" };
+    return { id, props: outputs({ ...props, displayName: sa.data.displayName ?? "", description: sa.data.description ?? "" }, sa.data) };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (updates.length === 0) return { outs: outputs(news, olds) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    return { outs: outputs(news, await patch(gcp, id, news, updates)) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    await withRetry(() => gcp.iam.projects.serviceAccounts.delete({ name: id }), { what: `delete ${id}` }).catch((e) => {
+      if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+    });
+  },
+};
+
+/** Polls until IAM shows the new account several times in a row (404 and 403 mean "not yet", §2.2). */
+async function waitUntilVisible(gcp: any, name: string): Promise<any> {
+  const deadline = Date.now() + 180_000;
+  let streak = 0;
+  let delay = 200;
+  for (;;) {
+    try {
+      const sa = (await gcp.iam.projects.serviceAccounts.get({ name })).data;
+      if (++streak >= VISIBLE_STREAK) return sa;
+      delay = 100; // confirm quickly once it shows up
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 403 && !isTransient(e)) throw gcpError(e, `read ${name}`);
+      streak = 0;
+      if (Date.now() > deadline) throw new Error(`${name} was created but IAM still does not show it after 3 minutes; run \`pulumi up\` again`);
+      if (delay >= 3200) console.log(`waiting for ${name} to become visible in IAM`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 5000);
+  }
+}
+
+async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
+  const what = `update service account ${name}`;
+  const res: any = await withRetry(
+    () => gcp.iam.projects.serviceAccounts.patch({ name, requestBody: { serviceAccount: { displayName: i.displayName, description: i.description }, updateMask: fields.join(",") } }),
+    { what },
+  ).catch((e) => {
+    throw gcpError(e, what);
+  });
+  return res.data;
+}
+
+function outputs(i: any, sa: any) {
+  const { __provider, ...rest } = i;
+  void __provider;
+  const email = sa.email ?? i.email;
+  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}` });
+}
+
+export interface ServiceAccount {
+  readonly accountId: pulumi.Output<string>;
+  readonly project: pulumi.Output<string>;
+  readonly email: pulumi.Output<string>;
+  /** `projects/<project>/serviceAccounts/<email>` */
+  readonly name: pulumi.Output<string>;
+  readonly uniqueId: pulumi.Output<string>;
+  /** `serviceAccount:<email>`, ready for an IAM binding. */
+  readonly member: pulumi.Output<string>;
+}
+
+/** An IAM service account. */
+export class ServiceAccount extends pulumi.dynamic.Resource {
+  private static readonly provider = new OperationsProvider(self, "serviceAccountOperations");
+
+  constructor(name: string, args: ServiceAccountArgs = {}, opts?: pulumi.CustomResourceOptions) {
+    super(
+      ServiceAccount.provider,
+      name,
+      { namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined },
+      opts,
+      "gcp",
+      "ServiceAccount",
+    );
+  }
+}

@@ -1,0 +1,90 @@
+// Calls a dynamic provider's methods in the order and with the arguments the Pulumi engine uses
+// (pulumi-dynamic.md §1.2, §3.3): configure first; check(old inputs, new inputs); diff(id, old
+// outputs, checked inputs); create, update, or replace (create first unless deleteBeforeReplace);
+// read(id, outputs) on refresh, a blank id meaning gone; delete(id, outputs). `__provider` rides
+// along in inputs and outputs as the host adds it.
+
+export interface State {
+  id: string;
+  inputs: Record<string, any>;
+  outputs: Record<string, any>;
+}
+
+export type Op = "create" | "same" | "update" | "replace";
+
+export class CheckFailed extends Error {
+  constructor(readonly failures: { property: string; reason: string }[]) {
+    super(failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  }
+}
+
+const PROVIDER_TEXT = "exports.handler = () => provider; // stand-in for the serialized provider";
+
+export class Driver {
+  constructor(
+    readonly provider: any,
+    private readonly config: Record<string, string> = {},
+  ) {}
+
+  async configure(): Promise<this> {
+    const c = this.config;
+    await this.provider.configure?.({
+      config: {
+        get: (k: string) => c[k],
+        require: (k: string) => {
+          if (c[k] === undefined) throw new Error(`missing config ${k}`);
+          return c[k];
+        },
+      },
+    });
+    return this;
+  }
+
+  async check(news: Record<string, any>, prev?: State): Promise<Record<string, any>> {
+    const r = await this.provider.check(prev?.inputs ?? {}, { ...news, __provider: PROVIDER_TEXT });
+    if (r.failures?.length) throw new CheckFailed(r.failures);
+    return { ...r.inputs, __provider: PROVIDER_TEXT };
+  }
+
+  async diff(news: Record<string, any>, prev: State) {
+    const inputs = await this.check(news, prev);
+    return { inputs, diff: await this.provider.diff(prev.id, prev.outputs, inputs) };
+  }
+
+  /** One `pulumi up` of this resource: returns what the engine would have done and the new state. */
+  async up(news: Record<string, any>, prev?: State): Promise<{ op: Op; state: State; replaced?: State }> {
+    if (!prev) {
+      const inputs = await this.check(news);
+      return { op: "create", state: await this.create(inputs) };
+    }
+    const { inputs, diff } = await this.diff(news, prev);
+    if (!diff.changes) return { op: "same", state: { ...prev, inputs } };
+    if (diff.replaces?.length) {
+      if (diff.deleteBeforeReplace) {
+        await this.destroy(prev);
+        return { op: "replace", state: await this.create(inputs), replaced: prev };
+      }
+      const state = await this.create(inputs);
+      await this.destroy(prev);
+      return { op: "replace", state, replaced: prev };
+    }
+    const r = await this.provider.update(prev.id, prev.outputs, inputs);
+    return { op: "update", state: { id: prev.id, inputs, outputs: { ...r.outs, __provider: PROVIDER_TEXT } } };
+  }
+
+  async create(inputs: Record<string, any>): Promise<State> {
+    const r = await this.provider.create(inputs);
+    return { id: r.id, inputs, outputs: { ...r.outs, __provider: PROVIDER_TEXT } };
+  }
+
+  /** `pulumi refresh`: the new state, or undefined when the provider reports the resource gone. */
+  async refresh(s: State): Promise<State | undefined> {
+    const r = await this.provider.read(s.id, s.outputs);
+    if (!r.id) return undefined;
+    return { id: r.id, inputs: r.inputs ? { ...r.inputs, __provider: PROVIDER_TEXT } : s.inputs, outputs: { ...r.props, __provider: PROVIDER_TEXT } };
+  }
+
+  async destroy(s: State): Promise<void> {
+    await this.provider.delete(s.id, s.outputs);
+  }
+}
