@@ -33,6 +33,14 @@ function flatten(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): Fi
       const shaped = issue.errors.filter((branch) => branch.some((i) => i.path.length > 0 || i.code === "unrecognized_keys"));
       if (shaped.length === 1) return flatten(shaped[0], path);
     }
+    // Name each unknown key as the field, so a typo points at itself.
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((k) => ({ field: [...path, k].map(String).join("."), reason: `unknown option "${k}"` }));
+    }
+    // A bad record key says only "Invalid key in record"; its own issues say why.
+    if (issue.code === "invalid_key" && issue.issues.length) {
+      return flatten(issue.issues.map((i) => ({ ...i, path: [] })), path);
+    }
     return [{ field: path.map(String).join("."), reason: issue.message }];
   });
 }

@@ -58,11 +58,13 @@ export interface StackOptions {
   stackName?: string;
   config?: Record<string, { value: string; secret?: boolean }>;
   env?: Record<string, string>;
+  /** Where the program directory goes (default <repo>/.work); a consumer layout's dir for package tests. */
+  parentDir?: string;
 }
 
 /** A fresh stack with its own backend and PULUMI_HOME under <repo>/.work, removed by dispose(). */
 export async function newTestStack(opts: StackOptions): Promise<TestStack> {
-  const base = path.join(repoRoot, ".work");
+  const base = opts.parentDir ?? path.join(repoRoot, ".work");
   fs.mkdirSync(base, { recursive: true });
   const workDir = fs.mkdtempSync(path.join(base, `${opts.project}-`));
   const backendDir = path.join(workDir, ".backend");
