@@ -1,0 +1,25 @@
+// `npm run twin` as a user runs it: one JSON line, usable endpoints, clean stop on a signal.
+import { spawn } from "child_process";
+import * as path from "path";
+import * as readline from "readline";
+import { gcpClients } from "../../provider/gcp/client";
+
+jest.setTimeout(60_000);
+
+test("the twin prints its endpoints as one JSON line, serves them, and stops cleanly on SIGTERM", async () => {
+  const script = path.resolve(__dirname, "..", "..", "dist", "test", "twin", "run.js");
+  const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const first = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once("line", resolve);
+    child.once("exit", () => reject(new Error("twin exited before printing")));
+  });
+  const info = JSON.parse(first);
+  expect(Object.keys(info).sort()).toEqual(["adminKeyFile", "gcpEndpoint", "project"]);
+  expect(info.gcpEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  const gcp = await gcpClients({ credentials: info.adminKeyFile, endpoint: info.gcpEndpoint });
+  const created = await gcp.storage.buckets.insert({ project: info.project, requestBody: { name: "twin-smoke" } });
+  expect(created.data.name).toBe("twin-smoke");
+  child.kill("SIGTERM");
+  expect(await exited).toBe(0);
+});
