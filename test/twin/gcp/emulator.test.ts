@@ -153,3 +153,15 @@ test("injected 503s with Retry-After are retried by withRetry, and the call log 
   const tries = emu.calls.slice(before).filter((c) => c.path === "/storage/v1/b/audit-grant-test");
   expect(tries.map((c) => c.status)).toEqual([503, 503, 200]);
 });
+
+test("projects exist on first use, owned by the emulator's owner; other accounts get 403 there", async () => {
+  const other = "another-project";
+  const created = await admin.storage.buckets.insert({ project: other, requestBody: { name: "audit-other-project" } });
+  expect(created.data.name).toBe("audit-other-project");
+  const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${other}`, requestBody: { accountId: "other-writer" } })).data;
+  expect(sa.email).toBe(`other-writer@${other}.iam.gserviceaccount.com`);
+  const key = (await admin.iam.projects.serviceAccounts.keys.create({ name: sa.name!, requestBody: {} })).data;
+  const outsider = await gcpClients({ credentials: Buffer.from(key.privateKeyData!, "base64").toString("utf8"), endpoint: emu.endpoint });
+  const denied = await errStatus(outsider.iam.projects.serviceAccounts.create({ name: `projects/${other}`, requestBody: { accountId: "sneaky-account" } }));
+  expect(denied).toBe(403);
+});

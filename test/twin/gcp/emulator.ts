@@ -136,6 +136,8 @@ export class GcpEmulator {
 
   /** Does `principal` hold `permission` on the project, or on the bucket through its policy? */
   allowed(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
+    // Projects exist on first use, owned by the emulator's owner account.
+    if (!this.owners.has(scope.project) && this.adminEmail) this.owners.set(scope.project, new Set([this.adminEmail]));
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (!scope.bucket) return false;
     const bucket = this.storage.buckets.get(scope.bucket);
