@@ -2,6 +2,7 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import * as readline from "readline";
+import { Client } from "pg";
 import { gcpClients } from "../../provider/gcp/client";
 
 jest.setTimeout(60_000);
@@ -15,7 +16,12 @@ test("the twin prints its endpoints as one JSON line, serves them, and stops cle
     child.once("exit", () => reject(new Error("twin exited before printing")));
   });
   const info = JSON.parse(first);
-  expect(Object.keys(info).sort()).toEqual(["adminKeyFile", "gcpEndpoint", "project"]);
+  expect(Object.keys(info).sort()).toEqual(["adminKeyFile", "cockroachUrl", "gcpEndpoint", "project"]);
+  expect(info.cockroachUrl).toMatch(/^postgresql:\/\/root@127\.0\.0\.1:\d+\/defaultdb\?sslmode=disable$/);
+  const pg = new Client({ connectionString: info.cockroachUrl });
+  await pg.connect();
+  expect((await pg.query("SHOW CLUSTER SETTING kv.rangefeed.enabled")).rows).toEqual([{ "kv.rangefeed.enabled": false }]);
+  await pg.end();
   expect(info.gcpEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const gcp = await gcpClients({ credentials: info.adminKeyFile, endpoint: info.gcpEndpoint });
   const created = await gcp.storage.buckets.insert({ project: info.project, requestBody: { name: "twin-smoke" } });

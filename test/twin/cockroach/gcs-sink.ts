@@ -1,0 +1,166 @@
+// The cloud-storage sink of the twin: parses a gs:// URI the way CockroachDB's GCS layer does
+// (cockroach-changefeeds.md §3.1), redacts it (§3.2), names files (§4.1), and writes them the way
+// its Go client would: a JWT-bearer token from the key's own token_uri, then an upload.
+import * as crypto from "crypto";
+import { SqlError } from "./wire";
+
+export interface GcsSink {
+  bucket: string;
+  prefix: string;
+  partitionFormat: "daily" | "hourly" | "flat";
+  fileSize: number;
+  auth: "specified" | "implicit";
+  /** The decoded key file (JSON text), when AUTH=specified. */
+  credentials?: string;
+  assumeRole?: string;
+}
+
+const GS_PARAMS = ["AUTH", "CREDENTIALS", "ASSUME_ROLE", "BEARER_TOKEN", "GOOGLE_BILLING_PROJECT"];
+const SINK_PARAMS = ["partition_format", "file_size"];
+
+/** Go's base64.StdEncoding: strict alphabet and padding; reports the first bad byte like Go does. */
+export function goStdBase64Decode(s: string): Buffer {
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === "\r" || s[i] === "\n") continue; // Go's decoder skips newlines
+    if (!/[A-Za-z0-9+/=]/.test(s[i])) throw new Error(`illegal base64 data at input byte ${i}`);
+    if (s[i] === "=" && /[^=\r\n]/.test(s.slice(i))) throw new Error(`illegal base64 data at input byte ${i}`);
+  }
+  const clean = s.replace(/[\r\n]/g, "");
+  if (clean.length % 4 !== 0) throw new Error(`illegal base64 data at input byte ${clean.length - (clean.length % 4)}`);
+  return Buffer.from(clean, "base64");
+}
+
+/** Parses and validates a gs:// sink URI; errors read as CockroachDB's. */
+export function parseGcsSink(uri: string): GcsSink {
+  if (uri === "") throw new SqlError("XXUUU", "omit the SINK clause for inline results");
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/.exec(uri);
+  if (!m) throw new SqlError("XXUUU", `no scheme found for sink URL "${uri}"`);
+  const [, scheme, host, path, query = ""] = m;
+  if (scheme !== "gs") throw new SqlError("XXUUU", `unsupported sink: ${scheme} (the twin serves gs:// sinks)`);
+  // Go's url.ParseQuery: '+' means space, %XX escapes.
+  const params = new Map<string, string>();
+  for (const pair of query.split("&").filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, " "));
+    params.set(dec(eq < 0 ? pair : pair.slice(0, eq)), eq < 0 ? "" : dec(pair.slice(eq + 1)));
+  }
+  const unknown = [...params.keys()].filter((k) => !GS_PARAMS.includes(k) && !SINK_PARAMS.includes(k));
+  if (unknown.length) throw new SqlError("XXUUU", `unknown GS query parameters: ${unknown.join(", ")}`);
+  const pf = params.get("partition_format") ?? "daily";
+  if (!["daily", "hourly", "flat"].includes(pf)) throw new SqlError("XXUUU", `invalid partition_format of ${pf}`);
+  let fileSize = 16 << 20;
+  if (params.has("file_size")) {
+    const fm = /^(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/i.exec(params.get("file_size")!);
+    if (!fm) throw new SqlError("42601", `parsing ${params.get("file_size")}: invalid size`);
+    const unit: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1 << 20, gib: 1 << 30 };
+    fileSize = Number(fm[1]) * unit[(fm[2] ?? "b").toLowerCase()];
+  }
+  const auth = (params.get("AUTH") ?? "specified").toLowerCase();
+  const sink: GcsSink = { bucket: host, prefix: path.replace(/^\/+/, ""), partitionFormat: pf as GcsSink["partitionFormat"], fileSize, auth: auth === "implicit" ? "implicit" : "specified" };
+  if (params.has("ASSUME_ROLE")) sink.assumeRole = params.get("ASSUME_ROLE");
+  if (sink.auth === "specified") {
+    const creds = params.get("CREDENTIALS");
+    if (creds === undefined && !params.has("BEARER_TOKEN")) throw new SqlError("XXUUU", 'CREDENTIALS or BEARER_TOKEN must be set if "AUTH" is "specified"');
+    if (params.has("BEARER_TOKEN")) throw new SqlError("0A000", "BEARER_TOKEN is not implemented by the twin");
+    let decoded: Buffer;
+    try {
+      decoded = goStdBase64Decode(creds!);
+    } catch (e) {
+      throw new SqlError("XXUUU", `error getting credentials from CREDENTIALS: ${(e as Error).message}`);
+    }
+    try {
+      const key = JSON.parse(decoded.toString("utf8"));
+      if (key.type !== "service_account" || !key.private_key || !key.client_email) throw new Error("not a service account key");
+    } catch (e) {
+      throw new SqlError("XXUUU", `error getting credentials from CREDENTIALS: ${(e as Error).message}`);
+    }
+    sink.credentials = decoded.toString("utf8");
+  }
+  return sink;
+}
+
+/** Go's url.QueryEscape (unreserved kept, space '+', %XX upper-case). */
+function goQueryEscape(s: string): string {
+  return [...Buffer.from(s, "utf8")].map((b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : b === 32 ? "+" : "%" + b.toString(16).toUpperCase().padStart(2, "0"))).join("");
+}
+
+/** SanitizeExternalStorageURI: CREDENTIALS/BEARER_TOKEN → redacted; query re-encoded sorted by key. */
+export function redactSink(uri: string): string {
+  const q = uri.indexOf("?");
+  if (q < 0) return uri;
+  const pairs = uri
+    .slice(q + 1)
+    .split("&")
+    .filter(Boolean)
+    .map((p) => {
+      const eq = p.indexOf("=");
+      const k = decodeURIComponent((eq < 0 ? p : p.slice(0, eq)).replace(/\+/g, " "));
+      const v = eq < 0 ? "" : decodeURIComponent(p.slice(eq + 1).replace(/\+/g, " "));
+      return [k, k === "CREDENTIALS" || k === "BEARER_TOKEN" ? "redacted" : v] as [string, string];
+    })
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return uri.slice(0, q) + "?" + pairs.map(([k, v]) => `${goQueryEscape(k)}=${goQueryEscape(v)}`).join("&");
+}
+
+/** YYYYMMDDHHMMSS + 9 nanosecond digits + 10 logical digits, from an HLC decimal (UTC, §4.1). */
+export function fileTimestamp(hlc: string): string {
+  const [wall, logical = "0"] = hlc.split(".");
+  const ns = BigInt(wall);
+  const d = new Date(Number(ns / 1_000_000n));
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  const date = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+  return `${date}${String(ns % 1_000_000_000n).padStart(9, "0")}${logical.padEnd(10, "0").slice(0, 10)}`;
+}
+
+export function partitionDir(hlc: string, format: GcsSink["partitionFormat"]): string {
+  if (format === "flat") return "";
+  const d = new Date(Number(BigInt(hlc.split(".")[0]) / 1_000_000n));
+  const day = d.toISOString().slice(0, 10);
+  return format === "daily" ? `${day}/` : `${day}/${String(d.getUTCHours()).padStart(2, "0")}/`;
+}
+
+/** Writes objects with the sink's credentials: token from the key's token_uri, then a media upload. */
+export class GcsWriter {
+  private token?: { value: string; expires: number };
+  constructor(
+    private readonly sink: GcsSink,
+    private readonly storageEndpoint: string,
+    private readonly implicitKeyFile?: string,
+  ) {}
+
+  private keyJson(): string {
+    if (this.sink.assumeRole) throw new Error("ASSUME_ROLE is not implemented by the twin");
+    if (this.sink.auth === "specified") return this.sink.credentials!;
+    if (!this.implicitKeyFile) throw new Error("implicit credentials: no default credentials are configured on the nodes");
+    return require("fs").readFileSync(this.implicitKeyFile, "utf8");
+  }
+
+  private async accessToken(): Promise<string> {
+    if (this.token && this.token.expires > Date.now() + 60_000) return this.token.value;
+    const key = JSON.parse(this.keyJson());
+    const tokenUri = key.token_uri || "https://oauth2.googleapis.com/token";
+    const now = Math.floor(Date.now() / 1000);
+    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const unsigned = `${enc({ alg: "RS256", typ: "JWT", kid: key.private_key_id })}.${enc({ iss: key.client_email, scope: "https://www.googleapis.com/auth/devstorage.read_write", aud: tokenUri, iat: now, exp: now + 3600 })}`;
+    const signature = crypto.sign("RSA-SHA256", Buffer.from(unsigned), key.private_key).toString("base64url");
+    const res = await fetch(tokenUri, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: `${unsigned}.${signature}` }),
+    });
+    const body: any = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(`oauth2: cannot fetch token: ${res.status} ${body.error ?? ""}: ${body.error_description ?? ""}`);
+    this.token = { value: body.access_token, expires: Date.now() + Number(body.expires_in ?? 3600) * 1000 };
+    return this.token.value;
+  }
+
+  async write(name: string, data: Buffer, contentType = "application/x-ndjson"): Promise<void> {
+    const objectName = [this.sink.prefix, name].filter(Boolean).join("/");
+    const url = `${this.storageEndpoint}/upload/storage/v1/b/${encodeURIComponent(this.sink.bucket)}/o?uploadType=media&name=${encodeURIComponent(objectName)}`;
+    const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${await this.accessToken()}`, "content-type": contentType }, body: data });
+    if (!res.ok) {
+      const body: any = await res.json().catch(() => ({}));
+      throw new Error(`googleapi: Error ${res.status}: ${body?.error?.message ?? res.statusText}, ${body?.error?.errors?.[0]?.reason ?? ""}`);
+    }
+  }
+}

@@ -1,0 +1,368 @@
+// A CockroachDB twin: a PostgreSQL-wire server on loopback (pg-gateway) in front of PGlite, which
+// runs ordinary SQL, while the twin itself answers CockroachDB's changefeed surface on both the
+// simple-query and the Parse/Bind/Execute paths. Every write gets an HLC-like MVCC timestamp
+// (ZITADEL's `cluster_logical_timestamp()` works) and lands in a change log the changefeed
+// engine reads. Facts: shared/research/cockroach-changefeeds.md (§13 lists what this models).
+import * as crypto from "crypto";
+import * as net from "net";
+import { PGlite } from "@electric-sql/pglite";
+import type { PostgresConnectionOptions } from "pg-gateway";
+import { Changefeeds, TwinHost } from "./changefeeds";
+import { Statement, parseCockroachStatement, valueText } from "./statements";
+import * as w from "./wire";
+
+export interface TwinOptions {
+  port?: number;
+  /** The CockroachDB version the twin claims; it selects the licence behaviour (§8) and ALTER's #113491 bug. */
+  version?: string;
+  /** Where the changefeed sink sends uploads: the GCP emulator's origin. */
+  storageEndpoint: string;
+  /** Key file the "nodes" use for AUTH=implicit. */
+  implicitKeyFile?: string;
+  /** A virtual cluster (CockroachDB Basic/Standard): rangefeeds on, and SET of the setting refused (§7). */
+  virtualCluster?: boolean;
+  /** Engine checkpoint interval without min_checkpoint_frequency (default 1000 ms; CockroachDB's is 30 s). */
+  checkpointMs?: number;
+}
+
+const BOOTSTRAP = `
+SET TimeZone = 'UTC';
+CREATE SCHEMA crdb_internal;
+CREATE TABLE crdb_internal.twin_clock (id int PRIMARY KEY, wall numeric NOT NULL, logical int NOT NULL, txid bigint);
+INSERT INTO crdb_internal.twin_clock VALUES (1, 0, 0, NULL);
+-- HLC-like: wall nanoseconds plus a logical counter in the 10 decimal places; one value per transaction.
+CREATE FUNCTION crdb_internal.twin_now() RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE c crdb_internal.twin_clock%ROWTYPE; w_ns numeric; tx bigint := txid_current();
+BEGIN
+  SELECT * INTO c FROM crdb_internal.twin_clock WHERE id = 1;
+  IF c.txid = tx THEN RETURN round(c.wall + c.logical / 1e10, 10); END IF;
+  w_ns := floor(extract(epoch FROM clock_timestamp()) * 1000000) * 1000;
+  IF w_ns > c.wall THEN
+    UPDATE crdb_internal.twin_clock SET wall = w_ns, logical = 0, txid = tx WHERE id = 1;
+    RETURN round(w_ns, 10);
+  END IF;
+  UPDATE crdb_internal.twin_clock SET logical = c.logical + 1, txid = tx WHERE id = 1;
+  RETURN round(c.wall + (c.logical + 1) / 1e10, 10);
+END $$;
+CREATE FUNCTION cluster_logical_timestamp() RETURNS numeric LANGUAGE sql AS 'SELECT crdb_internal.twin_now()';
+CREATE FUNCTION hlc_to_timestamp(numeric) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS 'SELECT to_timestamp(floor($1) / 1e9)';
+CREATE TABLE crdb_internal.twin_changes (seq bigserial PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, mvcc numeric NOT NULL, row jsonb);
+CREATE INDEX ON crdb_internal.twin_changes (tbl, mvcc);
+CREATE FUNCTION crdb_internal.twin_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO crdb_internal.twin_changes (tbl, op, mvcc, row)
+  VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, lower(TG_OP), crdb_internal.twin_now(),
+          CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END);
+  RETURN NULL;
+END $$;
+-- ZITADEL's eventstore.events2 (cmd/initialise/sql/cockroach/08_events_table.sql; research §11.1).
+CREATE SCHEMA eventstore;
+CREATE TABLE eventstore.events2 (
+  instance_id TEXT NOT NULL,
+  aggregate_type TEXT NOT NULL,
+  aggregate_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  "sequence" BIGINT NOT NULL,
+  revision SMALLINT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  payload JSONB,
+  creator TEXT NOT NULL,
+  "owner" TEXT NOT NULL,
+  "position" DECIMAL NOT NULL,
+  in_tx_order INTEGER NOT NULL,
+  PRIMARY KEY (instance_id, aggregate_type, aggregate_id, "sequence")
+);
+CREATE INDEX es_active_instances ON eventstore.events2 (created_at DESC) INCLUDE ("position");
+CREATE INDEX es_wm ON eventstore.events2 (aggregate_id, instance_id, aggregate_type, event_type);
+CREATE INDEX es_projection ON eventstore.events2 (instance_id, aggregate_type, event_type, "position" DESC);
+CREATE TRIGGER twin_capture_eventstore_events2 AFTER INSERT OR UPDATE OR DELETE ON eventstore.events2 FOR EACH ROW EXECUTE FUNCTION crdb_internal.twin_capture();
+`;
+
+// An exports-map subpath, which this project's CommonJS module resolution cannot type.
+const { fromNodeSocket }: { fromNodeSocket(socket: net.Socket, options: PostgresConnectionOptions): Promise<unknown> } = require("pg-gateway/node");
+
+/** Serializes access to the one PGlite session: a client keeps it from its first message to ReadyForQuery (idle). */
+class Lock {
+  private tail = Promise.resolve();
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const ready = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return ready;
+  }
+}
+
+interface Conn {
+  user: string;
+  statements: Map<string, Statement>;
+  portals: Map<string, { stmt: Statement; params: (string | null)[] }>;
+  forwarded: boolean;
+  skipUntilSync: boolean;
+  release?: () => void;
+}
+
+export class CockroachTwin implements TwinHost {
+  readonly db = new PGlite();
+  readonly settings = new Map<string, string>();
+  readonly changefeeds: Changefeeds;
+  readonly clusterId = crypto.randomUUID();
+  version: string;
+  storageEndpoint: string;
+  implicitKeyFile?: string;
+  defaultCheckpointMs: number;
+  gcTtlSeconds = 14_400;
+  url = "";
+  private server?: net.Server;
+  private readonly lock = new Lock();
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly opts: TwinOptions) {
+    this.version = opts.version ?? "v24.3.1";
+    this.storageEndpoint = opts.storageEndpoint;
+    this.implicitKeyFile = opts.implicitKeyFile;
+    this.defaultCheckpointMs = opts.checkpointMs ?? 1000;
+    this.settings.set("kv.rangefeed.enabled", opts.virtualCluster ? "true" : "false");
+    this.settings.set("enterprise.license", "");
+    this.settings.set("cluster.organization", "");
+    this.changefeeds = new Changefeeds(this);
+  }
+
+  setting(name: string): string {
+    return this.settings.get(name) ?? "";
+  }
+
+  async withLock<T>(fn: (db: PGlite) => Promise<T>): Promise<T> {
+    const release = await this.lock.acquire();
+    try {
+      return await fn(this.db);
+    } finally {
+      release();
+    }
+  }
+
+  async start(): Promise<this> {
+    await this.db.waitReady;
+    await this.db.exec(BOOTSTRAP);
+    await this.changefeeds.start();
+    this.server = net.createServer((socket) => void this.serve(socket));
+    await new Promise<void>((r) => this.server!.listen(this.opts.port ?? 0, "127.0.0.1", r));
+    const port = (this.server.address() as net.AddressInfo).port;
+    this.url = `postgresql://root@127.0.0.1:${port}/defaultdb?sslmode=disable`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.changefeeds.stop();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.db.close();
+  }
+
+  private async serve(socket: net.Socket): Promise<void> {
+    this.sockets.add(socket);
+    const conn: Conn = { user: "root", statements: new Map(), portals: new Map(), forwarded: false, skipUntilSync: false };
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      if (conn.release) {
+        // A client gone mid-transaction: roll it back and free the session.
+        void this.db.exec("ROLLBACK").catch(() => undefined).finally(() => conn.release?.());
+      }
+    });
+    await fromNodeSocket(socket, {
+      serverVersion: "13.0.0",
+      auth: { method: "trust" },
+      onStartup: (state) => {
+        conn.user = state.clientParams?.user ?? "root";
+      },
+      onMessage: async (data, state) => {
+        if (!state.isAuthenticated) return undefined;
+        return this.message(conn, data);
+      },
+    }).catch(() => undefined);
+  }
+
+  private async message(conn: Conn, data: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
+    const msg = w.readFrontend(data);
+    if (msg.type === "other" && msg.code === "X") return [];
+    if (!conn.release) conn.release = await this.lock.acquire();
+    try {
+      return await this.dispatch(conn, msg, data);
+    } finally {
+      // Hand the session over only when this client is idle (not inside a transaction or batch).
+      if (conn.release && (msg.type === "Q" || msg.type === "S") && !conn.forwarded && !conn.skipUntilSync && !this.inTransaction) {
+        conn.release();
+        conn.release = undefined;
+      }
+    }
+  }
+
+  private inTransaction = false;
+
+  private async forward(conn: Conn, data: Uint8Array): Promise<Uint8Array> {
+    conn.forwarded = true;
+    const out = await this.db.execProtocolRaw(data);
+    // ReadyForQuery ends the exchange; its status byte says whether a transaction is open.
+    if (out.length >= 6 && out[out.length - 6] === 0x5a) {
+      conn.forwarded = false;
+      this.inTransaction = out[out.length - 1] !== 0x49;
+    }
+    return out;
+  }
+
+  private async dispatch(conn: Conn, msg: w.Frontend, data: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
+    if (conn.skipUntilSync && msg.type !== "S") return [];
+    switch (msg.type) {
+      case "Q": {
+        const stmt = this.parse(msg.sql);
+        if (!stmt.ok) return [w.errorResponse(stmt.error), w.readyForQuery(this.inTransaction ? "T" : "I")];
+        if (!stmt.value) return this.forward(conn, data);
+        try {
+          const r = await this.execute(conn, stmt.value, []);
+          return [...(r.columns ? [w.rowDescription(r.columns)] : []), ...r.rows.map(w.dataRow), w.commandComplete(r.tag), w.readyForQuery(this.inTransaction ? "T" : "I")];
+        } catch (e) {
+          return [w.errorResponse(asSqlError(e)), w.readyForQuery(this.inTransaction ? "T" : "I")];
+        }
+      }
+      case "P": {
+        const stmt = this.parse(msg.sql);
+        if (!stmt.ok) return this.fail(conn, stmt.error);
+        if (!stmt.value) {
+          conn.statements.delete(msg.name);
+          return this.forward(conn, data);
+        }
+        conn.statements.set(msg.name, stmt.value);
+        return w.parseComplete();
+      }
+      case "B": {
+        const stmt = conn.statements.get(msg.statement);
+        if (!stmt) {
+          conn.portals.delete(msg.portal);
+          return this.forward(conn, data);
+        }
+        conn.portals.set(msg.portal, { stmt, params: msg.params });
+        return w.bindComplete();
+      }
+      case "D": {
+        const stmt = msg.kind === "S" ? conn.statements.get(msg.name) : conn.portals.get(msg.name)?.stmt;
+        if (!stmt) return this.forward(conn, data);
+        const cols = this.columns(stmt);
+        const desc = cols ? w.rowDescription(cols) : w.noData();
+        return msg.kind === "S" ? [w.parameterDescription(placeholders(stmt).map(() => w.OID.text)), desc] : desc;
+      }
+      case "E": {
+        const portal = conn.portals.get(msg.portal);
+        if (!portal) return this.forward(conn, data);
+        try {
+          const r = await this.execute(conn, portal.stmt, portal.params);
+          return [...r.rows.map(w.dataRow), w.commandComplete(r.tag)];
+        } catch (e) {
+          return this.fail(conn, asSqlError(e));
+        }
+      }
+      case "C": {
+        const known = msg.kind === "S" ? conn.statements.delete(msg.name) : conn.portals.delete(msg.name);
+        return known ? w.closeComplete() : this.forward(conn, data);
+      }
+      case "S": {
+        conn.skipUntilSync = false;
+        if (conn.forwarded) return this.forward(conn, data);
+        return w.readyForQuery(this.inTransaction ? "T" : "I");
+      }
+      default:
+        return this.forward(conn, data);
+    }
+  }
+
+  private fail(conn: Conn, e: w.SqlError): Uint8Array {
+    conn.skipUntilSync = true;
+    return w.errorResponse(e);
+  }
+
+  private parse(sql: string): { ok: true; value?: Statement } | { ok: false; error: w.SqlError } {
+    try {
+      return { ok: true, value: parseCockroachStatement(sql) };
+    } catch (e) {
+      return { ok: false, error: asSqlError(e) };
+    }
+  }
+
+  private columns(stmt: Statement): w.Column[] | undefined {
+    switch (stmt.kind) {
+      case "version":
+        return [{ name: "version", oid: w.OID.text }];
+      case "showSetting":
+        return [{ name: stmt.name, oid: stmt.name === "kv.rangefeed.enabled" ? w.OID.bool : w.OID.text }];
+      case "createChangefeed":
+        return [{ name: "job_id", oid: w.OID.int8 }];
+      case "showChangefeedJobs":
+        return this.changefeeds.showColumns();
+      case "alterChangefeed":
+        return [{ name: "job_id", oid: w.OID.int8 }, { name: "job_description", oid: w.OID.text }];
+      default:
+        return undefined;
+    }
+  }
+
+  private async execute(conn: Conn, stmt: Statement, params: (string | null)[]): Promise<{ columns?: w.Column[]; rows: (string | null)[][]; tag: string }> {
+    const columns = this.columns(stmt);
+    switch (stmt.kind) {
+      case "version":
+        return { columns, rows: [[`CockroachDB CCL ${this.version} (x86_64-pc-linux-gnu, built 2024/11/01 00:00:00, go1.22.8)`]], tag: "SELECT 1" };
+      case "showSetting": {
+        if (!this.settings.has(stmt.name)) throw new w.SqlError("42704", `unknown cluster setting "${stmt.name}"`);
+        const v = this.settings.get(stmt.name)!;
+        return { columns, rows: [[stmt.name === "kv.rangefeed.enabled" ? (v === "true" ? "t" : "f") : v]], tag: "SHOW 1" };
+      }
+      case "setSetting": {
+        if (conn.user !== "root" && !this.setting(`twin.grants.${conn.user}`).includes("MODIFYCLUSTERSETTING")) {
+          throw new w.SqlError("42501", `only users with the MODIFYCLUSTERSETTING privilege are allowed to set cluster setting '${stmt.name}'`);
+        }
+        if (stmt.name === "kv.rangefeed.enabled" && this.opts.virtualCluster) throw new w.SqlError("42501", `setting ${stmt.name} is only settable by the operator`);
+        if (!this.settings.has(stmt.name)) throw new w.SqlError("42704", `unknown cluster setting "${stmt.name}"`);
+        const raw = stmt.value ? valueText(stmt.value, params) ?? "" : stmt.name === "kv.rangefeed.enabled" ? "false" : "";
+        if (stmt.name === "kv.rangefeed.enabled" && !["true", "false"].includes(raw.toLowerCase())) throw new w.SqlError("22P02", `could not parse "${raw}" as type bool`);
+        this.settings.set(stmt.name, stmt.name === "kv.rangefeed.enabled" ? raw.toLowerCase() : raw);
+        return { rows: [], tag: "SET CLUSTER SETTING" };
+      }
+      case "createChangefeed": {
+        const id = await this.changefeeds.create(this.db, stmt, params, conn.user);
+        return { columns, rows: [[id]], tag: "CREATE CHANGEFEED" };
+      }
+      case "showChangefeedJobs": {
+        const id = stmt.job ? valueText(stmt.job, params) : undefined;
+        const rows = this.changefeeds.showRows(id);
+        return { columns, rows, tag: `SELECT ${rows.length}` };
+      }
+      case "controlJob":
+        this.changefeeds.control(stmt.action, valueText(stmt.job, params), conn.user);
+        return { rows: [], tag: `${stmt.action} JOBS` };
+      case "alterChangefeed": {
+        const row = this.changefeeds.alter(valueText(stmt.job, params), stmt.set, stmt.unset, stmt.targetChange, params);
+        return { columns, rows: [row], tag: "ALTER CHANGEFEED" };
+      }
+    }
+  }
+
+  /** Runs plain SQL on the twin (tests, the demo): ordinary statements through PGlite, serialized with clients. */
+  async sql<T = any>(query: string, params: unknown[] = []): Promise<T[]> {
+    return this.withLock(async (db) => (await db.query<T>(query, params)).rows);
+  }
+}
+
+function placeholders(stmt: Statement): number[] {
+  const found = new Set<number>();
+  const visit = (v: any) => {
+    if (v && typeof v === "object") {
+      if (v.kind === "placeholder") found.add(v.index);
+      Object.values(v).forEach(visit);
+    }
+  };
+  visit(stmt);
+  return [...found].sort();
+}
+
+function asSqlError(e: unknown): w.SqlError {
+  if (e instanceof w.SqlError) return e;
+  return new w.SqlError((e as any)?.code ?? "XXUUU", (e as Error)?.message ?? String(e));
+}
