@@ -18,3 +18,7 @@ export { CustomRole, CustomRoleArgs } from "./gcp/custom-role";
 export { BucketIamMember, BucketIamMemberArgs } from "./gcp/bucket-iam-member";
 export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-key";
 export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
+
+// CockroachDB resources (the guide's changefeed steps).
+export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting";
+export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
