@@ -20,8 +20,10 @@ const STABLE_MODULES = [
   "zitadel-audit-stream/dist/provider/gcp/custom-role.js",
   "zitadel-audit-stream/dist/provider/gcp/bucket-iam-member.js",
   "zitadel-audit-stream/dist/provider/gcp/service-account-key.js",
+  "zitadel-audit-stream/dist/provider/cockroach/cluster-setting.js",
+  "zitadel-audit-stream/dist/provider/cockroach/changefeed.js",
 ];
-const RESOURCES = ["Bucket", "ServiceAccount", "CustomRole", "BucketIamMember", "ServiceAccountKey"] as const;
+const RESOURCES = ["Bucket", "ServiceAccount", "CustomRole", "BucketIamMember", "ServiceAccountKey", "ClusterSetting", "Changefeed"] as const;
 
 let emu: GcpEmulator;
 let consumer: Consumer;
@@ -48,7 +50,7 @@ test.each(RESOURCES)("%s's serialized provider is at most 4 KB and refers only t
   for (const mod of STABLE_MODULES) expect(fs.existsSync(path.join(consumer.dir, "node_modules", mod))).toBe(true);
 });
 
-test("loaded in a fresh process, the five providers create, read and delete against the emulator", async () => {
+test("loaded in a fresh process, the GCP providers create, read and delete against the emulator, and the CockroachDB ones check", async () => {
   const dir = path.join(consumer.dir, "fresh");
   fs.mkdirSync(dir);
   for (const r of RESOURCES) fs.writeFileSync(path.join(dir, `${r}.js`), texts[r]);
@@ -74,6 +76,13 @@ test("loaded in a fresh process, the five providers create, read and delete agai
       const key = await lifecycle("ServiceAccountKey", { serviceAccountEmail: sa.created.outs.email });
       for (const [name, x] of Object.entries({ b, sa, role, grant, key })) out[name] = { id: x.created.id, readId: x.read.id };
       out.keyIsJson = JSON.parse(key.created.outs.privateKeyJson).type === "service_account";
+      const feed = load("Changefeed");
+      await feed.configure({ config });
+      const checked = await feed.check({}, { sink: { bucket: b.created.id, credentials: key.created.outs.privateKeyBase64 }, __provider: "x" });
+      out.feedSelect = checked.inputs.select;
+      const setting = load("ClusterSetting");
+      await setting.configure({ config });
+      out.settingName = (await setting.check({}, { __provider: "x" })).inputs.name;
       for (const x of [key, grant, role, sa, b]) await x.p.delete(x.created.id, x.created.outs);
       console.log(JSON.stringify(out));
     })().catch((e) => { console.error(e.stack || e); process.exit(1); });`;
@@ -86,6 +95,8 @@ test("loaded in a fresh process, the five providers create, read and delete agai
     expect(out[r].readId).toBe(out[r].id);
   }
   expect(out.keyIsJson).toBe(true);
+  expect(out.feedSelect).toBe("SELECT instance_id, aggregate_type, aggregate_id, owner, event_type, sequence, created_at FROM eventstore.events2");
+  expect(out.settingName).toBe("kv.rangefeed.enabled");
   // Deleted again: nothing of ours is left.
   expect(emu.storage.buckets.has(out.b.id)).toBe(false);
   expect(emu.iam.accounts.filter((a) => a.email.startsWith("fresh-proc") && !a.deleted)).toEqual([]);
