@@ -230,4 +230,25 @@ describe("the engine", () => {
     }
     await f.pg.query("CANCEL JOB $1", [id]);
   });
+
+  test("the default initial scan emits rows that existed before the feed; resolved writes RESOLVED files", async () => {
+    await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
+    const existing = makeEvents(4, 8000);
+    await insertEvents(f.pg, existing);
+    const id = (await f.pg.query(buildCreateChangefeedStatement({ options: { resolved: "1s", min_checkpoint_frequency: "500ms" } }), [buildSinkUri({ bucket: f.bucket, prefix: "scan", partitionFormat: "hourly", credentials: f.keyBase64 })])).rows[0].job_id;
+    const got = await waitFor("the initial scan", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "scan/");
+      return account(existing, d.lines).missing === 0 && d;
+    });
+    // Hourly partitions: <prefix>/YYYY-MM-DD/HH/<file>.
+    for (const file of got.files) expect(file).toMatch(/^scan\/\d{4}-\d\d-\d\d\/\d\d\/\d{33}-/);
+    const resolved = await waitFor("a RESOLVED file", async () => {
+      const items = (await f.admin.storage.objects.list({ bucket: f.bucket, prefix: "scan/" })).data.items ?? [];
+      return items.find((o) => o.name!.endsWith(".RESOLVED"));
+    });
+    expect(resolved.name).toMatch(/^scan\/\d{4}-\d\d-\d\d\/\d\d\/\d{33}\.RESOLVED$/);
+    const body = JSON.parse(String((await f.admin.storage.objects.get({ bucket: f.bucket, object: resolved.name!, alt: "media" }, { responseType: "text" })).data));
+    expect(body).toEqual({ __crdb__: { resolved: expect.stringMatching(/^\d{19}\.\d{10}$/) } });
+    await f.pg.query("CANCEL JOB $1", [id]);
+  });
 });
