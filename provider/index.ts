@@ -22,3 +22,6 @@ export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
 // CockroachDB resources (the guide's changefeed steps).
 export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting";
 export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
+
+// The whole pipeline.
+export { AuditStream, AuditStreamArgs } from "./audit-stream";

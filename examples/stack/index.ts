@@ -1,5 +1,4 @@
-// Root program (placeholder): shows the changefeed SELECT the pipeline will create.
-// It becomes the config-driven AuditStream program with the pipeline issue.
-import { buildChangefeedQuery } from "../../provider";
+// Root program of Pulumi.yaml: the guide's pipeline from stack config (see program.ts).
+import { auditStreamProgram } from "./program";
 
-export const changefeedQuery = buildChangefeedQuery({});
+export = auditStreamProgram(require("../../provider"));

@@ -5,9 +5,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { findRepoRoot } from "./root";
 import { LocalWorkspace, PulumiCommand, Stack, PulumiFn } from "@pulumi/pulumi/automation";
 
-export const repoRoot = path.resolve(__dirname, "..", "..");
+export const repoRoot = findRepoRoot();
 
 /** The CLI version our wrapper module builds, read from its go.mod. */
 export function pinnedCliVersion(): string {

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as readline from "readline";
 import type { TwinOptions } from "./twin";
+import { findRepoRoot } from "../../harness/root";
 
 export interface RunningTwin {
   url: string;
@@ -14,15 +15,8 @@ export interface RunningTwin {
   stop(): Promise<void>;
 }
 
-/** The repository root, whether this file runs from test/ (ts-jest) or from dist/test/. */
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
-  return dir;
-}
-
 export async function startCockroachTwin(opts: TwinOptions): Promise<RunningTwin> {
-  const main = path.join(repoRoot(), "dist", "test", "twin", "cockroach", "main.js");
+  const main = path.join(findRepoRoot(), "dist", "test", "twin", "cockroach", "main.js");
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm test does) first`);
   const child = spawn(process.execPath, [main, JSON.stringify(opts)], {
     stdio: ["pipe", "pipe", "pipe"],
