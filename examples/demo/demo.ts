@@ -11,7 +11,7 @@ import { GcpEmulator } from "../../test/twin/gcp/emulator";
 import { startCockroachTwin } from "../../test/twin/cockroach/spawn";
 import { consumerLayout } from "../../test/harness/consumer";
 import { newTestStack } from "../../test/harness/engine";
-import { ZitadelEvent, account, insertEvents, makeEvents, readDelivered } from "../../test/helpers/events";
+import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../../test/helpers/events";
 import { gcpClients } from "../../provider/gcp/client";
 import { auditStreamProgram } from "../stack/program";
 
@@ -86,23 +86,10 @@ async function main(): Promise<void> {
 
     say("allow-listing the payload of instance.domain.added: a changefeed handoff while events keep coming");
     await stack.stack.setConfig("zitadel-audit-stream:payloadEventTypes", { value: JSON.stringify(["instance.domain.added"]) });
-    const during: ZitadelEvent[] = [];
-    let writing = true;
-    const writer = (async () => {
-      const c = new Client({ connectionString: twin.url });
-      await c.connect();
-      for (let i = EVENTS; writing; i++) {
-        const [e] = makeEvents(1, i);
-        await insertEvents(c, [e]);
-        during.push(e);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await c.end();
-    })();
+    const writer = insertContinuously(twin.url, EVENTS, 20);
     const handoff = await stack.stack.up({ onOutput: (line) => /^\s+[+~-]|Resources:/.test(line) && process.stdout.write(`      ${line.trimStart()}`) });
     await new Promise((r) => setTimeout(r, 500));
-    writing = false;
-    await writer;
+    const during = await writer.stop();
     info(`changefeed job ${o.jobId.value} → ${handoff.outputs.jobId.value}; ${during.length} events written meanwhile`);
     const all = [...first, ...during];
     await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(admin, bucket, "events/")).lines).delivered, total: all.length }));

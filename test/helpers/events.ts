@@ -1,7 +1,7 @@
 // Realistic ZITADEL events (event types from internal/repository, research §11.2) inserted the way
 // ZITADEL does on CockroachDB (created_at and position from cluster_logical_timestamp()), and the
 // bookkeeping that proves delivery: every inserted event found in the bucket at least once.
-import type { Client } from "pg";
+import { Client } from "pg";
 import type { Gcp } from "../../provider/gcp/client";
 
 export interface ZitadelEvent {
@@ -99,4 +99,28 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Inserts one event every few milliseconds on its own connection until stopped; returns what it wrote. */
+export function insertContinuously(url: string, from: number, everyMs = 15): { stop(): Promise<ZitadelEvent[]> } {
+  const inserted: ZitadelEvent[] = [];
+  let running = true;
+  const pg = new Client({ connectionString: url });
+  const done = (async () => {
+    await pg.connect();
+    for (let i = from; running; i++) {
+      const [e] = makeEvents(1, i);
+      await insertEvents(pg, [e]);
+      inserted.push(e);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+    await pg.end();
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return inserted;
+    },
+  };
 }

@@ -1,9 +1,8 @@
 // ClusterSetting and Changefeed against the CockroachDB twin and the GCP emulator, driven in the
 // engine's order. Handoff and rotation run while events are inserted continuously, and every
 // event is counted by its key: missing must be 0; duplicates are reported (at-least-once).
-import { Client } from "pg";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
-import { Accounting, ZitadelEvent, account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
+import { Accounting, ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import { Driver, State } from "../harness/driver";
 import { Changefeed, ClusterSetting } from "../../provider";
 
@@ -17,30 +16,6 @@ beforeAll(async () => {
   f = await cdcFixture();
 });
 afterAll(() => f?.stop());
-
-/** Inserts events every few milliseconds on its own connection until stopped. */
-function insertContinuously(url: string, from: number): { stop(): Promise<ZitadelEvent[]> } {
-  const inserted: ZitadelEvent[] = [];
-  let running = true;
-  const pg = new Client({ connectionString: url });
-  const done = (async () => {
-    await pg.connect();
-    for (let i = from; running; i++) {
-      const [e] = makeEvents(1, i);
-      await insertEvents(pg, [e]);
-      inserted.push(e);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-    await pg.end();
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-      return inserted;
-    },
-  };
-}
 
 async function settle(events: ZitadelEvent[], prefix: string): Promise<Accounting & { lines: Record<string, any>[] }> {
   let last: Accounting | undefined;
