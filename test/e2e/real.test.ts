@@ -1,0 +1,68 @@
+// The pipeline against a real CockroachDB cluster and a real Google Cloud project, through the real
+// engine. Skipped unless these are set (nothing here can reach either service):
+//   ZAS_REAL_COCKROACH_URL  postgresql://… of a SCRATCH database: the test creates eventstore.events2
+//                           there if missing and writes test events into it. Never point it at ZITADEL's.
+//   ZAS_REAL_GCP_PROJECT    the project for the bucket, service account and role
+//   GOOGLE_CREDENTIALS or Application Default Credentials: an identity that may create them
+// The bucket is created with forceDestroy and removed at the end.
+import { Client } from "pg";
+import { newTestStack, TestStack } from "../harness/engine";
+import { Consumer, consumerLayout } from "../harness/consumer";
+import { gcpClients, Gcp } from "../../provider/gcp/client";
+import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
+
+const url = process.env.ZAS_REAL_COCKROACH_URL;
+const project = process.env.ZAS_REAL_GCP_PROJECT;
+const real = url && project ? describe : describe.skip;
+
+jest.setTimeout(900_000);
+
+real("against a real CockroachDB and Google Cloud", () => {
+  let consumer: Consumer;
+  let t: TestStack;
+  let pg: Client;
+  let gcp: Gcp;
+
+  beforeAll(async () => {
+    pg = new Client({ connectionString: url });
+    await pg.connect();
+    await pg.query("CREATE SCHEMA IF NOT EXISTS eventstore");
+    await pg.query(`CREATE TABLE IF NOT EXISTS eventstore.events2 (
+      instance_id TEXT NOT NULL, aggregate_type TEXT NOT NULL, aggregate_id TEXT NOT NULL, event_type TEXT NOT NULL,
+      "sequence" BIGINT NOT NULL, revision SMALLINT NOT NULL, created_at TIMESTAMPTZ NOT NULL, payload JSONB,
+      creator TEXT NOT NULL, "owner" TEXT NOT NULL, "position" DECIMAL NOT NULL, in_tx_order INTEGER NOT NULL,
+      PRIMARY KEY (instance_id, aggregate_type, aggregate_id, "sequence"))`);
+    gcp = await gcpClients({ project });
+    consumer = consumerLayout("real");
+    const { AuditStream } = consumer.pkg;
+    t = await newTestStack({
+      project: "zitadel-audit-real",
+      parentDir: consumer.dir,
+      program: async () => {
+        const s = new AuditStream("zas-e2e", { project, bucket: { forceDestroy: true }, changefeedOptions: { initial_scan: "no" }, timeoutSeconds: 300 });
+        return { bucket: s.bucketName, jobId: s.jobId };
+      },
+      config: { "gcp:project": { value: project! }, "zitadel-audit-stream:cockroachUrl": { value: url!, secret: true } },
+    });
+  });
+
+  afterAll(async () => {
+    await t?.stack.destroy().catch((e) => console.error(`destroy failed; clean up by hand: ${e}`));
+    await t?.dispose();
+    consumer?.dispose();
+    await pg?.end();
+  });
+
+  test("up, events delivered, missing = 0", async () => {
+    const up = await t.stack.up({ onOutput: (s) => process.stdout.write(s) });
+    const bucket = up.outputs.bucket.value;
+    const events = makeEvents(20, Date.now() % 1_000_000);
+    await insertEvents(pg, events);
+    const a = await waitFor("delivery", async () => {
+      const acc = account(events, (await readDelivered(gcp, bucket, "events/")).lines);
+      return acc.missing === 0 && acc;
+    }, 600_000, 5000);
+    console.log(`real: inserted=${a.inserted} delivered=${a.delivered} missing=${a.missing} duplicates=${a.duplicates}`);
+    expect(a.missing).toBe(0);
+  });
+});
