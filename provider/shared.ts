@@ -28,8 +28,7 @@ export interface Checked<T> {
  * ones while unknowns remain.
  */
 export function validate<S extends z.ZodType>(schema: S, news: Record<string, unknown>): Checked<z.output<S>> & { complete: boolean } {
-  const { __provider, ...given } = news;
-  void __provider;
+  const given = withoutProvider(news);
   const unknownKeys = new Set(Object.keys(given).filter((k) => containsUnknown(given[k])));
   const result = schema.safeParse(given);
   if (result.success) return { inputs: result.data, complete: true };
@@ -38,6 +37,13 @@ export function validate<S extends z.ZodType>(schema: S, news: Record<string, un
     .map((p) => ({ property: p.field, reason: p.reason }));
   if (failures.length) return { failures, complete: false };
   return { inputs: given as z.output<S>, complete: false };
+}
+
+/** The object without the engine's `__provider` key (the host adds it back to every result). */
+export function withoutProvider(o: Record<string, any>): Record<string, any> {
+  const { __provider, ...rest } = o;
+  void __provider;
+  return rest;
 }
 
 /** `prefix` + separator + 6 random hex characters, the prefix cut so the whole fits `maxLength`. */

@@ -5,12 +5,11 @@
 // allow-lists one event type's payload (a changefeed handoff) while events keep coming, counts that
 // nothing is missing, and destroys it all. `--keep` leaves everything running instead.
 // The last line printed is one JSON object with the figures.
-import * as fs from "fs";
 import { Client } from "pg";
 import { GcpEmulator } from "../../test/twin/gcp/emulator";
 import { startCockroachTwin } from "../../test/twin/cockroach/spawn";
 import { consumerLayout } from "../../test/harness/consumer";
-import { newTestStack } from "../../test/harness/engine";
+import { newTestStack, standInConfig } from "../../test/harness/engine";
 import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../../test/helpers/events";
 import { gcpClients } from "../../provider/gcp/client";
 import { auditStreamProgram } from "../stack/program";
@@ -49,14 +48,7 @@ async function main(): Promise<void> {
     stackName: "demo",
     parentDir: consumer.dir,
     program: auditStreamProgram(consumer.pkg),
-    config: {
-      "gcp:project": { value: emu.project },
-      "gcp:credentials": { value: fs.readFileSync(emu.adminKeyFile, "utf8"), secret: true },
-      "zitadel-audit-stream:gcpEndpoint": { value: emu.endpoint },
-      "zitadel-audit-stream:cockroachUrl": { value: twin.url, secret: true },
-      "zitadel-audit-stream:forceDestroy": { value: "true" },
-      "zitadel-audit-stream:changefeedOptions": { value: JSON.stringify({ initial_scan: "no" }) },
-    },
+    config: standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }) }),
   });
   const pg = new Client({ connectionString: twin.url });
   await pg.connect();

@@ -17,7 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { Client } from "pg";
 import * as self from "./changefeed";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, sameValue, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, sameValue, validate, withoutProvider } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
@@ -326,10 +326,8 @@ async function alterDropsQuery(c: Client): Promise<boolean> {
 }
 
 function outputs(i: any, job: JobRow, history: string[]) {
-  const { __provider, ...rest } = i;
-  void __provider;
   return defined({
-    ...rest,
+    ...withoutProvider(i),
     jobId: String(job.job_id),
     jobHistory: history,
     status: job.status,

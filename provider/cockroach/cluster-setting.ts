@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import * as self from "./cluster-setting";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, validate, withoutProvider } from "../shared";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
 
@@ -77,7 +77,7 @@ export const clusterSettingOperations: Operations = {
 
   async create(config: ConfigLike | undefined, i: any) {
     const r = await apply(config, i);
-    return { id: i.name, outs: defined({ ...strip(i), ...r }) };
+    return { id: i.name, outs: defined({ ...withoutProvider(i), ...r }) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -85,12 +85,12 @@ export const clusterSettingOperations: Operations = {
     const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
       throw explain(e, `read cluster setting ${props.name}`);
     });
-    return { id, props: { ...strip(props), value } };
+    return { id, props: { ...withoutProvider(props), value } };
   },
 
   async update(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
     const r = olds.value === news.value ? { previousValue: olds.previousValue } : await apply(config, news);
-    return { outs: defined({ ...strip(news), previousValue: olds.previousValue ?? r.previousValue }) };
+    return { outs: defined({ ...withoutProvider(news), previousValue: olds.previousValue ?? r.previousValue }) };
   },
 
   async delete(config: ConfigLike | undefined, _id: string, props: any) {
@@ -103,11 +103,6 @@ export const clusterSettingOperations: Operations = {
   },
 };
 
-function strip(o: any) {
-  const { __provider, ...rest } = o;
-  void __provider;
-  return rest;
-}
 
 export interface ClusterSetting {
   readonly name: pulumi.Output<string>;

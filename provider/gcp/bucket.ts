@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as self from "./bucket";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -160,9 +160,8 @@ function fromApi(b: any): Partial<BucketInputs> {
 }
 
 function outputs(i: any, b: any): Outputs {
-  const { __provider, retentionPeriodSeconds, ...rest } = i;
-  void __provider;
-  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "" });
+  const { retentionPeriodSeconds, ...rest } = withoutProvider(i);
+  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "" }) as Outputs;
 }
 
 export interface Bucket {

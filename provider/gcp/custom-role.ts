@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as self from "./custom-role";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { CustomRoleInputs, customRoleInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface CustomRoleArgs {
@@ -124,8 +124,7 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
 }
 
 function outputs(i: any, role: any) {
-  const { __provider, ...rest } = i;
-  void __provider;
+  const rest = withoutProvider(i);
   return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}` });
 }
 

@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as self from "./service-account-key";
 import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate, withoutProvider } from "../shared";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -85,9 +85,7 @@ export const serviceAccountKeyOperations: Operations = {
 
   async update(_config: ConfigLike | undefined, _id: string, olds: any) {
     // Only a new provider text gets here (every field replaces): keep the key as it is.
-    const { __provider, ...outs } = olds;
-    void __provider;
-    return { outs };
+    return { outs: withoutProvider(olds) };
   },
 
   async delete(config: ConfigLike | undefined, id: string) {

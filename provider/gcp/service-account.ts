@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as self from "./service-account";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate } from "../shared";
+import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -118,8 +118,7 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
 }
 
 function outputs(i: any, sa: any) {
-  const { __provider, ...rest } = i;
-  void __provider;
+  const rest = withoutProvider(i);
   const email = sa.email ?? i.email;
   return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}` });
 }

@@ -1,11 +1,10 @@
 // AuditStream variants through the real engine: streaming into an existing bucket, with the
 // CockroachDB nodes' own Google identity (AUTH=implicit) instead of a key.
-import * as fs from "fs";
 import { Client } from "pg";
 import { GcpEmulator } from "../twin/gcp/emulator";
 import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
 import { Consumer, consumerLayout } from "../harness/consumer";
-import { TestStack, newTestStack } from "../harness/engine";
+import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { gcpClients } from "../../provider/gcp/client";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 
@@ -47,12 +46,7 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
       });
       return { bucket: s.bucketName, sink: s.sinkUriRedacted, email: s.serviceAccountEmail };
     },
-    config: {
-      "gcp:project": { value: emu.project },
-      "gcp:credentials": { value: fs.readFileSync(emu.adminKeyFile, "utf8"), secret: true },
-      "zitadel-audit-stream:gcpEndpoint": { value: emu.endpoint },
-      "zitadel-audit-stream:cockroachUrl": { value: twin.url, secret: true },
-    },
+    config: standInConfig(emu, twin.url),
   });
   const up = await t.stack.up();
   // component, role, grant, rangefeed setting, changefeed — and the stack.

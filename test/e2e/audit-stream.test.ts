@@ -1,13 +1,12 @@
 // Lifecycle scenarios of the whole pipeline through the real Pulumi engine: the root project's
 // program (examples/stack/program.ts) run from the package as a consumer installs it, against the
 // stand-ins, counting every audit event by its key.
-import * as fs from "fs";
 import { Client } from "pg";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { GcpEmulator } from "../twin/gcp/emulator";
 import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
 import { Consumer, consumerLayout } from "../harness/consumer";
-import { TestStack, newTestStack } from "../harness/engine";
+import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { Gcp, gcpClients } from "../../provider/gcp/client";
 import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import { auditStreamProgram } from "../../examples/stack/program";
@@ -34,13 +33,7 @@ beforeAll(async () => {
     project: "zitadel-audit-lifecycle",
     parentDir: consumer.dir,
     program: auditStreamProgram(consumer.pkg),
-    config: {
-      "gcp:project": { value: emu.project },
-      "gcp:credentials": { value: fs.readFileSync(emu.adminKeyFile, "utf8"), secret: true },
-      "zitadel-audit-stream:gcpEndpoint": { value: emu.endpoint },
-      "zitadel-audit-stream:cockroachUrl": { value: twin.url, secret: true },
-      "zitadel-audit-stream:changefeedOptions": { value: JSON.stringify({ initial_scan: "no" }) },
-    },
+    config: standInConfig(emu, twin.url, { changefeedOptions: JSON.stringify({ initial_scan: "no" }) }),
   });
 });
 

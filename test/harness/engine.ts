@@ -101,3 +101,18 @@ export async function newTestStack(opts: StackOptions): Promise<TestStack> {
     },
   };
 }
+
+/** Stack config that points the providers at the stand-ins (the GCP emulator and the CockroachDB twin). */
+export function standInConfig(
+  gcp: { project: string; adminKeyFile: string; endpoint: string },
+  cockroachUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, { value: string; secret?: boolean }> {
+  return {
+    "gcp:project": { value: gcp.project },
+    "gcp:credentials": { value: fs.readFileSync(gcp.adminKeyFile, "utf8"), secret: true },
+    "zitadel-audit-stream:gcpEndpoint": { value: gcp.endpoint },
+    "zitadel-audit-stream:cockroachUrl": { value: cockroachUrl, secret: true },
+    ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`zitadel-audit-stream:${k}`, { value: v }])),
+  };
+}
