@@ -106,6 +106,8 @@ export function insertContinuously(url: string, from: number, everyMs = 15): { s
   const inserted: ZitadelEvent[] = [];
   let running = true;
   const pg = new Client({ connectionString: url });
+  pg.on("error", () => undefined); // the loop below sees a dropped connection as a failed insert
+  let failure: unknown;
   const done = (async () => {
     await pg.connect();
     for (let i = from; running; i++) {
@@ -114,12 +116,14 @@ export function insertContinuously(url: string, from: number, everyMs = 15): { s
       inserted.push(e);
       await new Promise((r) => setTimeout(r, everyMs));
     }
-    await pg.end();
-  })();
+  })()
+    .catch((e) => (failure = e))
+    .finally(() => pg.end().catch(() => undefined));
   return {
     async stop() {
       running = false;
       await done;
+      if (failure) throw new Error(`inserting events failed after ${inserted.length}: ${(failure as Error).message}`);
       return inserted;
     },
   };

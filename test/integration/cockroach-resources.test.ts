@@ -139,7 +139,7 @@ describe("Changefeed", () => {
     s = r.state;
     expect(s.outputs.jobId).not.toBe(before);
     expect(s.outputs.jobHistory).toEqual([before, s.outputs.jobId]);
-    expect((await f.pg.query("SHOW CHANGEFEED JOB $1", [before])).rows[0].status).toBe("canceled");
+    await waitFor("the old job canceled", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [before])).rows[0].status === "canceled");
     await new Promise((r) => setTimeout(r, 600));
     const events = await load.stop();
     const a = await settle(events, "feed/");
@@ -166,6 +166,7 @@ describe("Changefeed", () => {
 
   test("refresh after an out-of-band CANCEL shows it; the next up restarts from the last high-water", async () => {
     await f.pg.query("CANCEL JOB $1", [s.outputs.jobId]);
+    await waitFor("canceled", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].status === "canceled");
     const during = makeEvents(6, 50_000);
     await insertEvents(f.pg, during);
     s = (await d.refresh(s))!;
