@@ -80,7 +80,7 @@ export const changefeedOperations: Operations = {
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds"] });
+    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess"] });
     // A job that is not running (seen by refresh) is drift the next update heals.
     const drift = typeof olds.status === "string" && !RUNNING.includes(olds.status);
     return { ...d, changes: d.changes || drift };

@@ -51,3 +51,26 @@ describe("check refuses bad changefeed and setting inputs", () => {
     expect(JSON.stringify(r.inputs.sinkUriRedacted)).not.toContain(key.slice(0, 20));
   });
 });
+
+describe("Changefeed diff", () => {
+  const diff = (olds: any, news: any) => (Changefeed as any).provider.diff("changefeed-1", olds, news);
+  const inputs = { select: "SELECT instance_id FROM eventstore.events2", query: {}, sink: { bucket: "b", credentials: "k" }, options: {}, timeoutSeconds: 120, verifySinkAccess: true, __provider: "p" };
+  const state = { ...inputs, jobId: "1795486589029001980", status: "running", runningStatus: "running: resolved=1", highWaterTimestamp: "1.0000000000", error: "" };
+
+  test("status outputs that change with every checkpoint cause no diff", async () => {
+    expect(await diff({ ...state, runningStatus: "running: resolved=2", highWaterTimestamp: "2.0000000000" }, inputs)).toMatchObject({ changes: false, replaces: [] });
+  });
+
+  test("a job that is not running is drift to heal, never a replacement", async () => {
+    for (const status of ["paused", "canceled", "failed", "missing"]) {
+      expect(await diff({ ...state, status }, inputs)).toMatchObject({ changes: true, replaces: [] });
+    }
+  });
+
+  test("query, sink and option changes are updates", async () => {
+    expect(await diff(state, { ...inputs, select: "SELECT owner FROM eventstore.events2" })).toMatchObject({ changes: true, replaces: [] });
+    expect(await diff(state, { ...inputs, sink: { bucket: "b", credentials: "k2" } })).toMatchObject({ changes: true, replaces: [] });
+    expect(await diff(state, { ...inputs, options: { resolved: "10s" } })).toMatchObject({ changes: true, replaces: [] });
+    expect(await diff(state, { ...inputs, verifySinkAccess: false })).toMatchObject({ changes: true, replaces: [] });
+  });
+});
