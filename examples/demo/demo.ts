@@ -128,7 +128,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log(JSON.stringify({ ok: true, seconds, ...result }));
-  if (KEEP) await new Promise<void>((resolve) => process.on("SIGINT", () => resolve()));
+  if (KEEP) {
+    await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+    console.log("stopping the stand-ins");
+    await stack.dispose();
+    consumer.dispose();
+    await twin.stop();
+    await emu.stop();
+  }
 }
 
 main().catch((e) => {

@@ -127,6 +127,8 @@ export class GcpEmulator {
     if (!s) return;
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+    // The owner's key file lives in a temp dir this emulator made: remove it with the emulator.
+    if (!this.opts.stateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 
   /** The token endpoint written into every key file this emulator issues. */
