@@ -90,7 +90,14 @@ export const changefeedOperations: Operations = {
     await verifySinkAccess(config, i);
     return withClient(i.connectionString, config, async (c) => {
       const jobId = await createJob(c, i, i.options);
-      const job = await waitForJob(c, jobId, "the job to run", (j) => RUNNING.includes(j.status), i.timeoutSeconds * 1000);
+      let job: JobRow;
+      try {
+        job = await waitForJob(c, jobId, "the job to run", (j) => RUNNING.includes(j.status), i.timeoutSeconds * 1000);
+      } catch (e) {
+        // Not recorded in state, so it must not keep running: the next `up` would start a second feed.
+        await cancel(c, jobId, i.timeoutSeconds * 1000).catch(() => undefined);
+        throw new Error(`${(e as Error).message} (job ${jobId} was canceled)`);
+      }
       return { id: `changefeed-${crypto.randomBytes(6).toString("hex")}`, outs: outputs(i, job, [jobId]) };
     });
   },
@@ -128,7 +135,9 @@ export const changefeedOperations: Operations = {
       } else if (sinkChanged || optionsChanged) {
         await alterInPlace(c, olds, news, timeout);
       } else if (current.status === "paused" || current.status === "pause-requested") {
-        await c.query(`RESUME JOB ${olds.jobId}`).catch((e) => {
+        // RESUME needs the pause to have completed.
+        await waitForJob(c, olds.jobId, "the pause to complete", (j) => j.status === "paused", timeout);
+        await c.query(`RESUME JOB ${jobIdText(olds.jobId)}`).catch((e) => {
           throw explain(e, `resume changefeed job ${olds.jobId}`);
         });
       }
@@ -139,15 +148,7 @@ export const changefeedOperations: Operations = {
   },
 
   async delete(config: ConfigLike | undefined, _id: string, props: any) {
-    await withClient(props.connectionString, config, async (c) => {
-      try {
-        await c.query(`CANCEL JOB ${jobIdText(props.jobId)}`);
-      } catch (e) {
-        // Already gone, finished or failed: nothing is running, which is what delete wants.
-        if (/does not exist|cannot be requested to be canceled/.test((e as Error).message)) return;
-        throw explain(e, `cancel changefeed job ${props.jobId}`);
-      }
-    });
+    await withClient(props.connectionString, config, (c) => cancel(c, props.jobId, (props.timeoutSeconds ?? 120) * 1000));
   },
 };
 
@@ -178,6 +179,23 @@ async function verifySinkAccess(config: ConfigLike | undefined, i: any): Promise
       throw new Error(`${what}: it may not (testIamPermissions). Grant storage.objects.create on the bucket to serviceAccount:${email} (the guide's custom role, or roles/storage.objectCreator) and run \`pulumi up\` again; the changefeed was left as it was.`);
     }
     throw new Error(`${what} failed: ${messageOf(e)}`);
+  }
+}
+
+/**
+ * CANCEL JOB, idempotently: a job already canceled, finished, failed or gone is fine; one whose
+ * pause is still being requested (it refuses CANCEL, research §5.4) is cancelled once paused.
+ */
+async function cancel(c: Client, jobId: string, timeout: number): Promise<void> {
+  const job = await showJob(c, jobIdText(jobId));
+  if (!job || ["canceled", "cancel-requested", "succeeded", "failed"].includes(job.status)) return;
+  if (job.status === "pause-requested") await waitForJob(c, jobId, "the pause to complete", (j) => j.status !== "pause-requested", timeout);
+  try {
+    await c.query(`CANCEL JOB ${jobIdText(jobId)}`);
+  } catch (e) {
+    const now = await showJob(c, jobId);
+    if (!now || ["canceled", "cancel-requested", "succeeded", "failed"].includes(now.status)) return;
+    throw explain(e, `cancel changefeed job ${jobId}`);
   }
 }
 
@@ -215,7 +233,7 @@ async function startFrom(c: Client, i: any, h: string, timeout: number): Promise
     await waitPast(c, jobId, h, timeout, "the new job's first checkpoint");
   } catch (e) {
     // A job that cannot deliver is not left behind.
-    await c.query(`CANCEL JOB ${jobId}`).catch(() => undefined);
+    await cancel(c, jobId, timeout).catch(() => undefined);
     throw e;
   }
   return jobId;
@@ -267,8 +285,8 @@ async function handoff(c: Client, oldId: string, news: any, timeout: number): Pr
     await resume(c, oldId).catch(() => undefined);
     throw new Error(`${(e as Error).message} (the previous changefeed job ${oldId} was resumed)`);
   }
-  await c.query(`CANCEL JOB ${jobIdText(oldId)}`).catch((e) => {
-    throw explain(e, `cancel the previous changefeed job ${oldId} after the handoff to ${newId}`);
+  await cancel(c, oldId, timeout).catch((e) => {
+    throw new Error(`${(e as Error).message} (after the handoff to ${newId}; the new job runs, the old one is paused)`);
   });
   return newId;
 }

@@ -214,6 +214,13 @@ describe("Changefeed", () => {
     expect(a.missing).toBe(0);
   });
 
+  test("delete right after a PAUSE still cancels the job (CANCEL waits for the pause to complete)", async () => {
+    const other = (await d.up({ ...inputs, sink: sink("pausing") })).state;
+    await f.pg.query("PAUSE JOB $1", [other.outputs.jobId]);
+    await d.destroy(other);
+    await waitFor("canceled", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [other.outputs.jobId])).rows[0].status === "canceled");
+  });
+
   test("delete cancels the job; delete twice is fine", async () => {
     await d.destroy(s);
     await waitFor("canceled", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].status === "canceled");

@@ -404,7 +404,7 @@ export class Changefeeds {
       job.runningStatus = "running: resuming from high-water";
     } else {
       if (s === "cancel-requested" || s === "canceled") return;
-      if (!["pending", "running", "paused", "pause-requested"].includes(s)) throw wrong("requested to be canceled");
+      if (!["pending", "running", "paused"].includes(s)) throw wrong("requested to be canceled");
       this.setStatus(job, "cancel-requested");
     }
   }
