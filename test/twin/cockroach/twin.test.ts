@@ -138,12 +138,7 @@ describe("jobs", () => {
   test("pause → pause-requested → paused; idempotent; ALTER only while paused; resume; cancel", async () => {
     expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} SET resolved = '10s'`))).message).toBe(`job ${id} is not paused`);
     await f.pg.query("PAUSE JOB $1", [id]);
-    const requested = await job(id);
-    expect(["pause-requested", "paused"]).toContain(requested.status);
-    if (requested.status === "pause-requested") {
-      // CANCEL is allowed from pending, running and paused only (research §5.4).
-      expect((await sqlError(f.pg.query("CANCEL JOB $1", [id]))).message).toBe(`job ${id}: job with state pause-requested cannot be requested to be canceled`);
-    }
+    expect(["pause-requested", "paused"]).toContain((await job(id)).status);
     await f.pg.query("PAUSE JOB $1", [id]);
     await waitFor("paused", async () => (await job(id)).status === "paused");
     expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} SET cursor = '1'`))).message).toBe('cannot alter option "cursor"');
