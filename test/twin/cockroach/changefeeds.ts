@@ -34,6 +34,8 @@ export interface Job {
   fileId: number;
   lastResolved: number;
   lastCheckpoint?: number;
+  /** The parse tree of `select`, kept so the engine does not parse it on every checkpoint. */
+  ast?: any;
 }
 
 export interface TwinHost {
@@ -139,6 +141,8 @@ export class Changefeeds {
   private running = false;
   private counter = 0n;
   private parser: any;
+  /** Primary-key columns per table, read once. */
+  private readonly primaryKeys = new Map<string, string[]>();
 
   constructor(private readonly host: TwinHost) {}
 
@@ -444,7 +448,10 @@ export class Changefeeds {
     job.sinkUri = sinkUri;
     job.sink = parseGcsSink(sinkUri);
     // The bug of #113491: these versions lose the CDC query on any ALTER.
-    if (alterDropsQuery(this.host.version)) job.select = `SELECT * FROM ${job.table}`;
+    if (alterDropsQuery(this.host.version)) {
+      job.select = `SELECT * FROM ${job.table}`;
+      job.ast = undefined;
+    }
     job.description = this.describe(job);
     job.modified = new Date();
     return [job.id, job.description];
@@ -535,13 +542,18 @@ export class Changefeeds {
   /** Runs the job's SELECT over the given rows (as the table's records) and renders NDJSON lines. */
   private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean }[]): Promise<{ ts: string; line: string }[]> {
     if (rows.length === 0) return [];
-    const { ast } = this.checkSelect(job.select);
-    const pk = (await db.query<{ col: string }>(
-      `SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary`,
-      [job.table],
-    )).rows.map((r) => r.col);
+    const ast = (job.ast ??= this.checkSelect(job.select).ast);
+    let pk = this.primaryKeys.get(job.table);
+    if (!pk) {
+      pk = (await db.query<{ col: string }>(
+        `SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary`,
+        [job.table],
+      )).rows.map((r) => r.col);
+      this.primaryKeys.set(job.table, pk);
+    }
+    const key = pk;
     const records = rows.map((r, i) => {
-      const rec = r.deleted ? Object.fromEntries(pk.map((c) => [c, r.row[c]])) : r.row;
+      const rec = r.deleted ? Object.fromEntries(key.map((c) => [c, r.row[c]])) : r.row;
       return { ...rec, __twin_ord: i };
     });
     const relation = `(SELECT (jsonb_populate_record(NULL::${job.table}, e.r)).*, (e.r->>'__twin_ord')::int AS __twin_ord FROM jsonb_array_elements($1::jsonb) AS e(r))`;
