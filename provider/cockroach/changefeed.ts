@@ -92,7 +92,7 @@ export const changefeedOperations: Operations = {
       const jobId = await createJob(c, i, i.options);
       let job: JobRow;
       try {
-        job = await waitForJob(c, jobId, "the job to run", (j) => RUNNING.includes(j.status), i.timeoutSeconds * 1000);
+        job = await waitForJob(c, jobId, "the job to run", (j) => j.status === "running", i.timeoutSeconds * 1000);
       } catch (e) {
         // Not recorded in state, so it must not keep running: the next `up` would start a second feed.
         await cancel(c, jobId, i.timeoutSeconds * 1000).catch(() => undefined);

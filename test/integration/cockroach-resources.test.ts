@@ -237,6 +237,24 @@ describe("Changefeed", () => {
   });
 });
 
+describe("Changefeed on a slow cluster", () => {
+  test("a create whose job does not start within timeoutSeconds fails and leaves no job running", async () => {
+    const slow = await cdcFixture({ jobStartDelayMs: 600_000 }, "slow-cluster-bucket");
+    try {
+      await slow.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
+      const d = await driver(Changefeed, slow.twin.url, slow.emu.endpoint);
+      await expect(d.up({ sink: { bucket: slow.bucket, credentials: slow.keyBase64 }, timeoutSeconds: 5 })).rejects.toThrow(/timed out after 5s waiting for the job to run .*\(last status: pending\) \(job \d+ was canceled\)/);
+      const jobs = await waitFor("the job canceled", async () => {
+        const rows = (await slow.pg.query("SHOW CHANGEFEED JOBS")).rows;
+        return rows.every((j) => j.status === "canceled") && rows;
+      });
+      expect(jobs).toHaveLength(1);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
 describe("Changefeed on older CockroachDB versions", () => {
   test("v24.1.2 without a licence key: create explains the licence; with one it works", async () => {
     const old = await cdcFixture({ version: "v24.1.2" }, "licence-bucket");

@@ -34,6 +34,8 @@ export interface Job {
   fileId: number;
   lastResolved: number;
   lastCheckpoint?: number;
+  /** When a pending job starts running. */
+  startAt?: number;
   /** The parse tree of `select`, kept so the engine does not parse it on every checkpoint. */
   ast?: any;
 }
@@ -48,6 +50,8 @@ export interface TwinHost {
   defaultCheckpointMs: number;
   /** gc.ttlseconds: how old a cursor may be. */
   gcTtlSeconds: number;
+  /** New jobs stay `pending` this long before they run (a slow or busy cluster); 0 = start at once. */
+  jobStartDelayMs: number;
   clusterId: string;
 }
 
@@ -291,7 +295,8 @@ export class Changefeeds {
         id,
         description: "",
         user,
-        status: "running",
+        status: this.host.jobStartDelayMs > 0 ? "pending" : "running",
+        startAt: Date.now() + this.host.jobStartDelayMs,
         runningStatus: "running: waiting for first checkpoint",
         created: t,
         finished: null,
@@ -466,6 +471,7 @@ export class Changefeeds {
       for (const job of this.jobs.values()) {
         if (job.status === "pause-requested") this.setStatus(job, "paused");
         if (job.status === "cancel-requested") this.setStatus(job, "canceled");
+        if (job.status === "pending" && Date.now() >= (job.startAt ?? 0)) this.setStatus(job, "running");
         if (job.status !== "running") continue;
         const every = typeof job.options.min_checkpoint_frequency === "string" ? goDurationMs(job.options.min_checkpoint_frequency, "min_checkpoint_frequency") : this.host.defaultCheckpointMs;
         if (Date.now() - (job.lastCheckpoint ?? 0) < every) continue;

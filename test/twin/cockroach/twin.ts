@@ -23,6 +23,8 @@ export interface TwinOptions {
   virtualCluster?: boolean;
   /** Engine checkpoint interval without min_checkpoint_frequency (default 1000 ms; CockroachDB's is 30 s). */
   checkpointMs?: number;
+  /** New jobs stay `pending` this long before running (default 0). */
+  jobStartDelayMs?: number;
 }
 
 const BOOTSTRAP = `
@@ -112,6 +114,7 @@ export class CockroachTwin implements TwinHost {
   implicitKeyFile?: string;
   defaultCheckpointMs: number;
   gcTtlSeconds = 14_400;
+  jobStartDelayMs: number;
   url = "";
   private server?: net.Server;
   private readonly lock = new Lock();
@@ -122,6 +125,7 @@ export class CockroachTwin implements TwinHost {
     this.storageEndpoint = opts.storageEndpoint;
     this.implicitKeyFile = opts.implicitKeyFile;
     this.defaultCheckpointMs = opts.checkpointMs ?? 1000;
+    this.jobStartDelayMs = opts.jobStartDelayMs ?? 0;
     this.settings.set("kv.rangefeed.enabled", opts.virtualCluster ? "true" : "false");
     this.settings.set("enterprise.license", "");
     this.settings.set("cluster.organization", "");
