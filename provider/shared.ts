@@ -1,8 +1,9 @@
 // What every provider's check and diff share: zod validation turned into Pulumi CheckFailures,
 // preview-time unknowns, names generated once and kept, and diff classification.
 //
-// Stable module: serialized providers in users' state reach it by path
-// (`zitadel-audit-stream/dist/provider/shared.js`) and call its exports by name. Add, don't rename.
+// OperationsProvider's methods are copied into users' state, so the Operations call signature
+// (config first, then the engine's arguments) is stable API; the rest is reached only through the
+// resource modules.
 import * as crypto from "crypto";
 import { z } from "zod";
 import { zodProblems } from "./validation";

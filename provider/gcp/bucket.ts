@@ -83,7 +83,7 @@ export const bucketOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("Bucket cannot be imported (dynamic resources have no import); declare it and `pulumi up` adopts nothing it did not create");
+    if (!props) throw new Error("Bucket cannot be imported (dynamic resources have no import); to stream into an existing bucket, use AuditStream's existingBucket");
     const gcp = await gcpClients(gcpConfigFrom(config));
     const b = await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
     if (!b) return { id: "" };

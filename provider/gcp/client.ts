@@ -1,9 +1,7 @@
 // The one GCP client factory every GCP provider uses, and the retry/backoff rules.
 //
-// Stable module: serialized providers in users' Pulumi state reach this file by its path
-// (`zitadel-audit-stream/dist/provider/gcp/client.js`) and call its exports by name, so renaming
-// the file or an export breaks `destroy`/`refresh` of stacks created with an older version
-// (pulumi-dynamic.md §2.4). Add, don't rename.
+// Reached from state only through the resource modules that import it (see OperationsProvider in
+// provider/shared.ts): its path may change; a resource module's path and operations export may not.
 import { iam_v1 } from "@googleapis/iam";
 import { storage_v1 } from "@googleapis/storage";
 import { Gaxios } from "gaxios";
@@ -163,13 +161,12 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
   }
 }
 
-/** Reads something that may not exist: undefined on 404 (and on the 403 IAM gives for missing accounts, if asked). */
-export async function getOrUndefined<T>(fn: () => Promise<T>, what: string, forbiddenMeansGone = false): Promise<T | undefined> {
+/** Reads something that may not exist: undefined on 404. */
+export async function getOrUndefined<T>(fn: () => Promise<T>, what: string): Promise<T | undefined> {
   try {
     return await withRetry(fn, { what });
   } catch (e) {
-    const s = statusOf(e);
-    if (s === 404 || (forbiddenMeansGone && s === 403)) return undefined;
+    if (statusOf(e) === 404) return undefined;
     throw e;
   }
 }

@@ -2,7 +2,8 @@
 // §2.1, §2.3, §3, §1.5). `check` validates with these; defaults are filled there so that `diff`
 // compares complete values.
 //
-// Stable module: serialized providers reach it by path (`zitadel-audit-stream/dist/provider/gcp/schemas.js`).
+// Reached from state only through the resource modules that import it (see OperationsProvider in
+// provider/shared.ts): its path may change; a resource module's path and operations export may not.
 import { z } from "zod";
 import { bucketName } from "../validation";
 

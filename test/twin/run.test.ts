@@ -4,11 +4,12 @@ import * as path from "path";
 import * as readline from "readline";
 import { Client } from "pg";
 import { gcpClients } from "../../provider/gcp/client";
+import { findRepoRoot } from "../harness/root";
 
 jest.setTimeout(60_000);
 
 test("the twin prints its endpoints as one JSON line, serves them, and stops cleanly on SIGTERM", async () => {
-  const script = path.resolve(__dirname, "..", "..", "dist", "test", "twin", "run.js");
+  const script = path.join(findRepoRoot(), "dist", "test", "twin", "run.js");
   const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const first = await new Promise<string>((resolve, reject) => {

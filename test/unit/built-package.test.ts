@@ -2,8 +2,9 @@
 // `npm test` builds first; this fails if `main` points anywhere but the built entry.
 import * as path from "path";
 import { makeKeyWithAwkwardBase64 } from "../helpers/keys";
+import { findRepoRoot } from "../harness/root";
 
-const root = path.resolve(__dirname, "..", "..");
+const root = findRepoRoot();
 
 describe("the built package", () => {
   const pkg = require(root);

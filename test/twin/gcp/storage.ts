@@ -484,6 +484,7 @@ export class StorageApi {
   }
 }
 
+/** Google's bucket-name rules (gcp-apis.md §1.3). Written apart from the provider's own version on purpose: a stand-in sharing the code it tests would agree with its bugs. */
 export function validBucketName(name: string): boolean {
   if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(name)) return false;
   const max = name.includes(".") ? 222 : 63;
