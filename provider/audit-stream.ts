@@ -11,6 +11,7 @@ import { ClusterSetting } from "./cockroach/cluster-setting";
 import { Changefeed } from "./cockroach/changefeed";
 import type { ChangefeedQueryOptions } from "./cdc/query";
 import type { ChangefeedOptions } from "./cdc/statement";
+import type { DeepInput } from "./shared";
 
 export interface AuditStreamArgs {
   /** CockroachDB URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -26,9 +27,9 @@ export interface AuditStreamArgs {
   /** Default "flat", as in the guide. */
   partitionFormat?: pulumi.Input<"flat" | "daily" | "hourly">;
   /** What to stream: default the guide's columns without payload; `{ payload: { eventTypes: [...] } }` adds payload for those. */
-  query?: pulumi.Input<ChangefeedQueryOptions>;
+  query?: DeepInput<ChangefeedQueryOptions>;
   /** WITH options of the changefeed. */
-  changefeedOptions?: pulumi.Input<ChangefeedOptions>;
+  changefeedOptions?: DeepInput<ChangefeedOptions>;
   /**
    * How CockroachDB authenticates to Cloud Storage. "key" (default): a key of the new service account
    * goes into the sink URI. "implicit": the nodes' own Google identity (grant it with

@@ -1,9 +1,8 @@
 // What every provider's check and diff share: zod validation turned into Pulumi CheckFailures,
 // preview-time unknowns, names generated once and kept, and diff classification.
 //
-// OperationsProvider's methods are copied into users' state, so the Operations call signature
-// (config first, then the engine's arguments) is stable API; the rest is reached only through the
-// resource modules.
+// The Operations call signature (config first, then the engine's arguments) is stable API: the
+// OperationsProvider copied into users' state calls it (provider/operations-provider.ts).
 import * as crypto from "crypto";
 import { z } from "zod";
 import { zodProblems } from "./validation";
@@ -147,39 +146,16 @@ export interface Operations {
   delete(config: ConfigLike | undefined, id: string, props: any): Promise<void>;
 }
 
+type Scalar = string | number | boolean | null | undefined;
+
 /**
- * The provider object Pulumi serializes into state for every resource. It holds the resource's
- * module object and the name of its operations export; the serializer records a module object as
- * `require("<package>/<path>")` (pulumi-dynamic.md §2.2), so state keeps a small reference instead
- * of a copy of every function, and `destroy`/`refresh` of old stacks run the installed version's
- * operations. Each resource module's path and operations export name are therefore stable API.
+ * `T` as users write it in a program: every field, element and the whole value may be a
+ * `pulumi.Input` (an Output of another resource, a promise, or a plain value), at every depth —
+ * e.g. `sink: { bucket: bucket.name, credentials: key.privateKeyBase64 }`. The engine resolves the
+ * nested values before `check` sees them.
  */
-export class OperationsProvider {
-  private config?: ConfigLike;
-  constructor(
-    private readonly module: Record<string, any>,
-    private readonly operations: string,
-  ) {}
-  async configure(req: { config: ConfigLike }) {
-    const c = req.config;
-    this.config = { get: (k: string) => c.get(k) };
-  }
-  check(olds: any, news: any) {
-    return (this.module[this.operations] as Operations).check(this.config, olds, news);
-  }
-  diff(id: string, olds: any, news: any) {
-    return (this.module[this.operations] as Operations).diff(this.config, id, olds, news);
-  }
-  create(inputs: any) {
-    return (this.module[this.operations] as Operations).create(this.config, inputs);
-  }
-  read(id: string, props?: any) {
-    return (this.module[this.operations] as Operations).read(this.config, id, props);
-  }
-  update(id: string, olds: any, news: any) {
-    return (this.module[this.operations] as Operations).update(this.config, id, olds, news);
-  }
-  delete(id: string, props: any) {
-    return (this.module[this.operations] as Operations).delete(this.config, id, props);
-  }
-}
+export type DeepInput<T> = [T] extends [Scalar]
+  ? import("@pulumi/pulumi").Input<T>
+  : T extends ReadonlyArray<infer U>
+    ? import("@pulumi/pulumi").Input<ReadonlyArray<DeepInput<U>>>
+    : import("@pulumi/pulumi").Input<{ [K in keyof T]: DeepInput<T[K]> }>;

@@ -11,13 +11,13 @@
 //   from its last high-water.
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `changefeedOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `changefeedOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { Client } from "pg";
-import * as self from "./changefeed";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, sameValue, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
@@ -29,11 +29,11 @@ export interface ChangefeedArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
   connectionString?: pulumi.Input<string>;
   /** The SELECT: builder options (default: the guide's columns, no payload), or `{ query: "SELECT …" }`. */
-  query?: pulumi.Input<ChangefeedQueryOptions>;
+  query?: DeepInput<ChangefeedQueryOptions>;
   /** Where files go; `credentials` is the service account key (secret). */
-  sink: pulumi.Input<SinkUriOptions>;
+  sink: DeepInput<SinkUriOptions>;
   /** WITH options of the changefeed. `cursor` and `initial_scan` count only when the feed is first created. */
-  options?: pulumi.Input<ChangefeedOptions>;
+  options?: DeepInput<ChangefeedOptions>;
   /** How long an update may wait for a job to run and checkpoint (default 120). */
   timeoutSeconds?: pulumi.Input<number>;
   /**
@@ -372,7 +372,10 @@ export interface Changefeed {
 
 /** A CockroachDB changefeed streaming a CDC query into Cloud Storage. */
 export class Changefeed extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "changefeedOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "changefeedOperations");
+  }
 
   constructor(name: string, args: ChangefeedArgs, opts?: pulumi.CustomResourceOptions) {
     super(

@@ -4,11 +4,11 @@
 // Basic/Standard) the setting is operator-only but already on: that counts as success (research §7).
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `clusterSettingOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import * as self from "./cluster-setting";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider } from "../shared";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
 
@@ -113,7 +113,10 @@ export interface ClusterSetting {
 
 /** A CockroachDB cluster setting; by default turns on kv.rangefeed.enabled. */
 export class ClusterSetting extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "clusterSettingOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "clusterSettingOperations");
+  }
 
   constructor(name: string, args: ClusterSettingArgs = {}, opts?: pulumi.CustomResourceOptions) {
     super(

@@ -4,12 +4,12 @@
 // time, on 400 "Service account … does not exist" (a new account not yet visible; gcp-apis.md §1.5, §2.2).
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `bucketIamMemberOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `bucketIamMemberOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import * as self from "./bucket-iam-member";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, validate } from "../shared";
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -101,7 +101,10 @@ export interface BucketIamMember {
 
 /** Grants one role on a bucket to one member, leaving the rest of the policy alone. */
 export class BucketIamMember extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "bucketIamMemberOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "bucketIamMemberOperations");
+  }
 
   constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
     super(BucketIamMember.provider, name, { ...args }, opts, "gcp", "BucketIamMember");

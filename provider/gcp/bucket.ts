@@ -3,12 +3,12 @@
 // place (gcp-apis.md §7.1).
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `bucketOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import * as self from "./bucket";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -22,7 +22,7 @@ export interface BucketArgs {
   storageClass?: pulumi.Input<"STANDARD" | "NEARLINE" | "COLDLINE" | "ARCHIVE">;
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   versioning?: pulumi.Input<boolean>;
-  lifecycleRules?: pulumi.Input<pulumi.Input<LifecycleRule>[]>;
+  lifecycleRules?: DeepInput<LifecycleRule[]>;
   retentionPeriodSeconds?: pulumi.Input<number>;
   /** Default true. */
   uniformBucketLevelAccess?: pulumi.Input<boolean>;
@@ -175,7 +175,10 @@ export interface Bucket {
 
 /** A Cloud Storage bucket for audit logs. */
 export class Bucket extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "bucketOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "bucketOperations");
+  }
 
   constructor(name: string, args: BucketArgs = {}, opts?: pulumi.CustomResourceOptions) {
     super(

@@ -4,12 +4,12 @@
 // id instead of failing, as Terraform does.
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `customRoleOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `customRoleOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import * as self from "./custom-role";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { CustomRoleInputs, customRoleInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface CustomRoleArgs {
@@ -138,7 +138,10 @@ export interface CustomRole {
 
 /** A project-level IAM custom role. */
 export class CustomRole extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "customRoleOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "customRoleOperations");
+  }
 
   constructor(name: string, args: CustomRoleArgs, opts?: pulumi.CustomResourceOptions) {
     super(

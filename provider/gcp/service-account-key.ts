@@ -5,12 +5,12 @@
 // The key file comes back only from create, as secret outputs (`privateKeyJson`, `privateKeyBase64`).
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `serviceAccountKeyOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import * as self from "./service-account-key";
 import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, validate, withoutProvider } from "../shared";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -109,7 +109,10 @@ export interface ServiceAccountKey {
 
 /** A service account key; its key file is a secret output. */
 export class ServiceAccountKey extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "serviceAccountKeyOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "serviceAccountKeyOperations");
+  }
 
   constructor(name: string, args: ServiceAccountKeyArgs, opts?: pulumi.CustomResourceOptions) {
     super(

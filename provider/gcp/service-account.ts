@@ -3,12 +3,12 @@
 // (IAM is eventually consistent, §2.2) so that the grants after it do not fail.
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
-// `serviceAccountOperations` (see provider/shared.ts): this file's path and that export are stable API.
+// `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import * as self from "./service-account";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
-import { ConfigLike, Operations, OperationsProvider, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -136,7 +136,10 @@ export interface ServiceAccount {
 
 /** An IAM service account. */
 export class ServiceAccount extends pulumi.dynamic.Resource {
-  private static readonly provider = new OperationsProvider(self, "serviceAccountOperations");
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "serviceAccountOperations");
+  }
 
   constructor(name: string, args: ServiceAccountArgs = {}, opts?: pulumi.CustomResourceOptions) {
     super(

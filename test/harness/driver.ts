@@ -1,8 +1,10 @@
-// Calls a dynamic provider's methods in the order and with the arguments the Pulumi engine uses
+// Calls a resource module's operations (what the stored OperationsProvider forwards to) in the order and with the arguments the Pulumi engine uses
 // (pulumi-dynamic.md §1.2, §3.3): configure first; check(old inputs, new inputs); diff(id, old
 // outputs, checked inputs); create, update, or replace (create first unless deleteBeforeReplace);
 // read(id, outputs) on refresh, a blank id meaning gone; delete(id, outputs). `__provider` rides
 // along in inputs and outputs as the host adds it.
+
+import type { ConfigLike, Operations } from "../../provider/shared";
 
 export interface State {
   id: string;
@@ -18,25 +20,30 @@ export class CheckFailed extends Error {
   }
 }
 
+/** OperationsProvider's forwarding, in process (the stored one loads the module by its specifier). */
+class DirectProvider {
+  constructor(
+    private readonly ops: Operations,
+    private readonly config: ConfigLike,
+  ) {}
+  check = (olds: any, news: any) => this.ops.check(this.config, olds, news);
+  diff = (id: string, olds: any, news: any) => this.ops.diff(this.config, id, olds, news);
+  create = (inputs: any) => this.ops.create(this.config, inputs);
+  read = (id: string, props?: any) => this.ops.read(this.config, id, props);
+  update = (id: string, olds: any, news: any) => this.ops.update(this.config, id, olds, news);
+  delete = (id: string, props: any) => this.ops.delete(this.config, id, props);
+}
+
 const PROVIDER_TEXT = "exports.handler = () => provider; // stand-in for the serialized provider";
 
 export class Driver {
-  constructor(
-    readonly provider: any,
-    private readonly config: Record<string, string> = {},
-  ) {}
+  private readonly provider: DirectProvider;
+  constructor(ops: Operations, config: Record<string, string> = {}) {
+    this.provider = new DirectProvider(ops, { get: (k: string) => config[k] });
+  }
 
+  /** Kept for the tests' call chains: the config is given to the constructor, as `configure` would. */
   async configure(): Promise<this> {
-    const c = this.config;
-    await this.provider.configure?.({
-      config: {
-        get: (k: string) => c[k],
-        require: (k: string) => {
-          if (c[k] === undefined) throw new Error(`missing config ${k}`);
-          return c[k];
-        },
-      },
-    });
     return this;
   }
 

@@ -4,13 +4,15 @@
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { Accounting, ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import { Driver, State } from "../harness/driver";
-import { Changefeed, ClusterSetting } from "../../provider";
+import type { Operations } from "../../provider/shared";
+import { changefeedOperations } from "../../provider/cockroach/changefeed";
+import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
 
 jest.setTimeout(180_000);
 
 let f: CdcFixture;
-const driver = (cls: any, url = f.twin.url, gcpEndpoint = f.emu.endpoint) =>
-  new Driver(cls.provider, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint }).configure();
+const driver = (ops: Operations, url = f.twin.url, gcpEndpoint = f.emu.endpoint) =>
+  new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint }).configure();
 
 beforeAll(async () => {
   f = await cdcFixture();
@@ -37,7 +39,7 @@ async function settle(events: ZitadelEvent[], prefix: string): Promise<Accountin
 describe("ClusterSetting", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(ClusterSetting)));
+  beforeAll(async () => (d = await driver(clusterSettingOperations)));
 
   test("turns kv.rangefeed.enabled on, remembering the value it found", async () => {
     expect((await f.pg.query("SHOW CLUSTER SETTING kv.rangefeed.enabled")).rows[0]["kv.rangefeed.enabled"]).toBe(false);
@@ -69,7 +71,7 @@ describe("ClusterSetting", () => {
 
   test("a user without MODIFYCLUSTERSETTING gets a message that says what to grant", async () => {
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = false");
-    const limited = await driver(ClusterSetting, f.twin.url.replace("root@", "auditor@"));
+    const limited = await driver(clusterSettingOperations, f.twin.url.replace("root@", "auditor@"));
     await expect(limited.up({})).rejects.toThrow(/lacks a privilege: only users with the MODIFYCLUSTERSETTING privilege .* Grant it/);
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
   });
@@ -81,7 +83,7 @@ describe("ClusterSetting on a virtual cluster", () => {
   afterAll(() => v?.stop());
 
   test("an operator-only setting that is already on is success; asking to turn it off says who can", async () => {
-    const d = await driver(ClusterSetting, v.twin.url);
+    const d = await driver(clusterSettingOperations, v.twin.url);
     const s = (await d.up({})).state;
     expect(s.outputs.value).toBe("true");
     await expect(d.up({ value: false }, s)).rejects.toThrow(/the platform manages it \(virtual cluster\)/);
@@ -95,7 +97,7 @@ describe("Changefeed", () => {
   let inputs: Record<string, any>;
 
   beforeAll(async () => {
-    d = await driver(Changefeed);
+    d = await driver(changefeedOperations);
     inputs = { sink: sink("feed"), options: { initial_scan: "no" }, timeoutSeconds: 30 };
   });
 
@@ -242,7 +244,7 @@ describe("Changefeed on a slow cluster", () => {
     const slow = await cdcFixture({ jobStartDelayMs: 600_000 }, "slow-cluster-bucket");
     try {
       await slow.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-      const d = await driver(Changefeed, slow.twin.url, slow.emu.endpoint);
+      const d = await driver(changefeedOperations, slow.twin.url, slow.emu.endpoint);
       await expect(d.up({ sink: { bucket: slow.bucket, credentials: slow.keyBase64 }, timeoutSeconds: 5 })).rejects.toThrow(/timed out after 5s waiting for the job to run .*\(last status: pending\) \(job \d+ was canceled\)/);
       const jobs = await waitFor("the job canceled", async () => {
         const rows = (await slow.pg.query("SHOW CHANGEFEED JOBS")).rows;
@@ -260,7 +262,7 @@ describe("Changefeed on older CockroachDB versions", () => {
     const old = await cdcFixture({ version: "v24.1.2" }, "licence-bucket");
     try {
       await old.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-      const d = await driver(Changefeed, old.twin.url, old.emu.endpoint);
+      const d = await driver(changefeedOperations, old.twin.url, old.emu.endpoint);
       const args = { sink: { bucket: old.bucket, credentials: old.keyBase64 }, timeoutSeconds: 30 };
       await expect(d.up(args)).rejects.toThrow(/need an enterprise licence on this version: set one .* or upgrade to v24\.3\+/);
       await old.pg.query("SET CLUSTER SETTING enterprise.license = 'crl-0-test'");
@@ -277,7 +279,7 @@ describe("Changefeed on older CockroachDB versions", () => {
     try {
       await old.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
       await old.pg.query("SET CLUSTER SETTING enterprise.license = 'crl-0-test'");
-      const d = await driver(Changefeed, old.twin.url, old.emu.endpoint);
+      const d = await driver(changefeedOperations, old.twin.url, old.emu.endpoint);
       const s = (await d.up({ sink: { bucket: old.bucket, prefix: "p", credentials: old.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
       const r = await d.up({ sink: { bucket: old.bucket, prefix: "p", credentials: await old.newKey() }, options: { initial_scan: "no" }, timeoutSeconds: 30 }, s);
       expect(r.state.outputs.jobId).not.toBe(s.outputs.jobId);

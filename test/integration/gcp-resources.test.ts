@@ -2,7 +2,12 @@
 // no-op diff, in-place update, replace, refresh after an out-of-band delete, delete twice.
 import { GcpEmulator } from "../twin/gcp/emulator";
 import { Driver, State } from "../harness/driver";
-import { Bucket, BucketIamMember, CustomRole, ServiceAccount, ServiceAccountKey } from "../../provider";
+import type { Operations } from "../../provider/shared";
+import { bucketOperations } from "../../provider/gcp/bucket";
+import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
+import { customRoleOperations } from "../../provider/gcp/custom-role";
+import { serviceAccountOperations } from "../../provider/gcp/service-account";
+import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
 import { gcpClients } from "../../provider/gcp/client";
 
 jest.setTimeout(120_000);
@@ -10,7 +15,7 @@ jest.setTimeout(120_000);
 let emu: GcpEmulator;
 let admin: Awaited<ReturnType<typeof gcpClients>>;
 const config = () => ({ "gcp:credentials": emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": emu.endpoint, "gcp:project": emu.project });
-const driver = (cls: any) => new Driver(cls.provider, config()).configure();
+const driver = (ops: Operations) => new Driver(ops, config()).configure();
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
@@ -21,7 +26,7 @@ afterAll(() => emu.stop());
 describe("Bucket", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(Bucket)));
+  beforeAll(async () => (d = await driver(bucketOperations)));
 
   test("create applies the audit defaults and a stable generated name", async () => {
     const r = await d.up({ namePrefix: "audit-logs", labels: { team: "iam" } });
@@ -109,7 +114,7 @@ describe("Bucket", () => {
 describe("ServiceAccount", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(ServiceAccount)));
+  beforeAll(async () => (d = await driver(serviceAccountOperations)));
 
   test("create waits until the account is visible, even with IAM lag", async () => {
     emu.knobs.serviceAccountPropagationMs = 1200;
@@ -158,7 +163,7 @@ describe("ServiceAccount", () => {
 describe("CustomRole", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(CustomRole)));
+  beforeAll(async () => (d = await driver(customRoleOperations)));
 
   test("create, then no change", async () => {
     s = (await d.up({ roleIdPrefix: "auditWriter", permissions: ["storage.objects.create"] })).state;
@@ -207,7 +212,7 @@ describe("BucketIamMember and ServiceAccountKey", () => {
   let bd: Driver, sad: Driver, md: Driver, kd: Driver;
 
   beforeAll(async () => {
-    [bd, sad, md, kd] = await Promise.all([driver(Bucket), driver(ServiceAccount), driver(BucketIamMember), driver(ServiceAccountKey)]);
+    [bd, sad, md, kd] = await Promise.all([driver(bucketOperations), driver(serviceAccountOperations), driver(bucketIamMemberOperations), driver(serviceAccountKeyOperations)]);
     await bd.up({ name: "audit-grants", forceDestroy: true });
     account = (await sad.up({ accountId: "grantee-one" })).state;
   });
