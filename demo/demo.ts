@@ -6,12 +6,12 @@
 // nothing is missing, and destroys it all. `--keep` leaves everything running instead.
 // The last line printed is one JSON object with the figures.
 import { Client } from "pg";
-import { GcpEmulator } from "../../test/twin/gcp/emulator";
-import { startCockroachTwin } from "../../test/twin/cockroach/spawn";
-import { consumerLayout } from "../../test/harness/consumer";
-import { newTestStack, standInConfig } from "../../test/harness/engine";
-import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../../test/helpers/events";
-import { gcpClients } from "../../provider/gcp/client";
+import { GcpEmulator } from "../test/twin/gcp/emulator";
+import { startCockroachTwin } from "../test/twin/cockroach/spawn";
+import { consumerLayout } from "../test/harness/consumer";
+import { newTestStack, standInConfig } from "../test/harness/engine";
+import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
+import { gcpClients } from "../provider/gcp/client";
 import { auditStreamProgram } from "../stack/program";
 
 const args = process.argv.slice(2);

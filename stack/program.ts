@@ -17,7 +17,7 @@
 //   zitadel-audit-stream:implicitMember           with credentials=implicit: the nodes' identity
 //   zitadel-audit-stream:keyRotationTrigger       change it to rotate the key
 import * as pulumi from "@pulumi/pulumi";
-import type * as Package from "../../provider";
+import type * as Package from "../provider";
 
 export function auditStreamProgram(pkg: typeof Package) {
   return async () => {

@@ -1,5 +1,5 @@
 // Lifecycle scenarios of the whole pipeline through the real Pulumi engine: the root project's
-// program (examples/stack/program.ts) run from the package as a consumer installs it, against the
+// program (stack/program.ts) run from the package as a consumer installs it, against the
 // stand-ins, counting every audit event by its key.
 import { Client } from "pg";
 import { EngineEvent } from "@pulumi/pulumi/automation";
@@ -9,7 +9,7 @@ import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { Gcp, gcpClients } from "../../provider/gcp/client";
 import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
-import { auditStreamProgram } from "../../examples/stack/program";
+import { auditStreamProgram } from "../../stack/program";
 
 jest.setTimeout(300_000);
 
