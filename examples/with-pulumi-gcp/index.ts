@@ -1,8 +1,5 @@
 // The GCP side with @pulumi/gcp instead of this package's dynamic resources; the CockroachDB side
-// (ClusterSetting, Changefeed) from this package. Needs `npm install @pulumi/gcp` in your project, and
-// with it the gcp provider plugin (pulumi plugin install resource gcp), which is why this file is not
-// built with the repository (tsconfig excludes it): installing @pulumi/gcp here would make every
-// program in the repository require that plugin.
+// (ClusterSetting, Changefeed) from this package. See README.md beside this file.
 import * as gcp from "@pulumi/gcp";
 import { Changefeed, ClusterSetting } from "zitadel-audit-stream";
 
@@ -10,7 +7,7 @@ const bucket = new gcp.storage.Bucket("audit", {
   location: "EU",
   uniformBucketLevelAccess: true,
   publicAccessPrevention: "enforced",
-  retentionPolicy: { retentionPeriod: 365 * 86_400 },
+  retentionPolicy: { retentionPeriod: String(365 * 86_400) }, // seconds, as a string in @pulumi/gcp 9
 });
 const writer = new gcp.serviceaccount.Account("cdc-writer", { accountId: "zitadel-cdc-writer" });
 const role = new gcp.projects.IAMCustomRole("cdc-writer", {

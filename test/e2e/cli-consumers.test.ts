@@ -1,0 +1,96 @@
+// The package as users install it, driven by the Pulumi CLI in their project folders: each example
+// copied into a fresh folder outside the repository, the package installed by tarball, by directory,
+// by `npm link` and in an npm workspace; then `pulumi preview`, `up`, events delivered,
+// `preview --expect-no-changes`, `refresh`, `destroy`, through the real Node language host.
+import { Client } from "pg";
+import { GcpEmulator } from "../twin/gcp/emulator";
+import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
+import { ConsumerProject, InstallMode, PulumiCli, consumerProject, storedModules, summary } from "../harness/cli";
+import { standInConfig } from "../harness/engine";
+import { Gcp, gcpClients } from "../../provider/gcp/client";
+import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+jest.setTimeout(600_000);
+
+let emu: GcpEmulator;
+let twin: RunningTwin;
+let admin: Gcp;
+let pg: Client;
+let cli: PulumiCli;
+const projects: ConsumerProject[] = [];
+
+beforeAll(async () => {
+  emu = await new GcpEmulator().start();
+  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
+  admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+  pg = new Client({ connectionString: twin.url });
+  await pg.connect();
+  cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-")));
+  // examples/existing-bucket streams into a bucket made elsewhere.
+  await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: "acme-security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
+});
+afterAll(async () => {
+  for (const p of projects) p.dispose();
+  await pg?.end();
+  await twin?.stop();
+  await emu?.stop();
+  if (cli) fs.rmSync(cli.base, { recursive: true, force: true });
+});
+
+async function liveJobs(): Promise<string[]> {
+  const r = await pg.query("SHOW CHANGEFEED JOBS");
+  return r.rows.filter((x) => ["running", "pending", "paused", "pause-requested"].includes(x.status)).map((x) => String(x.job_id));
+}
+
+// example, install mode, resources `up` creates (with the stack), where its events land, the
+// @pulumi/pulumi the project pins (the lower bound of the package's peer range for one of them).
+const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined][] = [
+  ["guide-default", "tarball", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0"],
+  ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
+  ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined],
+  ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
+];
+
+function bucketOf(state: any): string {
+  const b = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/gcp:Bucket");
+  return b.outputs.name;
+}
+
+test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no-op preview, refresh, destroy", async (example, mode, count, sinkOf, peer) => {
+  const p = consumerProject(example, mode, { peer });
+  projects.push(p);
+  const stack = `${mode}`;
+  await cli.run(p.dir, ["stack", "init", stack]);
+  await cli.configure(p.dir, stack, standInConfig(emu, twin.url));
+
+  const preview = await cli.run(p.dir, ["preview", "--stack", stack]);
+  expect(summary(preview.stdout)).toEqual({ create: count });
+  const up = await cli.run(p.dir, ["up", "--yes", "--skip-preview", "--stack", stack]);
+  expect(summary(up.stdout)).toEqual({ created: count });
+
+  // Whatever the install mode, state refers to the package by name, never by value or by path.
+  const state = await cli.state(p.dir, stack);
+  const modules = storedModules(state);
+  expect(modules.length).toBe(count - 2); // all but the stack and the component
+  for (const m of modules) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
+  for (const r of state.deployment.resources.filter((x: any) => x.outputs?.__provider)) expect(r.outputs.__provider.length).toBeLessThanOrEqual(4096);
+
+  const events = makeEvents(6, 1000 * (CASES.findIndex((c) => c[1] === mode) + 1));
+  await insertEvents(pg, events);
+  const { bucket, prefix } = sinkOf(state);
+  await waitFor(`events in gs://${bucket}/${prefix}`, async () => account(events, (await readDelivered(admin, bucket, prefix)).lines).missing === 0, 60_000);
+
+  await cli.run(p.dir, ["preview", "--expect-no-changes", "--stack", stack]);
+  const refresh = await cli.run(p.dir, ["refresh", "--yes", "--skip-preview", "--stack", stack]);
+  expect(summary(refresh.stdout)).toEqual({ unchanged: count });
+  const jobsBefore = await liveJobs();
+  const destroy = await cli.run(p.dir, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
+  expect(summary(destroy.stdout)).toEqual({ deleted: count });
+  // The stack's changefeed is gone; nobody else's was touched.
+  const jobId = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed").outputs.jobId;
+  expect(jobsBefore).toContain(jobId);
+  expect(await liveJobs()).toEqual(jobsBefore.filter((j) => j !== jobId));
+});
