@@ -1,26 +1,34 @@
 // `npm run demo`: the guide's whole pipeline on this machine, no cloud needed.
-// Starts the stand-ins (GCP emulator, CockroachDB twin), provisions the pipeline through the real
-// Pulumi engine from the package as a user installs it, writes realistic ZITADEL events (with PII
-// in their payloads), waits until they land in the bucket, shows a file and a line, then
-// allow-lists one event type's payload (a changefeed handoff) while events keep coming, counts that
-// nothing is missing, and destroys it all. `--keep` leaves everything running instead.
-// The last line printed is one JSON object with the figures.
+// Starts the stand-ins (GCP emulator, CockroachDB twin), then deploys this repository's root
+// project (Pulumi.yaml → stack/index.ts) with the real Pulumi CLI, as a user would: `pulumi stack
+// init`, `pulumi config set`, `pulumi up`. Writes realistic ZITADEL events (with PII in their
+// payloads), waits until they land in the bucket, shows a file and a line, then allow-lists one
+// event type's payload with `pulumi config set` + `pulumi up` (a changefeed handoff) while events
+// keep coming, counts that nothing is missing, and runs `pulumi destroy`. `--keep` leaves it all
+// running and prints how to use the stack with the CLI. The last line printed is one JSON object.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import { Client } from "pg";
 import { GcpEmulator } from "../test/twin/gcp/emulator";
 import { startCockroachTwin } from "../test/twin/cockroach/spawn";
-import { consumerLayout } from "../test/harness/consumer";
-import { newTestStack, standInConfig } from "../test/harness/engine";
+import { PulumiCli, summary } from "../test/harness/cli";
+import { repoRoot, standInConfig } from "../test/harness/engine";
 import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
 import { gcpClients } from "../provider/gcp/client";
-import { auditStreamProgram } from "../stack/program";
 
 const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
 const EVENTS = Number(args[args.indexOf("--events") + 1]) || 120;
+const STACK = "demo";
 const STEPS = 7;
 let step = 0;
 const say = (text: string) => console.log(`[${++step}/${STEPS}] ${text}`);
 const info = (text: string) => console.log(`      ${text}`);
+/** The CLI's resource lines and summary, indented under the step. */
+const show = (text: string) => {
+  for (const line of text.split("\n")) if (/^\s+[+~-]{1,2}\s|Resources:|^\s+\d+ (created|updated|deleted|unchanged)|Duration:/.test(line)) info(line.trim());
+};
 
 async function waitForDelivery(label: string, check: () => Promise<{ delivered: number; total: number }>, timeoutMs = 90_000): Promise<void> {
   const t0 = Date.now();
@@ -42,26 +50,36 @@ async function main(): Promise<void> {
   const emu = await new GcpEmulator().start();
   const twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
   info(`GCP emulator ${emu.endpoint}, project ${emu.project}; CockroachDB twin ${twin.url}`);
-  const consumer = consumerLayout("demo");
-  const stack = await newTestStack({
-    project: "zitadel-audit-demo",
-    stackName: "demo",
-    parentDir: consumer.dir,
-    program: auditStreamProgram(consumer.pkg),
-    config: standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }) }),
-  });
+
+  // A fresh backend, and the stack's config file Pulumi.demo.yaml (git-ignored) from scratch.
+  const base = path.join(repoRoot, ".work", "demo");
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });
+  const cli = new PulumiCli(base, { ownHome: false });
+  const passphrase = crypto.randomBytes(12).toString("base64url");
+  cli.env.PULUMI_CONFIG_PASSPHRASE = passphrase;
+  const outputs = async () => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
   const pg = new Client({ connectionString: twin.url });
   await pg.connect();
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+  const cleanUp = async () => {
+    await pg.end().catch(() => undefined);
+    await twin.stop();
+    await emu.stop();
+    fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });
+    fs.rmSync(base, { recursive: true, force: true });
+  };
   let failure: unknown;
   let result: Record<string, unknown> = {};
   try {
-    say("pulumi up (real engine): bucket, service account, custom role, grant, key, kv.rangefeed.enabled, changefeed");
-    const up = await stack.stack.up({ onOutput: (line) => /^\s+[+~-]|Resources:|Duration:/.test(line) && process.stdout.write(`      ${line.trimStart()}`) });
-    const o = up.outputs;
-    const bucket = o.bucketName.value as string;
-    info(`bucket ${bucket}; writer ${o.serviceAccountEmail.value}; role ${o.roleName.value}`);
-    info(`changefeed job ${o.jobId.value} (${o.feedStatus.value}) into ${o.sinkUriRedacted.value}`);
+    say(`pulumi up of the root project (Pulumi.yaml): stack ${STACK}, config set with pulumi config set`);
+    await cli.run(repoRoot, ["stack", "init", STACK]);
+    await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }) }));
+    show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
+    const o = await outputs();
+    const bucket = o.bucketName as string;
+    info(`bucket ${bucket}; writer ${o.serviceAccountEmail}; role ${o.roleName}`);
+    info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
 
     say(`writing ${EVENTS} ZITADEL events (user.human.added with e-mail and phone, password changes, domains, …)`);
     const first = makeEvents(EVENTS);
@@ -76,13 +94,14 @@ async function main(): Promise<void> {
     info(`sample line: ${JSON.stringify(human)}`);
     info(`payload in any line: ${landed.lines.some((l) => "payload" in l)} (the guide's default keeps PII out)`);
 
-    say("allow-listing the payload of instance.domain.added: a changefeed handoff while events keep coming");
-    await stack.stack.setConfig("zitadel-audit-stream:payloadEventTypes", { value: JSON.stringify(["instance.domain.added"]) });
+    say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
+    await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
     const writer = insertContinuously(twin.url, EVENTS, 20);
-    const handoff = await stack.stack.up({ onOutput: (line) => /^\s+[+~-]|Resources:/.test(line) && process.stdout.write(`      ${line.trimStart()}`) });
+    show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
     await new Promise((r) => setTimeout(r, 500));
     const during = await writer.stop();
-    info(`changefeed job ${o.jobId.value} → ${handoff.outputs.jobId.value}; ${during.length} events written meanwhile`);
+    const o2 = await outputs();
+    info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
     const all = [...first, ...during];
     await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(admin, bucket, "events/")).lines).delivered, total: all.length }));
 
@@ -99,42 +118,42 @@ async function main(): Promise<void> {
       duplicates: a.duplicates,
       files: final.files.length,
       bucket,
-      jobIds: [o.jobId.value, handoff.outputs.jobId.value],
+      jobIds: [o.jobId, o2.jobId],
+      stack: STACK,
     };
 
     if (KEEP) {
-      say("keeping everything running (--keep); Ctrl-C stops the stand-ins");
-      info(`GCP emulator ${emu.endpoint} (admin key ${emu.adminKeyFile}), CockroachDB ${twin.url}, Pulumi work dir ${stack.workDir}`);
+      say("keeping everything running (--keep); Ctrl-C destroys the stack and stops the stand-ins");
+      info(`GCP emulator ${emu.endpoint} (admin key ${emu.adminKeyFile}), CockroachDB ${twin.url}`);
+      info(`the stack, for the Pulumi CLI in another terminal:`);
+      info(`  cd ${repoRoot}`);
+      info(`  export PATH="${path.dirname(cli.bin)}:${path.join(repoRoot, "node_modules", ".bin")}:$PATH"`);
+      info(`  export PULUMI_BACKEND_URL=${cli.env.PULUMI_BACKEND_URL} PULUMI_CONFIG_PASSPHRASE=${passphrase}`);
+      info(`  pulumi stack output --stack ${STACK}     # and pulumi refresh / up / destroy --stack ${STACK}`);
     } else {
       say("pulumi destroy");
-      const d = await stack.stack.destroy();
-      info(`deleted ${d.summary.resourceChanges?.delete ?? 0} resources; buckets left: ${[...emu.storage.buckets.keys()].length}`);
+      const d = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+      info(`deleted ${summary(d.stdout).deleted ?? 0} resources; buckets left: ${[...emu.storage.buckets.keys()].length}`);
     }
   } catch (e) {
     failure = e;
-  } finally {
-    await pg.end().catch(() => undefined);
-    if (!KEEP || failure) {
-      await stack.dispose();
-      consumer.dispose();
-      await twin.stop();
-      await emu.stop();
-    }
+  }
+  if (!KEEP || failure) {
+    if (failure) await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
+    await cleanUp();
   }
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   if (failure) {
     console.error(`demo failed: ${(failure as Error).message}`);
-    console.log(JSON.stringify({ ok: false, error: (failure as Error).message, seconds, ...result }));
+    console.log(JSON.stringify({ ok: false, error: (failure as Error).message.split("\n")[0], seconds, ...result }));
     process.exit(1);
   }
   console.log(JSON.stringify({ ok: true, seconds, ...result }));
   if (KEEP) {
     await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
-    console.log("stopping the stand-ins");
-    await stack.dispose();
-    consumer.dispose();
-    await twin.stop();
-    await emu.stop();
+    console.log("destroying the stack and stopping the stand-ins");
+    await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
+    await cleanUp();
   }
 }
 

@@ -114,18 +114,51 @@ export function statusOf(e: unknown): number | undefined {
   return typeof s === "number" ? s : undefined;
 }
 
+/** Google's message for an API error; for a network error, what failed, where, and why. */
 export function messageOf(e: unknown): string {
   const err = e as any;
-  return String(err?.response?.data?.error?.message ?? err?.message ?? e);
+  const message = String(err?.response?.data?.error?.message ?? err?.message ?? e);
+  const cause = networkCause(e) ?? (message === "fetch failed" ? deepestCause(e) : undefined);
+  if (!cause) return message;
+  let where = "";
+  try {
+    where = ` at ${new URL(String(err?.config?.url ?? err?.cause?.config?.url)).origin}`;
+  } catch {
+    // no URL on this error
+  }
+  return `${message} (${cause}${where})`;
 }
 
-const TRANSIENT_NETWORK = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up/;
+const TRANSIENT_NETWORK = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT|socket hang up|other side closed/;
 
-/** 429, 5xx and dropped connections are always worth another try. */
+/**
+ * The network failure behind an error, if it is one. Node's fetch (which gaxios 7 uses) throws
+ * "fetch failed" and keeps the reason, e.g. `ECONNREFUSED`, in `cause` (undici's documented error
+ * shape), possibly nested: the chain is searched a few levels deep.
+ */
+export function networkCause(e: unknown): string | undefined {
+  let c: any = e;
+  for (let depth = 0; c && depth < 6; depth++, c = c.cause) {
+    for (const text of [c.code, c.message]) {
+      const m = typeof text === "string" ? TRANSIENT_NETWORK.exec(text) : null;
+      if (m) return m[0];
+    }
+  }
+  return undefined;
+}
+
+function deepestCause(e: unknown): string | undefined {
+  let c: any = (e as any)?.cause;
+  let last: string | undefined;
+  for (let depth = 0; c && depth < 6; depth++, c = c.cause) if (typeof c.message === "string") last = c.message;
+  return last;
+}
+
+/** 429, 5xx and dropped or refused connections are always worth another try. */
 export function isTransient(e: unknown): boolean {
   const s = statusOf(e);
   if (s === 429 || (s !== undefined && s >= 500)) return true;
-  return s === undefined && TRANSIENT_NETWORK.test(String((e as any)?.code ?? (e as any)?.message ?? ""));
+  return s === undefined && networkCause(e) !== undefined;
 }
 
 export interface RetryOptions {

@@ -25,9 +25,13 @@ export class PulumiCli {
   readonly home: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly base: string) {
+  /** `ownHome: false` keeps the user's PULUMI_HOME (the demo, whose stack a user goes on using). */
+  constructor(
+    readonly base: string,
+    opts: { ownHome?: boolean } = {},
+  ) {
     this.backend = path.join(base, "backend");
-    this.home = path.join(base, "pulumi-home");
+    this.home = opts.ownHome === false ? (process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi")) : path.join(base, "pulumi-home");
     fs.mkdirSync(this.backend, { recursive: true });
     fs.mkdirSync(this.home, { recursive: true });
     this.env = {
@@ -44,7 +48,7 @@ export class PulumiCli {
   }
 
   /** Runs `pulumi ...args` in `cwd`; throws with the whole output unless it exits 0 (or `allowFailure`). */
-  run(cwd: string, args: string[], opts: { allowFailure?: boolean; input?: string } = {}): Promise<CliResult> {
+  run(cwd: string, args: string[], opts: { allowFailure?: boolean; input?: string; onOutput?: (text: string) => void } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const child = execFile(this.bin, ["--non-interactive", ...args], { cwd, env: this.env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
@@ -52,6 +56,7 @@ export class PulumiCli {
         if (code !== 0 && !opts.allowFailure) reject(new Error(`pulumi ${args.join(" ")} (in ${cwd}) exited ${code}\n${r.stdout}\n${r.stderr}`));
         else resolve(r);
       });
+      if (opts.onOutput) child.stdout?.on("data", (d) => opts.onOutput!(String(d)));
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       else child.stdin?.end();
     });
