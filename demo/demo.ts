@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   cli.env.PULUMI_CONFIG_PASSPHRASE = passphrase;
   const outputs = async () => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
   const pg = new Client({ connectionString: twin.url });
+  pg.on("error", () => undefined); // the twin stopping under an idle connection is no news
   await pg.connect();
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   const cleanUp = async () => {

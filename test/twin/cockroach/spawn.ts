@@ -20,6 +20,9 @@ export async function startCockroachTwin(opts: TwinOptions): Promise<RunningTwin
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (npm test does) first`);
   const child = spawn(process.execPath, [main, JSON.stringify(opts)], {
     stdio: ["pipe", "pipe", "pipe"],
+    // Its own process group: a terminal's Ctrl-C reaches only the parent (the demo with --keep
+    // still needs the twin to destroy its stack); it stops on SIGTERM or when our stdin pipe closes.
+    detached: true,
     env: { ...process.env, TWIN_STOP_ON_STDIN_CLOSE: "1" },
   });
   const stderr: string[] = [];
