@@ -9,13 +9,10 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Client } from "pg";
-import { GcpEmulator } from "../test/twin/gcp/emulator";
-import { startCockroachTwin } from "../test/twin/cockroach/spawn";
 import { PulumiCli, summary } from "../test/harness/cli";
 import { repoRoot, standInConfig } from "../test/harness/engine";
 import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
-import { gcpClients } from "../provider/gcp/client";
+import { startStandIns } from "../test/helpers/stand-ins";
 
 const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
@@ -47,8 +44,8 @@ async function waitForDelivery(label: string, check: () => Promise<{ delivered: 
 async function main(): Promise<void> {
   const started = Date.now();
   say("starting the stand-ins: GCP emulator and CockroachDB twin (loopback only)");
-  const emu = await new GcpEmulator().start();
-  const twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
+  const standIns = await startStandIns();
+  const { emu, twin, admin, pg } = standIns;
   info(`GCP emulator ${emu.endpoint}, project ${emu.project}; CockroachDB twin ${twin.url}`);
 
   // A fresh backend, and the stack's config file Pulumi.demo.yaml (git-ignored) from scratch.
@@ -59,14 +56,8 @@ async function main(): Promise<void> {
   const passphrase = crypto.randomBytes(12).toString("base64url");
   cli.env.PULUMI_CONFIG_PASSPHRASE = passphrase;
   const outputs = async () => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
-  const pg = new Client({ connectionString: twin.url });
-  pg.on("error", () => undefined); // the twin stopping under an idle connection is no news
-  await pg.connect();
-  const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   const cleanUp = async () => {
-    await pg.end().catch(() => undefined);
-    await twin.stop();
-    await emu.stop();
+    await standIns.stop();
     fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });
     fs.rmSync(base, { recursive: true, force: true });
   };

@@ -1,13 +1,13 @@
 // The package as users install it, driven by the Pulumi CLI in their project folders: each example
 // copied into a fresh folder outside the repository, the package installed by tarball, by directory,
-// by `npm link` and in an npm workspace; then `pulumi preview`, `up`, events delivered,
+// by `npm link`, in an npm workspace and in a pnpm workspace; then `pulumi preview`, `up`, events delivered,
 // `preview --expect-no-changes`, `refresh`, `destroy`, through the real Node language host.
-import { Client } from "pg";
-import { GcpEmulator } from "../twin/gcp/emulator";
-import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
+import type { Client } from "pg";
+import type { GcpEmulator } from "../twin/gcp/emulator";
 import { ConsumerProject, InstallMode, PulumiCli, consumerProject, storedModules, summary } from "../harness/cli";
 import { standInConfig } from "../harness/engine";
-import { Gcp, gcpClients } from "../../provider/gcp/client";
+import type { Gcp } from "../../provider/gcp/client";
+import { StandIns, startStandIns } from "../helpers/stand-ins";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import * as fs from "fs";
 import * as os from "os";
@@ -15,28 +15,23 @@ import * as path from "path";
 
 jest.setTimeout(600_000);
 
+let standIns: StandIns;
 let emu: GcpEmulator;
-let twin: RunningTwin;
 let admin: Gcp;
 let pg: Client;
 let cli: PulumiCli;
 const projects: ConsumerProject[] = [];
 
 beforeAll(async () => {
-  emu = await new GcpEmulator().start();
-  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
-  admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
-  pg = new Client({ connectionString: twin.url });
-  await pg.connect();
+  standIns = await startStandIns();
+  ({ emu, admin, pg } = standIns);
   cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-")));
   // examples/existing-bucket streams into a bucket made elsewhere.
   await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: "acme-security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
 });
 afterAll(async () => {
   for (const p of projects) p.dispose();
-  await pg?.end();
-  await twin?.stop();
-  await emu?.stop();
+  await standIns?.stop();
   if (cli) fs.rmSync(cli.base, { recursive: true, force: true });
 });
 
@@ -52,6 +47,7 @@ const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix:
   ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
   ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined],
   ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
+  ["payload-allowlist", "pnpm-workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
 ];
 
 function bucketOf(state: any): string {
@@ -64,7 +60,7 @@ test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no
   projects.push(p);
   const stack = `${mode}`;
   await cli.run(p.dir, ["stack", "init", stack]);
-  await cli.configure(p.dir, stack, standInConfig(emu, twin.url));
+  await cli.configure(p.dir, stack, standInConfig(emu, standIns.twin.url));
 
   const preview = await cli.run(p.dir, ["preview", "--stack", stack]);
   expect(summary(preview.stdout)).toEqual({ create: count });

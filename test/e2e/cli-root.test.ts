@@ -7,18 +7,18 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { Client } from "pg";
-import { GcpEmulator } from "../twin/gcp/emulator";
-import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
+import type { Client } from "pg";
+import type { GcpEmulator } from "../twin/gcp/emulator";
 import { PulumiCli, storedModules, summary } from "../harness/cli";
 import { repoRoot, standInConfig } from "../harness/engine";
-import { Gcp, gcpClients } from "../../provider/gcp/client";
+import type { Gcp } from "../../provider/gcp/client";
+import { StandIns, startStandIns } from "../helpers/stand-ins";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 
 jest.setTimeout(600_000);
 
+let standIns: StandIns;
 let emu: GcpEmulator;
-let twin: RunningTwin;
 let admin: Gcp;
 let pg: Client;
 let cli: PulumiCli;
@@ -28,11 +28,8 @@ const PROD = `ci-prod-${tag}`;
 const outputs = async (stack: string) => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--show-secrets", "--stack", stack])).stdout);
 
 beforeAll(async () => {
-  emu = await new GcpEmulator().start();
-  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
-  admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
-  pg = new Client({ connectionString: twin.url });
-  await pg.connect();
+  standIns = await startStandIns();
+  ({ emu, admin, pg } = standIns);
   cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-root-")));
 });
 afterAll(async () => {
@@ -40,9 +37,7 @@ afterAll(async () => {
     await cli?.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", s], { allowFailure: true });
     fs.rmSync(path.join(repoRoot, `Pulumi.${s}.yaml`), { force: true });
   }
-  await pg?.end();
-  await twin?.stop();
-  await emu?.stop();
+  await standIns?.stop();
   if (cli) fs.rmSync(cli.base, { recursive: true, force: true });
 });
 
@@ -73,7 +68,7 @@ async function delivered(stack: string, events: ReturnType<typeof makeEvents>) {
 test("root project: dev up, no-op preview, a change verified in dev and promoted to prod, stacks independent, destroy", async () => {
   for (const s of [DEV, PROD]) {
     await cli.run(repoRoot, ["stack", "init", s]);
-    await cli.configure(repoRoot, s, standInConfig(emu, twin.url, { forceDestroy: "true" }));
+    await cli.configure(repoRoot, s, standInConfig(emu, standIns.twin.url, { forceDestroy: "true" }));
     // Each stack's settings live in its own Pulumi.<stack>.yaml beside Pulumi.yaml.
     expect(fs.readFileSync(path.join(repoRoot, `Pulumi.${s}.yaml`), "utf8")).toMatch(/zitadel-audit-stream:cockroachUrl:\n\s+secure: /);
   }

@@ -92,7 +92,7 @@ export function summary(out: string): Record<string, number> {
   return counts;
 }
 
-export type InstallMode = "tarball" | "directory" | "link" | "workspace";
+export type InstallMode = "tarball" | "directory" | "link" | "workspace" | "pnpm-workspace";
 
 export interface ConsumerProject {
   mode: InstallMode;
@@ -128,12 +128,14 @@ function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
  * - tarball: `npm install` of `npm pack`'s file;
  * - directory: `npm install /path/to/zitadel-audit-stream` (npm makes a symlink);
  * - link: `npm link` in the package, `npm link zitadel-audit-stream` in the project;
- * - workspace: an npm workspace holding the package (unpacked from the tarball) and the project.
+ * - workspace: an npm workspace holding the package (unpacked from the tarball) and the project;
+ * - pnpm-workspace: the same with pnpm (its isolated node_modules: symlinks into .pnpm/).
  * `peer` overrides the project's @pulumi/pulumi version (the package's peer range is tested at its lower bound).
  */
 export function consumerProject(example: string, mode: InstallMode, opts: { peer?: string } = {}): ConsumerProject {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), `zas-${mode}-`));
-  const dir = mode === "workspace" ? path.join(base, "app") : base;
+  const inWorkspace = mode === "workspace" || mode === "pnpm-workspace";
+  const dir = inWorkspace ? path.join(base, "app") : base;
   fs.mkdirSync(dir, { recursive: true });
   const src = path.join(repoRoot, "examples", example);
   for (const f of ["index.ts", "Pulumi.yaml", "tsconfig.json", "package.json"]) fs.copyFileSync(path.join(src, f), path.join(dir, f));
@@ -160,14 +162,24 @@ export function consumerProject(example: string, mode: InstallMode, opts: { peer
       npm(["link", "zitadel-audit-stream"], dir, { npm_config_prefix: prefix });
       break;
     }
-    case "workspace": {
+    case "workspace":
+    case "pnpm-workspace": {
       const pkgDir = path.join(base, "packages", "zitadel-audit-stream");
       fs.mkdirSync(pkgDir, { recursive: true });
       execFileSync("tar", ["-xzf", packedTarball(), "-C", pkgDir, "--strip-components=1"]);
-      manifest.dependencies["zitadel-audit-stream"] = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8")).version;
+      const version = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8")).version;
+      manifest.dependencies["zitadel-audit-stream"] = mode === "workspace" ? version : "workspace:*";
       write();
       fs.writeFileSync(path.join(base, "package.json"), JSON.stringify({ name: "zas-workspace", private: true, workspaces: ["packages/*", "app"] }, null, 2));
-      npm(["install"], base);
+      if (mode === "workspace") npm(["install"], base);
+      else {
+        fs.writeFileSync(path.join(base, "pnpm-workspace.yaml"), "packages:\n  - packages/*\n  - app\n");
+        execFileSync(path.join(repoRoot, "node_modules", ".bin", "pnpm"), ["install", "--prefer-offline", "--reporter=silent", "--config.confirmModulesPurge=false"], {
+          cwd: base,
+          env: { ...process.env, PATH: [path.join(repoRoot, "node_modules", ".bin"), process.env.PATH ?? ""].join(path.delimiter) },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+      }
       break;
     }
   }

@@ -1,10 +1,11 @@
 // The world a changefeed needs, built the way the guide's first five steps build it: a bucket, a
 // service account, a custom role holding only storage.objects.create, the bucket grant, and a key.
-import { Client } from "pg";
-import { GcpEmulator } from "../twin/gcp/emulator";
-import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
-import { Gcp, gcpClients } from "../../provider/gcp/client";
+import type { Client } from "pg";
+import type { GcpEmulator } from "../twin/gcp/emulator";
+import type { RunningTwin } from "../twin/cockroach/spawn";
+import type { Gcp } from "../../provider/gcp/client";
 import type { TwinOptions } from "../twin/cockroach/twin";
+import { startStandIns } from "./stand-ins";
 
 export interface CdcFixture {
   emu: GcpEmulator;
@@ -23,9 +24,8 @@ export interface CdcFixture {
 }
 
 export async function cdcFixture(opts: Partial<TwinOptions> = {}, bucket = "zitadel-audit-events"): Promise<CdcFixture> {
-  const emu = await new GcpEmulator().start();
-  const twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile, ...opts });
-  const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+  const standIns = await startStandIns(opts);
+  const { emu, admin } = standIns;
   const p = emu.project;
   await admin.storage.buckets.insert({ project: p, requestBody: { name: bucket, iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
   const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "cdc-writer" } })).data;
@@ -41,14 +41,8 @@ export async function cdcFixture(opts: Partial<TwinOptions> = {}, bucket = "zita
   await setMember(true);
   const newKey = async () => (await admin.iam.projects.serviceAccounts.keys.create({ name: sa.name!, requestBody: {} })).data.privateKeyData!;
   const keyBase64 = await newKey();
-  const pg = new Client({ connectionString: twin.url });
-  pg.on("error", () => undefined);
-  await pg.connect();
   return {
-    emu,
-    twin,
-    admin,
-    pg,
+    ...standIns,
     bucket,
     writerEmail: sa.email!,
     keyBase64,
@@ -56,10 +50,5 @@ export async function cdcFixture(opts: Partial<TwinOptions> = {}, bucket = "zita
     newKey,
     grant: () => setMember(true),
     revoke: () => setMember(false),
-    async stop() {
-      await pg.end().catch(() => undefined);
-      await twin.stop();
-      await emu.stop();
-    },
   };
 }
