@@ -100,9 +100,9 @@ export function operationsProvider(moduleFile: string, operations: string): Oper
  * Throws with what to do when there is none.
  */
 export function storedModuleSpecifier(moduleFile: string, programDir = process.cwd()): string {
-  const js = compiledFile(moduleFile);
+  const root = packageRoot(fs.realpathSync(moduleFile));
+  const js = compiledFile(moduleFile, root);
   const target = fs.realpathSync(js);
-  const root = packageRoot(target);
   const bare = `${PACKAGE_NAME}/${toPosix(path.relative(root, target))}`;
   if (resolvesTo(bare, programDir, target)) return bare;
   // A copy installed under node_modules (an inline Automation API program may run elsewhere than
@@ -122,10 +122,9 @@ export function storedModuleSpecifier(moduleFile: string, programDir = process.c
 }
 
 /** The JavaScript the provider process runs for `file`: itself, or for a .ts source its build in dist/. */
-function compiledFile(file: string): string {
+function compiledFile(file: string, root: string): string {
   if (!file.endsWith(".ts")) return file;
-  const root = packageRoot(file);
-  const js = path.join(root, "dist", path.relative(root, file)).replace(/\.ts$/, ".js");
+  const js = path.join(root, "dist", path.relative(root, fs.realpathSync(file))).replace(/\.ts$/, ".js");
   const stale = !fs.existsSync(js) || fs.statSync(js).mtimeMs + 1000 < fs.statSync(file).mtimeMs;
   if (stale) {
     throw new Error(

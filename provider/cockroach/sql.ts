@@ -1,7 +1,7 @@
 // Connecting to CockroachDB with `pg`, and turning its errors into one actionable line.
 //
 // Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/shared.ts): its path may change; a resource module's path and operations export may not.
+// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
 import { Client } from "pg";
 import type { ConfigLike } from "../shared";
 

@@ -1,7 +1,7 @@
 // The one GCP client factory every GCP provider uses, and the retry/backoff rules.
 //
 // Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/shared.ts): its path may change; a resource module's path and operations export may not.
+// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
 import { iam_v1 } from "@googleapis/iam";
 import { storage_v1 } from "@googleapis/storage";
 import { Gaxios } from "gaxios";

@@ -3,7 +3,7 @@
 // compares complete values.
 //
 // Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/shared.ts): its path may change; a resource module's path and operations export may not.
+// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
 import { z } from "zod";
 import { bucketName } from "../validation";
 

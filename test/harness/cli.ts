@@ -48,7 +48,7 @@ export class PulumiCli {
   }
 
   /** Runs `pulumi ...args` in `cwd`; throws with the whole output unless it exits 0 (or `allowFailure`). */
-  run(cwd: string, args: string[], opts: { allowFailure?: boolean; input?: string; onOutput?: (text: string) => void } = {}): Promise<CliResult> {
+  run(cwd: string, args: string[], opts: { allowFailure?: boolean; onOutput?: (text: string) => void } = {}): Promise<CliResult> {
     return new Promise((resolve, reject) => {
       const child = execFile(this.bin, ["--non-interactive", ...args], { cwd, env: this.env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
@@ -57,8 +57,7 @@ export class PulumiCli {
         else resolve(r);
       });
       if (opts.onOutput) child.stdout?.on("data", (d) => opts.onOutput!(String(d)));
-      if (opts.input !== undefined) child.stdin?.end(opts.input);
-      else child.stdin?.end();
+      child.stdin?.end();
     });
   }
 
@@ -67,7 +66,7 @@ export class PulumiCli {
     return JSON.parse((await this.run(cwd, ["stack", "export", "--stack", stack])).stdout);
   }
 
-  /** Sets every key, secrets with --secret (values go through stdin-free args: these are test values). */
+  /** `pulumi config set` of every key, secrets with --secret (values as arguments: these are test values). */
   async configure(cwd: string, stack: string, config: Record<string, { value: string; secret?: boolean }>): Promise<void> {
     for (const [k, v] of Object.entries(config)) {
       await this.run(cwd, ["config", "set", "--stack", stack, ...(v.secret ? ["--secret"] : []), k, "--", v.value]);

@@ -42,11 +42,6 @@ export class Driver {
     this.provider = new DirectProvider(ops, { get: (k: string) => config[k] });
   }
 
-  /** Kept for the tests' call chains: the config is given to the constructor, as `configure` would. */
-  async configure(): Promise<this> {
-    return this;
-  }
-
   async check(news: Record<string, any>, prev?: State): Promise<Record<string, any>> {
     const r = await this.provider.check(prev?.inputs ?? {}, { ...news, __provider: PROVIDER_TEXT });
     if (r.failures?.length) throw new CheckFailed(r.failures);

@@ -12,7 +12,7 @@ jest.setTimeout(180_000);
 
 let f: CdcFixture;
 const driver = (ops: Operations, url = f.twin.url, gcpEndpoint = f.emu.endpoint) =>
-  new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint }).configure();
+  new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint });
 
 beforeAll(async () => {
   f = await cdcFixture();

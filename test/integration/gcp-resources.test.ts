@@ -15,7 +15,7 @@ jest.setTimeout(120_000);
 let emu: GcpEmulator;
 let admin: Awaited<ReturnType<typeof gcpClients>>;
 const config = () => ({ "gcp:credentials": emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": emu.endpoint, "gcp:project": emu.project });
-const driver = (ops: Operations) => new Driver(ops, config()).configure();
+const driver = (ops: Operations) => new Driver(ops, config());
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
