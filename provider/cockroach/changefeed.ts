@@ -12,10 +12,8 @@
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `changefeedOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { Client } from "pg";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
@@ -23,7 +21,9 @@ import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, S
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
 import { changefeedOptionsSchema, renderChangefeedOptions, ChangefeedOptions } from "../cdc/statement";
 import { ValidationError } from "../validation";
-import { JobRow, explain, showJob, waitForJob, withClient } from "./sql";
+import { ConnectionLostError, Db, explain, withClient } from "./sql";
+import { ENDED, JobRow, LIVE, RUNNING, cancelJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
+import { cancelAll, isMarker, markerFor, ownedLiveJobs } from "./reconcile";
 
 export interface ChangefeedArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -51,25 +51,32 @@ export const changefeedInputs = z.strictObject({
   options: changefeedOptionsSchema.default({}),
   timeoutSeconds: z.number().int().min(5, "at least 5 seconds").max(3600, "at most an hour").default(120),
   verifySinkAccess: z.boolean().default(true),
+  /** Set by the constructor: `<project>/<stack>/<name>`, from which the job marker is derived. */
+  owner: z.string({ error: "is set by the Changefeed constructor (project/stack/name)" }).min(1),
+}).superRefine((i, ctx) => {
+  if (i.options?.metrics_label !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["options", "metrics_label"], message: "is set by the provider: it marks the jobs of this resource so that a job left by a crash is found (provider/cockroach/reconcile.ts). Leave it out." });
+  }
 });
 
 /** Options that take effect only when a feed is created (ALTER refuses them, research §6). */
 const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
-const RUNNING = ["running", "pending"];
 
 const omit = (o: Record<string, unknown> = {}, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
 export const changefeedOperations: Operations = {
-  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(_config: ConfigLike | undefined, olds: any, news: any) {
     if (typeof news.query?.query === "string") await loadSqlParser();
     const v = validate(changefeedInputs, news);
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: v.inputs };
+    // The marker is fixed once the resource exists, so renaming the stack never orphans its job.
+    const marker = isMarker(olds?.marker) ? olds.marker : markerFor(String(news.owner));
+    if (!v.complete) return { inputs: { ...v.inputs, marker } };
     const i = v.inputs;
     try {
       const select = buildChangefeedQuery(i.query);
       const sinkUriRedacted = redactSinkUri(buildSinkUri(i.sink));
-      return { inputs: defined({ ...i, select, sinkUriRedacted }) };
+      return { inputs: defined({ ...i, marker, select, sinkUriRedacted }) };
     } catch (e) {
       if (e instanceof ValidationError) {
         const field = e.message.startsWith("buildSinkUri") ? "sink" : "query";
@@ -79,83 +86,156 @@ export const changefeedOperations: Operations = {
     }
   },
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async diff(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
     const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess"] });
-    // A job that is not running (seen by refresh) is drift the next update heals.
-    const drift = typeof olds.status === "string" && !RUNNING.includes(olds.status);
-    return { ...d, changes: d.changes || drift };
+    if (d.changes) return d;
+    // Drift without refresh: one read of the job (a preview too). An unreachable cluster is not drift.
+    const job = await withClient(news.connectionString ?? olds.connectionString, config, (c) => showJob(c, olds.jobId), 0).catch(() => "unreadable" as const);
+    if (job === "unreadable") return d;
+    return { ...d, changes: needsHealing(job) !== undefined };
   },
 
   async create(config: ConfigLike | undefined, i: any) {
     await verifySinkAccess(config, i);
+    const timeout = i.timeoutSeconds * 1000;
     return withClient(i.connectionString, config, async (c) => {
-      const jobId = await createJob(c, i, i.options);
-      let job: JobRow;
-      try {
-        job = await waitForJob(c, jobId, "the job to run", (j) => j.status === "running", i.timeoutSeconds * 1000);
-      } catch (e) {
-        // Not recorded in state, so it must not keep running: the next `up` would start a second feed.
-        await cancel(c, jobId, i.timeoutSeconds * 1000).catch(() => undefined);
-        throw new Error(`${(e as Error).message} (job ${jobId} was canceled)`);
+      const startedAt = await clusterTime(c);
+      // A job this resource made but never recorded (an earlier create that crashed or lost its
+      // connection) is continued from, never run beside: a second job would copy every event again.
+      const owned = await ownedLiveJobs(c, i.marker);
+      let jobId: string;
+      if (owned.length > 0) {
+        await cancelAll(c, owned.slice(0, -1), timeout);
+        jobId = await handoff(c, String(owned[owned.length - 1].job_id), i, timeout, { olds: undefined, history: [] });
+      } else {
+        jobId = await createJob(c, i, i.options);
       }
-      return { id: `changefeed-${crypto.randomBytes(6).toString("hex")}`, outs: outputs(i, job, [jobId]) };
+      const job = await proveDelivery(c, jobId, i, startedAt, timeout, { id: `changefeed-${i.marker.slice(-12)}`, history: [jobId], startedAt });
+      return { id: `changefeed-${i.marker.slice(-12)}`, outs: outputs(i, job, [jobId], startedAt) };
     });
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("Changefeed cannot be imported (dynamic resources have no import)");
+    if (!props) throw new Error(NO_IMPORT);
     return withClient(props.connectionString, config, async (c) => {
       const job = await showJob(c, props.jobId).catch((e) => {
         throw explain(e, `read changefeed job ${props.jobId}`);
       });
       // Never report the resource gone: the next update restarts it from the last high-water.
-      const outs = job ? outputs(props, job, props.jobHistory) : { ...props, status: "missing", runningStatus: "job not found (garbage-collected or removed)" };
+      const outs = job ? outputs(props, job, props.jobHistory, props.startedAt) : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)" };
       return { id, props: outs };
     });
   },
 
-  async update(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async update(config: ConfigLike | undefined, id: string, olds: any, news: any) {
     if (!sameValue(olds.sink, news.sink)) await verifySinkAccess(config, news);
+    const timeout = news.timeoutSeconds * 1000;
     return withClient(news.connectionString, config, async (c) => {
       const history: string[] = [...(olds.jobHistory ?? [olds.jobId])];
-      const timeout = news.timeoutSeconds * 1000;
-      const current = await showJob(c, olds.jobId);
+      const marker = news.marker ?? olds.marker;
+      const tracked = await showJob(c, olds.jobId);
+      // Jobs of this resource state does not know (a handoff cut short) and older jobs still live.
+      const owned = marker ? await ownedLiveJobs(c, marker, history) : [];
+      const others = owned.filter((j) => String(j.job_id) !== String(olds.jobId));
+      const trackedLive = !!tracked && LIVE.includes(tracked.status);
       const queryChanged = olds.select !== news.select || !sameValue(olds.options?.initial_scan, news.options?.initial_scan) || !sameValue(olds.options?.cursor, news.options?.cursor);
       const sinkChanged = !sameValue(olds.sink, news.sink);
       const optionsChanged = !sameValue(omit(olds.options, CREATE_ONLY), omit(news.options, CREATE_ONLY));
+      const ctx = { id, history, startedAt: olds.startedAt, olds };
       let jobId: string = olds.jobId;
-      if (!current || ["canceled", "cancel-requested", "failed", "succeeded"].includes(current.status)) {
-        const h = current?.high_water_timestamp ?? olds.highWaterTimestamp;
-        if (!h) {
-          throw new Error(`changefeed job ${olds.jobId} is ${current?.status ?? "gone"} and never checkpointed, so it cannot be continued without a gap. Delete this resource and create it again to start over (its initial scan re-emits the table).`);
+      if (trackedLive) {
+        await cancelAll(c, others, timeout);
+        if (queryChanged || ((sinkChanged || optionsChanged) && (await alterDropsQuery(c)))) {
+          jobId = await handoff(c, olds.jobId, news, timeout, ctx);
+        } else if (sinkChanged || optionsChanged) {
+          await alterInPlace(c, olds, news, timeout, ctx);
+        } else if (tracked!.status === "paused" || tracked!.status === "pause-requested") {
+          await resumeJob(c, olds.jobId, timeout);
         }
-        jobId = await startFrom(c, news, h, timeout);
-      } else if (queryChanged || ((sinkChanged || optionsChanged) && (await alterDropsQuery(c)))) {
-        jobId = await handoff(c, olds.jobId, news, timeout);
-      } else if (sinkChanged || optionsChanged) {
-        await alterInPlace(c, olds, news, timeout);
-      } else if (current.status === "paused" || current.status === "pause-requested") {
-        // RESUME needs the pause to have completed.
-        await waitForJob(c, olds.jobId, "the pause to complete", (j) => j.status === "paused", timeout);
-        await c.query(`RESUME JOB ${jobIdText(olds.jobId)}`).catch((e) => {
-          throw explain(e, `resume changefeed job ${olds.jobId}`);
-        });
+      } else if (others.length > 0) {
+        // The tracked job ended, and a job of ours that state never recorded runs: its settings are
+        // not known for sure, so continue from it with a handoff.
+        await cancelAll(c, others.slice(0, -1), timeout);
+        jobId = await handoff(c, String(others[others.length - 1].job_id), news, timeout, ctx);
+      } else {
+        const h = laterHighWater(tracked?.high_water_timestamp, olds.highWaterTimestamp);
+        jobId = await restart(c, news, olds, h, timeout);
       }
       if (!history.includes(jobId)) history.push(jobId);
-      const job = await waitForJob(c, jobId, "the job to run", (j) => RUNNING.includes(j.status), timeout);
-      return { outs: outputs(news, job, history) };
+      // A job that was healed (resumed) must show a new checkpoint; a new one did in startFrom.
+      const healed = jobId === olds.jobId && trackedLive && tracked!.status !== "running";
+      const job = await proveDelivery(c, jobId, news, healed ? tracked!.high_water_timestamp : null, timeout, { ...ctx, history });
+      return { outs: outputs(news, job, history, olds.startedAt) };
     });
   },
 
   async delete(config: ConfigLike | undefined, _id: string, props: any) {
-    await withClient(props.connectionString, config, (c) => cancel(c, props.jobId, (props.timeoutSeconds ?? 120) * 1000));
+    const timeout = (props.timeoutSeconds ?? 120) * 1000;
+    await withClient(props.connectionString, config, async (c) => {
+      await cancelJob(c, props.jobId, timeout);
+      // Jobs of this resource that state never recorded go too: destroy leaves none running.
+      if (props.marker) await cancelAll(c, await ownedLiveJobs(c, props.marker, props.jobHistory ?? []), timeout);
+    });
   },
 };
+
+const NO_IMPORT = "Changefeed cannot be imported or read with `get` (dynamic resources have no import). Declare it in the program instead: a job this package created for the same resource (same project, stack and name) is found by its marker and continued, not duplicated.";
+
+/** Why the job needs an update to heal, or undefined when it runs well. */
+export function needsHealing(job: JobRow | undefined): string | undefined {
+  if (!job) return "the job is gone";
+  if (!RUNNING.includes(job.status)) return `the job is ${job.status}`;
+  return retryingError(job);
+}
+
+/** CockroachDB's HLC now: a new job's events start after it. */
+async function clusterTime(c: Db): Promise<string | null> {
+  const r = await c.query("SELECT cluster_logical_timestamp()::STRING AS t").catch(() => undefined);
+  return r?.rows[0]?.t ?? null;
+}
+
+/**
+ * An Error that Pulumi records in state (the dynamic host's ErrorResourceInitFailed): `id` and
+ * `properties` become the resource's state even though the step failed, so the next `up` starts
+ * from what is true. The sink's key is not written there (it may not be the one in use); the next
+ * update sees the sink as changed and sets it again.
+ */
+function stateSaying(message: string, inputs: any, job: JobRow | undefined, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }, sinkFrom: any): Error {
+  const base = ctx.olds ?? inputs;
+  const props = outputs({ ...inputs, sink: { ...sinkFrom.sink, credentials: sinkFrom.sink?.credentials ? "(set again by the next pulumi up)" : undefined } }, job ?? { job_id: base.jobId, status: "unknown", running_status: null, high_water_timestamp: base.highWaterTimestamp ?? null, error: "", sink_uri: "", description: "" }, ctx.history, ctx.startedAt ?? null);
+  return Object.assign(new Error(message), { id: ctx.id, properties: { ...props, __provider: inputs.__provider } });
+}
+
+/**
+ * A new or switched feed counts as working only when it proves it: a checkpoint past `since` (the
+ * feed's start, or anything for an update). A job that reports a retrying sink error (403, 404) fails
+ * the step with that error; the job is paused first and state says so (see stateSaying).
+ */
+async function proveDelivery(c: Db, jobId: string, i: any, since: string | null, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }): Promise<JobRow> {
+  const deadline = Date.now() + timeout;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    const j = await showJob(c, jobId);
+    const retrying = retryingError(j);
+    if (j && j.status === "running" && !retrying && j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since))) return j;
+    if (!j || ENDED.includes(j.status) || retrying || Date.now() > deadline) {
+      const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${retrying}` : `did not checkpoint within ${timeout / 1000}s (status ${j.status})`;
+      let left = "";
+      let now = j;
+      if (j && LIVE.includes(j.status)) {
+        now = await pauseJob(c, jobId, timeout).catch(() => undefined);
+        left = now?.status === "paused" ? ` It was paused (read back: paused); the next \`pulumi up\` resumes it from its last checkpoint, so no event is lost.` : ` Pausing it failed; the next \`pulumi up\` finds it by its marker.`;
+      }
+      throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
 
 /**
  * Proves, with the sink's own key, that it may create objects in the bucket (retrying while a new
  * grant propagates), so that a missing grant fails `pulumi up` instead of a feed that silently
- * retries. Needs no permission itself. Skipped for implicit and impersonated credentials.
+ * retries. Needs no permission itself. Skipped for implicit and impersonated credentials (the job's
+ * first checkpoint proves those, see proveDelivery).
  */
 async function verifySinkAccess(config: ConfigLike | undefined, i: any): Promise<void> {
   const sink = i.sink;
@@ -174,58 +254,50 @@ async function verifySinkAccess(config: ConfigLike | undefined, i: any): Promise
       { what, retryIf: (e) => (e as any).notGranted === true, deadlineMs: i.timeoutSeconds * 1000, baseDelayMs: 500 },
     );
   } catch (e) {
-    if (statusOf(e) === 404) throw new Error(`${what}: the bucket does not exist`);
-    if ((e as any).notGranted || /still failing/.test(messageOf(e))) {
-      throw new Error(`${what}: it may not (testIamPermissions). Grant storage.objects.create on the bucket to serviceAccount:${email} (the guide's custom role, or roles/storage.objectCreator) and run \`pulumi up\` again; the changefeed was left as it was.`);
+    // Only an answer that says "not granted" is a missing grant; a storm or an outage says so.
+    if ((e as any).notGranted || (e as any).lastError?.notGranted) {
+      throw new Error(`${what}: it may not (testIamPermissions answered without storage.objects.create). Grant storage.objects.create on the bucket to serviceAccount:${email} (the guide's custom role, or roles/storage.objectCreator) and run \`pulumi up\` again; the changefeed was left as it was.`);
     }
-    throw new Error(`${what} failed: ${messageOf(e)}`);
+    if (statusOf(e) === 404) throw new Error(`${what}: the bucket does not exist`);
+    throw new Error(`${what} failed (nothing was changed; run \`pulumi up\` again): ${messageOf(e)}`);
   }
-}
-
-/**
- * CANCEL JOB, idempotently: a job already canceled, finished, failed or gone is fine; one whose
- * pause is still being requested (it refuses CANCEL, research §5.4) is cancelled once paused.
- */
-async function cancel(c: Client, jobId: string, timeout: number): Promise<void> {
-  const job = await showJob(c, jobIdText(jobId));
-  if (!job || ["canceled", "cancel-requested", "succeeded", "failed"].includes(job.status)) return;
-  if (job.status === "pause-requested") await waitForJob(c, jobId, "the pause to complete", (j) => j.status !== "pause-requested", timeout);
-  try {
-    await c.query(`CANCEL JOB ${jobIdText(jobId)}`);
-  } catch (e) {
-    const now = await showJob(c, jobId);
-    if (!now || ["canceled", "cancel-requested", "succeeded", "failed"].includes(now.status)) return;
-    throw explain(e, `cancel changefeed job ${jobId}`);
-  }
-}
-
-function jobIdText(id: unknown): string {
-  const s = String(id);
-  if (!/^\d+$/.test(s)) throw new Error(`not a job id: ${s}`);
-  return s;
 }
 
 function statementFor(i: any, options: Record<string, unknown>): string {
-  return `CREATE CHANGEFEED INTO $1${renderChangefeedOptions(defined(options) as ChangefeedOptions)} AS ${i.select}`;
+  return `CREATE CHANGEFEED INTO $1${renderChangefeedOptions(defined({ ...options, metrics_label: i.marker }) as ChangefeedOptions)} AS ${i.select}`;
 }
 
-async function createJob(c: Client, i: any, options: Record<string, unknown>): Promise<string> {
-  try {
-    const r = await c.query(statementFor(i, options), [buildSinkUri(i.sink)]);
-    return String(r.rows[0].job_id);
-  } catch (e) {
-    throw explain(e, "create changefeed");
+/**
+ * CREATE CHANGEFEED, once. If the connection drops before the answer, the job may exist: it is
+ * found by its marker (a job of ours that was not there before) and adopted, or the CREATE is sent
+ * again when there is none.
+ */
+async function createJob(c: Db, i: any, options: Record<string, unknown>): Promise<string> {
+  const before = new Set((await ownedLiveJobs(c, i.marker)).map((j) => String(j.job_id)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await c.query(statementFor(i, options), [buildSinkUri(i.sink)], { once: true });
+      return String(r.rows[0].job_id);
+    } catch (e) {
+      if (!(e instanceof ConnectionLostError)) throw explain(e, "create changefeed");
+      const made = (await ownedLiveJobs(c, i.marker)).filter((j) => !before.has(String(j.job_id)));
+      if (made.length > 0) {
+        await cancelAll(c, made.slice(0, -1), 60_000);
+        return String(made[made.length - 1].job_id);
+      }
+      if (attempt >= 3) throw explain(e, "create changefeed");
+    }
   }
 }
 
 /** A new job continuing from high-water `h`; waits until it checkpoints past `h`. */
-async function startFrom(c: Client, i: any, h: string, timeout: number): Promise<string> {
+async function startFrom(c: Db, i: any, h: string, timeout: number): Promise<string> {
   let jobId: string;
   try {
     jobId = await createJob(c, i, { ...omit(i.options, ["initial_scan"]), cursor: h });
   } catch (e) {
     if (/older than the GC threshold/.test((e as Error).message)) {
-      throw new Error(`changefeed: its last high-water ${h} is older than CockroachDB's garbage-collection window, so the events since then can no longer be read. To restart anyway, delete this resource and create it again (its initial scan re-emits the table).`);
+      throw new Error(`changefeed: its last high-water ${h} is older than CockroachDB's garbage-collection window (gc.ttlseconds), so the events since then can no longer be read by a changefeed. Nothing was changed. The files already delivered stay; to continue with a gap, set options.cursor to a recent time (the gap is then on record in your program) and run \`pulumi up\`.`);
     }
     throw e;
   }
@@ -233,60 +305,57 @@ async function startFrom(c: Client, i: any, h: string, timeout: number): Promise
     await waitPast(c, jobId, h, timeout, "the new job's first checkpoint");
   } catch (e) {
     // A job that cannot deliver is not left behind.
-    await cancel(c, jobId, timeout).catch(() => undefined);
-    throw e;
+    const j = await showJob(c, jobId).catch(() => undefined);
+    await cancelJob(c, jobId, timeout);
+    throw new Error(`${(e as Error).message}${retryingError(j) ? "" : j?.running_status ? `; the job reported: ${j.running_status}` : ""} (the new job ${jobId} was canceled, read back)`);
   }
   return jobId;
 }
 
-async function waitPast(c: Client, jobId: string, h: string | null, timeout: number, what: string): Promise<JobRow> {
-  try {
-    return await waitForJob(c, jobId, what, (j) => j.status === "running" && !!j.high_water_timestamp && (h === null || decimalGreater(j.high_water_timestamp, h)), timeout);
-  } catch (e) {
-    const j = await showJob(c, jobId).catch(() => undefined);
-    throw new Error(`${(e as Error).message}${j?.running_status ? `; the job reports: ${j.running_status}` : ""}`);
+/**
+ * The tracked job is gone or ended and no job of ours runs: start again from the last high-water.
+ * A job that never checkpointed is started again as it was first created (its initial scan, or,
+ * without one, from the moment the first one started), so nothing is skipped.
+ */
+async function restart(c: Db, news: any, olds: any, h: string | null, timeout: number): Promise<string> {
+  if (h) return startFrom(c, news, h, timeout);
+  const scanned = (olds.options?.initial_scan ?? (olds.options?.cursor ? "no" : "yes")) !== "no";
+  const cursor = olds.options?.cursor ?? (scanned ? undefined : olds.startedAt);
+  if (!scanned && !cursor) {
+    throw new Error(`changefeed job ${olds.jobId} is gone and never checkpointed, and state does not record when it started (a stack from before version 0.3), so where to continue is unknown. Set options.cursor to the time the feed was first created (or earlier: duplicates, never gaps) and run \`pulumi up\`.`);
   }
+  return createJob(c, news, defined({ ...news.options, cursor }));
 }
 
-/** a > b for HLC decimals (wall.logical) without losing digits. */
-export function decimalGreater(a: string, b: string): boolean {
-  const [aw, al = "0"] = a.split(".");
-  const [bw, bl = "0"] = b.split(".");
-  if (BigInt(aw) !== BigInt(bw)) return BigInt(aw) > BigInt(bw);
-  return BigInt(al.padEnd(10, "0")) > BigInt(bl.padEnd(10, "0"));
-}
-
-async function pause(c: Client, jobId: string, timeout: number): Promise<JobRow> {
-  await c.query(`PAUSE JOB ${jobIdText(jobId)}`).catch((e) => {
-    throw explain(e, `pause changefeed job ${jobId}`);
-  });
-  return waitForJob(c, jobId, "the pause", (j) => j.status === "paused", timeout);
-}
-
-async function resume(c: Client, jobId: string): Promise<void> {
-  await c.query(`RESUME JOB ${jobIdText(jobId)}`);
-}
-
-/** PAUSE old, read H, CREATE new WITH cursor = H, wait until it checkpoints, CANCEL old. */
-async function handoff(c: Client, oldId: string, news: any, timeout: number): Promise<string> {
-  let paused = await pause(c, oldId, timeout);
+/**
+ * PAUSE old, read H, CREATE new WITH cursor = H, wait until it checkpoints, CANCEL old. Every
+ * compensating step is read back; a failure leaves state saying which job is live and paused.
+ */
+async function handoff(c: Db, oldId: string, news: any, timeout: number, ctx: { olds?: any; history: string[]; id?: string; startedAt?: string | null }): Promise<string> {
+  let paused = await pauseJob(c, oldId, timeout);
   if (!paused.high_water_timestamp) {
     // It never checkpointed: let it reach a first high-water, so nothing before it is skipped.
-    await resume(c, oldId);
+    await resumeJob(c, oldId, timeout);
     await waitPast(c, oldId, null, timeout, "a first checkpoint of the old job");
-    paused = await pause(c, oldId, timeout);
+    paused = await pauseJob(c, oldId, timeout);
   }
   const h = paused.high_water_timestamp!;
   let newId: string;
   try {
     newId = await startFrom(c, news, h, timeout);
   } catch (e) {
-    // Leave things as they were: the old feed runs on (startFrom removed the new one).
-    await resume(c, oldId).catch(() => undefined);
-    throw new Error(`${(e as Error).message} (the previous changefeed job ${oldId} was resumed)`);
+    const msg = (e as Error).message;
+    const state = { id: ctx.id ?? `changefeed-${String(news.marker).slice(-12)}`, history: ctx.history.includes(oldId) ? ctx.history : [...ctx.history, oldId], startedAt: ctx.startedAt, olds: ctx.olds };
+    const back = await resumeJob(c, oldId, timeout).catch((r) => r as Error);
+    if (back instanceof Error) {
+      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there, so no event is lost.`, news, paused, state, ctx.olds ?? news);
+    }
+    throw stateSaying(`${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before; nothing changed.`, news, back, state, ctx.olds ?? news);
   }
-  await cancel(c, oldId, timeout).catch((e) => {
-    throw new Error(`${(e as Error).message} (after the handoff to ${newId}; the new job runs, the old one is paused)`);
+  await cancelJob(c, oldId, timeout).catch(async (e) => {
+    const job = await showJob(c, newId).catch(() => undefined);
+    const state = { id: ctx.id ?? `changefeed-${String(news.marker).slice(-12)}`, history: [...ctx.history.filter((x) => x !== newId), oldId, newId], startedAt: ctx.startedAt };
+    throw stateSaying(`the new job ${newId} runs, but cancelling the previous job ${oldId} (paused) failed: ${(e as Error).message}. The next \`pulumi up\` cancels it.`, news, job, state, news);
   });
   return newId;
 }
@@ -308,32 +377,45 @@ function alterClauses(from: any, to: any, sinkChanged: boolean): { sql: string; 
   return { sql: [set.length ? `SET ${set.join(", ")}` : "", unset.length ? `UNSET ${unset.join(", ")}` : ""].filter(Boolean).join(" "), params };
 }
 
-/** PAUSE, ALTER, RESUME, then wait until the high-water moves; if it does not, restore the old settings. */
-async function alterInPlace(c: Client, olds: any, news: any, timeout: number): Promise<void> {
+/**
+ * PAUSE, ALTER, RESUME, then wait until the high-water moves; if it does not, ALTER back and prove
+ * the old settings work again. Each step is read back; what a message claims was checked.
+ */
+async function alterInPlace(c: Db, olds: any, news: any, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null }): Promise<void> {
   const id = jobIdText(olds.jobId);
   const sinkChanged = !sameValue(olds.sink, news.sink);
-  const before = await pause(c, id, timeout);
+  const before = await pauseJob(c, id, timeout);
   const forward = alterClauses(olds, news, sinkChanged);
   try {
     await c.query(`ALTER CHANGEFEED ${id} ${forward.sql}`, forward.params);
   } catch (e) {
-    await resume(c, id).catch(() => undefined);
-    throw explain(e, `alter changefeed job ${id} (it was resumed unchanged)`);
+    const back = await resumeJob(c, id, timeout).catch((r) => r as Error);
+    const state = back instanceof Error ? `it stays paused (resuming failed: ${back.message}); the next \`pulumi up\` resumes it` : `it was resumed unchanged (read back: ${back.status})`;
+    throw stateSaying(`${explain(e, `alter changefeed job ${id}`).message}; ${state}.`, olds, back instanceof Error ? before : back, { ...ctx, olds }, olds);
   }
-  await resume(c, id);
   try {
+    await resumeJob(c, id, timeout);
     await waitPast(c, id, before.high_water_timestamp, timeout, "a checkpoint with the new settings");
+    return;
   } catch (e) {
+    const failure = `${(e as Error).message}${retryingError(await showJob(c, id).catch(() => undefined)) ? "" : ""}`;
     const back = alterClauses(news, olds, sinkChanged);
-    await pause(c, id, timeout).catch(() => undefined);
-    await c.query(`ALTER CHANGEFEED ${id} ${back.sql}`, back.params).catch(() => undefined);
-    await resume(c, id).catch(() => undefined);
-    throw new Error(`the changefeed did not work with the new sink or options, so the previous ones were restored: ${(e as Error).message}`);
+    try {
+      await pauseJob(c, id, timeout);
+      await c.query(`ALTER CHANGEFEED ${id} ${back.sql}`, back.params);
+      await resumeJob(c, id, timeout);
+      const proof = await waitPast(c, id, before.high_water_timestamp, timeout, "a checkpoint with the previous settings");
+      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`, olds, proof, { ...ctx, olds }, olds);
+    } catch (r) {
+      if ((r as any).id) throw r;
+      const now = await showJob(c, id).catch(() => undefined);
+      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`, news, now, { ...ctx, olds: news }, news);
+    }
   }
 }
 
 /** Versions where ALTER CHANGEFEED silently drops a CDC query (fixed in 23.1.24, 23.2.7 and 24.1.0; research §6). */
-async function alterDropsQuery(c: Client): Promise<boolean> {
+async function alterDropsQuery(c: Db): Promise<boolean> {
   const v = String((await c.query("SELECT version()")).rows[0]?.version ?? "");
   const m = /v(\d+)\.(\d+)\.(\d+)/.exec(v);
   if (!m) return false;
@@ -343,14 +425,15 @@ async function alterDropsQuery(c: Client): Promise<boolean> {
   return maj < 23;
 }
 
-function outputs(i: any, job: JobRow, history: string[]) {
+function outputs(i: any, job: JobRow, history: string[], startedAt: string | null) {
   return defined({
     ...withoutProvider(i),
     jobId: String(job.job_id),
     jobHistory: history,
     status: job.status,
     runningStatus: job.running_status ?? "",
-    highWaterTimestamp: job.high_water_timestamp ?? i.highWaterTimestamp ?? null,
+    highWaterTimestamp: laterHighWater(job.high_water_timestamp, i.highWaterTimestamp),
+    startedAt: startedAt ?? null,
     error: job.error ?? "",
   });
 }
@@ -368,6 +451,10 @@ export interface Changefeed {
   readonly sinkUriRedacted: pulumi.Output<string>;
   /** The SELECT the feed runs. */
   readonly select: pulumi.Output<string>;
+  /** The `metrics_label` every job of this resource carries, by which a job left by a crash is found. */
+  readonly marker: pulumi.Output<string>;
+  /** CockroachDB's cluster time when the first job was created. */
+  readonly startedAt: pulumi.Output<string | null>;
 }
 
 /** A CockroachDB changefeed streaming a CDC query into Cloud Storage. */
@@ -385,6 +472,7 @@ export class Changefeed extends pulumi.dynamic.Resource {
         ...args,
         connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined,
         sink: pulumi.secret(args.sink),
+        owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
         jobId: undefined,
         jobHistory: undefined,
         status: undefined,
@@ -393,6 +481,8 @@ export class Changefeed extends pulumi.dynamic.Resource {
         error: undefined,
         sinkUriRedacted: undefined,
         select: undefined,
+        marker: undefined,
+        startedAt: undefined,
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sink", "connectionString"] },
       "cockroach",

@@ -2,7 +2,7 @@
 //
 // Reached from state only through the resource modules that import it (see OperationsProvider in
 // provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
-import { Client } from "pg";
+import { Client, QueryResult } from "pg";
 import type { ConfigLike } from "../shared";
 
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
@@ -18,7 +18,8 @@ export async function connect(connectionString: string | undefined, config?: Con
   try {
     await client.connect();
   } catch (e) {
-    throw new Error(`cannot connect to CockroachDB at ${where(url)}: ${(e as Error).message}`);
+    // The code stays, so a reconnect that is refused counts as a dropped connection (Db.query).
+    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${(e as Error).message}`), { code: (e as { code?: string }).code });
   }
   return client;
 }
@@ -34,12 +35,71 @@ export function where(url: string | undefined): string {
   }
 }
 
-export async function withClient<T>(connectionString: string | undefined, config: ConfigLike | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = await connect(connectionString, config);
+/**
+ * A connection that survives drops: a statement that fails because the connection went away is
+ * retried on a new connection (with backoff, for up to `reconnectMs`), which is safe for reads and
+ * for PAUSE/RESUME/CANCEL/ALTER, all idempotent in CockroachDB (research §5.4, §6). A statement
+ * that is not (CREATE CHANGEFEED) is sent with `once`: a drop then throws ConnectionLostError, and
+ * the caller must find out whether it ran (provider/cockroach/reconcile.ts).
+ */
+export class Db {
+  private client?: Client;
+  private constructor(
+    private readonly url: string | undefined,
+    private readonly config: ConfigLike | undefined,
+    private readonly reconnectMs: number,
+  ) {}
+
+  static async open(connectionString: string | undefined, config?: ConfigLike, reconnectMs = 30_000): Promise<Db> {
+    const db = new Db(connectionString || config?.get(URL_CONFIG_KEY) || undefined, config, reconnectMs);
+    db.client = await connect(db.url, config);
+    return db;
+  }
+
+  async query(text: string, params?: unknown[], opts: { once?: boolean } = {}): Promise<QueryResult> {
+    const deadline = Date.now() + this.reconnectMs;
+    for (let attempt = 1, delay = 200; ; attempt++, delay = Math.min(delay * 2, 3000)) {
+      try {
+        if (!this.client) this.client = await connect(this.url, this.config);
+        return await this.client.query(text, params as any[]);
+      } catch (e) {
+        if (!isConnectionLoss(e)) throw e;
+        await this.client?.end().catch(() => undefined);
+        this.client = undefined;
+        const statement = text.split(/\s+/).slice(0, 3).join(" ");
+        if (opts.once) throw new ConnectionLostError(`the connection to CockroachDB at ${where(this.url)} dropped during ${statement}: ${(e as Error).message}`);
+        if (Date.now() + delay > deadline) {
+          throw new Error(`the connection to CockroachDB at ${where(this.url)} kept dropping (${attempt} tries over ${Math.round(this.reconnectMs / 1000)}s, last during ${statement}): ${(e as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+}
+
+/** A statement that is not safe to repeat was sent, and the connection dropped before its answer. */
+export class ConnectionLostError extends Error {
+  readonly connectionLost = true;
+}
+
+/** Errors that mean the connection, not the statement, failed (pg and Node socket errors). */
+export function isConnectionLoss(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  if (err?.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ENOTCONN", "57P01", "57P02", "57P03", "08006", "08003", "08001"].includes(err.code)) return true;
+  return /Connection terminated|connection error|not queryable|Client was closed|socket hang up/i.test(err?.message ?? "");
+}
+
+export async function withClient<T>(connectionString: string | undefined, config: ConfigLike | undefined, fn: (c: Db) => Promise<T>, reconnectMs?: number): Promise<T> {
+  const c = await Db.open(connectionString, config, reconnectMs);
   try {
     return await fn(c);
   } finally {
-    await c.end().catch(() => undefined);
+    await c.end();
   }
 }
 
@@ -60,32 +120,3 @@ export function explain(e: unknown, what: string): Error {
   return new Error(`${what} failed${code ? ` (SQLSTATE ${code})` : ""}: ${msg}`);
 }
 
-export interface JobRow {
-  job_id: string;
-  status: string;
-  running_status: string | null;
-  high_water_timestamp: string | null;
-  error: string;
-  sink_uri: string;
-  description: string;
-}
-
-export async function showJob(c: Client, jobId: string): Promise<JobRow | undefined> {
-  const r = await c.query("SHOW CHANGEFEED JOB $1", [jobId]);
-  return r.rows[0];
-}
-
-/** Polls the job until `done` holds, or fails after `timeoutMs` naming the last status seen. */
-export async function waitForJob(c: Client, jobId: string, what: string, done: (j: JobRow) => boolean, timeoutMs = 120_000): Promise<JobRow> {
-  const deadline = Date.now() + timeoutMs;
-  let last: JobRow | undefined;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-    last = await showJob(c, jobId);
-    if (last && done(last)) return last;
-    if (last && (last.status === "failed" || last.status === "canceled") && !done(last)) {
-      throw new Error(`changefeed job ${jobId} is ${last.status} while waiting for ${what}${last.error ? `: ${last.error}` : ""}`);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"})`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
-}

@@ -182,7 +182,7 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
     } catch (e) {
       const retryable = isTransient(e) || (opts.retryIf?.(e) ?? false);
       if (!retryable || Date.now() >= deadline) {
-        if (retryable) throw new Error(`${opts.what}: still failing after ${attempt + 1} attempts: ${messageOf(e)}`);
+        if (retryable) throw Object.assign(new Error(`${opts.what}: still failing after ${attempt + 1} attempts: ${messageOf(e)}`), { lastError: e });
         throw e;
       }
       const retryAfter = Number((e as any)?.response?.headers?.get?.("retry-after") ?? (e as any)?.response?.headers?.["retry-after"]);

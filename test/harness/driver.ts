@@ -36,14 +36,35 @@ class DirectProvider {
 
 const PROVIDER_TEXT = "exports.handler = () => provider; // stand-in for the serialized provider";
 
+/**
+ * A step that failed after the resource changed: the provider's error carried `id` and `properties`
+ * (the dynamic host's ErrorResourceInitFailed), which the engine writes to state anyway.
+ */
+export class PartialFailure extends Error {
+  constructor(
+    message: string,
+    readonly state: State,
+  ) {
+    super(message);
+  }
+}
+
 export class Driver {
   private readonly provider: DirectProvider;
-  constructor(ops: Operations, config: Record<string, string> = {}) {
+  /**
+   * `defaults` are merged under every program's inputs, as a resource constructor adds its own (the
+   * Changefeed constructor's `owner`: project/stack/name).
+   */
+  constructor(
+    ops: Operations,
+    config: Record<string, string> = {},
+    private readonly defaults: () => Record<string, any> = () => ({}),
+  ) {
     this.provider = new DirectProvider(ops, { get: (k: string) => config[k] });
   }
 
   async check(news: Record<string, any>, prev?: State): Promise<Record<string, any>> {
-    const r = await this.provider.check(prev?.inputs ?? {}, { ...news, __provider: PROVIDER_TEXT });
+    const r = await this.provider.check(prev?.inputs ?? {}, { ...this.defaults(), ...news, __provider: PROVIDER_TEXT });
     if (r.failures?.length) throw new CheckFailed(r.failures);
     return { ...r.inputs, __provider: PROVIDER_TEXT };
   }
@@ -70,12 +91,12 @@ export class Driver {
       await this.destroy(prev);
       return { op: "replace", state, replaced: prev };
     }
-    const r = await this.provider.update(prev.id, prev.outputs, inputs);
+    const r = await this.provider.update(prev.id, prev.outputs, inputs).catch((e) => Promise.reject(partial(e, inputs)));
     return { op: "update", state: { id: prev.id, inputs, outputs: { ...r.outs, __provider: PROVIDER_TEXT } } };
   }
 
   async create(inputs: Record<string, any>): Promise<State> {
-    const r = await this.provider.create(inputs);
+    const r = await this.provider.create(inputs).catch((e) => Promise.reject(partial(e, inputs)));
     return { id: r.id, inputs, outputs: { ...r.outs, __provider: PROVIDER_TEXT } };
   }
 
@@ -89,4 +110,10 @@ export class Driver {
   async destroy(s: State): Promise<void> {
     await this.provider.delete(s.id, s.outputs);
   }
+}
+
+/** The error as the engine sees it: with `id`, the step's state is what the provider said. */
+function partial(e: any, inputs: Record<string, any>): Error {
+  if (!e?.id) return e;
+  return new PartialFailure(e.message, { id: e.id, inputs, outputs: { ...e.properties, __provider: PROVIDER_TEXT } });
 }

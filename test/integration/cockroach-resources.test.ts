@@ -1,9 +1,10 @@
 // ClusterSetting and Changefeed against the CockroachDB twin and the GCP emulator, driven in the
 // engine's order. Handoff and rotation run while events are inserted continuously, and every
 // event is counted by its key: missing must be 0; duplicates are reported (at-least-once).
+import * as crypto from "crypto";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { Accounting, ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
-import { Driver, State } from "../harness/driver";
+import { Driver, PartialFailure, State } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
@@ -11,8 +12,10 @@ import { clusterSettingOperations } from "../../provider/cockroach/cluster-setti
 jest.setTimeout(180_000);
 
 let f: CdcFixture;
+// Each Changefeed created gets its own identity (the constructor's project/stack/name), so jobs of
+// different resources never share a marker.
 const driver = (ops: Operations, url = f.twin.url, gcpEndpoint = f.emu.endpoint) =>
-  new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint });
+  new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url, "zitadel-audit-stream:gcpEndpoint": gcpEndpoint }, () => (ops === changefeedOperations ? { owner: `test/${crypto.randomUUID()}` } : {}));
 
 beforeAll(async () => {
   f = await cdcFixture();
@@ -185,7 +188,7 @@ describe("Changefeed", () => {
     await f.admin.storage.buckets.insert({ project: f.emu.project, requestBody: { name: "no-grant-bucket" } });
     const bad = { ...inputs, sink: { ...inputs.sink, bucket: "no-grant-bucket" }, timeoutSeconds: 5 };
     const calls = f.emu.calls.length;
-    await expect(d.up(bad, s)).rejects.toThrow(/may not \(testIamPermissions\)\. Grant storage\.objects\.create on the bucket to serviceAccount:cdc-writer@/);
+    await expect(d.up(bad, s)).rejects.toThrow(/may not \(testIamPermissions answered without storage\.objects\.create\)\. Grant storage\.objects\.create on the bucket to serviceAccount:cdc-writer@/);
     expect(f.emu.calls.slice(calls).some((c) => c.path === "/storage/v1/b/no-grant-bucket/iam/testPermissions")).toBe(true);
     const row = (await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0];
     expect(row.status).toBe("running");
@@ -202,7 +205,7 @@ describe("Changefeed", () => {
     const load = insertContinuously(f.twin.url, 80_000);
     try {
       await new Promise((r) => setTimeout(r, 300));
-      await expect(d.up({ ...inputs, sink: { ...inputs.sink, bucket: "flaky-bucket" }, timeoutSeconds: 6 }, s)).rejects.toThrow(/did not work with the new sink or options, so the previous ones were restored.*503/);
+      await expect(d.up({ ...inputs, sink: { ...inputs.sink, bucket: "flaky-bucket" }, timeoutSeconds: 6 }, s)).rejects.toThrow(/did not work with the new sink or options \(.*503.*\), so the previous ones were set again, and the job checkpointed with them/);
     } finally {
       f.emu.knobs.faults.length = 0;
     }
@@ -240,12 +243,17 @@ describe("Changefeed", () => {
 });
 
 describe("Changefeed on a slow cluster", () => {
-  test("a create whose job does not start within timeoutSeconds fails and leaves no job running", async () => {
+  test("a create whose job does not start within timeoutSeconds fails, leaves its job paused and recorded, and destroy cancels it", async () => {
     const slow = await cdcFixture({ jobStartDelayMs: 600_000 }, "slow-cluster-bucket");
     try {
       await slow.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
       const d = await driver(changefeedOperations, slow.twin.url, slow.emu.endpoint);
-      await expect(d.up({ sink: { bucket: slow.bucket, credentials: slow.keyBase64 }, timeoutSeconds: 5 })).rejects.toThrow(/timed out after 5s waiting for the job to run .*\(last status: pending\) \(job \d+ was canceled\)/);
+      const failed = await d.up({ sink: { bucket: slow.bucket, credentials: slow.keyBase64 }, timeoutSeconds: 5 }).catch((e) => e);
+      expect(failed.message).toMatch(/changefeed job \d+ did not checkpoint within 5s \(status pending\)\. It was paused \(read back: paused\); the next `pulumi up` resumes it/);
+      expect(failed).toBeInstanceOf(PartialFailure);
+      expect(failed.state.outputs).toMatchObject({ status: "paused" });
+      expect(JSON.stringify(failed.state.outputs)).not.toContain(slow.keyBase64);
+      await d.destroy(failed.state);
       const jobs = await waitFor("the job canceled", async () => {
         const rows = (await slow.pg.query("SHOW CHANGEFEED JOBS")).rows;
         return rows.every((j) => j.status === "canceled") && rows;

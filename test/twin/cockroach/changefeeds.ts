@@ -397,6 +397,11 @@ export class Changefeeds {
     if (["canceled", "failed", "succeeded"].includes(status)) job.finished = job.modified;
   }
 
+  /** The cluster loses every job (a restore into a new cluster, or jobs garbage-collected). */
+  loseAllJobs(): void {
+    this.jobs.clear();
+  }
+
   control(action: "PAUSE" | "RESUME" | "CANCEL", idText: string | undefined, user: string): void {
     const job = this.job(idText);
     if (user !== "root" && user !== job.user) throw new SqlError("42501", `user ${user} does not have privileges for job ${job.id}`);

@@ -95,7 +95,19 @@ class Lock {
   }
 }
 
+/**
+ * A fault: after a matching statement has taken effect, the server drops the client's connection
+ * instead of answering (a network cut or a node restart right after the statement).
+ */
+export interface CutFault {
+  /** Matched against the statement's label: "CREATE CHANGEFEED", "PAUSE JOB", "RESUME JOB", "CANCEL JOB", "ALTER CHANGEFEED", "SHOW CHANGEFEED JOBS", "SET CLUSTER SETTING", "SHOW CLUSTER SETTING". */
+  statement: RegExp;
+  /** How many matching statements are cut (default 1). */
+  times?: number;
+}
+
 interface Conn {
+  socket: net.Socket;
   user: string;
   statements: Map<string, Statement>;
   portals: Map<string, { stmt: Statement; params: (string | null)[] }>;
@@ -119,6 +131,10 @@ export class CockroachTwin implements TwinHost {
   private server?: net.Server;
   private readonly lock = new Lock();
   private readonly sockets = new Set<net.Socket>();
+  /** Connection cuts to inject; each is used up after `times` matches. */
+  readonly cuts: CutFault[] = [];
+  /** Every statement label the twin executed, in order (what a fault test asserts against). */
+  readonly executed: string[] = [];
 
   constructor(private readonly opts: TwinOptions) {
     this.version = opts.version ?? "v24.3.1";
@@ -165,7 +181,7 @@ export class CockroachTwin implements TwinHost {
 
   private async serve(socket: net.Socket): Promise<void> {
     this.sockets.add(socket);
-    const conn: Conn = { user: "root", statements: new Map(), portals: new Map(), forwarded: false, skipUntilSync: false };
+    const conn: Conn = { socket, user: "root", statements: new Map(), portals: new Map(), forwarded: false, skipUntilSync: false };
     socket.on("close", () => {
       this.sockets.delete(socket);
       if (conn.release) {
@@ -223,6 +239,7 @@ export class CockroachTwin implements TwinHost {
         if (!stmt.value) return this.forward(conn, data);
         try {
           const r = await this.execute(conn, stmt.value, []);
+          if (this.cutAfter(conn, stmt.value)) return [];
           return [...(r.columns ? [w.rowDescription(r.columns)] : []), ...r.rows.map(w.dataRow), w.commandComplete(r.tag), w.readyForQuery(this.inTransaction ? "T" : "I")];
         } catch (e) {
           return [w.errorResponse(asSqlError(e)), w.readyForQuery(this.inTransaction ? "T" : "I")];
@@ -259,6 +276,7 @@ export class CockroachTwin implements TwinHost {
         if (!portal) return this.forward(conn, data);
         try {
           const r = await this.execute(conn, portal.stmt, portal.params);
+          if (this.cutAfter(conn, portal.stmt)) return [];
           return [...r.rows.map(w.dataRow), w.commandComplete(r.tag)];
         } catch (e) {
           return this.fail(conn, asSqlError(e));
@@ -276,6 +294,19 @@ export class CockroachTwin implements TwinHost {
       default:
         return this.forward(conn, data);
     }
+  }
+
+  /** Records the statement and, when a cut matches it, drops the connection without an answer. */
+  private cutAfter(conn: Conn, stmt: Statement): boolean {
+    const label = statementLabel(stmt);
+    this.executed.push(label);
+    const i = this.cuts.findIndex((f) => f.statement.test(label));
+    if (i < 0) return false;
+    const f = this.cuts[i];
+    f.times = (f.times ?? 1) - 1;
+    if (f.times <= 0) this.cuts.splice(i, 1);
+    conn.socket.destroy();
+    return true;
   }
 
   private fail(conn: Conn, e: w.SqlError): Uint8Array {
@@ -351,6 +382,25 @@ export class CockroachTwin implements TwinHost {
   /** Runs plain SQL on the twin (tests, the demo): ordinary statements through PGlite, serialized with clients. */
   async sql<T = any>(query: string, params: unknown[] = []): Promise<T[]> {
     return this.withLock(async (db) => (await db.query<T>(query, params)).rows);
+  }
+}
+
+function statementLabel(stmt: Statement): string {
+  switch (stmt.kind) {
+    case "version":
+      return "SELECT version()";
+    case "showSetting":
+      return "SHOW CLUSTER SETTING";
+    case "setSetting":
+      return "SET CLUSTER SETTING";
+    case "createChangefeed":
+      return "CREATE CHANGEFEED";
+    case "showChangefeedJobs":
+      return stmt.job ? "SHOW CHANGEFEED JOB" : "SHOW CHANGEFEED JOBS";
+    case "controlJob":
+      return `${stmt.action} JOB`;
+    case "alterChangefeed":
+      return "ALTER CHANGEFEED";
   }
 }
 
