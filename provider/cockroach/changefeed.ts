@@ -200,10 +200,11 @@ async function clusterTime(c: Db): Promise<string | null> {
  * from what is true. The sink's key is not written there (it may not be the one in use); the next
  * update sees the sink as changed and sets it again.
  */
-function stateSaying(message: string, inputs: any, job: JobRow | undefined, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }, sinkFrom: any): Error {
-  const base = ctx.olds ?? inputs;
-  const props = outputs({ ...inputs, sink: { ...sinkFrom.sink, credentials: sinkFrom.sink?.credentials ? "(set again by the next pulumi up)" : undefined } }, job ?? { job_id: base.jobId, status: "unknown", running_status: null, high_water_timestamp: base.highWaterTimestamp ?? null, error: "", sink_uri: "", description: "" }, ctx.history, ctx.startedAt ?? null);
-  return Object.assign(new Error(message), { id: ctx.id, properties: { ...props, __provider: inputs.__provider } });
+function stateSaying(message: string, inEffect: any, job: JobRow | undefined, ctx: { id: string; history: string[]; startedAt?: string | null }, provider: unknown): Error {
+  const sink = { ...inEffect.sink, credentials: inEffect.sink?.credentials ? "(set again by the next pulumi up)" : undefined };
+  const row = job ?? { job_id: inEffect.jobId, status: "unknown", running_status: null, high_water_timestamp: null, error: "", sink_uri: "", description: "" };
+  const props = outputs({ ...inEffect, sink }, row, ctx.history, ctx.startedAt ?? null);
+  return Object.assign(new Error(message), { id: ctx.id, properties: { ...props, __provider: provider } });
 }
 
 /**
@@ -225,7 +226,7 @@ async function proveDelivery(c: Db, jobId: string, i: any, since: string | null,
         now = await pauseJob(c, jobId, timeout).catch(() => undefined);
         left = now?.status === "paused" ? ` It was paused (read back: paused); the next \`pulumi up\` resumes it from its last checkpoint, so no event is lost.` : ` Pausing it failed; the next \`pulumi up\` finds it by its marker.`;
       }
-      throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i);
+      throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i.__provider);
     }
     await new Promise((r) => setTimeout(r, delay));
   }
@@ -345,17 +346,20 @@ async function handoff(c: Db, oldId: string, news: any, timeout: number, ctx: { 
     newId = await startFrom(c, news, h, timeout);
   } catch (e) {
     const msg = (e as Error).message;
-    const state = { id: ctx.id ?? `changefeed-${String(news.marker).slice(-12)}`, history: ctx.history.includes(oldId) ? ctx.history : [...ctx.history, oldId], startedAt: ctx.startedAt, olds: ctx.olds };
+    const state = { id: ctx.id ?? `changefeed-${String(news.marker).slice(-12)}`, history: ctx.history.includes(oldId) ? ctx.history : [...ctx.history, oldId], startedAt: ctx.startedAt };
+    // What the old job runs: the recorded settings, or, for a job found by its marker, unknown
+    // (so the next update hands off from it again).
+    const inEffect = ctx.olds ?? { ...news, select: "(unknown: a job found by its marker)" };
     const back = await resumeJob(c, oldId, timeout).catch((r) => r as Error);
     if (back instanceof Error) {
-      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there, so no event is lost.`, news, paused, state, ctx.olds ?? news);
+      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there, so no event is lost.`, inEffect, paused, state, news.__provider);
     }
-    throw stateSaying(`${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before; nothing changed.`, news, back, state, ctx.olds ?? news);
+    throw stateSaying(`${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before; nothing changed.`, inEffect, back, state, news.__provider);
   }
   await cancelJob(c, oldId, timeout).catch(async (e) => {
     const job = await showJob(c, newId).catch(() => undefined);
     const state = { id: ctx.id ?? `changefeed-${String(news.marker).slice(-12)}`, history: [...ctx.history.filter((x) => x !== newId), oldId, newId], startedAt: ctx.startedAt };
-    throw stateSaying(`the new job ${newId} runs, but cancelling the previous job ${oldId} (paused) failed: ${(e as Error).message}. The next \`pulumi up\` cancels it.`, news, job, state, news);
+    throw stateSaying(`the new job ${newId} runs, but cancelling the previous job ${oldId} (paused) failed: ${(e as Error).message}. The next \`pulumi up\` cancels it.`, news, job, state, news.__provider);
   });
   return newId;
 }
@@ -391,25 +395,25 @@ async function alterInPlace(c: Db, olds: any, news: any, timeout: number, ctx: {
   } catch (e) {
     const back = await resumeJob(c, id, timeout).catch((r) => r as Error);
     const state = back instanceof Error ? `it stays paused (resuming failed: ${back.message}); the next \`pulumi up\` resumes it` : `it was resumed unchanged (read back: ${back.status})`;
-    throw stateSaying(`${explain(e, `alter changefeed job ${id}`).message}; ${state}.`, olds, back instanceof Error ? before : back, { ...ctx, olds }, olds);
+    throw stateSaying(`${explain(e, `alter changefeed job ${id}`).message}; ${state}.`, olds, back instanceof Error ? before : back, ctx, news.__provider);
   }
   try {
     await resumeJob(c, id, timeout);
     await waitPast(c, id, before.high_water_timestamp, timeout, "a checkpoint with the new settings");
     return;
   } catch (e) {
-    const failure = `${(e as Error).message}${retryingError(await showJob(c, id).catch(() => undefined)) ? "" : ""}`;
+    const failure = (e as Error).message;
     const back = alterClauses(news, olds, sinkChanged);
     try {
       await pauseJob(c, id, timeout);
       await c.query(`ALTER CHANGEFEED ${id} ${back.sql}`, back.params);
       await resumeJob(c, id, timeout);
       const proof = await waitPast(c, id, before.high_water_timestamp, timeout, "a checkpoint with the previous settings");
-      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`, olds, proof, { ...ctx, olds }, olds);
+      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`, olds, proof, ctx, news.__provider);
     } catch (r) {
       if ((r as any).id) throw r;
       const now = await showJob(c, id).catch(() => undefined);
-      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`, news, now, { ...ctx, olds: news }, news);
+      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`, { ...news, options: olds.options }, now, ctx, news.__provider);
     }
   }
 }

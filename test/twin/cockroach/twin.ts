@@ -104,11 +104,15 @@ export interface CutFault {
   statement: RegExp;
   /** How many matching statements are cut (default 1). */
   times?: number;
+  /** "cut" closes the connection; "hold" keeps it open and never answers again (a hung node, or a client killed while it waits). */
+  mode?: "cut" | "hold";
 }
 
 interface Conn {
   socket: net.Socket;
   user: string;
+  /** Held by a fault: nothing more is answered on this connection. */
+  muted?: boolean;
   statements: Map<string, Statement>;
   portals: Map<string, { stmt: Statement; params: (string | null)[] }>;
   forwarded: boolean;
@@ -135,6 +139,8 @@ export class CockroachTwin implements TwinHost {
   readonly cuts: CutFault[] = [];
   /** Every statement label the twin executed, in order (what a fault test asserts against). */
   readonly executed: string[] = [];
+  /** Statements whose answer a fault swallowed. */
+  readonly held: string[] = [];
 
   constructor(private readonly opts: TwinOptions) {
     this.version = opts.version ?? "v24.3.1";
@@ -231,6 +237,7 @@ export class CockroachTwin implements TwinHost {
   }
 
   private async dispatch(conn: Conn, msg: w.Frontend, data: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
+    if (conn.muted) return [];
     if (conn.skipUntilSync && msg.type !== "S") return [];
     switch (msg.type) {
       case "Q": {
@@ -305,7 +312,9 @@ export class CockroachTwin implements TwinHost {
     const f = this.cuts[i];
     f.times = (f.times ?? 1) - 1;
     if (f.times <= 0) this.cuts.splice(i, 1);
-    conn.socket.destroy();
+    this.held.push(label);
+    if (f.mode === "hold") conn.muted = true;
+    else conn.socket.destroy();
     return true;
   }
 
@@ -345,11 +354,23 @@ export class CockroachTwin implements TwinHost {
       case "version":
         return { columns, rows: [[`CockroachDB CCL ${this.version} (x86_64-pc-linux-gnu, built 2024/11/01 00:00:00, go1.22.8)`]], tag: "SELECT 1" };
       case "showSetting": {
+        // Test knobs (the twin runs in its own process): what ran, and which answers a fault swallowed.
+        if (stmt.name === "twin.executed" || stmt.name === "twin.held") return { columns, rows: [[(stmt.name === "twin.held" ? this.held : this.executed).join(",")]], tag: "SHOW 1" };
         if (!this.settings.has(stmt.name)) throw new w.SqlError("42704", `unknown cluster setting "${stmt.name}"`);
         const v = this.settings.get(stmt.name)!;
         return { columns, rows: [[stmt.name === "kv.rangefeed.enabled" ? (v === "true" ? "t" : "f") : v]], tag: "SHOW 1" };
       }
       case "setSetting": {
+        if (stmt.name === "twin.cut_after" || stmt.name === "twin.hold_after") {
+          // 'LABEL' or 'LABEL*N': the next N statements with that label take effect and go unanswered.
+          const [label, times] = (valueText(stmt.value!, params) ?? "").split("*");
+          this.cuts.push({ statement: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), times: times ? Number(times) : 1, mode: stmt.name === "twin.hold_after" ? "hold" : "cut" });
+          return { rows: [], tag: "SET CLUSTER SETTING" };
+        }
+        if (stmt.name === "twin.lose_jobs") {
+          this.changefeeds.loseAllJobs();
+          return { rows: [], tag: "SET CLUSTER SETTING" };
+        }
         if (conn.user !== "root" && !this.setting(`twin.grants.${conn.user}`).includes("MODIFYCLUSTERSETTING")) {
           throw new w.SqlError("42501", `only users with the MODIFYCLUSTERSETTING privilege are allowed to set cluster setting '${stmt.name}'`);
         }
