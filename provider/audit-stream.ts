@@ -12,6 +12,9 @@ import { Changefeed } from "./cockroach/changefeed";
 import type { ChangefeedQueryOptions } from "./cdc/query";
 import type { ChangefeedOptions } from "./cdc/statement";
 import type { DeepInput } from "./shared";
+import { STORAGE_LOCATIONS, member, serviceAccountEmail } from "./gcp/schemas";
+import { sinkUriOptionsSchema } from "./cdc/sink";
+import { bucketName } from "./validation";
 
 export interface AuditStreamArgs {
   /** CockroachDB URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -47,6 +50,58 @@ export interface AuditStreamArgs {
   timeoutSeconds?: pulumi.Input<number>;
 }
 
+const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
+
+/**
+ * AuditStream's arguments, checked in the program (so at preview) and strictly: unknown arguments,
+ * wrong types and combinations that would silently mis-wire the stream are refused, each named.
+ * Values given as Outputs are checked by the resources that receive them.
+ */
+export function auditStreamProblems(args: Record<string, unknown>): string[] {
+  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds"];
+  const problems: string[] = Object.keys(args)
+    .filter((k) => !known.includes(k))
+    .map((k) => `${k}: not an AuditStream argument (known: ${known.join(", ")})`);
+  const c = args.credentials;
+  const mode = c === undefined || c === "key" ? "key" : c === "implicit" ? "implicit" : typeof c === "object" && c !== null && !Array.isArray(c) ? "assumeRole" : "bad";
+  if (mode === "bad") problems.push(`credentials: must be "key", "implicit" or { assumeRole: ["delegate@….iam.gserviceaccount.com", …] }, not ${JSON.stringify(c)}`);
+  if (mode === "assumeRole") {
+    const ar = (c as any).assumeRole;
+    const extra = Object.keys(c as object).filter((k) => k !== "assumeRole");
+    if (extra.length) problems.push(`credentials: unknown key ${extra.join(", ")} (only assumeRole)`);
+    if (!Array.isArray(ar) || ar.length === 0) problems.push("credentials.assumeRole: must list at least one delegate service account");
+    else ar.forEach((e: unknown, i: number) => {
+      if (plain(e) && !serviceAccountEmail.safeParse(e).success) problems.push(`credentials.assumeRole.${i}: must be a service account email, not ${JSON.stringify(e)}`);
+    });
+  }
+  if (args.keyRotationTrigger !== undefined && mode !== "key") problems.push('keyRotationTrigger: only with credentials "key" (there is no key to rotate otherwise)');
+  if (args.implicitMember !== undefined && mode !== "implicit") problems.push('implicitMember: only with credentials "implicit" (it would grant an identity the feed never uses)');
+  if (mode === "implicit" && args.implicitMember === undefined) problems.push('implicitMember: credentials "implicit" needs the nodes\' identity to grant, e.g. "serviceAccount:crl-cdc-sink-user-…@….iam.gserviceaccount.com"');
+  if (mode === "implicit" && plain(args.implicitMember) && args.implicitMember !== undefined) {
+    const m = member.safeParse(args.implicitMember);
+    if (!m.success) problems.push(`implicitMember: ${m.error.issues[0].message}`);
+  }
+  if (args.existingBucket !== undefined && args.bucket !== undefined) problems.push("existingBucket: give either existingBucket or bucket settings, not both");
+  if (args.existingBucket !== undefined && plain(args.existingBucket) && !bucketName.safeParse(args.existingBucket).success) problems.push(`existingBucket: not a bucket name: ${JSON.stringify(args.existingBucket)}`);
+  if (args.prefix !== undefined && plain(args.prefix)) {
+    const p = sinkUriOptionsSchema.safeParse({ bucket: "b-check", credentials: "x", prefix: args.prefix });
+    const issue = p.success ? undefined : p.error.issues.find((i) => i.path[0] === "prefix");
+    if (issue) problems.push(`prefix: ${issue.message}`);
+  }
+  if (args.partitionFormat !== undefined && plain(args.partitionFormat) && !["flat", "daily", "hourly"].includes(args.partitionFormat as string)) problems.push(`partitionFormat: must be "flat", "daily" or "hourly", not ${JSON.stringify(args.partitionFormat)}`);
+  if (args.manageRangefeedSetting !== undefined && typeof args.manageRangefeedSetting !== "boolean") problems.push(`manageRangefeedSetting: must be true or false, not ${JSON.stringify(args.manageRangefeedSetting)}`);
+  if (args.timeoutSeconds !== undefined && plain(args.timeoutSeconds) && !(Number.isInteger(args.timeoutSeconds) && (args.timeoutSeconds as number) >= 5 && (args.timeoutSeconds as number) <= 3600)) problems.push("timeoutSeconds: must be a whole number of seconds from 5 to 3600");
+  const o = args.changefeedOptions as Record<string, unknown> | undefined;
+  if (o && plain(o)) {
+    if (o.initial_scan === "only") problems.push('changefeedOptions.initial_scan: "only" ends the feed after the scan; an audit stream must keep streaming');
+    if (o.end_time !== undefined) problems.push("changefeedOptions.end_time: ends the feed; an audit stream must keep streaming");
+    if (o.metrics_label !== undefined) problems.push("changefeedOptions.metrics_label: set by the provider (it marks the stream's jobs)");
+  }
+  const b = args.bucket as Record<string, unknown> | undefined;
+  if (b && plain(b) && b.location !== undefined && plain(b.location) && !STORAGE_LOCATIONS.has(String(b.location).toUpperCase())) problems.push(`bucket.location: ${JSON.stringify(b.location)} is not a Cloud Storage location (https://cloud.google.com/storage/docs/locations)`);
+  return problems;
+}
+
 export class AuditStream extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
   readonly serviceAccountEmail: pulumi.Output<string | undefined>;
@@ -61,12 +116,8 @@ export class AuditStream extends pulumi.ComponentResource {
     super("zitadel-audit-stream:index:AuditStream", name, {}, opts);
     const parent = { parent: this };
     const mode = args.credentials ?? "key";
-    if (args.existingBucket !== undefined && args.bucket !== undefined) {
-      throw new Error(`AuditStream ${name}: give either existingBucket or bucket settings, not both`);
-    }
-    if (mode === "implicit" && args.keyRotationTrigger !== undefined) {
-      throw new Error(`AuditStream ${name}: keyRotationTrigger needs credentials "key"`);
-    }
+    const problems = auditStreamProblems(args as Record<string, unknown>);
+    if (problems.length) throw new Error(`AuditStream ${name}: ${problems.join("; ")}`);
 
     // An audit archive is kept on destroy unless forceDestroy says otherwise.
     const bucket =

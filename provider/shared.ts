@@ -29,14 +29,26 @@ export interface Checked<T> {
  */
 export function validate<S extends z.ZodType>(schema: S, news: Record<string, unknown>): Checked<z.output<S>> & { complete: boolean } {
   const given = withoutProvider(news);
-  const unknownKeys = new Set(Object.keys(given).filter((k) => containsUnknown(given[k])));
+  const unknown = unknownPaths(given, "");
   const result = schema.safeParse(given);
   if (result.success) return { inputs: result.data, complete: true };
+  // A problem is left for later only when it is about an unknown value, inside one, or about an
+  // object holding one (its cross-field rules need every field): the rest of a sink whose key is
+  // not known yet is still checked in preview.
+  const about = (field: string) => unknown.some((u) => u === field || u.startsWith(`${field}.`) || field.startsWith(`${u}.`) || field === "");
   const failures = zodProblems(result.error)
-    .filter((p) => !unknownKeys.has(p.field.split(".")[0]))
+    .filter((p) => !about(p.field))
     .map((p) => ({ property: p.field, reason: p.reason }));
   if (failures.length) return { failures, complete: false };
   return { inputs: given as z.output<S>, complete: false };
+}
+
+/** Dotted paths of every unknown value. */
+function unknownPaths(v: unknown, at: string): string[] {
+  if (v === UNKNOWN) return [at];
+  if (Array.isArray(v)) return v.flatMap((x, i) => unknownPaths(x, at ? `${at}.${i}` : String(i)));
+  if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => unknownPaths(x, at ? `${at}.${k}` : k));
+  return [];
 }
 
 /** The object without the engine's `__provider` key (the host adds it back to every result). */
@@ -46,15 +58,23 @@ export function withoutProvider(o: Record<string, any>): Record<string, any> {
   return rest;
 }
 
-/** `prefix` + separator + 6 random hex characters, the prefix cut so the whole fits `maxLength`. */
-export function generateName(prefix: string, separator: string, maxLength: number): string {
-  return `${prefix.slice(0, maxLength - 7)}${separator}${crypto.randomBytes(3).toString("hex")}`;
+/**
+ * `prefix` + separator + 6 hex characters, the prefix cut so the whole fits `maxLength`. The
+ * characters come from `seed` (the resource's identity and its name generation): the same in
+ * preview and up, and the same when a create that failed half-way is run again, so that create
+ * finds and adopts what the failed one made instead of leaving it behind. Without a seed (a
+ * resource declared by an older program), random.
+ */
+export function generateName(prefix: string, separator: string, maxLength: number, seed?: string): string {
+  const suffix = seed ? crypto.createHash("sha256").update(seed).digest("hex").slice(0, 6) : crypto.randomBytes(3).toString("hex");
+  return `${prefix.slice(0, maxLength - 7)}${separator}${suffix}`;
 }
 
 /**
  * The physical name for this run: the explicit name if the program gives one; else the name
  * generated earlier (kept in `olds`) while the prefix and every replace-only field stay the same;
- * else a new one. A new name on replacement lets the new resource exist beside the old one
+ * else a name derived from `owner` (project/stack/resource name, set by the constructor) and a
+ * generation that grows with each replacement, so the new resource can exist beside the old one
  * (create before delete). `autoNamed` tells create that a conflict on this name can only be our
  * own earlier, lost create, so adopting it is safe.
  */
@@ -62,15 +82,34 @@ export function physicalName(
   olds: Record<string, any>,
   news: Record<string, any>,
   opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number; replaceKeys: string[] },
-): { name: string; autoNamed: boolean } {
+): { name: string; autoNamed: boolean; nameGeneration?: number } {
   const explicit = news[opts.nameKey];
   if (typeof explicit === "string" && explicit !== "") return { name: explicit, autoNamed: false };
-  const keep =
-    olds.autoNamed === true &&
-    typeof olds[opts.nameKey] === "string" &&
-    olds[opts.prefixKey] === news[opts.prefixKey] &&
-    opts.replaceKeys.every((k) => sameValue(olds[k], news[k]));
-  return { name: keep ? olds[opts.nameKey] : generateName(String(news[opts.prefixKey]), opts.separator, opts.maxLength), autoNamed: true };
+  const had = olds.autoNamed === true && typeof olds[opts.nameKey] === "string";
+  const keep = had && olds[opts.prefixKey] === news[opts.prefixKey] && opts.replaceKeys.every((k) => sameValue(olds[k], news[k]));
+  const previous = typeof olds.nameGeneration === "number" ? olds.nameGeneration : 0;
+  if (keep) return { name: olds[opts.nameKey], autoNamed: true, nameGeneration: previous };
+  const generation = had ? previous + 1 : 0;
+  const seed = typeof news.owner === "string" && news.owner ? nameSeed(news, generation) : undefined;
+  return { name: generateName(String(news[opts.prefixKey]), opts.separator, opts.maxLength, seed), autoNamed: true, nameGeneration: generation };
+}
+
+/**
+ * The name while some inputs are still unknown (preview): the explicit one, the one already in
+ * state, or for a new resource the same derived name `up` will create.
+ */
+export function previewName(olds: Record<string, any>, news: Record<string, any>, opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number }): Record<string, unknown> {
+  const explicit = news[opts.nameKey];
+  if (explicit !== undefined) return { [opts.nameKey]: explicit };
+  if (olds[opts.nameKey] !== undefined) return { [opts.nameKey]: olds[opts.nameKey], autoNamed: olds.autoNamed, nameGeneration: olds.nameGeneration };
+  const prefix = news[opts.prefixKey];
+  if ([prefix, news.owner, news.project].some((x) => typeof x !== "string" || x === UNKNOWN)) return {};
+  return { [opts.nameKey]: generateName(prefix, opts.separator, opts.maxLength, nameSeed(news, 0)), autoNamed: true, nameGeneration: 0 };
+}
+
+/** The resource's identity, its GCP project (bucket names are global), and the name generation. */
+function nameSeed(news: Record<string, any>, generation: number): string {
+  return `${news.owner}|${news.project ?? ""}#${generation}`;
 }
 
 /** Structural equality that ignores key order and treats undefined and missing alike. */

@@ -261,6 +261,9 @@ export function validateRawQuery(raw: string): string {
   if (!sel.targetList?.length) add("must select at least one column");
   if (!sel.fromClause || sel.fromClause.length !== 1) add("CDC queries read exactly one table: FROM must name one table");
   const isEvents2 = sel.fromClause?.length === 1 && sel.fromClause[0].RangeVar?.relname === "events2";
+  // Catalogs hold credentials and cluster internals (pg_authid, system.users); they are never an audit stream.
+  const schema = String(sel.fromClause?.[0]?.RangeVar?.schemaname ?? sel.fromClause?.[0]?.RangeVar?.catalogname ?? "").toLowerCase();
+  if (["pg_catalog", "information_schema", "crdb_internal", "system", "pg_extension"].includes(schema)) add(`reads ${schema}.${sel.fromClause[0].RangeVar.relname}: system catalogs are not streamed; read eventstore.events2`);
 
   walk(sel, (type, node) => {
     if (FORBIDDEN_NODES[type]) add(FORBIDDEN_NODES[type]);

@@ -91,8 +91,10 @@ export const changefeedOperations: Operations = {
     if (d.changes) return d;
     // Drift without refresh: one read of the job (a preview too). An unreachable cluster is not drift.
     const job = await withClient(news.connectionString ?? olds.connectionString, config, (c) => showJob(c, olds.jobId), 0).catch(() => "unreadable" as const);
-    if (job === "unreadable") return d;
-    return { ...d, changes: needsHealing(job) !== undefined };
+    // Drift a refresh recorded counts too, and is all there is when the cluster cannot be read.
+    const recorded = typeof olds.status === "string" && !RUNNING.includes(olds.status);
+    if (job === "unreadable") return { ...d, changes: recorded };
+    return { ...d, changes: recorded || needsHealing(job) !== undefined };
   },
 
   async create(config: ConfigLike | undefined, i: any) {

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -56,7 +56,7 @@ export const bucketOperations: Operations = {
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, name: news.name ?? olds.name, autoNamed: olds.autoNamed }) };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] });
     return { inputs: defined({ ...v.inputs, ...n }) };
   },
@@ -184,7 +184,7 @@ export class Bucket extends pulumi.dynamic.Resource {
     super(
       Bucket.provider,
       name,
-      { namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy },
       opts,
       "gcp",
       "Bucket",

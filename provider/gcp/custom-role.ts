@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { CustomRoleInputs, customRoleInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface CustomRoleArgs {
@@ -33,9 +33,9 @@ export const customRoleOperations: Operations = {
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(customRoleInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, roleId: news.roleId ?? olds.roleId, autoNamed: olds.autoNamed }) };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, roleId: n.name, autoNamed: n.autoNamed, title: v.inputs.title ?? n.name }) };
+    return { inputs: defined({ ...v.inputs, roleId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration, title: v.inputs.title ?? n.name }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -147,7 +147,7 @@ export class CustomRole extends pulumi.dynamic.Resource {
     super(
       CustomRole.provider,
       name,
-      { roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, roleId: args.roleId, project: args.project, name: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, roleId: args.roleId, project: args.project, name: undefined },
       opts,
       "gcp",
       "CustomRole",

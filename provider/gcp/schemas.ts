@@ -7,6 +7,25 @@
 import { z } from "zod";
 import { bucketName } from "../validation";
 
+/**
+ * Cloud Storage locations (https://cloud.google.com/storage/docs/locations, "Available locations"):
+ * multi-regions, predefined dual-regions, and regions. A new region means a new entry here.
+ */
+export const STORAGE_LOCATIONS = new Set(
+  [
+    "US", "EU", "ASIA", "NAM4", "EUR4", "EUR5", "EUR7", "EUR8", "ASIA1",
+    "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
+    "southamerica-east1", "southamerica-west1",
+    "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12",
+    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+    "australia-southeast1", "australia-southeast2",
+    "me-central1", "me-central2", "me-west1", "africa-south1",
+  ].map((l) => l.toUpperCase()),
+);
+
+/** Set by the resource constructors: project/stack/name, the seed of generated names (shared.ts physicalName). */
+const ownerSchema = z.string().min(1).optional();
+
 export const projectId = z
   .string()
   .regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, "must be a Google Cloud project id (6-30 lowercase letters, digits and hyphens)");
@@ -62,6 +81,7 @@ export const bucketInputs = z.strictObject({
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9-]{1,39}$/, 'must be a Cloud Storage location such as "US", "EU" or "europe-west3"')
     .transform((l) => l.toUpperCase())
+    .refine((l) => STORAGE_LOCATIONS.has(l), { message: "is not a Cloud Storage location (multi-regions US, EU, ASIA; dual-regions such as NAM4, EUR4; regions such as europe-west3): https://cloud.google.com/storage/docs/locations" })
     .default("US"),
   storageClass: storageClass.default("STANDARD"),
   labels: z
@@ -84,6 +104,7 @@ export const bucketInputs = z.strictObject({
   publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
   /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
   forceDestroy: z.boolean().default(false),
+  owner: ownerSchema,
 }).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
 export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
 
@@ -98,6 +119,7 @@ export const serviceAccountInputs = z.strictObject({
   project: projectId.optional(),
   displayName: utf8Max(100, "displayName").default(""),
   description: utf8Max(256, "description").default(""),
+  owner: ownerSchema,
 }).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
 export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
 
@@ -117,6 +139,7 @@ export const customRoleInputs = z.strictObject({
     .max(3000, "at most 3000 permissions")
     .transform((p) => [...new Set(p)].sort()),
   stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
+  owner: ownerSchema,
 }).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
 
@@ -129,8 +152,10 @@ export const roleName = z
 
 export const member = z
   .string()
+  // Public principals would let anyone write (forge) audit records, or read them.
+  .refine((m) => m !== "allUsers" && m !== "allAuthenticatedUsers", "must not be public (allUsers, allAuthenticatedUsers): anyone could then write or read audit records")
   .regex(
-    /^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^@\s:]+@[^@\s:]+\.[a-z]{2,}|domain:[a-z0-9-]+(\.[a-z0-9-]+)+|(projectOwner|projectEditor|projectViewer):[a-z][a-z0-9-]{4,28}[a-z0-9])$/,
+    /^((user|serviceAccount|group):[^@\s:]+@[^@\s:]+\.[a-z]{2,}|domain:[a-z0-9-]+(\.[a-z0-9-]+)+|(projectOwner|projectEditor|projectViewer):[a-z][a-z0-9-]{4,28}[a-z0-9])$/,
     'must be a principal such as "serviceAccount:name@project.iam.gserviceaccount.com", "user:…", "group:…" or "domain:…"',
   );
 
@@ -147,7 +172,8 @@ export const serviceAccountEmail = z
 
 export const serviceAccountKeyInputs = z.strictObject({
   serviceAccountEmail,
-  keyAlgorithm: z.enum(["KEY_ALG_RSA_2048", "KEY_ALG_RSA_1024"], { error: 'must be "KEY_ALG_RSA_2048" or "KEY_ALG_RSA_1024"' }).default("KEY_ALG_RSA_2048"),
+  // RSA-1024 is below NIST SP 800-131A's 2048-bit minimum for RSA signatures; IAM still offers it.
+  keyAlgorithm: z.enum(["KEY_ALG_RSA_2048"], { error: 'must be "KEY_ALG_RSA_2048" (1024-bit RSA keys are too weak for credentials that sign audit writes)' }).default("KEY_ALG_RSA_2048"),
   /** Any value; changing it creates a new key, then deletes the old one. */
   rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
 });

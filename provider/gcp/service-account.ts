@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -29,9 +29,9 @@ export const serviceAccountOperations: Operations = {
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, accountId: news.accountId ?? olds.accountId, autoNamed: olds.autoNamed }) };
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, accountId: n.name, autoNamed: n.autoNamed }) };
+    return { inputs: defined({ ...v.inputs, accountId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -54,7 +54,14 @@ export const serviceAccountOperations: Operations = {
       // A generated id is ours alone: the account exists because an earlier create of ours got through.
       if (!i.autoNamed) throw new Error(`${what}: it already exists and this stack did not create it. Choose another accountId, or delete the existing account.`);
     }
-    const sa = await waitUntilVisible(gcp, name);
+    // The account exists from here on: if IAM is slow to show it, state still records it (the
+    // host's ErrorResourceInitFailed), and the next `up` waits again instead of making another.
+    const sa = await waitUntilVisible(gcp, name).catch((e) => {
+      throw Object.assign(new Error(`${(e as Error).message}. The account was created and is recorded in state; the next \`pulumi up\` checks it again.`), {
+        id: name,
+        properties: { ...outputs({ ...i, project }, { email, name }), __provider: (i as any).__provider },
+      });
+    });
     if (i.autoNamed && ((sa.displayName ?? "") !== i.displayName || (sa.description ?? "") !== i.description)) {
       await patch(gcp, name, i, ["displayName", "description"]);
     }
@@ -145,7 +152,7 @@ export class ServiceAccount extends pulumi.dynamic.Resource {
     super(
       ServiceAccount.provider,
       name,
-      { namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined },
       opts,
       "gcp",
       "ServiceAccount",

@@ -3,7 +3,7 @@ import { Changefeed, ClusterSetting } from "../../provider";
 import { makeKeyWithAwkwardBase64 } from "../helpers/keys";
 
 const key = makeKeyWithAwkwardBase64().base64;
-const feed = (news: Record<string, unknown>) => (Changefeed as any).provider.check({}, { sink: { bucket: "audit-bucket", credentials: key }, ...news, __provider: "text" });
+const feed = (news: Record<string, unknown>) => (Changefeed as any).provider.check({}, { owner: "unit/test/feed", sink: { bucket: "audit-bucket", credentials: key }, ...news, __provider: "text" });
 const setting = (news: Record<string, unknown>) => (ClusterSetting as any).provider.check({}, { ...news, __provider: "text" });
 
 type Case = [string, () => Promise<any>, string, RegExp];

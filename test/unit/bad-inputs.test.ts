@@ -1,0 +1,99 @@
+// Bad inputs refused at preview, naming the setting the user wrote. Preview runs the program (so
+// AuditStream's own checks) and each resource's `check` with not-yet-known values (the key of a new
+// service account is unknown then): every row here must be refused in that state, not at `up`.
+import { auditStreamProblems } from "../../provider/audit-stream";
+import { UNKNOWN } from "../../provider/shared";
+import { changefeedOperations } from "../../provider/cockroach/changefeed";
+import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
+import { bucketOperations } from "../../provider/gcp/bucket";
+import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
+import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
+import { serviceAccountOperations } from "../../provider/gcp/service-account";
+import { customRoleOperations } from "../../provider/gcp/custom-role";
+import { loadSqlParser } from "../../provider/cdc/query";
+import type { Operations } from "../../provider/shared";
+
+beforeAll(() => loadSqlParser());
+
+/** An AuditStream argument list: refused with the argument named. */
+const stream = (args: Record<string, unknown>) => async () => auditStreamProblems(args);
+
+/** A resource's check as in preview: failures as "property: reason". */
+const check = (ops: Operations, news: Record<string, unknown>) => async () => {
+  const r = await ops.check(undefined, {}, { ...news, __provider: "text" });
+  return (r.failures ?? []).map((f: { property: string; reason: string }) => `${f.property}: ${f.reason}`);
+};
+// The sink as AuditStream builds it in preview: the new key is not known yet.
+const feed = (news: Record<string, unknown>) => check(changefeedOperations, { owner: "p/s/feed", sink: { bucket: "audit-bucket", prefix: "events", partitionFormat: "flat", credentials: UNKNOWN }, ...news });
+const sinkWith = (extra: Record<string, unknown>) => feed({ sink: { bucket: "audit-bucket", credentials: UNKNOWN, ...extra } });
+const bucket = (news: Record<string, unknown>) => check(bucketOperations, { owner: "p/s/b", namePrefix: "audit", project: "zitadel-audit", ...news });
+const account = (news: Record<string, unknown>) => check(serviceAccountOperations, { owner: "p/s/sa", namePrefix: "writer", project: "zitadel-audit", ...news });
+const role = (news: Record<string, unknown>) => check(customRoleOperations, { owner: "p/s/r", roleIdPrefix: "writer", project: "zitadel-audit", permissions: ["storage.objects.create"], ...news });
+const grant = (news: Record<string, unknown>) => check(bucketIamMemberOperations, { bucket: "audit-bucket", role: "projects/zitadel-audit/roles/writer_abc123", member: "serviceAccount:writer-abc123@zitadel-audit.iam.gserviceaccount.com", ...news });
+const key = (news: Record<string, unknown>) => check(serviceAccountKeyOperations, { serviceAccountEmail: "writer-abc123@zitadel-audit.iam.gserviceaccount.com", ...news });
+
+type Row = [string, () => Promise<string[]>, RegExp];
+const rows: Row[] = [
+  // AuditStream arguments (the program, at preview)
+  ["credentials with a capital", stream({ credentials: "Key" }), /^credentials: must be "key", "implicit" or \{ assumeRole/],
+  ["credentials that is not a mode", stream({ credentials: "service-account" }), /^credentials: must be/],
+  ["assumeRole empty", stream({ credentials: { assumeRole: [] } }), /^credentials\.assumeRole: must list at least one/],
+  ["assumeRole not an email", stream({ credentials: { assumeRole: ["admin"] } }), /^credentials\.assumeRole\.0: must be a service account email/],
+  ["assumeRole with an extra key", stream({ credentials: { assumeRole: ["a-delegate@p1-234.iam.gserviceaccount.com"], role: "x" } }), /^credentials: unknown key role/],
+  ["keyRotationTrigger with implicit", stream({ credentials: "implicit", implicitMember: "serviceAccount:nodes@p1-234.iam.gserviceaccount.com", keyRotationTrigger: "2" }), /^keyRotationTrigger: only with credentials "key"/],
+  ["keyRotationTrigger with assumeRole", stream({ credentials: { assumeRole: ["a-delegate@p1-234.iam.gserviceaccount.com"] }, keyRotationTrigger: "2" }), /^keyRotationTrigger: only with credentials "key"/],
+  ["implicitMember with a key", stream({ implicitMember: "serviceAccount:nodes@p1-234.iam.gserviceaccount.com" }), /^implicitMember: only with credentials "implicit"/],
+  ["implicit without a member", stream({ credentials: "implicit" }), /^implicitMember: credentials "implicit" needs/],
+  ["implicit member allUsers", stream({ credentials: "implicit", implicitMember: "allUsers" }), /^implicitMember: must not be public/],
+  ["implicit member allAuthenticatedUsers", stream({ credentials: "implicit", implicitMember: "allAuthenticatedUsers" }), /^implicitMember: must not be public/],
+  ["implicit member without a kind", stream({ credentials: "implicit", implicitMember: "nodes@p1-234.iam.gserviceaccount.com" }), /^implicitMember: must be a principal/],
+  ["existingBucket and bucket settings", stream({ existingBucket: "audit", bucket: { versioning: true } }), /^existingBucket: give either/],
+  ["existingBucket that is no bucket name", stream({ existingBucket: "Audit Logs" }), /^existingBucket: not a bucket name/],
+  ["prefix with a query", stream({ prefix: "events?AUTH=implicit" }), /^prefix: /],
+  ["prefix with a space", stream({ prefix: "audit events" }), /^prefix: /],
+  ["partitionFormat weekly", stream({ partitionFormat: "weekly" }), /^partitionFormat: must be "flat", "daily" or "hourly"/],
+  ["manageRangefeedSetting as a string", stream({ manageRangefeedSetting: "no" }), /^manageRangefeedSetting: must be true or false/],
+  ["timeoutSeconds too small", stream({ timeoutSeconds: 1 }), /^timeoutSeconds: must be a whole number/],
+  ["initial_scan only (the stream would end)", stream({ changefeedOptions: { initial_scan: "only" } }), /^changefeedOptions\.initial_scan: "only" ends the feed/],
+  ["end_time (the stream would end)", stream({ changefeedOptions: { end_time: "2030-01-01T00:00:00Z" } }), /^changefeedOptions\.end_time: ends the feed/],
+  ["metrics_label (the provider's marker)", stream({ changefeedOptions: { metrics_label: "mine" } }), /^changefeedOptions\.metrics_label: set by the provider/],
+  ["bucket location mars", stream({ bucket: { location: "mars" } }), /^bucket\.location: "mars" is not a Cloud Storage location/],
+  ["an argument that does not exist", stream({ payloadEventType: "user.human.added" }), /^payloadEventType: not an AuditStream argument/],
+  // Changefeed check in preview (the key unknown): the rest of the sink is still checked
+  ["sink prefix with a query, key unknown", sinkWith({ prefix: "x?AUTH=implicit" }), /^sink\.prefix: /],
+  ["sink partition format, key unknown", sinkWith({ partitionFormat: "weekly" }), /^sink\.partitionFormat: must be "flat"/],
+  ["sink file size, key unknown", sinkWith({ fileSize: "lots" }), /^sink\.fileSize: must be a size/],
+  ["sink bucket in capitals, key unknown", sinkWith({ bucket: "Audit" }), /^sink\.bucket: /],
+  ["unknown sink field, key unknown", sinkWith({ region: "eu" }), /^sink\.region: unknown option/],
+  ["connection string that is not postgres", feed({ connectionString: "mysql://root:hunter2@db:3306" }), /^connectionString: must be a postgresql:\/\/ URL$/],
+  ["unknown changefeed option", feed({ options: { retention: "1d" } }), /^options\.retention: unknown option/],
+  ["format avro into cloud storage", feed({ options: { format: "avro" } }), /^options\.format: /],
+  ["metrics_label on a Changefeed", feed({ options: { metrics_label: "mine" } }), /^options\.metrics_label: is set by the provider/],
+  ["timeoutSeconds over an hour", feed({ timeoutSeconds: 7200 }), /^timeoutSeconds: at most an hour/],
+  ["raw query over pg_catalog", feed({ query: { query: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid" } }), /^query\.query: .*system catalogs are not streamed/],
+  ["raw query with a volatile function", feed({ query: { query: "SELECT instance_id, now() FROM eventstore.events2" } }), /^query\.query: .*function now\(\)/],
+  ["unknown column", feed({ query: { columns: ["instance_id", "password"] } }), /^query\.columns\.1: unknown column/],
+  // GCP resources
+  ["bucket location mars", bucket({ location: "mars" }), /^location: is not a Cloud Storage location/],
+  ["bucket name with capitals", bucket({ name: "Audit-Logs" }), /^name: /],
+  ["negative retention", bucket({ retentionPeriodSeconds: -1 }), /^retentionPeriodSeconds: /],
+  ["account id too short", account({ accountId: "abc" }), /^accountId: /],
+  ["role id with a hyphen", role({ roleId: "audit-writer" }), /^roleId: /],
+  ["role without permissions", role({ permissions: [] }), /^permissions: /],
+  ["grant to allUsers (public write: forged audit records)", grant({ member: "allUsers" }), /^member: must not be public/],
+  ["grant to allAuthenticatedUsers", grant({ member: "allAuthenticatedUsers" }), /^member: must not be public/],
+  ["RSA-1024 key", key({ keyAlgorithm: "KEY_ALG_RSA_1024" }), /^keyAlgorithm: must be "KEY_ALG_RSA_2048"/],
+  ["key for something that is not a service account", key({ serviceAccountEmail: "alice@example.com" }), /^serviceAccountEmail: must be a service account email/],
+  ["cluster setting that is not a setting name", check(clusterSettingOperations, { name: "rangefeeds on" }), /^name: must be a cluster setting name/],
+];
+
+test("the table is the size the issue asks for", () => {
+  expect(rows.length).toBeGreaterThanOrEqual(40);
+});
+
+test.each(rows)("refused at preview: %s", async (_name, run, expected) => {
+  const problems = await run();
+  expect(problems.some((p) => expected.test(p))).toBe(true);
+  // Secrets in the inputs never come back in a message.
+  expect(problems.join("\n")).not.toContain("hunter2");
+});
