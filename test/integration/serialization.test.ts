@@ -80,7 +80,7 @@ test("loaded in a fresh process, the GCP providers create, read and delete again
       out.keyIsJson = JSON.parse(key.created.outs.privateKeyJson).type === "service_account";
       const feed = load("Changefeed");
       await feed.configure({ config });
-      const checked = await feed.check({}, { sink: { bucket: b.created.id, credentials: key.created.outs.privateKeyBase64 }, __provider: "x" });
+      const checked = await feed.check({}, { owner: "serialization/test/feed", sink: { bucket: b.created.id, credentials: key.created.outs.privateKeyBase64 }, __provider: "x" });
       out.feedSelect = checked.inputs.select;
       const setting = load("ClusterSetting");
       await setting.configure({ config });
