@@ -7,6 +7,21 @@ import * as crypto from "crypto";
 import { z } from "zod";
 import { zodProblems } from "./validation";
 
+/**
+ * In Pulumi's dynamic provider host only: when the CLI that started this process is gone (kill -9
+ * leaves the host running, reparented), stop within half a second, so that an operation nobody can
+ * record any more does not go on beside the next `pulumi up` (which reconciles what it left).
+ */
+export function exitWithOrphanedHost(argv1 = process.argv[1] ?? ""): boolean {
+  if (!/dynamic-provider/.test(argv1)) return false;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(70);
+  }, 500).unref();
+  return true;
+}
+exitWithOrphanedHost();
+
 /** The value the engine puts in place of an input that is not known yet (during preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
@@ -198,3 +213,30 @@ export type DeepInput<T> = [T] extends [Scalar]
   : T extends ReadonlyArray<infer U>
     ? import("@pulumi/pulumi").Input<ReadonlyArray<DeepInput<U>>>
     : import("@pulumi/pulumi").Input<{ [K in keyof T]: DeepInput<T[K]> }>;
+
+/** What to do instead of importing, per resource type (dynamic resources cannot be imported or read with `get`). */
+const INSTEAD: Record<string, string> = {
+  Bucket: "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",
+  ServiceAccount: "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)",
+  CustomRole: "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)",
+  BucketIamMember: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
+  ServiceAccountKey: "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it",
+  ClusterSetting: "declare it without `import`: it reads the setting and changes it only when needed",
+  Changefeed: "declare it without `import`: a job this package created for the same project, stack and name is found by its marker and continued; a job made by hand cannot be adopted (cancel it once the declared one runs)",
+};
+
+/**
+ * Refuses `import` and `get` (opts.import / opts.id) in the program, with one sentence, before the
+ * engine reaches the dynamic provider host (which fails there with "code must be a string",
+ * pulumi-dynamic.md §1.3). Returns the options unchanged otherwise.
+ */
+export function refuseImport<T extends { import?: unknown; id?: unknown } | undefined>(type: string, name: string, opts: T): T {
+  const how = (opts as any)?.import !== undefined ? "imported" : (opts as any)?.id !== undefined ? "read with `get`" : undefined;
+  if (how) throw new Error(importRefusal(type, name, how));
+  return opts;
+}
+
+/** The one sentence: no import, and what to do instead. */
+export function importRefusal(type: string, name: string, how = "imported"): string {
+  return `${type} ${name} cannot be ${how}: dynamic resources have no import in Pulumi; ${INSTEAD[type] ?? "declare it in the program instead"}.`;
+}

@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
@@ -118,7 +118,7 @@ export const changefeedOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT);
+    if (!props) throw new Error(importRefusal("Changefeed", id));
     return withClient(props.connectionString, config, async (c) => {
       const job = await showJob(c, props.jobId).catch((e) => {
         throw explain(e, `read changefeed job ${props.jobId}`);
@@ -180,8 +180,6 @@ export const changefeedOperations: Operations = {
     });
   },
 };
-
-const NO_IMPORT = "Changefeed cannot be imported or read with `get` (dynamic resources have no import). Declare it in the program instead: a job this package created for the same resource (same project, stack and name) is found by its marker and continued, not duplicated.";
 
 /** Why the job needs an update to heal, or undefined when it runs well. */
 export function needsHealing(job: JobRow | undefined): string | undefined {
@@ -490,7 +488,7 @@ export class Changefeed extends pulumi.dynamic.Resource {
         marker: undefined,
         startedAt: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sink", "connectionString"] },
+      { ...refuseImport("Changefeed", name, opts), additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sink", "connectionString"] },
       "cockroach",
       "Changefeed",
     );

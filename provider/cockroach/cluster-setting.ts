@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
 
@@ -81,7 +81,7 @@ export const clusterSettingOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("ClusterSetting cannot be imported (dynamic resources have no import)");
+    if (!props) throw new Error(importRefusal("ClusterSetting", id));
     const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
       throw explain(e, `read cluster setting ${props.name}`);
     });
@@ -123,7 +123,7 @@ export class ClusterSetting extends pulumi.dynamic.Resource {
       ClusterSetting.provider,
       name,
       { ...args, connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, name: args.name, value: args.value, previousValue: undefined },
-      opts,
+      refuseImport("ClusterSetting", name, opts),
       "cockroach",
       "ClusterSetting",
     );

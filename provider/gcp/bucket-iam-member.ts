@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport } from "../shared";
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -39,7 +39,7 @@ export const bucketIamMemberOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("BucketIamMember cannot be imported (dynamic resources have no import)");
+    if (!props) throw new Error(importRefusal("BucketIamMember", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
       if (statusOf(e) === 404) return undefined;
@@ -107,6 +107,6 @@ export class BucketIamMember extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
-    super(BucketIamMember.provider, name, { ...args }, opts, "gcp", "BucketIamMember");
+    super(BucketIamMember.provider, name, { ...args }, refuseImport("BucketIamMember", name, opts), "gcp", "BucketIamMember");
   }
 }

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -83,7 +83,7 @@ export const bucketOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("Bucket cannot be imported (dynamic resources have no import); to stream into an existing bucket, use AuditStream's existingBucket");
+    if (!props) throw new Error(importRefusal("Bucket", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const b = await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
     if (!b) return { id: "" };
@@ -185,7 +185,7 @@ export class Bucket extends pulumi.dynamic.Resource {
       Bucket.provider,
       name,
       { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy },
-      opts,
+      refuseImport("Bucket", name, opts),
       "gcp",
       "Bucket",
     );

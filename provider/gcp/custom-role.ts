@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { CustomRoleInputs, customRoleInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface CustomRoleArgs {
@@ -75,7 +75,7 @@ export const customRoleOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("CustomRole cannot be imported (dynamic resources have no import)");
+    if (!props) throw new Error(importRefusal("CustomRole", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
     // A soft-deleted role grants nothing: report it gone, and the next `up` undeletes it.
@@ -148,7 +148,7 @@ export class CustomRole extends pulumi.dynamic.Resource {
       CustomRole.provider,
       name,
       { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, roleId: args.roleId, project: args.project, name: undefined },
-      opts,
+      refuseImport("CustomRole", name, opts),
       "gcp",
       "CustomRole",
     );

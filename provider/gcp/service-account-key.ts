@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -70,7 +70,7 @@ export const serviceAccountKeyOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("ServiceAccountKey cannot be imported: Google returns a key's private part only when it is created");
+    if (!props) throw new Error(importRefusal("ServiceAccountKey", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const gone = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: id }), { what: `read key ${id}` }).then(
       () => false,
@@ -119,7 +119,7 @@ export class ServiceAccountKey extends pulumi.dynamic.Resource {
       ServiceAccountKey.provider,
       name,
       { ...args, name: undefined, keyId: undefined, validAfterTime: undefined, privateKeyJson: undefined, privateKeyBase64: undefined },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRETS] },
+      { ...refuseImport("ServiceAccountKey", name, opts), additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRETS] },
       "gcp",
       "ServiceAccountKey",
     );

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -69,7 +69,7 @@ export const serviceAccountOperations: Operations = {
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error("ServiceAccount cannot be imported (dynamic resources have no import)");
+    if (!props) throw new Error(importRefusal("ServiceAccount", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const sa = await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
     if (!sa) return { id: "" };
@@ -153,7 +153,7 @@ export class ServiceAccount extends pulumi.dynamic.Resource {
       ServiceAccount.provider,
       name,
       { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined },
-      opts,
+      refuseImport("ServiceAccount", name, opts),
       "gcp",
       "ServiceAccount",
     );
