@@ -24,4 +24,5 @@ export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting"
 export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 
 // The whole pipeline.
-export { AuditStream, AuditStreamArgs } from "./audit-stream";
+export { AuditStream, AuditStreamArgs, auditStreamProblems } from "./audit-stream";
+export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION } from "./permissions";

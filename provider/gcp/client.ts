@@ -218,11 +218,38 @@ export function defaultProject(given?: GcpConfig): string | undefined {
 /** One actionable line for a failed call: what was attempted, Google's message, and the HTTP status. */
 export function gcpError(e: unknown, what: string): Error {
   const s = statusOf(e);
-  const hint =
-    s === 401
-      ? " Check gcp:credentials (or Application Default Credentials)."
-      : s === 403
-        ? " The credentials lack the permission named above; grant it or use an account that has it."
-        : "";
-  return new Error(`${what} failed${s ? ` (HTTP ${s})` : ""}: ${messageOf(e)}.${hint}`);
+  return new Error(`${what} failed${s ? ` (HTTP ${s})` : ""}: ${messageOf(e).replace(/\.$/, "")}.${refusalHint(e)}`);
+}
+
+/** Google's machine-readable reason ("retentionPolicyNotMet", "SERVICE_DISABLED", …), if any. */
+export function reasonOf(e: unknown): string | undefined {
+  const err = e as any;
+  const data = err?.response?.data?.error;
+  return data?.errors?.[0]?.reason ?? data?.details?.find?.((d: any) => d?.reason)?.reason ?? err?.errors?.[0]?.reason;
+}
+
+/**
+ * Which refusal a 401/403/412 is, and what to do: a missing permission, a retention policy (no
+ * permission helps until it expires), public access prevention, or a disabled API (gcp-apis.md §1.7, §5).
+ */
+export function refusalHint(e: unknown): string {
+  const s = statusOf(e);
+  if (s === 401) return " Check gcp:credentials (or Application Default Credentials).";
+  if (s !== 403 && s !== 412) return "";
+  const reason = reasonOf(e) ?? "";
+  const message = messageOf(e);
+  if (reason === "retentionPolicyNotMet" || /retention policy|object retention/i.test(message)) {
+    return " This is the bucket's retention policy, not a missing permission: the objects cannot be deleted or overwritten before their retention ends (the time is in the message). Wait until then, or keep the bucket (no forceDestroy).";
+  }
+  if (/public access prevention/i.test(message)) {
+    return " Public access prevention forbids public principals (allUsers, allAuthenticatedUsers) on this bucket: grant a named member instead.";
+  }
+  if (reason === "SERVICE_DISABLED" || reason === "accessNotConfigured" || /has not been used in project|is disabled/i.test(message)) {
+    return " The API is not enabled in this project: enable it (gcloud services enable <api>) and run `pulumi up` again.";
+  }
+  if (s === 412) return "";
+  const permission = /does not have ([a-z]+\.[a-zA-Z.]+) access|Permission '([^']+)' denied/.exec(message);
+  return permission
+    ? ` The deploying identity lacks ${permission[1] ?? permission[2]}: grant it (README, "Permissions of the deploying identity"), or use an account that has it.`
+    : " The deploying identity is refused: grant the permission named above, or use an account that has it.";
 }

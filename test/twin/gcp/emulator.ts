@@ -83,6 +83,10 @@ export class GcpEmulator {
   readonly storage: StorageApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
+  /** Principals holding some permissions on a project (a custom role bound at project level). */
+  readonly projectGrants = new Map<string, Map<string, Set<string>>>();
+  /** Every permission check, in order (what a least-privilege test compares with its list). */
+  readonly checks: { principal: string; permission: string; ok: boolean }[] = [];
   private readonly tokens = new Map<string, { email: string; expires: number }>();
   private readonly routes: [string, Api, RegExp, Handler][] = [];
   private server?: http.Server;
@@ -137,10 +141,23 @@ export class GcpEmulator {
   }
 
   /** Does `principal` hold `permission` on the project, or on the bucket through its policy? */
+  /** Binds `permissions` to `principal` on the project (as a custom role granted at project level would). */
+  grantProject(principal: string, permissions: string[], project = this.project): void {
+    if (!this.projectGrants.has(project)) this.projectGrants.set(project, new Map());
+    this.projectGrants.get(project)!.set(principal, new Set(permissions));
+  }
+
   allowed(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
+    const ok = this.decide(principal, permission, scope);
+    this.checks.push({ principal, permission, ok });
+    return ok;
+  }
+
+  private decide(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
     // Projects exist on first use, owned by the emulator's owner account.
     if (!this.owners.has(scope.project) && this.adminEmail) this.owners.set(scope.project, new Set([this.adminEmail]));
     if (this.owners.get(scope.project)?.has(principal)) return true;
+    if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
     if (!scope.bucket) return false;
     const bucket = this.storage.buckets.get(scope.bucket);
     if (!bucket) return false;

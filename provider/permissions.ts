@@ -1,0 +1,38 @@
+// The permissions the deploying identity (gcp:credentials, or ADC) needs, per resource and
+// operation. Least privilege: a custom role with exactly DEPLOYER_PERMISSIONS runs the whole
+// lifecycle (test/e2e/least-privilege.test.ts checks both ways against the emulator's IAM: every
+// call is allowed, and every permission listed is used). The changefeed's own writer needs only
+// storage.objects.create on the bucket (the guide's custom role); the access check before a feed
+// uses a key (testIamPermissions) needs no permission at all.
+export const PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> = {
+  Bucket: {
+    create: ["storage.buckets.create"],
+    "read (refresh)": ["storage.buckets.get"],
+    update: ["storage.buckets.update"],
+    delete: ["storage.buckets.delete", "storage.objects.list", "storage.objects.delete"],
+  },
+  ServiceAccount: {
+    create: ["iam.serviceAccounts.create", "iam.serviceAccounts.get"],
+    "read (refresh)": ["iam.serviceAccounts.get"],
+    update: ["iam.serviceAccounts.update"],
+    delete: ["iam.serviceAccounts.delete"],
+  },
+  CustomRole: {
+    create: ["iam.roles.create", "iam.roles.get"],
+    "read (refresh)": ["iam.roles.get"],
+    update: ["iam.roles.update"],
+    delete: ["iam.roles.delete"],
+  },
+  BucketIamMember: {
+    "create, update, delete": ["storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"],
+    "read (refresh)": ["storage.buckets.getIamPolicy"],
+  },
+  ServiceAccountKey: {
+    create: ["iam.serviceAccountKeys.create"],
+    "read (refresh)": ["iam.serviceAccountKeys.get"],
+    delete: ["iam.serviceAccountKeys.delete"],
+  },
+};
+
+/** Every permission above, once, sorted: the custom role to give the deploying identity. */
+export const DEPLOYER_PERMISSIONS: string[] = [...new Set(Object.values(PERMISSIONS_BY_OPERATION).flatMap((ops) => Object.values(ops).flat()))].sort();

@@ -1,0 +1,72 @@
+// Least privilege: the deploying identity holds exactly DEPLOYER_PERMISSIONS (bound at project level
+// in the emulator, which enforces IAM on every call), and runs the whole lifecycle of the guide's
+// GCP resources plus a changefeed: create, refresh, update, a key rotation, destroy. The emulator's
+// log of permission checks must show every listed permission used and none refused.
+import * as crypto from "crypto";
+import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
+import { insertEvents, makeEvents, readDelivered, account, waitFor } from "../helpers/events";
+import { Driver, State } from "../harness/driver";
+import type { Operations } from "../../provider/shared";
+import { DEPLOYER_PERMISSIONS } from "../../provider/permissions";
+import { bucketOperations } from "../../provider/gcp/bucket";
+import { serviceAccountOperations } from "../../provider/gcp/service-account";
+import { customRoleOperations } from "../../provider/gcp/custom-role";
+import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
+import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
+import { changefeedOperations } from "../../provider/cockroach/changefeed";
+
+jest.setTimeout(180_000);
+
+let f: CdcFixture;
+afterAll(() => f?.stop());
+
+test("a deployer with exactly the documented permissions runs the full lifecycle, and needs each of them", async () => {
+  f = await cdcFixture({ checkpointMs: 300 });
+  await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
+  const p = f.emu.project;
+  const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "deployer" } })).data;
+  const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
+  f.emu.grantProject(deployer.email!, DEPLOYER_PERMISSIONS);
+  const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "zitadel-audit-stream:cockroachUrl": f.twin.url };
+  const run = crypto.randomUUID();
+  // Resources with generated names (and the Changefeed's marker) get their identity as the constructors give it.
+  const d = (ops: Operations, name?: string) => new Driver(ops, config, () => (name ? { owner: `least/${run}/${name}` } : {}));
+  const [bucketD, saD, roleD, grantD, keyD, feedD] = [d(bucketOperations, "bucket"), d(serviceAccountOperations, "sa"), d(customRoleOperations, "role"), d(bucketIamMemberOperations), d(serviceAccountKeyOperations), d(changefeedOperations, "feed")];
+  const checksBefore = f.emu.checks.length;
+
+  const bucket = (await bucketD.up({ namePrefix: "least-audit", forceDestroy: true })).state;
+  let sa = (await saD.up({ namePrefix: "least-writer", displayName: "writer" })).state;
+  let role = (await roleD.up({ roleIdPrefix: "least_writer", permissions: ["storage.objects.create"] })).state;
+  const grantArgs = { bucket: bucket.outputs.name, role: role.outputs.name, member: sa.outputs.member };
+  const grant = (await grantD.up(grantArgs)).state;
+  let key = (await keyD.up({ serviceAccountEmail: sa.outputs.email })).state;
+  const sink = (k: State) => ({ bucket: bucket.outputs.name, prefix: "events", partitionFormat: "flat", credentials: k.outputs.privateKeyBase64 });
+  let feed = (await feedD.up({ sink: sink(key), options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
+  const events = makeEvents(5, 900_000);
+  await insertEvents(f.pg, events);
+
+  // refresh every resource; update the account and the role in place
+  for (const [drv, s] of [[bucketD, bucket], [saD, sa], [roleD, role], [grantD, grant], [keyD, key]] as const) expect(await drv.refresh(s)).toBeDefined();
+  sa = (await saD.up({ namePrefix: "least-writer", displayName: "writer (renamed)" }, sa)).state;
+  role = (await roleD.up({ roleIdPrefix: "least_writer", permissions: ["storage.objects.create"], description: "changefeed writer" }, role)).state;
+  await bucketD.up({ namePrefix: "least-audit", forceDestroy: true, labels: { team: "security" } }, bucket);
+
+  // key rotation: new key, the feed switched to it, then the old key deleted
+  const rotated = await keyD.up({ serviceAccountEmail: sa.outputs.email, rotationTrigger: "2" }, key);
+  feed = (await feedD.up({ sink: sink(rotated.state), options: { initial_scan: "no" }, timeoutSeconds: 30 }, feed)).state;
+  key = rotated.state;
+  await waitFor("the events delivered", async () => account(events, (await readDelivered(f.admin, bucket.outputs.name, "events/")).lines).missing === 0);
+
+  // destroy, in dependency order
+  await feedD.destroy(feed);
+  await keyD.destroy(key);
+  await grantD.destroy(grant);
+  await roleD.destroy(role);
+  await saD.destroy(sa);
+  await bucketD.destroy(bucket);
+
+  const mine = f.emu.checks.slice(checksBefore).filter((c) => c.principal === deployer.email);
+  expect(mine.filter((c) => !c.ok)).toEqual([]);
+  const used = [...new Set(mine.map((c) => c.permission))].sort();
+  expect(used).toEqual(DEPLOYER_PERMISSIONS);
+});
