@@ -30,6 +30,11 @@ export interface BucketArgs {
   publicAccessPrevention?: pulumi.Input<"enforced" | "inherited">;
   /** Default false: destroying a bucket that still holds objects fails and says so. */
   forceDestroy?: pulumi.Input<boolean>;
+  /**
+   * A change that replaces the bucket (name, project, location) is refused while it holds objects;
+   * set true for that one change after copying them (the old bucket is then deleted with forceDestroy, or left).
+   */
+  replaceNonEmpty?: pulumi.Input<boolean>;
 }
 
 export interface LifecycleRule {
@@ -61,10 +66,22 @@ export const bucketOperations: Operations = {
     return { inputs: defined({ ...v.inputs, ...n }) };
   },
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async diff(config: ConfigLike | undefined, id: string, olds: any, news: any) {
     // Without an explicit or configured project the stored one stands (it came from ADC).
     const n = { ...news, project: news.project ?? olds.project };
-    return classifyDiff(olds, n, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.name === news.name });
+    const d = classifyDiff(olds, n, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.name === news.name });
+    // An audit archive is never deleted (forceDestroy) or stranded by a replacement the user did
+    // not ask for by name: refused in preview while the bucket holds objects.
+    if (d.replaces.length > 0 && news.replaceNonEmpty !== true) {
+      const gcp = await gcpClients(gcpConfigFrom(config));
+      const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`))));
+      if ((page?.data.items ?? []).length > 0) {
+        // A generated name changes because of the others; name what the user changed.
+        const changed = d.replaces.filter((k) => !(k === "name" && news.autoNamed)).join(", ") || d.replaces.join(", ");
+        throw new Error(`changing ${changed} of bucket ${id} replaces it, and it holds objects (audit files) that the replacement would ${olds.forceDestroy ? "delete (forceDestroy)" : "leave behind in a bucket this stack no longer manages"}. Keep ${changed} as it was; or copy the objects yourself and set replaceNonEmpty: true for this one change.`);
+      }
+    }
+    return d;
   },
 
   async create(config: ConfigLike | undefined, i: BucketInputs) {
@@ -119,7 +136,7 @@ export const bucketOperations: Operations = {
     await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
       if (statusOf(e) === 404) return;
       if (statusOf(e) === 409) {
-        throw new Error(`bucket ${id} is not empty, so it was kept. Set forceDestroy: true (and \`pulumi up\`) to delete it with its objects, or empty it first.`);
+        throw new Error(`bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`);
       }
       throw gcpError(e, `delete bucket ${id}`);
     });

@@ -104,6 +104,7 @@ export const bucketInputs = z.strictObject({
   publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
   /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
   forceDestroy: z.boolean().default(false),
+  replaceNonEmpty: z.boolean().optional(),
   owner: ownerSchema,
 }).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
 export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };

@@ -86,10 +86,23 @@ describe("Bucket", () => {
     expect(emu.storage.buckets.has(old.id)).toBe(false);
   });
 
+  test("a replacement of a bucket that holds objects is refused in preview, even with forceDestroy, unless replaceNonEmpty", async () => {
+    const a = (await d.up({ namePrefix: "audit-archive", location: "US", forceDestroy: true })).state;
+    await admin.storage.objects.insert({ bucket: a.id, name: "events/1.ndjson", media: { body: "{}" } }, admin.uploadOptions);
+    await expect(d.diff({ namePrefix: "audit-archive", location: "EU", forceDestroy: true }, a)).rejects.toThrow(
+      new RegExp(`changing location of bucket ${a.id} replaces it, and it holds objects \\(audit files\\) that the replacement would delete \\(forceDestroy\\)\\. Keep location as it was; or copy the objects yourself and set replaceNonEmpty: true`),
+    );
+    expect(emu.storage.buckets.get(a.id)!.objects.length).toBe(1);
+    const r = await d.up({ namePrefix: "audit-archive", location: "EU", forceDestroy: true, replaceNonEmpty: true }, a);
+    expect(r.op).toBe("replace");
+    expect(emu.storage.buckets.has(a.id)).toBe(false);
+    await d.destroy(r.state);
+  });
+
   test("a non-empty bucket is kept on delete unless forceDestroy, with a message that says so", async () => {
     const kept = (await d.up({ name: "audit-keep-me" })).state;
     await admin.storage.objects.insert({ bucket: "audit-keep-me", name: "x.ndjson", media: { body: "{}" } }, admin.uploadOptions);
-    await expect(d.destroy(kept)).rejects.toThrow(/not empty, so it was kept\. Set forceDestroy: true/);
+    await expect(d.destroy(kept)).rejects.toThrow(/not empty, so it was kept and the destroy stops here\. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true .*forceDestroy: true/);
     expect(emu.storage.buckets.has("audit-keep-me")).toBe(true);
     const forced = (await d.up({ name: "audit-keep-me", forceDestroy: true }, kept)).state;
     await d.destroy(forced);
