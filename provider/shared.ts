@@ -240,3 +240,25 @@ export function refuseImport<T extends { import?: unknown; id?: unknown } | unde
 export function importRefusal(type: string, name: string, how = "imported"): string {
   return `${type} ${name} cannot be ${how}: dynamic resources have no import in Pulumi; ${INSTEAD[type] ?? "declare it in the program instead"}.`;
 }
+
+/**
+ * Check failures as the CLI prints them: it shows `property <p> value {<v>}` looking `p` up as a
+ * top-level key only (pkg/resource/deploy/step_generator.go issueCheckFailures), so a nested path
+ * printed `value {<nil>}`, and a secret-bearing input could print its value. Top-level, non-secret
+ * properties keep their name (the CLI shows the value the user gave); the rest name their path in
+ * the reason, with no value printed.
+ */
+export function forEngine<T extends { failures?: { property: string; reason: string }[] }>(r: T, secretKeys: string[] = []): T {
+  if (!r?.failures) return r;
+  return {
+    ...r,
+    failures: r.failures.map((f) =>
+      f.property && !f.property.includes(".") && !secretKeys.includes(f.property) ? f : { property: "", reason: f.property ? `${f.property}: ${f.reason}` : f.reason },
+    ),
+  };
+}
+
+/** The operations with `check`'s failures rendered for the CLI (see forEngine). */
+export function renderingFailures(ops: Operations, secretKeys: string[] = []): Operations {
+  return { ...ops, check: async (config, olds, news) => forEngine(await ops.check(config, olds, news), secretKeys) };
+}

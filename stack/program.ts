@@ -19,9 +19,44 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as Package from "../provider";
 
+const NS = "zitadel-audit-stream";
+/** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
+export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions"];
+const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
+
+/**
+ * Problems in the stack's `zitadel-audit-stream:*` config, each naming the key: unknown keys (a
+ * typo such as payloadEventType would otherwise be ignored) and JSON lists that are not lists of
+ * strings. Types of the other keys are checked where they are read (Config.getNumber/getBoolean) and
+ * by AuditStream.
+ */
+export function stackConfigProblems(all: Record<string, string>): string[] {
+  const problems: string[] = [];
+  for (const [full, value] of Object.entries(all)) {
+    if (!full.startsWith(`${NS}:`)) continue;
+    const key = full.slice(NS.length + 1);
+    if (!CONFIG_KEYS.includes(key)) {
+      problems.push(`${full}: not a setting of this program (known: ${CONFIG_KEYS.join(", ")}); remove it with \`pulumi config rm ${full}\``);
+      continue;
+    }
+    if (JSON_LISTS.includes(key)) {
+      let v: unknown;
+      try {
+        v = JSON.parse(value);
+      } catch {
+        v = undefined;
+      }
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) problems.push(`${full}: must be a JSON list of strings, e.g. '["user.human.added"]' (set with \`pulumi config set --path\` or as JSON)`);
+    }
+  }
+  return problems;
+}
+
 export function auditStreamProgram(pkg: typeof Package) {
   return async () => {
-    const cfg = new pulumi.Config("zitadel-audit-stream");
+    const problems = stackConfigProblems(pulumi.runtime.allConfig());
+    if (problems.length) throw new Error(`stack config: ${problems.join("; ")}`);
+    const cfg = new pulumi.Config(NS);
     const payload = cfg.getObject<string[]>("payloadEventTypes");
     const instanceIds = cfg.getObject<string[]>("instanceIds");
     const retentionDays = cfg.getNumber("retentionDays");

@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
@@ -64,7 +64,7 @@ const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
 
 const omit = (o: Record<string, unknown> = {}, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
-export const changefeedOperations: Operations = {
+export const changefeedOperations: Operations = renderingFailures({
   async check(_config: ConfigLike | undefined, olds: any, news: any) {
     if (typeof news.query?.query === "string") await loadSqlParser();
     const v = validate(changefeedInputs, news);
@@ -179,7 +179,7 @@ export const changefeedOperations: Operations = {
       if (props.marker) await cancelAll(c, await ownedLiveJobs(c, props.marker, props.jobHistory ?? []), timeout);
     });
   },
-};
+}, ["connectionString", "sink"]);
 
 /** Why the job needs an update to heal, or undefined when it runs well. */
 export function needsHealing(job: JobRow | undefined): string | undefined {

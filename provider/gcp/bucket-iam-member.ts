@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, renderingFailures } from "../shared";
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -22,7 +22,7 @@ export interface BucketIamMemberArgs {
 /** How long a grant to a new service account keeps being retried while IAM catches up. */
 const PROPAGATION_DEADLINE_MS = 180_000;
 
-export const bucketIamMemberOperations: Operations = {
+export const bucketIamMemberOperations: Operations = renderingFailures({
   async check(_config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(bucketIamMemberInputs, news);
     return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
@@ -58,7 +58,7 @@ export const bucketIamMemberOperations: Operations = {
     const gcp = await gcpClients(gcpConfigFrom(config));
     await modifyPolicy(gcp, props, "remove");
   },
-};
+});
 
 /** Adds or removes one member of one (unconditional) role binding, keeping everything else. */
 async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "remove"): Promise<void> {

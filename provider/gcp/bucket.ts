@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -57,7 +57,7 @@ type Outputs = BucketInputs & { url: string; selfLink: string };
 const REPLACE = ["name", "project", "location"];
 const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
 
-export const bucketOperations: Operations = {
+export const bucketOperations: Operations = renderingFailures({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
@@ -141,7 +141,7 @@ export const bucketOperations: Operations = {
       throw gcpError(e, `delete bucket ${id}`);
     });
   },
-};
+});
 
 /** The API body for the given fields; removals are sent as null, as PATCH needs (gcp-apis.md §7.1). */
 function toApi(i: any, fields: string[], olds?: any): Record<string, unknown> {

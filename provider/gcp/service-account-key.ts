@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -28,7 +28,7 @@ function accountName(email: string): string {
   return `projects/${project}/serviceAccounts/${email}`;
 }
 
-export const serviceAccountKeyOperations: Operations = {
+export const serviceAccountKeyOperations: Operations = renderingFailures({
   async check(_config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(serviceAccountKeyInputs, news);
     return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
@@ -94,7 +94,7 @@ export const serviceAccountKeyOperations: Operations = {
       if (statusOf(e) !== 404 && statusOf(e) !== 403) throw gcpError(e, `delete key ${id}`);
     });
   },
-};
+});
 
 export interface ServiceAccountKey {
   readonly name: pulumi.Output<string>;

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -25,7 +25,7 @@ const UPDATE = ["displayName", "description"];
 /** A new account must be seen this many times in a row before it counts as visible (as Terraform does). */
 const VISIBLE_STREAK = 3;
 
-export const serviceAccountOperations: Operations = {
+export const serviceAccountOperations: Operations = renderingFailures({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
@@ -90,7 +90,7 @@ export const serviceAccountOperations: Operations = {
       if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
     });
   },
-};
+});
 
 /** Polls until IAM shows the new account several times in a row (404 and 403 mean "not yet", §2.2). */
 async function waitUntilVisible(gcp: any, name: string): Promise<any> {

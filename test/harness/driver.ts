@@ -16,7 +16,7 @@ export type Op = "create" | "same" | "update" | "replace";
 
 export class CheckFailed extends Error {
   constructor(readonly failures: { property: string; reason: string }[]) {
-    super(failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+    super(failures.map((f) => (f.property ? `${f.property}: ${f.reason}` : f.reason)).join("; "));
   }
 }
 

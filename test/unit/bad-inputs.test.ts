@@ -12,6 +12,7 @@ import { serviceAccountOperations } from "../../provider/gcp/service-account";
 import { customRoleOperations } from "../../provider/gcp/custom-role";
 import { loadSqlParser } from "../../provider/cdc/query";
 import type { Operations } from "../../provider/shared";
+import { named } from "../helpers/failures";
 
 beforeAll(() => loadSqlParser());
 
@@ -21,7 +22,7 @@ const stream = (args: Record<string, unknown>) => async () => auditStreamProblem
 /** A resource's check as in preview: failures as "property: reason". */
 const check = (ops: Operations, news: Record<string, unknown>) => async () => {
   const r = await ops.check(undefined, {}, { ...news, __provider: "text" });
-  return (r.failures ?? []).map((f: { property: string; reason: string }) => `${f.property}: ${f.reason}`);
+  return named(r.failures).map((f) => `${f.property}: ${f.reason}`);
 };
 // The sink as AuditStream builds it in preview: the new key is not known yet.
 const feed = (news: Record<string, unknown>) => check(changefeedOperations, { owner: "p/s/feed", sink: { bucket: "audit-bucket", prefix: "events", partitionFormat: "flat", credentials: UNKNOWN }, ...news });
@@ -96,4 +97,25 @@ test.each(rows)("refused at preview: %s", async (_name, run, expected) => {
   expect(problems.some((p) => expected.test(p))).toBe(true);
   // Secrets in the inputs never come back in a message.
   expect(problems.join("\n")).not.toContain("hunter2");
+});
+
+test("as the CLI gets them: no nested property (it would print `value {<nil>}`), and no secret-bearing input named as a property (it would print its value)", async () => {
+  const raw = async (news: Record<string, unknown>) =>
+    (await changefeedOperations.check(undefined, {}, { owner: "p/s/feed", sink: { bucket: "audit-bucket", credentials: UNKNOWN }, ...news, __provider: "text" })).failures as { property: string; reason: string }[];
+  const cases = [
+    await raw({ connectionString: "mysql://root:hunter2@db:3306" }),
+    await raw({ sink: { bucket: "audit-bucket", credentials: UNKNOWN, prefix: "x?y" } }),
+    await raw({ timeoutSeconds: 1 }),
+    (await bucketOperations.check(undefined, {}, { owner: "p/s/b", namePrefix: "audit", project: "zitadel-audit", location: "mars", lifecycleRules: [{ action: { type: "Delete" } }], __provider: "t" })).failures,
+  ];
+  for (const failures of cases) {
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      expect(f.property).not.toContain(".");
+      expect(["connectionString", "sink"]).not.toContain(f.property);
+      if (!f.property) expect(f.reason).toMatch(/^[a-zA-Z]+(\.[a-zA-Z0-9_]+)*: /);
+    }
+  }
+  expect(cases[2]).toEqual([{ property: "timeoutSeconds", reason: expect.stringMatching(/at least 5 seconds/) }]);
+  expect(cases[0]).toEqual([{ property: "", reason: "connectionString: must be a postgresql:// URL" }]);
 });

@@ -1,4 +1,5 @@
 // Bad Changefeed and ClusterSetting inputs are refused at `check`, each naming its field.
+import { named } from "../helpers/failures";
 import { Changefeed, ClusterSetting } from "../../provider";
 import { makeKeyWithAwkwardBase64 } from "../helpers/keys";
 
@@ -40,7 +41,7 @@ describe("check refuses bad changefeed and setting inputs", () => {
   test.each(cases)("%s", async (_name, run, property, reason) => {
     const r = await run();
     expect(r.inputs).toBeUndefined();
-    expect(r.failures).toContainEqual({ property, reason: expect.stringMatching(reason) });
+    expect(named(r.failures)).toContainEqual({ property, reason: expect.stringMatching(reason) });
   });
 
   test("good inputs get the rendered SELECT and the redacted sink, never the key", async () => {

@@ -1,4 +1,5 @@
 // Bad inputs are refused at `check` with field-level failures, before any API call.
+import { named } from "../helpers/failures";
 import { Bucket, BucketIamMember, CustomRole, ServiceAccount, ServiceAccountKey } from "../../provider";
 import { UNKNOWN } from "../../provider/shared";
 
@@ -57,7 +58,7 @@ describe("check refuses bad inputs with the field named", () => {
     const r = await run();
     expect(r.inputs).toBeUndefined();
     expect(r.failures?.length).toBeGreaterThan(0);
-    expect(r.failures).toContainEqual({ property, reason: expect.stringMatching(reason) });
+    expect(named(r.failures)).toContainEqual({ property, reason: expect.stringMatching(reason) });
   });
 });
 
@@ -77,7 +78,7 @@ describe("check on good inputs", () => {
     expect(r.failures).toBeUndefined();
     expect(r.inputs.member).toBe(UNKNOWN);
     const bad = await grant({ bucket: UNKNOWN, role: "nonsense", member: UNKNOWN });
-    expect(bad.failures.map((f: any) => f.property)).toEqual(["role"]);
+    expect(named(bad.failures).map((f: any) => f.property)).toEqual(["role"]);
   });
 
   test("permissions are de-duplicated and sorted; the title defaults to the role id", async () => {
