@@ -147,7 +147,7 @@ export class AuditStream extends pulumi.ComponentResource {
     }));
     this.changefeed = new Changefeed(
       `${name}-changefeed`,
-      { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds },
+      { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key" },
       { ...parent, dependsOn: [grant, ...(setting ? [setting] : [])] },
     );
 

@@ -32,6 +32,10 @@ export const PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> 
     "read (refresh)": ["iam.serviceAccountKeys.get"],
     delete: ["iam.serviceAccountKeys.delete"],
   },
+  // With exclusiveKeys (AuditStream): after the feed runs on its key, the account's other keys go.
+  Changefeed: {
+    "create, update": ["iam.serviceAccountKeys.list", "iam.serviceAccountKeys.delete"],
+  },
 };
 
 /** Every permission above, once, sorted: the custom role to give the deploying identity. */

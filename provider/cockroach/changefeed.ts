@@ -42,6 +42,12 @@ export interface ChangefeedArgs {
    * itself does not check: a feed without access "succeeds" and retries forever (cockroach #43216).
    */
   verifySinkAccess?: pulumi.Input<boolean>;
+  /**
+   * The sink's service account is used by this feed alone (AuditStream's writer): once the feed runs
+   * on its key, every other user-managed key of that account is deleted — the previous key of a
+   * rotation, and any key a crash left unrecorded. Needs iam.serviceAccountKeys.list and .delete.
+   */
+  exclusiveKeys?: pulumi.Input<boolean>;
 }
 
 export const changefeedInputs = z.strictObject({
@@ -51,6 +57,7 @@ export const changefeedInputs = z.strictObject({
   options: changefeedOptionsSchema.default({}),
   timeoutSeconds: z.number().int().min(5, "at least 5 seconds").max(3600, "at most an hour").default(120),
   verifySinkAccess: z.boolean().default(true),
+  exclusiveKeys: z.boolean().default(false),
   /** Set by the constructor: `<project>/<stack>/<name>`, from which the job marker is derived. */
   owner: z.string({ error: "is set by the Changefeed constructor (project/stack/name)" }).min(1),
 }).superRefine((i, ctx) => {
@@ -87,8 +94,10 @@ export const changefeedOperations: Operations = renderingFailures({
   },
 
   async diff(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess"] });
+    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess", "exclusiveKeys"] });
     if (d.changes) return d;
+    // Keys a failed prune left behind: the next update deletes them.
+    if (Array.isArray(olds.unusedKeys) && olds.unusedKeys.length > 0) return { ...d, changes: true };
     // Drift without refresh: one read of the job (a preview too). An unreachable cluster is not drift.
     const job = await withClient(news.connectionString ?? olds.connectionString, config, (c) => showJob(c, olds.jobId), 0).catch(() => "unreadable" as const);
     // Drift a refresh recorded counts too, and is all there is when the cluster cannot be read.
@@ -113,7 +122,9 @@ export const changefeedOperations: Operations = renderingFailures({
         jobId = await createJob(c, i, i.options);
       }
       const job = await proveDelivery(c, jobId, i, startedAt, timeout, { id: `changefeed-${i.marker.slice(-12)}`, history: [jobId], startedAt });
-      return { id: `changefeed-${i.marker.slice(-12)}`, outs: outputs(i, job, [jobId], startedAt) };
+      const outs = outputs(i, job, [jobId], startedAt);
+      await pruneKeys(config, i, { id: `changefeed-${i.marker.slice(-12)}`, outs });
+      return { id: `changefeed-${i.marker.slice(-12)}`, outs };
     });
   },
 
@@ -167,7 +178,9 @@ export const changefeedOperations: Operations = renderingFailures({
       // A job that was healed (resumed) must show a new checkpoint; a new one did in startFrom.
       const healed = jobId === olds.jobId && trackedLive && tracked!.status !== "running";
       const job = await proveDelivery(c, jobId, news, healed ? tracked!.high_water_timestamp : null, timeout, { ...ctx, history });
-      return { outs: outputs(news, job, history, olds.startedAt) };
+      const outs = outputs(news, job, history, olds.startedAt);
+      await pruneKeys(config, news, { id, outs });
+      return { outs };
     });
   },
 
@@ -230,6 +243,35 @@ async function proveDelivery(c: Db, jobId: string, i: any, since: string | null,
     }
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/**
+ * With exclusiveKeys: deletes every user-managed key of the sink's service account except the one
+ * the feed now runs on (its JSON names both). Runs only after the feed proved it delivers with that
+ * key. A failure keeps the feed and records the keys left (`unusedKeys`), which the next `up` retries.
+ */
+async function pruneKeys(config: ConfigLike | undefined, i: any, done: { id: string; outs: Record<string, unknown> }): Promise<void> {
+  if (!i.exclusiveKeys || !i.sink?.credentials) return;
+  const key = JSON.parse(Buffer.from(encodeCredentials(i.sink.credentials), "base64").toString("utf8"));
+  const account = `projects/-/serviceAccounts/${key.client_email}`;
+  const left: string[] = [];
+  try {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const listed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.list({ name: account, keyTypes: ["USER_MANAGED"] }), { what: `list the keys of ${key.client_email}` });
+    const others = (listed.data.keys ?? []).map((k) => k.name!).filter((n) => n.split("/").pop() !== key.private_key_id);
+    for (const name of others) {
+      await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name }), { what: `delete unused key ${name}` }).catch((e) => {
+        if (statusOf(e) !== 404) left.push(name);
+      });
+    }
+    if (left.length === 0) return;
+  } catch (e) {
+    left.push(`(all keys of ${key.client_email}: ${messageOf(e)})`);
+  }
+  throw Object.assign(new Error(`the changefeed runs on key ${key.private_key_id}, but deleting the other keys of ${key.client_email} failed: ${left.join(", ")}. The next \`pulumi up\` tries again.`), {
+    id: done.id,
+    properties: { ...done.outs, unusedKeys: left, sink: { ...i.sink, credentials: "(set again by the next pulumi up)" }, __provider: i.__provider },
+  });
 }
 
 /**
@@ -487,6 +529,7 @@ export class Changefeed extends pulumi.dynamic.Resource {
         select: undefined,
         marker: undefined,
         startedAt: undefined,
+        unusedKeys: undefined,
       },
       { ...refuseImport("Changefeed", name, opts), additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sink", "connectionString"] },
       "cockroach",

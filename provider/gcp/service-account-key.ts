@@ -7,7 +7,7 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
@@ -51,8 +51,13 @@ export const serviceAccountKeyOperations: Operations = renderingFailures({
       })
     ).data;
     // Keys are eventually consistent too: wait until a read sees it (gcp-apis.md §2.3).
-    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: (e) => statusOf(e) === 404, deadlineMs: 120_000, baseDelayMs: 200 }).catch((e) => {
-      throw gcpError(e, `read back key ${key.name}`);
+    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: (e) => statusOf(e) === 404, deadlineMs: 120_000, baseDelayMs: 200 }).catch(async (e) => {
+      // Not recorded in state, so it must not stay live: delete it (and say whether that worked).
+      const removed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: key.name! }), { what: `delete key ${key.name}` }).then(
+        () => "it was deleted again",
+        (d) => (statusOf(d) === 404 ? "it was deleted again" : `deleting it failed too (${messageOf(d)}); the next Changefeed update of an AuditStream deletes unused keys of its account`),
+      );
+      throw new Error(`${gcpError(e, `read back key ${key.name}`).message} The key is not in state: ${removed}.`);
     });
     return {
       id: key.name!,

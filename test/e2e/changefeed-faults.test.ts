@@ -208,3 +208,27 @@ describe("the cluster and the sink misbehave", () => {
     await verify(d, s, "failed-handoff", load, s0.outputs.marker);
   });
 });
+
+describe("keys", () => {
+  test("a key made but never recorded (a crash after keys.create) is deleted once the feed runs on the next key", async () => {
+    const p = f.emu.project;
+    const sa = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "prune-writer" } })).data;
+    const policy = (await f.admin.storage.buckets.getIamPolicy({ bucket: f.bucket })).data;
+    policy.bindings = [...(policy.bindings ?? []), { role: f.role, members: [`serviceAccount:${sa.email}`] }];
+    await f.admin.storage.buckets.setIamPolicy({ bucket: f.bucket, requestBody: policy });
+    const newKey = async () => (await f.admin.iam.projects.serviceAccounts.keys.create({ name: sa.name!, requestBody: {} })).data;
+    const k1 = await newKey();
+    const d = new Driver(changefeedOperations, { ...config, "gcp:credentials": f.emu.adminKeyFile, "gcp:project": p });
+    const { inputs } = resource("prune");
+    const first = { ...inputs, sink: sink("prune", k1.privateKeyData!), exclusiveKeys: true };
+    const s0 = (await d.up(first)).state;
+    const orphan = await newKey(); // what a crash between keys.create and the state write leaves
+    const k3 = await newKey();
+    const s = (await d.up({ ...first, sink: sink("prune", k3.privateKeyData!) }, s0)).state;
+    const live = (await f.admin.iam.projects.serviceAccounts.keys.list({ name: sa.name!, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+    expect(live.map((k) => k.name)).toEqual([k3.name]);
+    expect(live.map((k) => k.name)).not.toContain(orphan.name);
+    expect(s.outputs.unusedKeys).toBeUndefined();
+    await d.destroy(s);
+  });
+});

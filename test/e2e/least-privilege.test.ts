@@ -41,7 +41,7 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   const grant = (await grantD.up(grantArgs)).state;
   let key = (await keyD.up({ serviceAccountEmail: sa.outputs.email })).state;
   const sink = (k: State) => ({ bucket: bucket.outputs.name, prefix: "events", partitionFormat: "flat", credentials: k.outputs.privateKeyBase64 });
-  let feed = (await feedD.up({ sink: sink(key), options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
+  let feed = (await feedD.up({ sink: sink(key), options: { initial_scan: "no" }, timeoutSeconds: 30, exclusiveKeys: true })).state;
   const events = makeEvents(5, 900_000);
   await insertEvents(f.pg, events);
 
@@ -53,7 +53,7 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
 
   // key rotation: new key, the feed switched to it, then the old key deleted
   const rotated = await keyD.up({ serviceAccountEmail: sa.outputs.email, rotationTrigger: "2" }, key);
-  feed = (await feedD.up({ sink: sink(rotated.state), options: { initial_scan: "no" }, timeoutSeconds: 30 }, feed)).state;
+  feed = (await feedD.up({ sink: sink(rotated.state), options: { initial_scan: "no" }, timeoutSeconds: 30, exclusiveKeys: true }, feed)).state;
   key = rotated.state;
   await waitFor("the events delivered", async () => account(events, (await readDelivered(f.admin, bucket.outputs.name, "events/")).lines).missing === 0);
 
