@@ -35,7 +35,9 @@ export const serviceAccountOperations: Operations = renderingFailures({
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.accountId === news.accountId });
+    const d = classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.accountId === news.accountId });
+    // An account IAM did not show in time: the next update waits for it again.
+    return olds.pendingVisibility === true ? { ...d, changes: true } : d;
   },
 
   async create(config: ConfigLike | undefined, i: ServiceAccountInputs) {
@@ -59,7 +61,7 @@ export const serviceAccountOperations: Operations = renderingFailures({
     const sa = await waitUntilVisible(gcp, name).catch((e) => {
       throw Object.assign(new Error(`${(e as Error).message}. The account was created and is recorded in state; the next \`pulumi up\` checks it again.`), {
         id: name,
-        properties: { ...outputs({ ...i, project }, { email, name }), __provider: (i as any).__provider },
+        properties: { ...outputs({ ...i, project }, { email, name }), pendingVisibility: true, __provider: (i as any).__provider },
       });
     });
     if (i.autoNamed && ((sa.displayName ?? "") !== i.displayName || (sa.description ?? "") !== i.description)) {
@@ -79,6 +81,11 @@ export const serviceAccountOperations: Operations = renderingFailures({
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
     const news = { ...checked, project: checked.project ?? olds.project };
     const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (olds.pendingVisibility === true) {
+      const gcp = await gcpClients(gcpConfigFrom(config));
+      const sa = await waitUntilVisible(gcp, id);
+      return { outs: outputs(news, updates.length ? await patch(gcp, id, news, updates) : sa) };
+    }
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
@@ -92,9 +99,13 @@ export const serviceAccountOperations: Operations = renderingFailures({
   },
 });
 
+/** How long create waits for IAM to show a new account (tests shorten it; nothing serializes it). */
+export const serviceAccountTimings = { visibleDeadlineMs: 180_000 };
+
 /** Polls until IAM shows the new account several times in a row (404 and 403 mean "not yet", §2.2). */
 async function waitUntilVisible(gcp: any, name: string): Promise<any> {
-  const deadline = Date.now() + 180_000;
+  const limit = serviceAccountTimings.visibleDeadlineMs;
+  const deadline = Date.now() + limit;
   let streak = 0;
   let delay = 200;
   for (;;) {
@@ -105,7 +116,7 @@ async function waitUntilVisible(gcp: any, name: string): Promise<any> {
     } catch (e) {
       if (statusOf(e) !== 404 && statusOf(e) !== 403 && !isTransient(e)) throw gcpError(e, `read ${name}`);
       streak = 0;
-      if (Date.now() > deadline) throw new Error(`${name} was created but IAM still does not show it after 3 minutes; run \`pulumi up\` again`);
+      if (Date.now() > deadline) throw new Error(`${name} was created but IAM still does not show it after ${Math.round(limit / 1000)}s`);
       if (delay >= 3200) console.log(`waiting for ${name} to become visible in IAM`);
     }
     await new Promise((r) => setTimeout(r, delay));

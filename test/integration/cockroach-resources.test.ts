@@ -195,6 +195,20 @@ describe("Changefeed", () => {
     expect(row.sink_uri).toContain(`gs://${f.bucket}/feed`);
   });
 
+  test("a 503 storm during the access check, longer than its deadline, is reported as a storm, never as a missing grant", async () => {
+    f.emu.knobs.faults.push({ method: "GET", path: /\/iam\/testPermissions$/, status: 503, times: 1_000_000, retryAfterSeconds: 0 });
+    try {
+      const failed = await d.up({ ...inputs, sink: sink("storm", await f.newKey()), timeoutSeconds: 5 }, s).catch((e) => e);
+      expect(failed.message).toMatch(/may create objects in gs:\/\/[a-z-]+ failed \(nothing was changed; run `pulumi up` again\): .*still failing after \d+ attempts: .*Backend Error/);
+      expect(failed.message).not.toMatch(/may not|Grant storage/);
+    } finally {
+      f.emu.knobs.faults.length = 0;
+    }
+    const row = (await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0];
+    expect(row.status).toBe("running");
+    expect(row.sink_uri).toContain(`gs://${f.bucket}/feed`);
+  });
+
   test("a new sink that fails under load is rolled back to the old one, and nothing is missing", async () => {
     // The writer may create objects in the new bucket, but every upload there fails.
     await f.admin.storage.buckets.insert({ project: f.emu.project, requestBody: { name: "flaky-bucket" } });

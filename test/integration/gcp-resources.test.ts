@@ -1,12 +1,12 @@
 // Each GCP resource's lifecycle against the emulator, through the real Google clients: create,
 // no-op diff, in-place update, replace, refresh after an out-of-band delete, delete twice.
 import { GcpEmulator } from "../twin/gcp/emulator";
-import { Driver, State } from "../harness/driver";
+import { Driver, PartialFailure, State } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
 import { bucketOperations } from "../../provider/gcp/bucket";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
 import { customRoleOperations } from "../../provider/gcp/custom-role";
-import { serviceAccountOperations } from "../../provider/gcp/service-account";
+import { serviceAccountOperations, serviceAccountTimings } from "../../provider/gcp/service-account";
 import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
 import { gcpClients } from "../../provider/gcp/client";
 
@@ -142,6 +142,29 @@ describe("ServiceAccount", () => {
     expect(s.outputs.email).toBe(`${s.outputs.accountId}@${emu.project}.iam.gserviceaccount.com`);
     expect(s.outputs.member).toBe(`serviceAccount:${s.outputs.email}`);
     expect(s.id).toBe(`projects/${emu.project}/serviceAccounts/${s.outputs.email}`);
+  });
+
+  test("IAM slower than the wait: the account is recorded in state, and the next up finds the same one", async () => {
+    emu.knobs.serviceAccountPropagationMs = 4000;
+    serviceAccountTimings.visibleDeadlineMs = 1000;
+    const slow = new Driver(serviceAccountOperations, config(), () => ({ owner: "gcp-resources/test/slow-sa" }));
+    try {
+      const failed = await slow.up({ namePrefix: "slow-writer" }).catch((e) => e);
+      expect(failed).toBeInstanceOf(PartialFailure);
+      expect(failed.message).toMatch(/was created but IAM still does not show it after 1s\. The account was created and is recorded in state; the next `pulumi up` checks it again/);
+      await new Promise((r) => setTimeout(r, 3200));
+      const again = await slow.up({ namePrefix: "slow-writer" }, failed.state);
+      expect(again.op).toBe("update");
+      expect(again.state.outputs.email).toBe(failed.state.outputs.email);
+      expect(again.state.outputs.uniqueId).toMatch(/^\d+$/);
+      expect(again.state.outputs.pendingVisibility).toBeUndefined();
+      const all = (await admin.iam.projects.serviceAccounts.list({ name: `projects/${emu.project}` })).data.accounts ?? [];
+      expect(all.filter((a) => a.email!.startsWith("slow-writer-"))).toHaveLength(1);
+      await slow.destroy(again.state);
+    } finally {
+      emu.knobs.serviceAccountPropagationMs = 0;
+      serviceAccountTimings.visibleDeadlineMs = 180_000;
+    }
   });
 
   test("no change, then an in-place description update", async () => {
