@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
@@ -71,7 +71,7 @@ const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
 
 const omit = (o: Record<string, unknown> = {}, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
-export const changefeedOperations: Operations = renderingFailures({
+export const changefeedOperations: Operations = engineFacing({
   async check(_config: ConfigLike | undefined, olds: any, news: any) {
     if (typeof news.query?.query === "string") await loadSqlParser();
     const v = validate(changefeedInputs, news);

@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
 
@@ -65,7 +65,7 @@ function literal(v: string): string {
   return v === "true" || v === "false" ? v : sqlString(v);
 }
 
-export const clusterSettingOperations: Operations = renderingFailures({
+export const clusterSettingOperations: Operations = engineFacing({
   async check(_config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(clusterSettingInputs, news);
     return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -22,7 +22,7 @@ export interface BucketIamMemberArgs {
 /** How long a grant to a new service account keeps being retried while IAM catches up. */
 const PROPAGATION_DEADLINE_MS = 180_000;
 
-export const bucketIamMemberOperations: Operations = renderingFailures({
+export const bucketIamMemberOperations: Operations = engineFacing({
   async check(_config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(bucketIamMemberInputs, news);
     return v.inputs ? { inputs: v.inputs } : { failures: v.failures };

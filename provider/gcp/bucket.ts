@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface BucketArgs {
@@ -57,7 +57,7 @@ type Outputs = BucketInputs & { url: string; selfLink: string };
 const REPLACE = ["name", "project", "location"];
 const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
 
-export const bucketOperations: Operations = renderingFailures({
+export const bucketOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };

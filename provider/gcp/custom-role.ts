@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { CustomRoleInputs, customRoleInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface CustomRoleArgs {
@@ -29,7 +29,7 @@ const REPLACE = ["roleId", "project"];
 const UPDATE = ["title", "description", "permissions", "stage"];
 const MASK: Record<string, string> = { title: "title", description: "description", permissions: "includedPermissions", stage: "stage" };
 
-export const customRoleOperations: Operations = renderingFailures({
+export const customRoleOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(customRoleInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };

@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
 import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -28,7 +28,7 @@ function accountName(email: string): string {
   return `projects/${project}/serviceAccounts/${email}`;
 }
 
-export const serviceAccountKeyOperations: Operations = renderingFailures({
+export const serviceAccountKeyOperations: Operations = engineFacing({
   async check(_config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(serviceAccountKeyInputs, news);
     return v.inputs ? { inputs: v.inputs } : { failures: v.failures };

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
 import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, renderingFailures } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
 
 export interface ServiceAccountArgs {
@@ -25,7 +25,7 @@ const UPDATE = ["displayName", "description"];
 /** A new account must be seen this many times in a row before it counts as visible (as Terraform does). */
 const VISIBLE_STREAK = 3;
 
-export const serviceAccountOperations: Operations = renderingFailures({
+export const serviceAccountOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
