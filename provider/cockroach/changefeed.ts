@@ -134,9 +134,20 @@ export const changefeedOperations: Operations = engineFacing({
       const job = await showJob(c, props.jobId).catch((e) => {
         throw explain(e, `read changefeed job ${props.jobId}`);
       });
+      // Reconcile here too, so that no more than one job of this resource is live after a refresh:
+      // beside a live tracked job, unrecorded ones are cancelled; without one, all but the newest
+      // (which the next update continues from).
+      const others = props.marker ? (await ownedLiveJobs(c, props.marker, props.jobHistory ?? [])).filter((j) => String(j.job_id) !== String(props.jobId)) : [];
+      const live = !!job && LIVE.includes(job.status);
+      const timeout = (props.timeoutSeconds ?? 120) * 1000;
+      await cancelAll(c, live ? others : others.slice(0, -1), timeout);
+      const adoptable = live ? undefined : others[others.length - 1];
+      const note = adoptable ? `; job ${adoptable.job_id} of this resource, not recorded, runs: the next up continues from it` : "";
       // Never report the resource gone: the next update restarts it from the last high-water.
-      const outs = job ? outputs(props, job, props.jobHistory, props.startedAt) : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)" };
-      return { id, props: outs };
+      const outs = job
+        ? outputs(props, job, props.jobHistory, props.startedAt)
+        : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)" };
+      return { id, props: { ...outs, runningStatus: `${outs.runningStatus ?? ""}${note}` } };
     });
   },
 

@@ -23,9 +23,18 @@ export interface BucketIamMemberArgs {
 const PROPAGATION_DEADLINE_MS = 180_000;
 
 export const bucketIamMemberOperations: Operations = engineFacing({
-  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bucketIamMemberInputs, news);
-    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
+    if (!v.inputs) return { failures: v.failures };
+    // A bucket named by the program (AuditStream's existingBucket) is checked to exist in preview,
+    // once per new name (a no-op preview makes no call). Only "not found" refuses; no permission to
+    // look is left to the grant itself.
+    if (v.complete && v.inputs.bucket !== olds?.bucket) {
+      const gcp = await gcpClients(gcpConfigFrom(config)).catch(() => undefined);
+      const missing = gcp && (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(() => false, (e) => statusOf(e) === 404));
+      if (missing) return { failures: [{ property: "bucket", reason: `gs://${v.inputs.bucket} does not exist (with AuditStream: check existingBucket, or leave it out to create a bucket)` }] };
+    }
+    return { inputs: v.inputs };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {

@@ -253,6 +253,12 @@ describe("BucketIamMember and ServiceAccountKey", () => {
     account = (await sad.up({ accountId: "grantee-one" })).state;
   });
 
+  test("a grant on a bucket that does not exist (a mistyped existingBucket) is refused at check, naming it", async () => {
+    const calls = emu.calls.length;
+    await expect(md.check({ bucket: "no-such-audit-bucket", role: "roles/storage.objectCreator", member: "user:a@example.com" })).rejects.toThrow(/^bucket: gs:\/\/no-such-audit-bucket does not exist \(with AuditStream: check existingBucket/);
+    expect(emu.calls.slice(calls).filter((c) => c.path === "/storage/v1/b/no-such-audit-bucket")).toHaveLength(1);
+  });
+
   test("the grant is added next to existing bindings, never replacing them", async () => {
     const other = (await sad.up({ accountId: "someone-else" })).state;
     const policy = (await admin.storage.buckets.getIamPolicy({ bucket: "audit-grants" })).data;
