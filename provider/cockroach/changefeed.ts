@@ -180,7 +180,7 @@ export const changefeedOperations: Operations = engineFacing({
         // The tracked job ended, and a job of ours that state never recorded runs: its settings are
         // not known for sure, so continue from it with a handoff.
         await cancelAll(c, others.slice(0, -1), timeout);
-        jobId = await handoff(c, String(others[others.length - 1].job_id), news, timeout, ctx);
+        jobId = await handoff(c, String(others[others.length - 1].job_id), news, timeout, { ...ctx, olds: undefined });
       } else {
         const h = laterHighWater(tracked?.high_water_timestamp, olds.highWaterTimestamp);
         jobId = await restart(c, news, olds, h, timeout);
