@@ -9,16 +9,29 @@ import { zodProblems } from "./validation";
 
 /**
  * In Pulumi's dynamic provider host only: when the CLI that started this process is gone (kill -9
- * leaves the host running, reparented), stop within half a second, so that an operation nobody can
- * record any more does not go on beside the next `pulumi up` (which reconciles what it left).
+ * leaves the host running), stop within half a second, so that an operation nobody can record any
+ * more does not go on beside the next `pulumi up` (which reconciles what it left). The host runs
+ * under Pulumi's `pulumi-resource-pulumi-nodejs` shell shim (`sh` → `node`), so both our parent and,
+ * where /proc shows it, the parent's parent are watched.
  */
 export function exitWithOrphanedHost(argv1 = process.argv[1] ?? ""): boolean {
   if (!/dynamic-provider/.test(argv1)) return false;
   const parent = process.ppid;
+  const grandparent = parentOf(parent);
   setInterval(() => {
-    if (process.ppid !== parent) process.exit(70);
+    if (process.ppid !== parent || (grandparent !== undefined && parentOf(parent) !== grandparent)) process.exit(70);
   }, 500).unref();
   return true;
+}
+
+/** The parent pid of `pid` from /proc (Linux); undefined where there is no /proc or it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = require("fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
 }
 exitWithOrphanedHost();
 

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { spawn } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import { PulumiCli } from "../harness/cli";
 import { repoRoot, standInConfig } from "../harness/engine";
 import { StandIns, startStandIns } from "../helpers/stand-ins";
@@ -41,6 +41,7 @@ const heldCount = async () => String((await sql("SHOW CLUSTER SETTING twin.held"
 /** `pulumi up`, killed (-9) right after `statement` took effect: the CLI alone, or its whole process group. */
 async function upKilledAfter(statement: string, target: "cli" | "group"): Promise<void> {
   const before = await heldCount();
+  const providersBefore = new Set(providerProcesses());
   await sql(`SET CLUSTER SETTING twin.hold_after = '${statement}'`);
   const child = spawn(cli.bin, ["--non-interactive", "up", "--yes", "--skip-preview", "--stack", STACK], { cwd: repoRoot, env: cli.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
@@ -56,6 +57,22 @@ async function upKilledAfter(statement: string, target: "cli" | "group"): Promis
   if (target === "cli") process.kill(child.pid!, "SIGKILL");
   else process.kill(-child.pid!, "SIGKILL");
   await exited;
+  if (target === "cli") {
+    // The provider process the dead CLI started stops by itself (provider/shared.ts exitWithOrphanedHost).
+    // (Pulumi starts plugins in process groups of their own, so they are found as new processes.)
+    const started = () => providerProcesses().filter((p) => !providersBefore.has(p));
+    await waitFor("the orphaned dynamic provider to exit", async () => started().length === 0, 5_000, 100).catch((e) => {
+      throw new Error(`${(e as Error).message}: ${started().join("; ")}`);
+    });
+  }
+}
+
+/** Running dynamic-provider hosts, as "pid args". */
+function providerProcesses(): string[] {
+  return execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /cmd\/dynamic-provider/.test(l));
 }
 
 /**
