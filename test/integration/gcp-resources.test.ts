@@ -99,6 +99,15 @@ describe("Bucket", () => {
     await d.destroy(r.state);
   });
 
+  test("forceDestroy of a bucket whose objects are under retention says it is the retention policy, not a permission", async () => {
+    const r = (await d.up({ name: "audit-retained", retentionPeriodSeconds: 3600, forceDestroy: true })).state;
+    await admin.storage.objects.insert({ bucket: "audit-retained", name: "events/1.ndjson", media: { body: "{}" } }, admin.uploadOptions);
+    const failed = await d.destroy(r).catch((e) => e);
+    expect(failed.message).toMatch(/HTTP 403.*retention.*This is the bucket's retention policy, not a missing permission/);
+    expect(failed.message).not.toMatch(/lacks/);
+    expect(emu.storage.buckets.has("audit-retained")).toBe(true);
+  });
+
   test("a non-empty bucket is kept on delete unless forceDestroy, with a message that says so", async () => {
     const kept = (await d.up({ name: "audit-keep-me" })).state;
     await admin.storage.objects.insert({ bucket: "audit-keep-me", name: "x.ndjson", media: { body: "{}" } }, admin.uploadOptions);
