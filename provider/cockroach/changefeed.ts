@@ -22,7 +22,7 @@ import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gc
 import { changefeedOptionsSchema, renderChangefeedOptions, ChangefeedOptions } from "../cdc/statement";
 import { ValidationError } from "../validation";
 import { ConnectionLostError, Db, explain, withClient } from "./sql";
-import { ENDED, JobRow, LIVE, RUNNING, cancelJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
+import { ENDED, JobRow, LIVE, RUNNING, cancelJob, pollDelay, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
 import { cancelAll, isMarker, markerFor, ownedLiveJobs } from "./reconcile";
 
 export interface ChangefeedArgs {
@@ -237,8 +237,9 @@ function stateSaying(message: string, inEffect: any, job: JobRow | undefined, ct
  * the step with that error; the job is paused first and state says so (see stateSaying).
  */
 async function proveDelivery(c: Db, jobId: string, i: any, since: string | null, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }): Promise<JobRow> {
-  const deadline = Date.now() + timeout;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+  const start = Date.now();
+  const deadline = start + timeout;
+  for (;;) {
     const j = await showJob(c, jobId);
     const retrying = retryingError(j);
     if (j && j.status === "running" && !retrying && j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since))) return j;
@@ -252,7 +253,7 @@ async function proveDelivery(c: Db, jobId: string, i: any, since: string | null,
       }
       throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i.__provider);
     }
-    await new Promise((r) => setTimeout(r, delay));
+    await new Promise((r) => setTimeout(r, pollDelay(start)));
   }
 }
 

@@ -46,9 +46,10 @@ export function retryingError(j: JobRow | undefined): string | undefined {
 
 /** Polls the job until `done` holds, or fails after `timeoutMs` naming the last status seen. */
 export async function waitForJob(c: Db, jobId: string, what: string, done: (j: JobRow) => boolean, timeoutMs = 120_000): Promise<JobRow> {
-  const deadline = Date.now() + timeoutMs;
+  const start = Date.now();
+  const deadline = start + timeoutMs;
   let last: JobRow | undefined;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+  for (;;) {
     last = await showJob(c, jobId);
     if (last && done(last)) return last;
     if (last && (last.status === "failed" || last.status === "canceled") && !done(last)) {
@@ -58,7 +59,7 @@ export async function waitForJob(c: Db, jobId: string, what: string, done: (j: J
       const retrying = retryingError(last);
       throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"}${retrying ? `; the job reports: ${retrying}` : ""})`);
     }
-    await new Promise((r) => setTimeout(r, delay));
+    await new Promise((r) => setTimeout(r, pollDelay(start)));
   }
 }
 
@@ -120,4 +121,9 @@ export function laterHighWater(a: string | null | undefined, b: string | null | 
 /** Waits until the job runs and has checkpointed past `h` (any checkpoint when `h` is null). */
 export async function waitPast(c: Db, jobId: string, h: string | null, timeout: number, what: string): Promise<JobRow> {
   return waitForJob(c, jobId, what, (j) => j.status === "running" && !!j.high_water_timestamp && (h === null || decimalGreater(j.high_water_timestamp, h)), timeout);
+}
+
+/** Poll interval: 200 ms for the first 5 s (a checkpoint is seen within that of landing), then 1 s. */
+export function pollDelay(start: number): number {
+  return Date.now() - start < 5_000 ? 200 : 1_000;
 }

@@ -80,8 +80,27 @@ function readCredentials(credentials: string): Record<string, string> {
 }
 
 /** Builds authenticated Storage and IAM clients. Retries are ours (withRetry), not the library's. */
-export async function gcpClients(given?: GcpConfig): Promise<Gcp> {
+/**
+ * One client set per credentials + project + endpoint in this process: every operation of a
+ * `pulumi up` reuses its token instead of exchanging a new one (the provider process serves all
+ * resources of a run). Module-level and never serialized into state.
+ */
+const clientCache = new Map<string, Promise<Gcp>>();
+
+export function gcpClients(given?: GcpConfig): Promise<Gcp> {
   const cfg = given ?? gcpConfigFrom();
+  const key = JSON.stringify([cfg.credentials ?? "", cfg.project ?? "", cfg.endpoint ?? ""]);
+  let made = clientCache.get(key);
+  if (!made) {
+    made = makeClients(cfg);
+    clientCache.set(key, made);
+    // A failure is not remembered: the next call tries again.
+    made.catch(() => clientCache.delete(key));
+  }
+  return made;
+}
+
+async function makeClients(cfg: GcpConfig): Promise<Gcp> {
   const transporter = transporterFor(cfg.endpoint);
   let auth: JWT | GoogleAuth;
   let keyProject: string | undefined;
