@@ -118,9 +118,9 @@ async function streamsUp(streams: number, run: number): Promise<{ upMs: number; 
   await cli.run(dir, ["stack", "init", stack]);
   await cli.configure(dir, stack, { ...standInConfig(standIns.emu, standIns.twin.url), "zas-bench:streams": { value: String(streams) } });
   try {
-    const [r, upMs] = await timed(() => cli.run(dir, ["up", "--yes", "--skip-preview", "--stack", stack]));
-    const created = Number(/(\d+) created/.exec(r.stdout)?.[1] ?? 0);
-    return { upMs, resources: created };
+    const [, upMs] = await timed(() => cli.run(dir, ["up", "--yes", "--skip-preview", "--stack", stack]));
+    const state = await cli.state(dir, stack);
+    return { upMs, resources: state.deployment.resources.filter((r: any) => String(r.type).startsWith("pulumi-nodejs:dynamic")).length };
   } finally {
     await cli.run(dir, ["destroy", "--yes", "--skip-preview", "--stack", stack], { allowFailure: true });
     await cli.run(dir, ["stack", "rm", "--yes", "--force", stack], { allowFailure: true });
