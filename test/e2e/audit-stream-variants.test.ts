@@ -18,7 +18,7 @@ let t: TestStack;
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
   // The twin's nodes authenticate "implicitly" as this key's account (like a node's ADC).
-  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile });
+  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile, checkpointMs: 300 });
   consumer = consumerLayout("variants");
 });
 afterAll(async () => {

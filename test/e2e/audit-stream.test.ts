@@ -24,7 +24,7 @@ const inserted: ZitadelEvent[] = [];
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
-  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint });
+  twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, checkpointMs: 300 });
   consumer = consumerLayout("lifecycle");
   admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   pg = new Client({ connectionString: twin.url });

@@ -17,7 +17,8 @@ export interface StandIns {
 
 export async function startStandIns(twinOptions: Partial<TwinOptions> = {}): Promise<StandIns> {
   const emu = await new GcpEmulator().start();
-  const twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile, ...twinOptions });
+  // Checkpoints every 300 ms unless a test says otherwise: waits for a checkpoint are what tests mostly wait on.
+  const twin = await startCockroachTwin({ storageEndpoint: emu.endpoint, implicitKeyFile: emu.adminKeyFile, checkpointMs: 300, ...twinOptions });
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   const pg = new Client({ connectionString: twin.url });
   pg.on("error", () => undefined); // the twin stopping under an idle connection is no news
