@@ -496,14 +496,15 @@ export class Changefeeds {
         const now = (await db.query<{ ts: string }>("SELECT crdb_internal.twin_now()::text AS ts")).rows[0].ts;
         const lines: { ts: string; line: string }[] = [];
         if (job.scanPending) {
-          const rows = await db.query<{ r: any }>(`SELECT to_jsonb(t) AS r FROM ${job.table} t`);
-          lines.push(...(await this.evaluate(db, job, rows.rows.map((x) => ({ row: x.r, mvcc: now })))));
+          // As text, parsed keeping numbers' digits: INT8 above 2^53 and DECIMAL must not pass through a double.
+          const rows = await db.query<{ r: string }>(`SELECT to_jsonb(t)::text AS r FROM ${job.table} t`);
+          lines.push(...(await this.evaluate(db, job, rows.rows.map((x) => ({ row: parseKeepingNumbers(x.r), mvcc: now })))));
         }
-        const changes = await db.query<{ op: string; mvcc: string; row: any }>(
-          "SELECT op, mvcc::text AS mvcc, row FROM crdb_internal.twin_changes WHERE tbl = $1 AND mvcc > $2::numeric AND mvcc <= $3::numeric ORDER BY seq",
+        const changes = await db.query<{ op: string; mvcc: string; row: string }>(
+          "SELECT op, mvcc::text AS mvcc, row::text AS row FROM crdb_internal.twin_changes WHERE tbl = $1 AND mvcc > $2::numeric AND mvcc <= $3::numeric ORDER BY seq",
           [job.table, job.resumeFrom, now],
         );
-        lines.push(...(await this.evaluate(db, job, changes.rows.map((c) => ({ row: c.row, mvcc: c.mvcc, deleted: c.op === "delete" })))));
+        lines.push(...(await this.evaluate(db, job, changes.rows.map((c) => ({ row: parseKeepingNumbers(c.row), mvcc: c.mvcc, deleted: c.op === "delete" })))));
         return { now, lines };
       });
     } catch (e) {
@@ -569,7 +570,7 @@ export class Changefeeds {
     });
     const relation = `(SELECT (jsonb_populate_record(NULL::${job.table}, e.r)).*, (e.r->>'__twin_ord')::int AS __twin_ord FROM jsonb_array_elements($1::jsonb) AS e(r))`;
     const sql = `SELECT row_to_json(__q)::text AS j FROM (${this.rewrite(job.select, ast, relation)}) __q`;
-    const res = await db.query<{ j: string }>(sql, [JSON.stringify(records)]);
+    const res = await db.query<{ j: string }>(sql, [jsonKeepingNumbers(records)]);
     return res.rows.map((r) => {
       const fields = parseKeepingNumbers(r.j);
       const ord = Number(fields.__twin_ord?.__raw ?? fields.__twin_ord);
@@ -602,6 +603,14 @@ export class Changefeeds {
 /** JSON.parse that keeps numbers as their source text (DECIMAL/INT8 must not lose digits). */
 function parseKeepingNumbers(text: string): Record<string, any> {
   return JSON.parse(text, (_k, v, ctx?: { source?: string }) => (typeof v === "number" && ctx?.source ? { __raw: ctx.source } : v));
+}
+
+/** JSON text of a value parsed by parseKeepingNumbers: numbers written back digit for digit. */
+function jsonKeepingNumbers(v: any): string {
+  if (v && typeof v === "object" && "__raw" in v) return v.__raw;
+  if (Array.isArray(v)) return `[${v.map(jsonKeepingNumbers).join(",")}]`;
+  if (v && typeof v === "object") return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${jsonKeepingNumbers(v[k])}`).join(",")}}`;
+  return JSON.stringify(v);
 }
 
 /** Top-level keys sorted, as CockroachDB's JSON encoder writes them; UTC timestamps end in Z. */
