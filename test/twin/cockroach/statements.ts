@@ -177,6 +177,8 @@ export function parseCockroachStatement(sql: string): Statement | undefined {
   }
   if (first === "SHOW" && p.accept("CHANGEFEED")) {
     if (p.accept("JOBS")) {
+      // psql sends the statement with its ';'.
+      p.punct(";");
       if (p.peek()) throw new SqlError("0A000", "SHOW CHANGEFEED JOBS <select> is not implemented by the twin");
       return { kind: "showChangefeedJobs" };
     }

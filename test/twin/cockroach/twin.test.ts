@@ -242,6 +242,12 @@ describe("the engine", () => {
     await f.pg.query("CANCEL JOB $1", [id]);
   });
 
+  test("SHOW CHANGEFEED JOBS; as psql sends it (with the semicolon) lists the jobs", async () => {
+    const withSemicolon = (await f.pg.query("SHOW CHANGEFEED JOBS;")).rows;
+    const without = (await f.pg.query("SHOW CHANGEFEED JOBS")).rows;
+    expect(withSemicolon.map((j) => j.job_id)).toEqual(without.map((j) => j.job_id));
+  });
+
   test("INT8 above 2^53 and DECIMAL with a fraction land in the files digit for digit (initial scan and changes)", async () => {
     const insert = (seq: string, position: string, agg: string) =>
       f.pg.query(
