@@ -93,9 +93,22 @@ async function recover(): Promise<void> {
     const dir = path.join(cli.backend, ".pulumi", "stacks", "zitadel-audit-stream");
     fs.copyFileSync(path.join(dir, `${STACK}.json.bak`), path.join(dir, `${STACK}.json`));
     console.log("checkpoint truncated by the kill: restored <stack>.json.bak");
-    await cli.run(repoRoot, refresh);
+    const again = await cli.run(repoRoot, refresh, { allowFailure: true });
+    // The copy can be broken too (the kill landed while both were written): start the stack again.
+    if (again.code !== 0) await stateLost();
   }
   await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK]);
+}
+
+/**
+ * The stack's state is gone (no usable checkpoint): `stack rm --force` keeping the config, `stack
+ * init`. The next `up` must find and adopt what the old state knew: names derived from the stack's
+ * identity, the feed's job by its marker, and the writer's old key deleted once the feed runs on a new one.
+ */
+async function stateLost(): Promise<void> {
+  console.log("state lost: the stack is made again; the next up adopts what exists");
+  await cli.run(repoRoot, ["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+  await cli.run(repoRoot, ["stack", "init", STACK]);
 }
 
 async function outputs(): Promise<Record<string, any>> {
@@ -146,6 +159,13 @@ test("kill -9 of the CLI or its process group at each step of create, handoff an
   await recover();
   await insert(5);
   await verify(events, "create, process group killed");
+
+  // the state lost entirely (a backend deleted, a checkpoint beyond repair): up adopts everything
+  await stateLost();
+  await insert(5);
+  await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK]);
+  await insert(5);
+  await verify(events, "state lost, everything adopted");
 
   // handoff: killed after the new job's CREATE (the CLI alone; the provider process is orphaned)
   await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", '["user.human.added"]']);
