@@ -1,5 +1,6 @@
 // The CockroachDB twin through the real `pg` driver: the guide's statements, the changefeed job
 // surface, and the engine writing into the emulated bucket.
+import * as net from "net";
 import { CdcFixture, cdcFixture } from "../../helpers/cdc-fixture";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../../helpers/events";
 import { buildChangefeedQuery, buildCreateChangefeedStatement, buildSinkUri } from "../../../provider";
@@ -25,6 +26,46 @@ const sqlError = async (p: Promise<unknown>) => {
   }
   throw new Error("expected an error");
 };
+/** Parse + Describe(statement) + Sync on a raw connection: the parameter type OIDs the server reports. */
+async function describeParams(sql: string): Promise<number[]> {
+  const u = new URL(f.twin.url);
+  const socket = net.connect(Number(u.port), u.hostname);
+  const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), Buffer.from([0, 0, 0, 0].map((_, i) => ((body.length + 4) >> (24 - 8 * i)) & 255)), body]);
+  const cstr = (s: string) => Buffer.from(`${s}\0`);
+  let buf = Buffer.alloc(0);
+  const until = (type: string) =>
+    new Promise<Buffer[]>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const found: Buffer[] = [];
+        let at = 0;
+        while (at + 5 <= buf.length && at + 1 + buf.readInt32BE(at + 1) <= buf.length) {
+          found.push(buf.subarray(at, at + 1 + buf.readInt32BE(at + 1)));
+          at += 1 + buf.readInt32BE(at + 1);
+        }
+        if (found.some((m) => String.fromCharCode(m[0]) === type)) {
+          socket.off("data", onData);
+          buf = buf.subarray(at);
+          resolve(found);
+        }
+      };
+      socket.on("data", onData);
+      socket.once("error", reject);
+    });
+  await new Promise((r) => socket.once("connect", r));
+  const params = Buffer.concat([cstr("user"), cstr("root"), cstr("database"), cstr("defaultdb"), cstr("")]);
+  const startup = Buffer.concat([Buffer.alloc(4), Buffer.from([0, 3, 0, 0]), params]);
+  startup.writeInt32BE(startup.length, 0);
+  socket.write(startup);
+  await until("Z");
+  socket.write(Buffer.concat([msg("P", Buffer.concat([cstr(""), cstr(sql), Buffer.from([0, 0])])), msg("D", Buffer.concat([Buffer.from("S"), cstr("")])), msg("S", Buffer.alloc(0))]));
+  const replies = await until("Z");
+  socket.end();
+  const t = replies.find((m) => String.fromCharCode(m[0]) === "t");
+  if (!t) throw new Error(`no ParameterDescription: ${replies.map((m) => String.fromCharCode(m[0])).join("")}`);
+  return Array.from({ length: t.readInt16BE(5) }, (_, i) => t.readInt32BE(7 + 4 * i));
+}
+
 const job = async (id: string) => (await f.pg.query("SHOW CHANGEFEED JOB $1", [id])).rows[0];
 const rangefeedsOn = () => f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
 
@@ -240,6 +281,12 @@ describe("the engine", () => {
       else expect(l.payload).toBeNull();
     }
     await f.pg.query("CANCEL JOB $1", [id]);
+  });
+
+  test("Describe types a job id placeholder as INT8 (SHOW CHANGEFEED JOB $1, PAUSE JOB $1), a sink as TEXT", async () => {
+    expect(await describeParams("SHOW CHANGEFEED JOB $1")).toEqual([20]);
+    expect(await describeParams("PAUSE JOB $1")).toEqual([20]);
+    expect(await describeParams("CREATE CHANGEFEED INTO $1 AS SELECT instance_id FROM eventstore.events2")).toEqual([25]);
   });
 
   test("SHOW CHANGEFEED JOBS; as psql sends it (with the semicolon) lists the jobs", async () => {

@@ -278,7 +278,7 @@ export class CockroachTwin implements TwinHost {
         if (!stmt) return this.forward(conn, data);
         const cols = this.columns(stmt);
         const desc = cols ? w.rowDescription(cols) : w.noData();
-        return msg.kind === "S" ? [w.parameterDescription(placeholders(stmt).map(() => w.OID.text)), desc] : desc;
+        return msg.kind === "S" ? [w.parameterDescription(placeholderTypes(stmt)), desc] : desc;
       }
       case "E": {
         const portal = conn.portals.get(msg.portal);
@@ -425,6 +425,15 @@ function statementLabel(stmt: Statement): string {
     case "alterChangefeed":
       return "ALTER CHANGEFEED";
   }
+}
+
+/**
+ * The type of each placeholder, as Describe reports it: a job id in PAUSE/RESUME/CANCEL JOB $n and
+ * SHOW CHANGEFEED JOB $n is INT8 (CockroachDB types it; pgx then encodes an int64), the rest TEXT.
+ */
+function placeholderTypes(stmt: Statement): number[] {
+  const job = (stmt.kind === "controlJob" || stmt.kind === "showChangefeedJobs") && stmt.job?.kind === "placeholder" ? stmt.job.index : undefined;
+  return placeholders(stmt).map((i) => (i === job ? w.OID.int8 : w.OID.text));
 }
 
 function placeholders(stmt: Statement): number[] {
