@@ -36,6 +36,20 @@ function resource(prefix: string) {
   return { owner, inputs: { owner, sink: sink(prefix), options: { initial_scan: "no" }, timeoutSeconds: 30 } as Record<string, any> };
 }
 
+/** A feed of its own, running, with events flowing in from here on. */
+async function runningFeed(prefix: string) {
+  const d = new Driver(changefeedOperations, config);
+  const { inputs } = resource(prefix);
+  const s0 = (await d.up(inputs)).state;
+  const load = insertContinuously(f.twin.url, nextBlock());
+  await new Promise((r) => setTimeout(r, 500));
+  return { d, inputs, s0, load };
+}
+
+/** The changes the trials make: a query change (a handoff) and a new key (an ALTER). */
+const handoffOf = (inputs: Record<string, any>) => ({ ...inputs, query: { payload: { eventTypes: ["user.human.added"] } } });
+const rotationOf = async (inputs: Record<string, any>, prefix: string) => ({ ...inputs, sink: sink(prefix, await f.newKey()) });
+
 async function liveJobsOf(marker: string): Promise<{ job_id: string; status: string }[]> {
   const rows = (await f.pg.query("SHOW CHANGEFEED JOBS")).rows;
   return rows.filter((j) => j.description.includes(`'${marker}'`) && ["running", "pending", "paused", "pause-requested"].includes(j.status));
@@ -97,14 +111,10 @@ describe("a connection cut right after a statement", () => {
 
   for (const statement of ["PAUSE JOB", "CREATE CHANGEFEED", "CANCEL JOB"]) {
     test(`handoff (query change): after ${statement}`, async () => {
-      const d = new Driver(changefeedOperations, config);
       const prefix = `cut-handoff-${statement.split(" ")[0].toLowerCase()}`;
-      const { inputs } = resource(prefix);
-      const s0 = (await d.up(inputs)).state;
-      const load = insertContinuously(f.twin.url, nextBlock());
-      await new Promise((r) => setTimeout(r, 500));
+      const { d, inputs, s0, load } = await runningFeed(prefix);
       await fault("cut", statement);
-      const s = (await d.up({ ...inputs, query: { payload: { eventTypes: ["user.human.added"] } } }, s0)).state;
+      const s = (await d.up(handoffOf(inputs), s0)).state;
       expect(s.outputs.jobId).not.toBe(s0.outputs.jobId);
       await verify(d, s, prefix, load, s.outputs.marker);
     });
@@ -112,14 +122,10 @@ describe("a connection cut right after a statement", () => {
 
   for (const statement of ["PAUSE JOB", "ALTER CHANGEFEED", "RESUME JOB"]) {
     test(`key rotation (ALTER): after ${statement}`, async () => {
-      const d = new Driver(changefeedOperations, config);
       const prefix = `cut-rotate-${statement.split(" ")[0].toLowerCase()}`;
-      const { inputs } = resource(prefix);
-      const s0 = (await d.up(inputs)).state;
-      const load = insertContinuously(f.twin.url, nextBlock());
-      await new Promise((r) => setTimeout(r, 500));
+      const { d, inputs, s0, load } = await runningFeed(prefix);
       await fault("cut", statement);
-      const s = (await d.up({ ...inputs, sink: sink(prefix, await f.newKey()) }, s0)).state;
+      const s = (await d.up(await rotationOf(inputs, prefix), s0)).state;
       expect(s.outputs.jobId).toBe(s0.outputs.jobId);
       await verify(d, s, prefix, load, s.outputs.marker);
     });
@@ -142,13 +148,9 @@ describe("the provider process killed (-9) right after a statement took effect",
 
   for (const statement of ["PAUSE JOB", "CREATE CHANGEFEED", "CANCEL JOB"]) {
     test(`handoff, after ${statement}: the next up from the old state leaves one job`, async () => {
-      const d = new Driver(changefeedOperations, config);
       const prefix = `kill-handoff-${statement.split(" ")[0].toLowerCase()}`;
-      const { inputs } = resource(prefix);
-      const s0 = (await d.up(inputs)).state;
-      const load = insertContinuously(f.twin.url, nextBlock());
-      await new Promise((r) => setTimeout(r, 500));
-      const news = { ...inputs, query: { payload: { eventTypes: ["user.human.added"] } } };
+      const { d, inputs, s0, load } = await runningFeed(prefix);
+      const news = handoffOf(inputs);
       await upKilledAfter(statement, news, s0);
       // A refresh reconciles too: no more than one job of the resource stays live.
       const refreshed = (await d.refresh(s0))!;
@@ -160,13 +162,9 @@ describe("the provider process killed (-9) right after a statement took effect",
 
   for (const statement of ["PAUSE JOB", "ALTER CHANGEFEED", "RESUME JOB"]) {
     test(`key rotation, after ${statement}: the next up from the old state heals the same job`, async () => {
-      const d = new Driver(changefeedOperations, config);
       const prefix = `kill-rotate-${statement.split(" ")[0].toLowerCase()}`;
-      const { inputs } = resource(prefix);
-      const s0 = (await d.up(inputs)).state;
-      const load = insertContinuously(f.twin.url, nextBlock());
-      await new Promise((r) => setTimeout(r, 500));
-      const news = { ...inputs, sink: sink(prefix, await f.newKey()) };
+      const { d, inputs, s0, load } = await runningFeed(prefix);
+      const news = await rotationOf(inputs, prefix);
       await upKilledAfter(statement, news, s0);
       const s = (await d.up(news, s0)).state;
       expect(s.outputs.jobId).toBe(s0.outputs.jobId);
@@ -201,7 +199,7 @@ describe("the cluster and the sink misbehave", () => {
     const load = insertContinuously(f.twin.url, nextBlock());
     await f.admin.storage.buckets.insert({ project: f.emu.project, requestBody: { name: "no-grant-handoff" } });
     await fault("cut", "RESUME JOB");
-    const bad = { ...inputs, sink: { ...inputs.sink, bucket: "no-grant-handoff" }, query: { payload: { eventTypes: ["user.human.added"] } }, verifySinkAccess: false, timeoutSeconds: 5 };
+    const bad = { ...handoffOf(inputs), sink: { ...inputs.sink, bucket: "no-grant-handoff" }, verifySinkAccess: false, timeoutSeconds: 5 };
     const failed = await d.up(bad, s0).catch((e) => e);
     expect(failed).toBeInstanceOf(PartialFailure);
     expect(failed.message).toMatch(/The previous job \d+ was resumed \(read back: running\) and delivers as before/);

@@ -153,12 +153,18 @@ test("kill -9 of the CLI or its process group at each step of create, handoff an
     events.push(...batch);
   };
 
+  /** After a kill: events before and after the recovery all delivered, one job, no unknown key. */
+  const killedThenHealed = async (statement: string, target: "cli" | "group", what: string) => {
+    await upKilledAfter(statement, target);
+    await insert(5);
+    await recover();
+    await insert(5);
+    await verify(events, what);
+  };
+  const configSet = (key: string, value: string) => cli.run(repoRoot, ["config", "set", "--stack", STACK, `zitadel-audit-stream:${key}`, value]);
+
   // create: killed right after CREATE CHANGEFEED (the whole process group)
-  await upKilledAfter("CREATE CHANGEFEED", "group");
-  await insert(5);
-  await recover();
-  await insert(5);
-  await verify(events, "create, process group killed");
+  await killedThenHealed("CREATE CHANGEFEED", "group", "create, process group killed");
 
   // the state lost entirely (a backend deleted, a checkpoint beyond repair): up adopts everything
   await stateLost();
@@ -168,29 +174,17 @@ test("kill -9 of the CLI or its process group at each step of create, handoff an
   await verify(events, "state lost, everything adopted");
 
   // handoff: killed after the new job's CREATE (the CLI alone; the provider process is orphaned)
-  await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", '["user.human.added"]']);
+  await configSet("payloadEventTypes", '["user.human.added"]');
   await insert(5);
-  await upKilledAfter("CREATE CHANGEFEED", "cli");
-  await insert(5);
-  await recover();
-  await insert(5);
-  await verify(events, "handoff, CLI killed after CREATE");
+  await killedThenHealed("CREATE CHANGEFEED", "cli", "handoff, CLI killed after CREATE");
 
   // handoff: killed after PAUSE of the old job
-  await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:instanceIds", '["262800396467273985"]']);
-  await upKilledAfter("PAUSE JOB", "group");
-  await insert(5);
-  await recover();
-  await insert(5);
-  await verify(events, "handoff, group killed after PAUSE");
+  await configSet("instanceIds", '["262800396467273985"]');
+  await killedThenHealed("PAUSE JOB", "group", "handoff, group killed after PAUSE");
 
   // key rotation: killed after ALTER (the new key exists and is recorded; the feed is paused)
-  await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:keyRotationTrigger", "2"]);
-  await upKilledAfter("ALTER CHANGEFEED", "cli");
-  await insert(5);
-  await recover();
-  await insert(5);
-  await verify(events, "rotation, CLI killed after ALTER");
+  await configSet("keyRotationTrigger", "2");
+  await killedThenHealed("ALTER CHANGEFEED", "cli", "rotation, CLI killed after ALTER");
 
   const marker = await markerOf();
   await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK]);
