@@ -22,7 +22,7 @@ import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gc
 import { changefeedOptionsSchema, renderChangefeedOptions, ChangefeedOptions } from "../cdc/statement";
 import { ValidationError } from "../validation";
 import { ConnectionLostError, Db, explain, withClient } from "./sql";
-import { ENDED, JobRow, LIVE, RUNNING, cancelJob, pollDelay, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
+import { ENDED, JobRow, LIVE, RUNNING, WaitFailed, cancelJob, waitForJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
 import { cancelAll, isMarker, markerFor, ownedLiveJobs } from "./reconcile";
 
 export interface ChangefeedArgs {
@@ -237,23 +237,22 @@ function stateSaying(message: string, inEffect: any, job: JobRow | undefined, ct
  * the step with that error; the job is paused first and state says so (see stateSaying).
  */
 async function proveDelivery(c: Db, jobId: string, i: any, since: string | null, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }): Promise<JobRow> {
-  const start = Date.now();
-  const deadline = start + timeout;
-  for (;;) {
-    const j = await showJob(c, jobId);
+  const delivered = (j: JobRow) => j.status === "running" && !retryingError(j) && !!j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since));
+  const hopeless = (j: JobRow | undefined) => !j || ENDED.includes(j.status) || retryingError(j) !== undefined;
+  try {
+    return await waitForJob(c, jobId, "a checkpoint", delivered, timeout, hopeless);
+  } catch (e) {
+    if (!(e instanceof WaitFailed)) throw e;
+    const j = e.job;
     const retrying = retryingError(j);
-    if (j && j.status === "running" && !retrying && j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since))) return j;
-    if (!j || ENDED.includes(j.status) || retrying || Date.now() > deadline) {
-      const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${retrying}` : `did not checkpoint within ${timeout / 1000}s (status ${j.status})`;
-      let left = "";
-      let now = j;
-      if (j && LIVE.includes(j.status)) {
-        now = await pauseJob(c, jobId, timeout).catch(() => undefined);
-        left = now?.status === "paused" ? ` It was paused (read back: paused); the next \`pulumi up\` resumes it from its last checkpoint, so no event is lost.` : ` Pausing it failed; the next \`pulumi up\` finds it by its marker.`;
-      }
-      throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i.__provider);
+    const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${retrying}` : `did not checkpoint within ${timeout / 1000}s (status ${j.status})`;
+    let left = "";
+    let now = j;
+    if (j && LIVE.includes(j.status)) {
+      now = await pauseJob(c, jobId, timeout).catch(() => undefined);
+      left = now?.status === "paused" ? ` It was paused (read back: paused); the next \`pulumi up\` resumes it from its last checkpoint, so no event is lost.` : ` Pausing it failed; the next \`pulumi up\` finds it by its marker.`;
     }
-    await new Promise((r) => setTimeout(r, pollDelay(start)));
+    throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, i, now ?? j, ctx, i.__provider);
   }
 }
 

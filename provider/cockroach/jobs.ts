@@ -44,20 +44,34 @@ export function retryingError(j: JobRow | undefined): string | undefined {
   return /^retryable error/i.test(s) ? s : undefined;
 }
 
-/** Polls the job until `done` holds, or fails after `timeoutMs` naming the last status seen. */
-export async function waitForJob(c: Db, jobId: string, what: string, done: (j: JobRow) => boolean, timeoutMs = 120_000): Promise<JobRow> {
+/** Why waitForJob gave up, with the last row it read (undefined: not found). */
+export class WaitFailed extends Error {
+  constructor(
+    message: string,
+    readonly job: JobRow | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Polls the job until `done` holds, or fails (WaitFailed, naming the last status seen) after
+ * `timeoutMs`, when the job failed or was canceled, or as soon as `stopIf` holds for the row read.
+ */
+export async function waitForJob(c: Db, jobId: string, what: string, done: (j: JobRow) => boolean, timeoutMs = 120_000, stopIf?: (j: JobRow | undefined) => boolean): Promise<JobRow> {
   const start = Date.now();
   const deadline = start + timeoutMs;
   let last: JobRow | undefined;
   for (;;) {
     last = await showJob(c, jobId);
     if (last && done(last)) return last;
-    if (last && (last.status === "failed" || last.status === "canceled") && !done(last)) {
-      throw new Error(`changefeed job ${jobId} is ${last.status} while waiting for ${what}${last.error ? `: ${last.error}` : ""}`);
+    if (last && (last.status === "failed" || last.status === "canceled")) {
+      throw new WaitFailed(`changefeed job ${jobId} is ${last.status} while waiting for ${what}${last.error ? `: ${last.error}` : ""}`, last);
     }
+    if (stopIf?.(last)) throw new WaitFailed(`changefeed job ${jobId} reads ${last?.status ?? "not found"} while waiting for ${what}`, last);
     if (Date.now() > deadline) {
       const retrying = retryingError(last);
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"}${retrying ? `; the job reports: ${retrying}` : ""})`);
+      throw new WaitFailed(`timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"}${retrying ? `; the job reports: ${retrying}` : ""})`, last);
     }
     await new Promise((r) => setTimeout(r, pollDelay(start)));
   }
