@@ -15,7 +15,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
-import * as pulumi from "@pulumi/pulumi";
 import { PulumiCli } from "../test/harness/cli";
 import { repoRoot, standInConfig } from "../test/harness/engine";
 import { StandIns, startStandIns } from "../test/helpers/stand-ins";
@@ -204,7 +203,6 @@ async function main(): Promise<void> {
   standIns = await startStandIns({ checkpointMs: 300 });
   await standIns.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
   cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-bench-")));
-  void pulumi; // the SDK version the serialize figure comes from is the one installed here
   try {
     const root: RootRun[] = [];
     const n1: number[] = [];
