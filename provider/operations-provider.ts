@@ -2,33 +2,40 @@
 // package's code again in the provider process, whatever way the package was installed.
 //
 // Pulumi stores a dynamic resource's provider as the text of a function (pulumi-dynamic.md §2.1).
-// What it captures decides what state holds: a module object under node_modules becomes a
-// `require("<pkg>/<path>")`, but any other module is copied by value with everything it reaches
-// (§2.2) — which fails outright for zod (`package.json export path … not found`) and would freeze
-// old code into state. A package installed as a symlink (`npm install ../dir`, `npm link`, npm and
-// pnpm workspaces) or this repository's own root project are such "other" modules, since Node
-// loads them from their real path outside node_modules.
+// What it captures decides what state holds: a module object whose `require.cache` path runs
+// through node_modules becomes a `require("<pkg>/<path>")` (createClosure.ts captureModuleAsync,
+// §2.2), but any other module is copied by value with everything it reaches — which fails outright
+// for zod (`package.json export path … not found`) and would freeze old code into state.
 //
-// So the stored provider captures no module at all: it holds a module *specifier string* and the
-// name of the module's operations export, and calls `require(specifier)` when a method runs.
-// `require` is never captured by the serializer (§2.2) and, in the serialized text, resolves from
-// the provider process's cwd, the program directory (§2.1, §3.2). The specifier is chosen here, in
-// the program process, and checked to resolve from the program directory to this very file:
-//   - "zitadel-audit-stream/dist/provider/…js" for every install mode (tarball, directory, link,
-//     workspace), so `destroy`/`refresh` of old stacks run the installed version's code;
-//   - a relative path to dist/ for a program inside a checkout of this repository (its root
-//     project imports the TypeScript sources; the provider process runs their build).
-// Each resource module's path and operations export name are therefore stable API
+// So the provider a resource hands to Pulumi is, where it can be, a *module object*: the exports of
+// provider/stored/<resource>.js, whose own properties are the provider methods (engineProvider).
+// State then holds ~400 bytes, `require("zitadel-audit-stream/dist/provider/stored/<resource>.js")`,
+// resolved in the provider process from its cwd, the program directory (§2.1, §3.2), so `refresh`
+// and `destroy` of a stack run the installed version's code. The serializer finds a module by
+// scanning `require.cache` for its exports and names it by that path:
+//   - installed as a copy (npm tarball or registry, pnpm's store): the module's own path runs
+//     through node_modules, and the real module is used;
+//   - installed as a symlink (`npm install ../dir`, `npm link`, workspaces, and this repository's
+//     own projects, which depend on the package as `file:.`): Node caches modules by real path, so
+//     the module is registered once more under the path the program's node_modules gives it. The
+//     alias is never used by Node's own loader (it caches by real path), and its exports are the
+//     same provider, built from the same operations.
+// Where neither is possible (no node_modules entry for the package above the program, or a loader
+// whose require.cache cannot be written, like jest's), the provider falls back to the earlier
+// format: a plain object of ~3 KB holding a module specifier and forwarding methods, which is also
+// what stacks made by version 0.1.0 hold. Every module and export either format names is stable API
 // (test/integration/serialization.test.ts pins them).
 import * as fs from "fs";
+import Module from "module";
 import * as path from "path";
 import type { ConfigLike, Operations } from "./shared";
 
 export const PACKAGE_NAME = "zitadel-audit-stream";
 
 /**
- * The provider object state stores for a resource module: its specifier, the module's operations
- * export name, and methods that forward the engine's calls to those operations.
+ * The fallback provider object (see the header), and what version 0.1.0 stored for every resource:
+ * its module specifier, the module's operations export name, and methods that forward the
+ * engine's calls to those operations.
  */
 export type OperationsProvider = ReturnType<typeof makeOperationsProvider>;
 
@@ -79,20 +86,83 @@ export function makeOperationsProvider(module: string, operations: string) {
   };
 }
 
-const providers = new Map<string, OperationsProvider>();
+/**
+ * The methods the dynamic-provider host calls, forwarding to `ops` with the stack config that
+ * `configure` received. provider/stored/<resource>.ts exports one of these for each resource type.
+ */
+export function engineProvider(ops: Operations) {
+  let config: ConfigLike | undefined;
+  return {
+    async configure(req: { config: ConfigLike }) {
+      config = req.config;
+    },
+    check: (olds: any, news: any) => ops.check(config, olds, news),
+    diff: (id: string, olds: any, news: any) => ops.diff(config, id, olds, news),
+    create: (inputs: any) => ops.create(config, inputs),
+    read: (id: string, props?: any) => ops.read(config, id, props),
+    update: (id: string, olds: any, news: any) => ops.update(config, id, olds, news),
+    delete: (id: string, props: any) => ops.delete(config, id, props),
+  };
+}
+
+export type StoredProvider = ReturnType<typeof engineProvider> | OperationsProvider;
+
+const providers = new Map<string, StoredProvider>();
 
 /**
  * The one provider object for a resource module (one object, so Pulumi serializes it once per
- * module). `moduleFile` is the resource module's `__filename`.
+ * module). `moduleFile` is the resource module's `__filename`, `operations` the name of its
+ * operations export and `ops` that export.
  */
-export function operationsProvider(moduleFile: string, operations: string): OperationsProvider {
+export function operationsProvider(moduleFile: string, operations: string, ops: Operations): StoredProvider {
   const key = `${moduleFile}#${operations}`;
   let p = providers.get(key);
   if (!p) {
-    p = makeOperationsProvider(storedModuleSpecifier(moduleFile), operations);
+    p = referencedProvider(moduleFile, ops) ?? makeOperationsProvider(storedModuleSpecifier(moduleFile), operations);
     providers.set(key, p);
   }
   return p;
+}
+
+/**
+ * The exports of provider/stored/<resource>.js as a module the serializer names by a node_modules
+ * path (see the header), or undefined when there is none.
+ */
+export function referencedProvider(moduleFile: string, ops: Operations, programDir = process.cwd()): StoredProvider | undefined {
+  const root = packageRoot(fs.realpathSync(moduleFile));
+  compiledFile(moduleFile, root); // a stale build is refused here as for the fallback
+  const stored = path.join(root, "dist", "provider", "stored", path.basename(moduleFile).replace(/\.(ts|js)$/, ".js"));
+  if (!fs.existsSync(stored)) return undefined;
+  const rel = path.relative(root, fs.realpathSync(stored));
+  const installed = installedRoot(programDir, root);
+  const key = installed ? path.join(installed, rel) : toPosix(stored).includes(`/node_modules/${PACKAGE_NAME}/`) ? stored : undefined;
+  if (!key) return undefined;
+  const cache = require.cache;
+  if (fs.realpathSync(key) === key) {
+    const exports = require(key);
+    return cache[key]?.exports === exports ? exports : undefined;
+  }
+  let alias = cache[key];
+  if (!alias) {
+    alias = new Module(key);
+    alias.filename = key;
+    alias.loaded = true;
+    alias.exports = engineProvider(ops);
+    cache[key] = alias;
+  }
+  return cache[key] === alias ? alias.exports : undefined;
+}
+
+/** `<dir>/node_modules/zitadel-audit-stream` for the nearest `dir` at or above `programDir`, if it is this package at `root`. */
+function installedRoot(programDir: string, root: string): string | undefined {
+  let dir = path.resolve(programDir);
+  for (;;) {
+    const candidate = path.join(dir, "node_modules", PACKAGE_NAME);
+    if (fs.existsSync(candidate)) return fs.realpathSync(candidate) === root ? candidate : undefined;
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
 }
 
 /**

@@ -518,7 +518,7 @@ export interface Changefeed {
 export class Changefeed extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "changefeedOperations");
+    return operationsProvider(__filename, "changefeedOperations", changefeedOperations);
   }
 
   constructor(name: string, args: ChangefeedArgs, opts?: pulumi.CustomResourceOptions) {

@@ -115,7 +115,7 @@ export interface ClusterSetting {
 export class ClusterSetting extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "clusterSettingOperations");
+    return operationsProvider(__filename, "clusterSettingOperations", clusterSettingOperations);
   }
 
   constructor(name: string, args: ClusterSettingArgs = {}, opts?: pulumi.CustomResourceOptions) {

@@ -112,7 +112,7 @@ export interface BucketIamMember {
 export class BucketIamMember extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "bucketIamMemberOperations");
+    return operationsProvider(__filename, "bucketIamMemberOperations", bucketIamMemberOperations);
   }
 
   constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {

@@ -194,7 +194,7 @@ export interface Bucket {
 export class Bucket extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "bucketOperations");
+    return operationsProvider(__filename, "bucketOperations", bucketOperations);
   }
 
   constructor(name: string, args: BucketArgs = {}, opts?: pulumi.CustomResourceOptions) {

@@ -140,7 +140,7 @@ export interface CustomRole {
 export class CustomRole extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "customRoleOperations");
+    return operationsProvider(__filename, "customRoleOperations", customRoleOperations);
   }
 
   constructor(name: string, args: CustomRoleArgs, opts?: pulumi.CustomResourceOptions) {

@@ -116,7 +116,7 @@ export interface ServiceAccountKey {
 export class ServiceAccountKey extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "serviceAccountKeyOperations");
+    return operationsProvider(__filename, "serviceAccountKeyOperations", serviceAccountKeyOperations);
   }
 
   constructor(name: string, args: ServiceAccountKeyArgs, opts?: pulumi.CustomResourceOptions) {

@@ -156,7 +156,7 @@ export interface ServiceAccount {
 export class ServiceAccount extends pulumi.dynamic.Resource {
   /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
   static get provider() {
-    return operationsProvider(__filename, "serviceAccountOperations");
+    return operationsProvider(__filename, "serviceAccountOperations", serviceAccountOperations);
   }
 
   constructor(name: string, args: ServiceAccountArgs = {}, opts?: pulumi.CustomResourceOptions) {

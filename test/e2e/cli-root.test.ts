@@ -47,6 +47,23 @@ async function storedEndpoint(stack: string): Promise<string | undefined> {
   return state.deployment.resources.find((r: any) => r.type === "pulumi:providers:pulumi-nodejs")?.inputs["zitadel-audit-stream:gcpEndpoint"];
 }
 
+/** Rewrites a stack's stored providers into what version 0.1.0 stored (test/fixtures/stored-providers-0.1.0.json). */
+async function importAsVersion010(stack: string): Promise<void> {
+  const v010: Record<string, string> = JSON.parse(fs.readFileSync(path.join(repoRoot, "test", "fixtures", "stored-providers-0.1.0.json"), "utf8"));
+  const state = await cli.state(repoRoot, stack);
+  let n = 0;
+  for (const r of state.deployment.resources) {
+    const text = v010[String(r.type).split(":").pop()!];
+    if (!String(r.type).startsWith("pulumi-nodejs:dynamic/") || !text) continue;
+    for (const props of [r.inputs, r.outputs]) if (props?.__provider) props.__provider = text;
+    n++;
+  }
+  expect(n).toBe(7);
+  const file = path.join(cli.base, `${stack}.json`);
+  fs.writeFileSync(file, JSON.stringify(state));
+  await cli.run(repoRoot, ["stack", "import", "--stack", stack, "--file", file]);
+}
+
 /** A loopback port nothing listens on. */
 function closedPort(): Promise<number> {
   return new Promise((resolve) => {
@@ -73,10 +90,11 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
     expect(fs.readFileSync(path.join(repoRoot, `Pulumi.${s}.yaml`), "utf8")).toMatch(/zitadel-audit-stream:cockroachUrl:\n\s+secure: /);
   }
 
-  // dev first; the root program runs from source, its providers from dist/ by a relative path.
+  // dev first; the root program runs from source, its providers from dist/, named through the
+  // package's own `file:.` link in node_modules as in a consumer's state.
   const up = await cli.run(repoRoot, ["up", "--yes", "--stack", DEV]);
   expect(summary(up.stdout)).toEqual({ created: 9 });
-  for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^\.\.\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
+  for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
   await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", DEV]);
   const before = makeEvents(5, 2000);
   await insertEvents(pg, before);
@@ -136,7 +154,13 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--run-program", "--stack", PROD])).stdout)).toEqual({ unchanged: 9 });
   expect(await storedEndpoint(PROD)).toBe(endpoint);
 
-  // Destroying dev leaves prod running and delivering.
+  // A stack made by version 0.1.0 (its state holds the former provider format) still refreshes
+  // and destroys: dev's state rewritten to that format and imported; destroying it leaves prod
+  // running and delivering.
+  await importAsVersion010(DEV);
+  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 2 });
+  for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
+  await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", DEV]); // the upgrade itself changes nothing
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
   expect(summary(destroyDev.stdout)).toEqual({ deleted: 9 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true

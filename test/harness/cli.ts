@@ -74,11 +74,19 @@ export class PulumiCli {
   }
 }
 
-/** The stored provider's module specifier of every dynamic resource in a state export. */
+/**
+ * The module every dynamic resource's stored provider in a state export loads: the one it
+ * `require`s, or for the fallback format (provider/operations-provider.ts) the one it names;
+ * "<none>" or several joined by "," when it is not exactly one.
+ */
 export function storedModules(state: any): string[] {
   return (state.deployment.resources ?? [])
     .filter((r: any) => typeof r.outputs?.__provider === "string")
-    .map((r: any) => /\bmodule: "([^"]+)"/.exec(r.outputs.__provider)?.[1] ?? "<none>");
+    .map((r: any) => {
+      const text: string = r.outputs.__provider;
+      const mods = [...text.matchAll(/\brequire\("([^"]+)"\)|\bmodule: "([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+      return mods.length ? mods.join(",") : "<none>";
+    });
 }
 
 /** Resource-change counts from the CLI's summary ("+ 9 created", "9 unchanged", …). */

@@ -1,6 +1,7 @@
 // The provider objects as Pulumi stores them: serialized from the package as a consumer installs it,
 // small, referring only to module paths we keep stable, and working when a fresh Node process loads
-// them the way the dynamic-provider host does (require-from-string, cwd = the program directory).
+// them the way the dynamic-provider host does (require-from-string, cwd = the program directory) —
+// today's and those stacks made by version 0.1.0 hold (test/fixtures/stored-providers-0.1.0.json).
 import * as fs from "fs";
 import * as path from "path";
 import { execFile } from "child_process";
@@ -14,16 +15,27 @@ jest.setTimeout(120_000);
  * Every module a stored provider may `require`. Renaming or removing one breaks `destroy` and
  * `refresh` of stacks created with an older version, so a change here must be deliberate.
  */
-const STABLE_MODULES = [
-  "zitadel-audit-stream/dist/provider/gcp/bucket.js",
-  "zitadel-audit-stream/dist/provider/gcp/service-account.js",
-  "zitadel-audit-stream/dist/provider/gcp/custom-role.js",
-  "zitadel-audit-stream/dist/provider/gcp/bucket-iam-member.js",
-  "zitadel-audit-stream/dist/provider/gcp/service-account-key.js",
-  "zitadel-audit-stream/dist/provider/cockroach/cluster-setting.js",
-  "zitadel-audit-stream/dist/provider/cockroach/changefeed.js",
+const STORED_MODULES = [
+  "zitadel-audit-stream/dist/provider/stored/bucket.js",
+  "zitadel-audit-stream/dist/provider/stored/service-account.js",
+  "zitadel-audit-stream/dist/provider/stored/custom-role.js",
+  "zitadel-audit-stream/dist/provider/stored/bucket-iam-member.js",
+  "zitadel-audit-stream/dist/provider/stored/service-account-key.js",
+  "zitadel-audit-stream/dist/provider/stored/cluster-setting.js",
+  "zitadel-audit-stream/dist/provider/stored/changefeed.js",
 ];
+/** What 0.1.0 stored: `{ module: "<one of these>", operations: "<its export>" }` and forwarding methods. */
+const V010_MODULES: Record<string, string> = {
+  "zitadel-audit-stream/dist/provider/gcp/bucket.js": "bucketOperations",
+  "zitadel-audit-stream/dist/provider/gcp/service-account.js": "serviceAccountOperations",
+  "zitadel-audit-stream/dist/provider/gcp/custom-role.js": "customRoleOperations",
+  "zitadel-audit-stream/dist/provider/gcp/bucket-iam-member.js": "bucketIamMemberOperations",
+  "zitadel-audit-stream/dist/provider/gcp/service-account-key.js": "serviceAccountKeyOperations",
+  "zitadel-audit-stream/dist/provider/cockroach/cluster-setting.js": "clusterSettingOperations",
+  "zitadel-audit-stream/dist/provider/cockroach/changefeed.js": "changefeedOperations",
+};
 const RESOURCES = ["Bucket", "ServiceAccount", "CustomRole", "BucketIamMember", "ServiceAccountKey", "ClusterSetting", "Changefeed"] as const;
+const V010: Record<string, string> = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "stored-providers-0.1.0.json"), "utf8"));
 
 let emu: GcpEmulator;
 let consumer: Consumer;
@@ -42,20 +54,28 @@ afterAll(async () => {
   await emu?.stop();
 });
 
-test.each(RESOURCES)("%s's serialized provider is at most 4 KB and refers only to a stable module", (r) => {
-  expect(texts[r].length).toBeLessThanOrEqual(4096);
-  // The stored provider loads its module by a specifier it holds, and captures no other module.
-  const stored = [...texts[r].matchAll(/\bmodule: "([^"]+)"/g)].map((m) => m[1]);
-  expect(stored).toHaveLength(1);
-  expect(STABLE_MODULES).toContain(stored[0]);
-  expect(texts[r]).not.toMatch(/require\("/);
-  for (const mod of STABLE_MODULES) expect(fs.existsSync(path.join(consumer.dir, "node_modules", mod))).toBe(true);
+test.each(RESOURCES)("%s's serialized provider is at most 1 KB: a require of its stable stored module, nothing else", (r) => {
+  expect(texts[r].length).toBeLessThanOrEqual(1024);
+  const required = [...texts[r].matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]);
+  expect(required).toHaveLength(1);
+  expect(STORED_MODULES).toContain(required[0]);
+  expect(texts[r]).not.toMatch(/\bmodule: "/);
+  for (const mod of STORED_MODULES) expect(fs.existsSync(path.join(consumer.dir, "node_modules", mod))).toBe(true);
 });
 
-test("loaded in a fresh process, the GCP providers create, read and delete against the emulator, and the CockroachDB ones check", async () => {
-  const dir = path.join(consumer.dir, "fresh");
+test.each(RESOURCES)("%s: what 0.1.0 stored still names a module and export this version has", (r) => {
+  const [, mod, ops] = /\bmodule: "([^"]+)", operations: "([^"]+)"/.exec(V010[r])!;
+  expect(V010_MODULES[mod]).toBe(ops);
+  expect(typeof require(path.join(consumer.dir, "node_modules", mod))[ops].delete).toBe("function");
+});
+
+test.each([
+  ["today's", "fresh-new", () => texts],
+  ["0.1.0's", "fresh-old", () => V010],
+])("%s stored providers, loaded in a fresh process: the GCP ones create, read and delete against the emulator, and the CockroachDB ones check", async (_format, prefix, stored) => {
+  const dir = path.join(consumer.dir, prefix);
   fs.mkdirSync(dir);
-  for (const r of RESOURCES) fs.writeFileSync(path.join(dir, `${r}.js`), texts[r]);
+  for (const r of RESOURCES) fs.writeFileSync(path.join(dir, `${r}.js`), stored()[r]);
   const script = `
     const fs = require("fs");
     const load = (r) => require("require-from-string")(fs.readFileSync(r + ".js", "utf8")).handler();
@@ -71,9 +91,9 @@ test("loaded in a fresh process, the GCP providers create, read and delete again
     }
     (async () => {
       const out = {};
-      const b = await lifecycle("Bucket", { namePrefix: "fresh-proc" });
-      const sa = await lifecycle("ServiceAccount", { namePrefix: "fresh-proc" });
-      const role = await lifecycle("CustomRole", { roleIdPrefix: "freshProc", permissions: ["storage.objects.create"] });
+      const b = await lifecycle("Bucket", { namePrefix: "${prefix}" });
+      const sa = await lifecycle("ServiceAccount", { namePrefix: "${prefix}" });
+      const role = await lifecycle("CustomRole", { roleIdPrefix: "${prefix.replace("-", "_")}", permissions: ["storage.objects.create"] });
       const grant = await lifecycle("BucketIamMember", { bucket: b.created.id, role: role.created.outs.name, member: sa.created.outs.member });
       const key = await lifecycle("ServiceAccountKey", { serviceAccountEmail: sa.created.outs.email });
       for (const [name, x] of Object.entries({ b, sa, role, grant, key })) out[name] = { id: x.created.id, readId: x.read.id };
@@ -101,6 +121,6 @@ test("loaded in a fresh process, the GCP providers create, read and delete again
   expect(out.settingName).toBe("kv.rangefeed.enabled");
   // Deleted again: nothing of ours is left.
   expect(emu.storage.buckets.has(out.b.id)).toBe(false);
-  expect(emu.iam.accounts.filter((a) => a.email.startsWith("fresh-proc") && !a.deleted)).toEqual([]);
+  expect(emu.iam.accounts.filter((a) => a.email.startsWith(prefix) && !a.deleted)).toEqual([]);
   expect(emu.iam.roles.get(`${emu.project}/${out.role.id.split("/").pop()}`)!.deleted).toBe(true);
 });
