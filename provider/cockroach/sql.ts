@@ -1,8 +1,8 @@
 // Connecting to CockroachDB with `pg`, and turning its errors into one actionable line.
 //
-// Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
-import { Client, QueryResult } from "pg";
+// Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
+// its path may change. `pg` is loaded on first use (only the provider process connects).
+import type { Client, QueryResult } from "pg";
 import type { ConfigLike } from "../shared";
 
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
@@ -13,6 +13,7 @@ export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
  */
 export async function connect(connectionString: string | undefined, config?: ConfigLike): Promise<Client> {
   const url = connectionString || config?.get(URL_CONFIG_KEY) || undefined;
+  const { Client } = require("pg") as typeof import("pg");
   const client = new Client(url ? { connectionString: url } : {});
   client.on("error", () => undefined); // a dropped connection surfaces on the next query
   try {

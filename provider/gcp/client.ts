@@ -1,11 +1,12 @@
 // The one GCP client factory every GCP provider uses, and the retry/backoff rules.
 //
-// Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
-import { iam_v1 } from "@googleapis/iam";
-import { storage_v1 } from "@googleapis/storage";
-import { Gaxios } from "gaxios";
-import { GoogleAuth, JWT } from "google-auth-library";
+// Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
+// its path may change. The Google libraries are loaded on first use: only the provider process
+// calls Google, and a program that merely declares resources does not pay for loading them.
+import type { iam_v1 } from "@googleapis/iam";
+import type { storage_v1 } from "@googleapis/storage";
+import type { Gaxios } from "gaxios";
+import type { GoogleAuth, JWT } from "google-auth-library";
 import * as fs from "fs";
 
 export interface GcpConfig {
@@ -55,6 +56,7 @@ const SCOPES = ["https://www.googleapis.com/auth/cloud-platform"];
  * uploads, and the auth library ignores a key's token_uri).
  */
 function transporterFor(endpoint?: string): Gaxios {
+  const { Gaxios } = require("gaxios") as typeof import("gaxios");
   const g = new Gaxios({ fetchImplementation: globalThis.fetch as any });
   if (!endpoint) return g;
   const base = endpoint.replace(/\/+$/, "");
@@ -101,6 +103,9 @@ export function gcpClients(given?: GcpConfig): Promise<Gcp> {
 }
 
 async function makeClients(cfg: GcpConfig): Promise<Gcp> {
+  const { GoogleAuth, JWT } = require("google-auth-library") as typeof import("google-auth-library");
+  const { storage_v1 } = require("@googleapis/storage") as typeof import("@googleapis/storage");
+  const { iam_v1 } = require("@googleapis/iam") as typeof import("@googleapis/iam");
   const transporter = transporterFor(cfg.endpoint);
   let auth: JWT | GoogleAuth;
   let keyProject: string | undefined;

@@ -2,8 +2,8 @@
 // §2.1, §2.3, §3, §1.5). `check` validates with these; defaults are filled there so that `diff`
 // compares complete values.
 //
-// Reached from state only through the resource modules that import it (see OperationsProvider in
-// provider/operations-provider.ts): its path may change; a resource module's path and operations export may not.
+// Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
+// its path may change.
 import { z } from "zod";
 import { bucketName } from "../validation";
 
