@@ -155,12 +155,11 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   expect(await storedEndpoint(PROD)).toBe(endpoint);
 
   // A stack made by version 0.1.0 (its state holds the former provider format) still refreshes
-  // and destroys: dev's state rewritten to that format and imported; destroying it leaves prod
-  // running and delivering.
+  // and destroys: dev's state rewritten to that format and imported; destroying it (0.1.0's
+  // provider objects running this version's operations) leaves prod running and delivering.
   await importAsVersion010(DEV);
   expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 2 });
   for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
-  await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", DEV]); // the upgrade itself changes nothing
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
   expect(summary(destroyDev.stdout)).toEqual({ deleted: 9 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true
@@ -169,6 +168,13 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   await delivered(PROD, last);
   const jobs = (await pg.query("SHOW CHANGEFEED JOBS")).rows.filter((j) => j.status === "running").map((j) => String(j.job_id));
   expect(jobs).toEqual([prod2.jobId]);
+  // Upgrading a 0.1.0 stack: `up` updates the 7 resources in place (their provider code changed),
+  // the feed keeps its job, and state then holds today's format.
+  await importAsVersion010(PROD);
+  expect(summary((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ updated: 7, unchanged: 2 });
+  expect((await outputs(PROD)).jobId).toBe(prod2.jobId);
+  for (const m of storedModules(await cli.state(repoRoot, PROD))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
+  await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", PROD]);
   expect(summary((await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ deleted: 9 });
   expect((await pg.query("SHOW CHANGEFEED JOBS")).rows.filter((j) => j.status === "running")).toEqual([]);
 });
