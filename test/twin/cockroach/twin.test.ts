@@ -1,6 +1,7 @@
 // The CockroachDB twin through the real `pg` driver: the guide's statements, the changefeed job
 // surface, and the engine writing into the emulated bucket.
 import * as net from "net";
+import { Client, QueryConfig } from "pg";
 import { CdcFixture, cdcFixture } from "../../helpers/cdc-fixture";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../../helpers/events";
 import { buildChangefeedQuery, buildCreateChangefeedStatement, buildSinkUri } from "../../../provider";
@@ -26,43 +27,92 @@ const sqlError = async (p: Promise<unknown>) => {
   }
   throw new Error("expected an error");
 };
-/** Parse + Describe(statement) + Sync on a raw connection: the parameter type OIDs the server reports. */
-async function describeParams(sql: string): Promise<number[]> {
-  const u = new URL(f.twin.url);
-  const socket = net.connect(Number(u.port), u.hostname);
-  const msg = (type: string, body: Buffer) => Buffer.concat([Buffer.from(type), Buffer.from([0, 0, 0, 0].map((_, i) => ((body.length + 4) >> (24 - 8 * i)) & 255)), body]);
-  const cstr = (s: string) => Buffer.from(`${s}\0`);
-  let buf = Buffer.alloc(0);
-  const until = (type: string) =>
-    new Promise<Buffer[]>((resolve, reject) => {
-      const onData = (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        const found: Buffer[] = [];
-        let at = 0;
-        while (at + 5 <= buf.length && at + 1 + buf.readInt32BE(at + 1) <= buf.length) {
-          found.push(buf.subarray(at, at + 1 + buf.readInt32BE(at + 1)));
-          at += 1 + buf.readInt32BE(at + 1);
-        }
-        if (found.some((m) => String.fromCharCode(m[0]) === type)) {
-          socket.off("data", onData);
-          buf = buf.subarray(at);
-          resolve(found);
+/** A raw PostgreSQL-protocol connection to the twin: what a client library would hide. */
+class Raw {
+  private buf = Buffer.alloc(0);
+  private constructor(private readonly socket: net.Socket) {}
+
+  /** Connects and sends the StartupMessage; resolves with the server's answer up to ReadyForQuery. */
+  static async open(url: string, params: Record<string, string> = {}): Promise<{ raw: Raw; startup: Buffer[] }> {
+    const u = new URL(url);
+    const socket = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => socket.once("connect", r));
+    const raw = new Raw(socket);
+    const body = Buffer.concat([...Object.entries({ user: "root", database: "defaultdb", ...params }).flatMap(([k, v]) => [Raw.cstr(k), Raw.cstr(v)]), Raw.cstr("")]);
+    const startup = Buffer.concat([Buffer.alloc(4), Buffer.from([0, 3, 0, 0]), body]);
+    startup.writeInt32BE(startup.length, 0);
+    socket.write(startup);
+    return { raw, startup: await raw.until("Z") };
+  }
+
+  static cstr = (s: string) => Buffer.from(`${s}\0`);
+  static msg(type: string, ...parts: Buffer[]): Buffer {
+    const body = Buffer.concat(parts);
+    const head = Buffer.alloc(5);
+    head.write(type, 0, "latin1");
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  }
+  static int16 = (...ns: number[]) => Buffer.concat(ns.map((n) => Buffer.from([(n >> 8) & 255, n & 255])));
+  static int32 = (n: number) => Buffer.from([24, 16, 8, 0].map((shift) => (n >> shift) & 255));
+
+  /** Sends messages and collects the answers up to (and with) the first of type `type`. */
+  send(messages: Buffer[], type = "Z"): Promise<Buffer[]> {
+    this.socket.write(Buffer.concat(messages));
+    return this.until(type);
+  }
+
+  until(type: string): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      const found: Buffer[] = [];
+      const take = () => {
+        while (this.buf.length >= 5 && 1 + this.buf.readInt32BE(1) <= this.buf.length) {
+          const m = this.buf.subarray(0, 1 + this.buf.readInt32BE(1));
+          this.buf = this.buf.subarray(m.length);
+          found.push(m);
+          if (String.fromCharCode(m[0]) === type) {
+            this.socket.off("data", onData);
+            resolve(found);
+            return;
+          }
         }
       };
-      socket.on("data", onData);
-      socket.once("error", reject);
+      const onData = (d: Buffer) => {
+        this.buf = Buffer.concat([this.buf, d]);
+        take();
+      };
+      this.socket.on("data", onData);
+      this.socket.once("error", reject);
+      take();
     });
-  await new Promise((r) => socket.once("connect", r));
-  const params = Buffer.concat([cstr("user"), cstr("root"), cstr("database"), cstr("defaultdb"), cstr("")]);
-  const startup = Buffer.concat([Buffer.alloc(4), Buffer.from([0, 3, 0, 0]), params]);
-  startup.writeInt32BE(startup.length, 0);
-  socket.write(startup);
-  await until("Z");
-  socket.write(Buffer.concat([msg("P", Buffer.concat([cstr(""), cstr(sql), Buffer.from([0, 0])])), msg("D", Buffer.concat([Buffer.from("S"), cstr("")])), msg("S", Buffer.alloc(0))]));
-  const replies = await until("Z");
-  socket.end();
-  const t = replies.find((m) => String.fromCharCode(m[0]) === "t");
-  if (!t) throw new Error(`no ParameterDescription: ${replies.map((m) => String.fromCharCode(m[0])).join("")}`);
+  }
+
+  close(): void {
+    this.socket.end(Raw.msg("X"));
+  }
+}
+
+const typeOf = (m: Buffer) => String.fromCharCode(m[0]);
+/** The values of a DataRow message, as raw bytes (null for SQL NULL). */
+function dataRowValues(m: Buffer): (Buffer | null)[] {
+  const out: (Buffer | null)[] = [];
+  let at = 7;
+  for (let i = 0; i < m.readInt16BE(5); i++) {
+    const len = m.readInt32BE(at);
+    at += 4;
+    out.push(len < 0 ? null : m.subarray(at, at + len));
+    at += Math.max(len, 0);
+  }
+  return out;
+}
+
+/** Parse + Describe(statement) + Sync on a raw connection: the parameter type OIDs the server reports. */
+async function describeParams(sql: string): Promise<number[]> {
+  const { raw } = await Raw.open(f.twin.url);
+  const replies = await raw.send([Raw.msg("P", Raw.cstr(""), Raw.cstr(sql), Raw.int16(0)), Raw.msg("D", Buffer.from("S"), Raw.cstr("")), Raw.msg("S")]);
+  raw.close();
+  const t = replies.find((m) => typeOf(m) === "t");
+  if (!t) throw new Error(`no ParameterDescription: ${replies.map(typeOf).join("")}`);
   return Array.from({ length: t.readInt16BE(5) }, (_, i) => t.readInt32BE(7 + 4 * i));
 }
 
@@ -339,5 +389,117 @@ describe("the engine", () => {
     const body = JSON.parse(String((await f.admin.storage.objects.get({ bucket: f.bucket, object: resolved.name!, alt: "media" }, { responseType: "text" })).data));
     expect(body).toEqual({ __crdb__: { resolved: expect.stringMatching(/^\d{19}\.\d{10}$/) } });
     await f.pg.query("CANCEL JOB $1", [id]);
+  });
+});
+
+describe("connections and the wire protocol, as CockroachDB answers them", () => {
+  const clients: Client[] = [];
+  const connect = async () => {
+    const c = new Client({ connectionString: f.twin.url });
+    await c.connect();
+    clients.push(c);
+    return c;
+  };
+  afterAll(() => Promise.all(clients.map((c) => c.end())));
+
+  test("startup reports CockroachDB's session parameters (pgwire conn.go statusReportParams) and a cancel key", async () => {
+    const { raw, startup } = await Raw.open(f.twin.url, { application_name: "conformance" });
+    raw.close();
+    expect(startup.map(typeOf).join("")).toMatch(/^RS+KZ$/);
+    const status = Object.fromEntries(
+      startup.filter((m) => typeOf(m) === "S").map((m) => {
+        const [k, v] = m.subarray(5).toString("utf8").split("\0");
+        return [k, v];
+      }),
+    );
+    expect(status).toMatchObject({
+      application_name: "conformance",
+      client_encoding: "UTF8",
+      DateStyle: "ISO, MDY",
+      IntervalStyle: "postgres",
+      is_superuser: "on",
+      server_encoding: "UTF8",
+      server_version: "13.0.0",
+      standard_conforming_strings: "on",
+      TimeZone: "UTC",
+      integer_datetimes: "on",
+    });
+    expect(status.crdb_version).toMatch(/^CockroachDB CCL v\d+\.\d+\.\d+ /);
+  });
+
+  test("a session's SET stays in its connection: another connection, and the files, stay in UTC", async () => {
+    const [a, b] = [await connect(), await connect()];
+    await a.query("SET TimeZone = 'America/New_York'");
+    for (let i = 0; i < 3; i++) {
+      expect((await b.query("SHOW TimeZone")).rows[0].TimeZone).toBe("UTC");
+      expect((await a.query("SHOW TimeZone")).rows[0].TimeZone).toBe("America/New_York");
+    }
+    expect((await a.query("SELECT '2026-01-01 12:00:00+00'::timestamptz::text AS t")).rows[0].t).toBe("2026-01-01 07:00:00-05");
+    expect((await b.query("SELECT '2026-01-01 12:00:00+00'::timestamptz::text AS t")).rows[0].t).toBe("2026-01-01 12:00:00+00");
+    // Rows written by the New York session land in the bucket with UTC timestamps (CockroachDB's encoder: tree.AsJSON in UTC).
+    await rangefeedsOn();
+    const id = (await a.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT aggregate_id, created_at FROM eventstore.events2 WHERE aggregate_id LIKE 'tz-%'`, [buildSinkUri({ bucket: f.bucket, prefix: "tz", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    await insertEvents(a, makeEvents(2, 31_000).map((e, i) => ({ ...e, aggregateId: `tz-${i}` })));
+    const lines = await waitFor("the New York session's rows", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "tz/");
+      return d.lines.length >= 2 && d.lines;
+    });
+    for (const l of lines) expect(l.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    await a.query("CANCEL JOB $1", [id]);
+    await a.query("RESET TimeZone");
+    expect((await a.query("SHOW TimeZone")).rows[0].TimeZone).toBe("UTC");
+  });
+
+  test("a prepared statement's name belongs to its connection (pgx's statement cache on two connections)", async () => {
+    const [a, b] = [await connect(), await connect()];
+    for (let i = 0; i < 3; i++) {
+      expect((await a.query({ name: "stmtcache_1", text: "SELECT $1::int + 1 AS n", values: [i] })).rows[0].n).toBe(i + 1);
+      expect((await b.query({ name: "stmtcache_1", text: "SELECT $1::text || '!' AS s", values: [`b${i}`] })).rows[0].s).toBe(`b${i}!`);
+    }
+  });
+
+  test("results in binary where Bind asks for it, parameters in binary by their type (CockroachDB honours format codes)", async () => {
+    await rangefeedsOn();
+    const c = await connect();
+    // node-pg's `binary` asks for every result column in binary and decodes them with pg-types' binary parsers.
+    // (`binary` is node-pg's query option; @types/pg does not declare it.)
+    const setting = await c.query({ text: "SHOW CLUSTER SETTING kv.rangefeed.enabled", binary: true } as QueryConfig);
+    expect(setting.rows[0]["kv.rangefeed.enabled"]).toBe(true);
+    const id: string = (await c.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'binary'`, [buildSinkUri({ bucket: f.bucket, prefix: "binary", credentials: f.keyBase64 })])).rows[0].job_id;
+    await waitFor("a high-water", async () => (await job(id)).high_water_timestamp !== null);
+    const { raw } = await Raw.open(f.twin.url);
+    /** One row through Parse/Bind/Execute: parameters as given (typed by `types`), every result column in `format`. */
+    const row = async (sql: string, params: Buffer[], types: number[], paramFormat: number, format: number) => {
+      const replies = await raw.send([
+        Raw.msg("P", Raw.cstr(""), Raw.cstr(sql), Raw.int16(types.length), ...types.map(Raw.int32)),
+        Raw.msg("B", Raw.cstr(""), Raw.cstr(""), Raw.int16(1, paramFormat), Raw.int16(params.length), ...params.flatMap((p) => [Raw.int32(p.length), p]), Raw.int16(1, format)),
+        Raw.msg("D", Buffer.from("P"), Raw.cstr("")),
+        Raw.msg("E", Raw.cstr(""), Buffer.alloc(4)),
+        Raw.msg("S"),
+      ]);
+      const desc = replies.find((m) => typeOf(m) === "T")!;
+      const names: string[] = [];
+      let at = 7;
+      for (let i = 0; i < desc.readInt16BE(5); i++) {
+        const end = desc.indexOf(0, at);
+        names.push(desc.toString("utf8", at, end));
+        expect(desc.readInt16BE(end + 1 + 16)).toBe(format); // the column's format code, as bound
+        at = end + 1 + 18;
+      }
+      const values = dataRowValues(replies.find((m) => typeOf(m) === "D")!);
+      return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+    };
+    // The job's row in text, then in binary with the job id sent as an 8-byte INT8 (as pgx sends it once Describe says INT8).
+    const idBytes = Buffer.alloc(8);
+    idBytes.writeBigInt64BE(BigInt(id));
+    const text = await row("SHOW CHANGEFEED JOB $1", [Buffer.from(id)], [0], 0, 0);
+    const binary = await row("SHOW CHANGEFEED JOB $1", [idBytes], [20], 1, 1);
+    // What real PostgreSQL (PGlite, through the twin) sends in binary for the same values: the reference.
+    const cols = ["job_id", "created", "high_water_timestamp", "full_table_names", "status"] as const;
+    const reference = await row("SELECT $1::int8 AS job_id, $2::timestamptz AS created, $3::numeric AS high_water_timestamp, $4::text[] AS full_table_names, $5::text AS status", cols.map((k) => text[k]!), [0, 0, 0, 0, 0], 0, 1);
+    raw.close();
+    expect(binary.job_id!.readBigInt64BE().toString()).toBe(id);
+    for (const k of cols) expect([k, binary[k]!.toString("hex")]).toEqual([k, reference[k]!.toString("hex")]);
+    await c.query("CANCEL JOB $1", [id]);
   });
 });

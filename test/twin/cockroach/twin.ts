@@ -108,17 +108,36 @@ export interface CutFault {
   mode?: "cut" | "hold";
 }
 
+/**
+ * One client connection. CockroachDB keeps a session per connection; PGlite has one, which the
+ * connections take in turn (the Lock), so what a session holds is kept per connection here and
+ * put back when a connection takes the session: its SET/RESET statements (replayed after RESET
+ * ALL), its unnamed prepared statement (re-parsed), and its named statements and portals, which
+ * reach PGlite under a per-connection prefix.
+ */
 interface Conn {
+  id: number;
   socket: net.Socket;
   user: string;
+  applicationName: string;
+  /** The StartupMessage has been answered. */
+  started: boolean;
   /** Held by a fault: nothing more is answered on this connection. */
   muted?: boolean;
-  statements: Map<string, Statement>;
-  portals: Map<string, { stmt: Statement; params: (string | null)[] }>;
+  /** Statements the twin answers itself, by the client's name, with the parameter types Parse declared. */
+  statements: Map<string, { stmt: Statement; paramTypes: number[] }>;
+  portals: Map<string, { stmt: Statement; params: (string | null)[]; resultFormats: number[] }>;
+  /** The session's SET/RESET statements this connection ran, in order. */
+  sessionSets: string[];
+  /** The last Parse of the unnamed statement this connection sent to PGlite. */
+  unnamedParse?: Uint8Array;
   forwarded: boolean;
   skipUntilSync: boolean;
   release?: () => void;
 }
+
+/** A session-level SET or RESET (not SET LOCAL / SET TRANSACTION, which end with the transaction). */
+const SESSION_SET = /^\s*(SET\s+(?!LOCAL\b|TRANSACTION\b|CLUSTER\b)|RESET\s)/i;
 
 export class CockroachTwin implements TwinHost {
   readonly db = new PGlite();
@@ -134,6 +153,10 @@ export class CockroachTwin implements TwinHost {
   url = "";
   private server?: net.Server;
   private readonly lock = new Lock();
+  private nextConnId = 1;
+  /** Whose session settings and unnamed statement PGlite's session holds now (undefined: the twin's own, UTC). */
+  private sessionOwner: Conn | undefined;
+  private unnamedOwner: Conn | undefined;
   private readonly sockets = new Set<net.Socket>();
   /** Connection cuts to inject; each is used up after `times` matches. */
   readonly cuts: CutFault[] = [];
@@ -161,6 +184,7 @@ export class CockroachTwin implements TwinHost {
   async withLock<T>(fn: (db: PGlite) => Promise<T>): Promise<T> {
     const release = await this.lock.acquire();
     try {
+      await this.adoptSession(undefined); // the engine and the twin's own queries run in UTC, as CockroachDB's encoder writes
       return await fn(this.db);
     } finally {
       release();
@@ -189,7 +213,7 @@ export class CockroachTwin implements TwinHost {
     // As CockroachDB's server does: without it every extended-protocol exchange waits ~40 ms for a delayed ACK.
     socket.setNoDelay(true);
     this.sockets.add(socket);
-    const conn: Conn = { socket, user: "root", statements: new Map(), portals: new Map(), forwarded: false, skipUntilSync: false };
+    const conn: Conn = { id: this.nextConnId++, socket, user: "root", applicationName: "", started: false, statements: new Map(), portals: new Map(), sessionSets: [], forwarded: false, skipUntilSync: false };
     socket.on("close", () => {
       this.sockets.delete(socket);
       if (conn.release) {
@@ -198,22 +222,62 @@ export class CockroachTwin implements TwinHost {
       }
     });
     await fromNodeSocket(socket, {
-      serverVersion: "13.0.0",
       auth: { method: "trust" },
-      onStartup: (state) => {
-        conn.user = state.clientParams?.user ?? "root";
-      },
-      onMessage: async (data, state) => {
-        if (!state.isAuthenticated) return undefined;
-        return this.message(conn, data);
+      onMessage: async (data) => {
+        if (conn.started) return this.message(conn, data);
+        if (w.isGssEncRequest(data)) return Buffer.from("N");
+        // The gateway answers an SSLRequest ("N"); the StartupMessage the twin answers itself, with
+        // the ParameterStatus set CockroachDB sends (pkg/sql/pgwire/conn.go statusReportParams):
+        // pgx refuses its simple protocol without standard_conforming_strings, for one.
+        const params = w.readStartup(data);
+        if (!params) return undefined;
+        conn.started = true;
+        conn.user = params.user ?? "root";
+        conn.applicationName = params.application_name ?? "";
+        return w.startupReply(this.statusParams(conn), conn.id, crypto.randomInt(2 ** 31));
       },
     }).catch(() => undefined);
   }
 
+  private statusParams(conn: Conn): [string, string][] {
+    return [
+      ["application_name", conn.applicationName],
+      ["client_encoding", "UTF8"],
+      ["DateStyle", "ISO, MDY"],
+      ["IntervalStyle", "postgres"],
+      ["is_superuser", conn.user === "root" ? "on" : "off"],
+      ["server_version", "13.0.0"],
+      ["server_encoding", "UTF8"],
+      ["session_authorization", conn.user],
+      ["standard_conforming_strings", "on"],
+      ["TimeZone", "UTC"],
+      ["integer_datetimes", "on"],
+      ["crdb_version", this.versionString()],
+    ];
+  }
+
+  private versionString(): string {
+    return `CockroachDB CCL ${this.version} (x86_64-pc-linux-gnu, built 2024/11/01 00:00:00, go1.22.8)`;
+  }
+
+  /** Puts `conn`'s session settings into PGlite's one session (undefined: the twin's own, UTC). */
+  private async adoptSession(conn: Conn | undefined): Promise<void> {
+    const from = this.sessionOwner;
+    if (from === conn) return;
+    this.sessionOwner = conn;
+    if (!from?.sessionSets.length && !conn?.sessionSets.length) return;
+    await this.db.exec("RESET ALL; SET TimeZone = 'UTC'");
+    for (const set of conn?.sessionSets ?? []) await this.db.exec(set).catch(() => undefined);
+  }
+
   private async message(conn: Conn, data: Uint8Array): Promise<Uint8Array | Uint8Array[]> {
     const msg = w.readFrontend(data);
-    if (msg.type === "other" && msg.code === "X") return [];
-    if (!conn.release) conn.release = await this.lock.acquire();
+    // Terminate: nothing to answer; the client closes the socket.
+    if (msg.type === "other" && msg.code === "X") return new Uint8Array(0);
+    if (!conn.release) {
+      conn.release = await this.lock.acquire();
+      await this.adoptSession(conn);
+    }
     try {
       return await this.dispatch(conn, msg, data);
     } finally {
@@ -227,9 +291,22 @@ export class CockroachTwin implements TwinHost {
 
   private inTransaction = false;
 
-  private async forward(conn: Conn, data: Uint8Array): Promise<Uint8Array> {
+  /** Sends a message PGlite answers, with the connection's statement and portal names made its own. */
+  private async forward(conn: Conn, data: Uint8Array, msg?: w.Frontend): Promise<Uint8Array> {
     conn.forwarded = true;
-    const out = await this.db.execProtocolRaw(data);
+    if (msg?.type === "Q" && SESSION_SET.test(msg.sql)) conn.sessionSets.push(msg.sql);
+    if (msg?.type === "P" && SESSION_SET.test(msg.sql)) conn.sessionSets.push(msg.sql);
+    if (msg?.type === "P" && msg.name === "") {
+      conn.unnamedParse = data;
+      this.unnamedOwner = conn;
+    }
+    const usesUnnamed = (msg?.type === "B" && msg.statement === "") || (msg?.type === "D" && msg.kind === "S" && msg.name === "");
+    if (usesUnnamed && this.unnamedOwner !== conn && conn.unnamedParse) {
+      // Another connection replaced the unnamed statement since this one parsed it.
+      await this.db.execProtocolRaw(conn.unnamedParse);
+      this.unnamedOwner = conn;
+    }
+    const out = await this.db.execProtocolRaw(w.renameInMessage(data, (n) => (n === "" ? n : `c${conn.id}_${n}`)));
     // ReadyForQuery ends the exchange; its status byte says whether a transaction is open.
     if (out.length >= 6 && out[out.length - 6] === 0x5a) {
       conn.forwarded = false;
@@ -245,11 +322,11 @@ export class CockroachTwin implements TwinHost {
       case "Q": {
         const stmt = this.parse(msg.sql);
         if (!stmt.ok) return [w.errorResponse(stmt.error), w.readyForQuery(this.inTransaction ? "T" : "I")];
-        if (!stmt.value) return this.forward(conn, data);
+        if (!stmt.value) return this.forward(conn, data, msg);
         try {
           const r = await this.execute(conn, stmt.value, []);
           if (this.cutAfter(conn, stmt.value)) return [];
-          return [...(r.columns ? [w.rowDescription(r.columns)] : []), ...r.rows.map(w.dataRow), w.commandComplete(r.tag), w.readyForQuery(this.inTransaction ? "T" : "I")];
+          return [...(r.columns ? [w.rowDescription(r.columns)] : []), ...r.rows.map((row) => w.dataRow(row)), w.commandComplete(r.tag), w.readyForQuery(this.inTransaction ? "T" : "I")];
         } catch (e) {
           return [w.errorResponse(asSqlError(e)), w.readyForQuery(this.inTransaction ? "T" : "I")];
         }
@@ -259,49 +336,55 @@ export class CockroachTwin implements TwinHost {
         if (!stmt.ok) return this.fail(conn, stmt.error);
         if (!stmt.value) {
           conn.statements.delete(msg.name);
-          return this.forward(conn, data);
+          return this.forward(conn, data, msg);
         }
-        conn.statements.set(msg.name, stmt.value);
+        conn.statements.set(msg.name, { stmt: stmt.value, paramTypes: msg.paramTypes });
         return w.parseComplete();
       }
       case "B": {
-        const stmt = conn.statements.get(msg.statement);
-        if (!stmt) {
+        const entry = conn.statements.get(msg.statement);
+        if (!entry) {
           conn.portals.delete(msg.portal);
-          return this.forward(conn, data);
+          return this.forward(conn, data, msg);
         }
-        conn.portals.set(msg.portal, { stmt, params: msg.params });
+        const types = placeholderTypes(entry.stmt);
+        try {
+          const params = msg.params.map((raw, i) => w.paramText(raw, w.formatOf(msg.paramFormats, i), entry.paramTypes[i] || types[i] || w.OID.text));
+          conn.portals.set(msg.portal, { stmt: entry.stmt, params, resultFormats: msg.resultFormats });
+        } catch (e) {
+          return this.fail(conn, asSqlError(e));
+        }
         return w.bindComplete();
       }
       case "D": {
-        const stmt = msg.kind === "S" ? conn.statements.get(msg.name) : conn.portals.get(msg.name)?.stmt;
-        if (!stmt) return this.forward(conn, data);
-        const cols = this.columns(stmt);
-        const desc = cols ? w.rowDescription(cols) : w.noData();
-        return msg.kind === "S" ? [w.parameterDescription(placeholderTypes(stmt)), desc] : desc;
+        const twin = msg.kind === "S" ? conn.statements.get(msg.name) : conn.portals.get(msg.name);
+        if (!twin) return this.forward(conn, data, msg);
+        const cols = this.columns(twin.stmt);
+        const desc = cols ? w.rowDescription(cols, "resultFormats" in twin ? twin.resultFormats : []) : w.noData();
+        return msg.kind === "S" ? [w.parameterDescription(placeholderTypes(twin.stmt)), desc] : desc;
       }
       case "E": {
         const portal = conn.portals.get(msg.portal);
-        if (!portal) return this.forward(conn, data);
+        if (!portal) return this.forward(conn, data, msg);
         try {
           const r = await this.execute(conn, portal.stmt, portal.params);
           if (this.cutAfter(conn, portal.stmt)) return [];
-          return [...r.rows.map(w.dataRow), w.commandComplete(r.tag)];
+          return [...r.rows.map((row) => w.dataRow(row, r.columns, portal.resultFormats)), w.commandComplete(r.tag)];
         } catch (e) {
           return this.fail(conn, asSqlError(e));
         }
       }
       case "C": {
         const known = msg.kind === "S" ? conn.statements.delete(msg.name) : conn.portals.delete(msg.name);
-        return known ? w.closeComplete() : this.forward(conn, data);
+        return known ? w.closeComplete() : this.forward(conn, data, msg);
       }
       case "S": {
         conn.skipUntilSync = false;
-        if (conn.forwarded) return this.forward(conn, data);
+        if (conn.forwarded) return this.forward(conn, data, msg);
         return w.readyForQuery(this.inTransaction ? "T" : "I");
       }
       default:
-        return this.forward(conn, data);
+        return this.forward(conn, data, msg);
     }
   }
 
@@ -354,7 +437,7 @@ export class CockroachTwin implements TwinHost {
     const columns = this.columns(stmt);
     switch (stmt.kind) {
       case "version":
-        return { columns, rows: [[`CockroachDB CCL ${this.version} (x86_64-pc-linux-gnu, built 2024/11/01 00:00:00, go1.22.8)`]], tag: "SELECT 1" };
+        return { columns, rows: [[this.versionString()]], tag: "SELECT 1" };
       case "showSetting": {
         // Test knobs (the twin runs in its own process): what ran, and which answers a fault swallowed.
         if (stmt.name === "twin.executed" || stmt.name === "twin.held") return { columns, rows: [[(stmt.name === "twin.held" ? this.held : this.executed).join(",")]], tag: "SHOW 1" };
