@@ -213,7 +213,12 @@ export class Changefeeds {
     try {
       ast = this.parser.parseSync(select);
     } catch (e) {
-      const m = /syntax error at or near "([^"]*)"/.exec((e as Error).message);
+      // PostgreSQL takes a keyword such as CASE as a bare column alias (`created_at CASE …` fails at
+      // WHEN there); CockroachDB's bare_col_label excludes reserved keywords, so its parser stops at
+      // the keyword itself (sql.y target_elem) — the guide's missing comma fails `at or near "case"`.
+      const list = /^\s*select\b([\s\S]*?)\bfrom\b/i.exec(select)?.[1] ?? "";
+      const bare = /[\w")\]]\s+(case|cast|array)\b/i.exec(list);
+      const m = bare ? [bare[0], bare[1]] : /syntax error at or near "([^"]*)"/.exec((e as Error).message);
       throw new SqlError("42601", m ? `at or near "${m[1].toLowerCase()}": syntax error` : `syntax error: ${(e as Error).message}`);
     }
     const sel = ast.stmts?.[0]?.stmt?.SelectStmt;
@@ -273,7 +278,9 @@ export class Changefeeds {
     }
     const initialScan = (options.initial_scan as string) ?? (options.cursor ? "no" : "yes");
     if (initialScan !== "only" && this.host.setting("kv.rangefeed.enabled") !== "true") {
-      throw new SqlError("XXUUU", "rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/stable/create-and-configure-changefeeds.html#enable-rangefeeds");
+      // changefeedccl validateSettings: docs.URL names the running version's docs (docs/v24.3/…).
+      const docs = /^v(\d+)\.(\d+)/.exec(this.host.version);
+      throw new SqlError("XXUUU", `rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/${docs ? `v${docs[1]}.${docs[2]}` : "stable"}/create-and-configure-changefeeds.html#enable-rangefeeds`);
     }
     if (options.cursor && initialScan === "yes") throw new SqlError("0A000", "initial_scan with cursor is not implemented by the twin");
     {
@@ -520,7 +527,7 @@ export class Changefeeds {
       if (job.options.resolved !== undefined) {
         const every = job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved");
         if (Date.now() - job.lastResolved >= every) {
-          await writer.write(`${partitionDir(batch.now, job.sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(JSON.stringify({ __crdb__: { resolved: batch.now } })), "application/json");
+          await writer.write(`${partitionDir(batch.now, job.sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })), "application/json");
           job.lastResolved = Date.now();
         }
       }
@@ -532,7 +539,7 @@ export class Changefeeds {
     job.scanPending = false;
     job.resumeFrom = batch.now;
     job.highWater = batch.now;
-    job.runningStatus = `running: resolved=${batch.now}`;
+    job.runningStatus = `running: resolved=${hlcString(batch.now)}`;
     job.modified = new Date();
     if (job.options.initial_scan === "only") this.setStatus(job, "succeeded");
     if (typeof job.options.end_time === "string" && BigInt(batch.now.split(".")[0]) >= BigInt(this.checkEndTime(job.options.end_time))) this.setStatus(job, "succeeded");
@@ -576,11 +583,20 @@ export class Changefeeds {
       const ord = Number(fields.__twin_ord?.__raw ?? fields.__twin_ord);
       delete fields.__twin_ord;
       const ts = rows[ord].mvcc;
-      if (job.options.updated || job.options.mvcc_timestamp) {
-        fields.__crdb__ = { ...(job.options.updated ? { updated: ts } : {}), ...(job.options.mvcc_timestamp ? { mvcc_timestamp: ts } : {}) };
-      }
-      return { ts, line: stringifySorted(fields) };
+      // The envelope's metadata (cdcevent/encoder_json.go initRawEnvelope): only what an option asks for.
+      const meta: Record<string, unknown> = {
+        ...(job.options.updated ? { updated: ts } : {}),
+        ...(job.options.mvcc_timestamp ? { mvcc_timestamp: ts } : {}),
+        ...(job.options.key_in_value ? { key: key.map((c) => rows[ord].row[c] ?? null) } : {}),
+        ...(job.options.topic_in_value ? { topic: this.topicOf(job) } : {}),
+      };
+      if (Object.keys(meta).length) fields.__crdb__ = meta;
+      return { ts, line: crdbLine(fields) };
     });
+  }
+
+  private topicOf(job: Job): string {
+    return job.options.full_table_name ? `defaultdb.${job.table}` : job.table.split(".").pop()!;
   }
 
   private async writeFiles(job: Job, writer: GcsWriter, lines: { ts: string; line: string }[]): Promise<void> {
@@ -591,13 +607,20 @@ export class Changefeeds {
       while (i < lines.length && (i === start || size + lines[i].line.length + 1 <= job.sink.fileSize)) size += lines[i++].line.length + 1;
       const chunk = lines.slice(start, i);
       const ts = chunk[0].ts;
-      const topic = job.options.full_table_name ? `defaultdb.${job.table}` : job.table.split(".").pop()!;
+      const topic = this.topicOf(job);
       const gz = job.options.compression === "gzip";
       const name = `${partitionDir(ts, job.sink.partitionFormat)}${fileTimestamp(ts)}-${job.sessionId}-1-1-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
       const body = Buffer.from(chunk.map((l) => l.line).join("\n") + "\n");
       await writer.write(name, gz ? zlib.gzipSync(body) : body, gz ? "application/gzip" : "application/x-ndjson");
     }
   }
+}
+
+/** An HLC timestamp as hlc.Timestamp.String() prints it: `<seconds>.<nanoseconds, 9 digits>,<logical>`, from its decimal form. */
+export function hlcString(decimal: string): string {
+  const [wall, logical = "0"] = decimal.split(".");
+  const w = BigInt(wall);
+  return `${w / 1_000_000_000n}.${(w % 1_000_000_000n).toString().padStart(9, "0")},${BigInt(logical || "0")}`;
 }
 
 /** JSON.parse that keeps numbers as their source text (DECIMAL/INT8 must not lose digits). */
@@ -613,14 +636,25 @@ function jsonKeepingNumbers(v: any): string {
   return JSON.stringify(v);
 }
 
-/** Top-level keys sorted, as CockroachDB's JSON encoder writes them; UTC timestamps end in Z. */
-function stringifySorted(o: Record<string, any>): string {
-  const enc = (v: any): string => {
-    if (v && typeof v === "object" && "__raw" in v) return v.__raw;
-    if (typeof v === "string") return JSON.stringify(v.replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?)\+00:00$/, "$1Z"));
-    if (Array.isArray(v)) return `[${v.map(enc).join(",")}]`;
-    if (v && typeof v === "object") return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${enc(v[k])}`).join(",")}}`;
-    return JSON.stringify(v);
-  };
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${enc(o[k])}`).join(",")}}`;
+/**
+ * A row as CockroachDB's changefeed JSON encoder writes it: `tree.AsJSON` values built with
+ * `json.NewObjectBuilder`, whose objects keep their keys sorted at every level, then `json.Format`,
+ * which writes `{"a": 1, "b": [1, 2]}` (a space after each colon and comma) (pkg/util/json).
+ * Columns' timestamps are rendered in UTC with a trailing Z (AsJSON with time.UTC); strings inside
+ * a JSONB value are left as they are.
+ */
+function crdbLine(o: Record<string, any>): string {
+  const top: Record<string, any> = {};
+  for (const [k, v] of Object.entries(o)) top[k] = typeof v === "string" ? v.replace(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?)\+00:00$/, "$1Z") : v;
+  return crdbJson(top);
+}
+
+function crdbJson(v: any): string {
+  if (v && typeof v === "object" && "__raw" in v) return v.__raw;
+  if (Array.isArray(v)) return `[${v.map(crdbJson).join(", ")}]`;
+  if (v && typeof v === "object") {
+    const keys = Object.keys(v).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${keys.map((k) => `${JSON.stringify(k)}: ${crdbJson(v[k])}`).join(", ")}}`;
+  }
+  return JSON.stringify(v);
 }

@@ -125,7 +125,7 @@ describe("kv.rangefeed.enabled", () => {
     expect(show.fields[0].name).toBe("kv.rangefeed.enabled");
     expect(show.rows).toEqual([{ "kv.rangefeed.enabled": false }]);
     const e = await sqlError(f.pg.query(buildCreateChangefeedStatement(), [buildSinkUri({ bucket: f.bucket, credentials: f.keyBase64 })]));
-    expect(e.message).toMatch(/^rangefeeds require the kv\.rangefeed\.enabled setting\. See /);
+    expect(e.message).toBe("rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/v24.3/create-and-configure-changefeeds.html#enable-rangefeeds");
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
     expect((await f.pg.query("SHOW CLUSTER SETTING kv.rangefeed.enabled")).rows[0]["kv.rangefeed.enabled"]).toBe(true);
   });
@@ -137,6 +137,7 @@ describe("the guide's statements", () => {
     const guide = GUIDE_SECOND.replace("base64encodedkey", encodeURIComponent(f.keyBase64));
     const e = await sqlError(f.pg.query(guide));
     expect(e.code).toBe("42601");
+    expect(e.message).toMatch(/^at or near "case": syntax error/); // the missing comma before CASE
     const fixed = buildCreateChangefeedStatement({ query: { payload: { eventTypes: ["instance.domain.added", "instance.domain.removed", "instance.domain.primary.set"] } } });
     const ok = await f.pg.query(fixed, [buildSinkUri({ bucket: f.bucket, prefix: "allowlisted", partitionFormat: "flat", credentials: f.keyBase64 })]);
     expect(ok.rows[0].job_id).toMatch(/^\d{16,19}$/);
@@ -363,11 +364,32 @@ describe("the engine", () => {
     });
     // The raw text: JSON.parse here would round the very digits under test.
     const text = (await Promise.all(files.files.map(async (name) => String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data)))).join("");
-    expect(text).toContain('"sequence":9007199254740995');
-    expect(text).toContain('"position":1795884811137001570.0000000001');
-    expect(text).toContain('"sequence":9223372036854775807');
-    expect(text).toContain('"position":1795884811137001571.0000000002');
-    expect(text).toContain('"n": 12345678901234567890.5'.replace(": ", ":"));
+    expect(text).toContain('"sequence": 9007199254740995');
+    expect(text).toContain('"position": 1795884811137001570.0000000001');
+    expect(text).toContain('"sequence": 9223372036854775807');
+    expect(text).toContain('"position": 1795884811137001571.0000000002');
+    expect(text).toContain('"n": 12345678901234567890.5');
+    await f.pg.query("CANCEL JOB $1", [id]);
+  });
+
+  test("lines are written as CockroachDB's json.Format writes them: keys sorted at every level, a space after : and ,; key_in_value and topic_in_value fill __crdb__", async () => {
+    await rangefeedsOn();
+    const select = "SELECT aggregate_id, sequence, payload FROM eventstore.events2 WHERE aggregate_id = 'format-1'";
+    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no', key_in_value, topic_in_value AS ${select}`, [buildSinkUri({ bucket: f.bucket, prefix: "format", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    await f.pg.query(
+      `INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, "sequence", revision, created_at, payload, creator, "owner", "position", in_tx_order)
+       VALUES ('i1', 'user', 'format-1', 'user.human.added', 7, 1, now(), $1, 'SYSTEM', '1', cluster_logical_timestamp(), 0)`,
+      [JSON.stringify({ zeta: 1, b: { yy: [1, { d: 2, c: "2026-01-01T00:00:00+00:00" }], a: null }, aa: "x" })],
+    );
+    const files = await waitFor("the line", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "format/");
+      return d.lines.length >= 1 && d;
+    });
+    const text = String((await f.admin.storage.objects.get({ bucket: f.bucket, object: files.files[0], alt: "media" }, { responseType: "text" })).data);
+    expect(text).toBe(
+      '{"__crdb__": {"key": ["i1", "user", "format-1", 7], "topic": "events2"}, "aggregate_id": "format-1", ' +
+        '"payload": {"aa": "x", "b": {"a": null, "yy": [1, {"c": "2026-01-01T00:00:00+00:00", "d": 2}]}, "zeta": 1}, "sequence": 7}\n',
+    );
     await f.pg.query("CANCEL JOB $1", [id]);
   });
 
@@ -448,6 +470,25 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     await a.query("CANCEL JOB $1", [id]);
     await a.query("RESET TimeZone");
     expect((await a.query("SHOW TimeZone")).rows[0].TimeZone).toBe("UTC");
+  });
+
+  test("a checkpointed job's running_status prints the HLC as hlc.Timestamp.String does; PAUSE/RESUME/CANCEL tags carry the row count", async () => {
+    await rangefeedsOn();
+    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'tags'`, [buildSinkUri({ bucket: f.bucket, prefix: "tags", credentials: f.keyBase64 })])).rows[0].job_id;
+    const j = await waitFor("a checkpoint", async () => {
+      const row = await job(id);
+      return row.high_water_timestamp !== null && row;
+    });
+    expect(j.running_status).toMatch(/^running: resolved=\d{10}\.\d{9},\d+$/);
+    const { raw } = await Raw.open(f.twin.url);
+    const tags: string[] = [];
+    for (const verb of ["PAUSE", "RESUME", "CANCEL"]) {
+      if (verb === "RESUME") await waitFor("paused", async () => (await job(id)).status === "paused");
+      const replies = await raw.send([Raw.msg("Q", Raw.cstr(`${verb} JOB ${id}`))]);
+      tags.push(replies.filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0]);
+    }
+    raw.close();
+    expect(tags).toEqual(["PAUSE JOBS 1", "RESUME JOBS 1", "CANCEL JOBS 1"]);
   });
 
   test("a prepared statement's name belongs to its connection (pgx's statement cache on two connections)", async () => {

@@ -477,7 +477,7 @@ export class CockroachTwin implements TwinHost {
       }
       case "controlJob":
         this.changefeeds.control(stmt.action, valueText(stmt.job, params), conn.user);
-        return { rows: [], tag: `${stmt.action} JOBS` };
+        return { rows: [], tag: `${stmt.action} JOBS 1` }; // the row count, as CockroachDB's tag carries it
       case "alterChangefeed": {
         const row = this.changefeeds.alter(valueText(stmt.job, params), stmt.set, stmt.unset, stmt.targetChange, params);
         return { columns, rows: [row], tag: "ALTER CHANGEFEED" };
