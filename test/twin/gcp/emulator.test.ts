@@ -165,3 +165,76 @@ test("projects exist on first use, owned by the emulator's owner; other accounts
   const denied = await errStatus(outsider.iam.projects.serviceAccounts.create({ name: `projects/${other}`, requestBody: { accountId: "sneaky-account" } }));
   expect(denied).toBe(403);
 });
+
+describe("the Storage paths and headers Google's Go and Python clients use (conformance: test/conformance)", () => {
+  const bucket = "paths-bucket";
+  let auth: Record<string, string>;
+  const base = () => emu.endpoint;
+  const put = async (name: string, data: Buffer, meta: Record<string, unknown> = {}) => {
+    const boundary = "b0undary";
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name, ...meta })}\r\n--${boundary}\r\ncontent-type: text/plain\r\n\r\n`),
+      data,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": `multipart/related; boundary=${boundary}` }, body });
+    expect(res.status).toBe(200);
+  };
+  const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(""));
+
+  beforeAll(async () => {
+    await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: bucket } });
+    auth = { authorization: `Bearer ${(await (admin.storage.context._options.auth as any).getAccessToken()).token}` };
+    await put("cf/2026-11-28/a.ndjson", big);
+    await put("cf/2026-11-29/b.ndjson", Buffer.from("b"));
+    await put("cf/top.ndjson", Buffer.from("top"));
+    const zipped = (await import("zlib")).gzipSync(Buffer.from("hello, gzip"));
+    await put("cf/z.txt.gz", zipped, { contentEncoding: "gzip" });
+  });
+
+  test("reads by the XML path and the download path, whole with Content-Length and by Range (206, Content-Range; 416 past the end)", async () => {
+    for (const url of [`${base()}/${bucket}/cf%2F2026-11-28%2Fa.ndjson`, `${base()}/download/storage/v1/b/${bucket}/o/cf%2F2026-11-28%2Fa.ndjson?alt=media`]) {
+      const whole = await fetch(url, { headers: auth });
+      expect([whole.status, whole.headers.get("content-length")]).toEqual([200, "3000"]);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(big)).toBe(true);
+      const mid = await fetch(url, { headers: { ...auth, range: "bytes=10-29" } });
+      expect([mid.status, mid.headers.get("content-range"), await mid.text()]).toEqual([206, "bytes 10-29/3000", big.subarray(10, 30).toString()]);
+      const tail = await fetch(url, { headers: { ...auth, range: "bytes=2990-" } });
+      expect([tail.status, tail.headers.get("content-range"), (await tail.text()).length]).toEqual([206, "bytes 2990-2999/3000", 10]);
+      expect((await fetch(url, { headers: { ...auth, range: "bytes=5000-" } })).status).toBe(416);
+    }
+    expect((await fetch(`${base()}/${bucket}/cf%2Fmissing`, { headers: auth })).status).toBe(404);
+  });
+
+  test("list with a delimiter rolls names up into prefixes; fields= trims the response", async () => {
+    const res = (await (await fetch(`${base()}/storage/v1/b/${bucket}/o?prefix=cf%2F&delimiter=%2F&fields=items(name),prefixes`, { headers: auth })).json()) as any;
+    expect(res).toEqual({ items: [{ name: "cf/top.ndjson" }, { name: "cf/z.txt.gz" }], prefixes: ["cf/2026-11-28/", "cf/2026-11-29/"] });
+  });
+
+  test("gzip-encoded objects keep their encoding: sent compressed when accepted, else decompressed (transcoding)", async () => {
+    const meta = (await admin.storage.objects.get({ bucket, object: "cf/z.txt.gz" })).data;
+    expect(meta.contentEncoding).toBe("gzip");
+    const url = `${base()}/${bucket}/cf%2Fz.txt.gz`;
+    // Node's fetch accepts gzip and decodes it itself; the raw bytes show what the server sent.
+    const plain = await new Promise<{ headers: any; body: string }>((resolve) => {
+      const u = new URL(url);
+      require("http").get({ host: u.hostname, port: u.port, path: u.pathname, headers: auth }, (res: any) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      });
+    });
+    expect([plain.body, plain.headers["content-encoding"], plain.headers["x-goog-stored-content-encoding"]]).toEqual(["hello, gzip", undefined, "gzip"]);
+    const zipped = await fetch(url, { headers: { ...auth, "accept-encoding": "gzip" } });
+    expect([zipped.headers.get("content-encoding"), await zipped.text()]).toEqual(["gzip", "hello, gzip"]);
+  });
+
+  test("a resumable chunk sent with X-GUploader-No-308 is answered 200 + X-Http-Status-Code-Override: 308", async () => {
+    const init = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=resumable`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: "resumable.bin" }) });
+    const session = init.headers.get("location")!;
+    const first = await fetch(session, { method: "PUT", headers: { ...auth, "content-range": "bytes 0-4/*", "x-guploader-no-308": "yes" }, body: "01234" });
+    expect([first.status, first.headers.get("x-http-status-code-override"), first.headers.get("range")]).toEqual([200, "308", "bytes=0-4"]);
+    const last = await fetch(session, { method: "PUT", headers: { ...auth, "content-range": "bytes 5-9/10", "x-guploader-no-308": "yes" }, body: "56789" });
+    expect([last.status, ((await last.json()) as any).size]).toEqual([200, "10"]);
+  });
+});

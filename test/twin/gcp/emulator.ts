@@ -325,8 +325,11 @@ export class GcpEmulator {
       out = Buffer.from(JSON.stringify(reply.json));
       headers["content-type"] = "application/json; charset=UTF-8";
     }
+    const sent = out && status !== 204 && status !== 304 ? out : undefined;
+    // writeHead fixes the header block, so the length must be in it (else Node sends it chunked).
+    if (sent && headers["content-length"] === undefined) headers["content-length"] = String(sent.length);
     res.writeHead(status, headers);
-    res.end(out && status !== 204 && status !== 304 ? out : undefined);
+    res.end(sent);
   }
 
   private match(method: string, pathname: string): { api: Api; handler: Handler; params: string[] } | undefined {

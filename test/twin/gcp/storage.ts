@@ -2,6 +2,7 @@
 // (get/set with etag, testPermissions) and objects (media/multipart/resumable upload, list, get,
 // alt=media download, delete), with versioning and retention enforced (gcp-apis.md §1).
 import * as crypto from "crypto";
+import * as zlib from "zlib";
 import { ApiError, crc32c, invalid, notFound } from "./errors";
 import type { GcpEmulator, Reply, Request } from "./emulator";
 import { MEMBER_PATTERN, PREDEFINED_ROLES } from "./roles";
@@ -21,6 +22,8 @@ export interface StoredObject {
   live: boolean;
   timeCreated: string;
   metadata?: Record<string, string>;
+  /** As uploaded (e.g. "gzip"): kept, and served with decompressive transcoding. */
+  contentEncoding?: string;
 }
 
 export interface BucketState {
@@ -44,7 +47,7 @@ type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<
 
 export class StorageApi {
   readonly buckets = new Map<string, BucketState>();
-  private readonly uploads = new Map<string, { bucket: string; name: string; contentType: string; metadata?: Record<string, string>; received: Buffer[]; principal: string; query: URLSearchParams }>();
+  private readonly uploads = new Map<string, { bucket: string; name: string; contentType: string; metadata?: Record<string, string>; contentEncoding?: string; received: Buffer[]; principal: string; query: URLSearchParams }>();
   private generation = BigInt(Date.now()) * 1000n;
 
   constructor(private readonly emu: GcpEmulator) {}
@@ -66,6 +69,11 @@ export class StorageApi {
       add("POST", new RegExp(`^${prefix}$`), (r) => this.upload(r));
       add("PUT", new RegExp(`^${prefix}$`), (r) => this.resumableChunk(r));
     }
+    // Media downloads: the JSON API's download host path (Python's client, every mediaLink) and the
+    // XML API's `/<bucket>/<object>`, which Go's storage client reads with by default
+    // (google-cloud-go storage http_client.go NewRangeReader → XML reads unless the JSON reader is chosen).
+    add("GET", /^\/download\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/, (r) => this.media(r, this.bucket(r, "storage.objects.get")));
+    add("GET", /^\/(?!storage\/|upload\/|download\/|resumable\/|v1\/|b\/)([a-z0-9][a-z0-9._-]{1,221}[a-z0-9])\/(.+)$/, (r) => this.media(r, this.bucket(r, "storage.objects.get")));
   }
 
   // ---------------------------------------------------------------- buckets
@@ -325,6 +333,7 @@ export class StorageApi {
       updated: o.timeCreated,
       timeStorageClassUpdated: o.timeCreated,
       ...(o.metadata ? { metadata: o.metadata } : {}),
+      ...(o.contentEncoding ? { contentEncoding: o.contentEncoding } : {}),
       ...(b.fields.retentionPolicy
         ? { retentionExpirationTime: new Date(Date.parse(o.timeCreated) + Number(b.fields.retentionPolicy.retentionPeriod) * 1000).toISOString() }
         : {}),
@@ -335,7 +344,7 @@ export class StorageApi {
     return b.objects.find((o) => o.name === name && o.live);
   }
 
-  private store(bucketName: string, name: string, data: Buffer, contentType: string, metadata: Record<string, string> | undefined, principal: string, query: URLSearchParams): Reply {
+  private store(bucketName: string, name: string, data: Buffer, contentType: string, metadata: Record<string, string> | undefined, principal: string, query: URLSearchParams, contentEncoding?: string): Reply {
     const b = this.buckets.get(bucketName);
     if (!b) throw notFound("The specified bucket does not exist.");
     if (!name) throw new ApiError(400, "Required parameter: name", { reason: "required" });
@@ -359,6 +368,7 @@ export class StorageApi {
       live: true,
       timeCreated: new Date().toISOString(),
       ...(metadata ? { metadata } : {}),
+      ...(contentEncoding ? { contentEncoding } : {}),
     };
     b.objects.push(o);
     return { json: this.objectJson(b, o) };
@@ -391,7 +401,7 @@ export class StorageApi {
       if (parts.length < 2) throw invalid("Multipart upload needs a metadata part and a media part.");
       const meta = JSON.parse(parts[0].body.toString("utf8") || "{}");
       const mediaType = parts[1].headers["content-type"] ?? meta.contentType ?? "";
-      return this.store(bucketName, meta.name ?? r.query.get("name") ?? "", parts[1].body, mediaType, meta.metadata, r.principal, r.query);
+      return this.store(bucketName, meta.name ?? r.query.get("name") ?? "", parts[1].body, mediaType, meta.metadata, r.principal, r.query, meta.contentEncoding);
     }
     if (type === "resumable") {
       if (r.query.get("upload_id")) return this.resumableChunk(r);
@@ -405,6 +415,7 @@ export class StorageApi {
         name: meta.name ?? r.query.get("name") ?? "",
         contentType: String(r.headers["x-upload-content-type"] ?? meta.contentType ?? ""),
         metadata: meta.metadata,
+        contentEncoding: meta.contentEncoding,
         received: [],
         principal: r.principal,
         query: r.query,
@@ -423,30 +434,51 @@ export class StorageApi {
     const range = String(r.headers["content-range"] ?? "");
     const m = /bytes (\*|\d+-\d+)\/(\*|\d+)/.exec(range);
     const soFar = up.received.reduce((n, c) => n + c.length, 0);
-    if (m && m[2] === "*") {
-      return { status: 308, headers: soFar ? { range: `bytes=0-${soFar - 1}` } : {}, raw: Buffer.alloc(0) };
+    if ((m && m[2] === "*") || (m && Number(m[2]) > soFar)) {
+      const headers: Record<string, string> = soFar ? { range: `bytes=0-${soFar - 1}` } : {};
+      // "Resume Incomplete" is 308; a client that sends X-GUploader-No-308 (Go's storage client,
+      // since Go's HTTP client follows a 308 as a redirect) gets 200 with the status in
+      // X-Http-Status-Code-Override instead (google-api-go-client internal/gensupport/resumable.go).
+      if (String(r.headers["x-guploader-no-308"] ?? "").toLowerCase() === "yes") return { status: 200, headers: { ...headers, "x-http-status-code-override": "308" }, raw: Buffer.alloc(0) };
+      return { status: 308, headers, raw: Buffer.alloc(0) };
     }
-    if (m && Number(m[2]) > soFar) return { status: 308, headers: { range: `bytes=0-${soFar - 1}` }, raw: Buffer.alloc(0) };
     this.uploads.delete(id);
-    return this.store(up.bucket, up.name, Buffer.concat(up.received), up.contentType, up.metadata, up.principal, up.query);
+    return this.store(up.bucket, up.name, Buffer.concat(up.received), up.contentType, up.metadata, up.principal, up.query, up.contentEncoding);
   }
 
   private listObjects(r: Request): Reply {
     const b = this.bucket(r, "storage.objects.list");
     const prefix = r.query.get("prefix") ?? "";
+    const delimiter = r.query.get("delimiter") ?? "";
     const versions = r.query.get("versions") === "true";
     const max = Math.min(Number(r.query.get("maxResults") ?? 1000) || 1000, 1000);
     const start = Number(r.query.get("pageToken") ?? 0) || 0;
-    const all = b.objects
-      .filter((o) => o.name.startsWith(prefix) && (versions || o.live))
-      .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : Number(BigInt(x.generation) - BigInt(y.generation))));
-    const page = all.slice(start, start + max);
+    // With a delimiter, names with it after the prefix are rolled up into `prefixes` (each once).
+    const entries: ({ object: StoredObject } | { prefix: string })[] = [];
+    const seen = new Set<string>();
+    for (const o of b.objects
+      .filter((x) => x.name.startsWith(prefix) && (versions || x.live))
+      .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : Number(BigInt(x.generation) - BigInt(y.generation))))) {
+      const cut = delimiter ? o.name.indexOf(delimiter, prefix.length) : -1;
+      if (cut < 0) entries.push({ object: o });
+      else if (!seen.has(o.name.slice(0, cut + delimiter.length))) {
+        seen.add(o.name.slice(0, cut + delimiter.length));
+        entries.push({ prefix: o.name.slice(0, cut + delimiter.length) });
+      }
+    }
+    const page = entries.slice(start, start + max);
+    const items = page.flatMap((e) => ("object" in e ? [this.objectJson(b, e.object)] : []));
+    const prefixes = page.flatMap((e) => ("prefix" in e ? [e.prefix] : []));
     return {
-      json: {
-        kind: "storage#objects",
-        ...(page.length ? { items: page.map((o) => this.objectJson(b, o)) } : {}),
-        ...(start + max < all.length ? { nextPageToken: String(start + max) } : {}),
-      },
+      json: partial(
+        {
+          kind: "storage#objects",
+          ...(items.length ? { items } : {}),
+          ...(prefixes.length ? { prefixes } : {}),
+          ...(start + max < entries.length ? { nextPageToken: String(start + max) } : {}),
+        },
+        r.query.get("fields"),
+      ),
     };
   }
 
@@ -459,17 +491,43 @@ export class StorageApi {
 
   private getObject(r: Request): Reply {
     const b = this.bucket(r, "storage.objects.get");
+    if (r.query.get("alt") === "media") return this.media(r, b);
+    return { json: partial(this.objectJson(b, this.findObject(r, b)), r.query.get("fields")) };
+  }
+
+  /**
+   * An object's bytes: Content-Length always; a `Range` gives 206 with Content-Range (416 when it
+   * starts past the end); an object stored with contentEncoding gzip is sent compressed to a client
+   * that accepts gzip and decompressed to one that does not (decompressive transcoding), with the
+   * stored encoding and length in x-goog-stored-* headers.
+   */
+  private media(r: Request, b: BucketState): Reply {
     const o = this.findObject(r, b);
-    if (r.query.get("alt") !== "media") return { json: this.objectJson(b, o) };
-    return {
-      raw: o.data,
-      headers: {
-        "content-type": o.contentType,
-        "x-goog-hash": `crc32c=${crc32c(o.data)},md5=${crypto.createHash("md5").update(o.data).digest("base64")}`,
-        "x-goog-stored-content-encoding": "identity",
-        "x-goog-generation": o.generation,
-      },
+    const gzipped = o.contentEncoding === "gzip";
+    const transcode = gzipped && !/\bgzip\b/.test(String(r.headers["accept-encoding"] ?? ""));
+    const body = transcode ? zlib.gunzipSync(o.data) : o.data;
+    const headers: Record<string, string> = {
+      "content-type": o.contentType,
+      "x-goog-hash": `crc32c=${crc32c(o.data)},md5=${crypto.createHash("md5").update(o.data).digest("base64")}`,
+      "x-goog-stored-content-encoding": o.contentEncoding ?? "identity",
+      "x-goog-stored-content-length": String(o.data.length),
+      "x-goog-generation": o.generation,
+      "x-goog-metageneration": o.metageneration,
+      "last-modified": new Date(o.timeCreated).toUTCString(),
+      etag: `"${crypto.createHash("md5").update(o.data).digest("hex")}"`,
+      "accept-ranges": "bytes",
+      ...(gzipped && !transcode ? { "content-encoding": "gzip" } : {}),
     };
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(r.headers.range ?? "").trim());
+    if (range && !transcode && (range[1] !== "" || range[2] !== "")) {
+      const size = body.length;
+      let first = range[1] === "" ? Math.max(0, size - Number(range[2])) : Number(range[1]);
+      const last = range[1] === "" || range[2] === "" ? size - 1 : Math.min(Number(range[2]), size - 1);
+      if (first >= size) return { status: 416, headers: { "content-range": `bytes */${size}` }, raw: Buffer.from("The requested range cannot be satisfied.") };
+      first = Math.max(0, first);
+      return { status: 206, raw: body.subarray(first, last + 1), headers: { ...headers, "content-range": `bytes ${first}-${last}/${size}`, "content-length": String(last - first + 1) } };
+    }
+    return { raw: body, headers: { ...headers, "content-length": String(body.length) } };
   }
 
   private deleteObject(r: Request): Reply {
@@ -482,6 +540,45 @@ export class StorageApi {
     }
     return { status: 204 };
   }
+}
+
+/**
+ * The JSON API's partial response: `fields=items(name,size),nextPageToken` keeps only those
+ * (https://cloud.google.com/storage/docs/json_api#partial-response).
+ */
+export function partial(json: any, fields: string | null): any {
+  if (!fields) return json;
+  const parse = (s: string): Record<string, any> => {
+    const out: Record<string, any> = {};
+    let i = 0;
+    const read = (): Record<string, any> => {
+      const level: Record<string, any> = {};
+      while (i < s.length && s[i] !== ")") {
+        let name = "";
+        while (i < s.length && !",()".includes(s[i])) name += s[i++];
+        const path = name.trim().split("/");
+        let sub: any = true;
+        if (s[i] === "(") {
+          i++;
+          sub = read();
+          i++;
+        }
+        let at = level;
+        path.slice(0, -1).forEach((p) => (at = at[p] = typeof at[p] === "object" ? at[p] : {}));
+        at[path[path.length - 1]] = sub;
+        if (s[i] === ",") i++;
+      }
+      return level;
+    };
+    Object.assign(out, read());
+    return out;
+  };
+  const pick = (v: any, sel: any): any => {
+    if (sel === true || v === null || typeof v !== "object") return v;
+    if (Array.isArray(v)) return v.map((x) => pick(x, sel));
+    return Object.fromEntries(Object.keys(sel).filter((k) => k in v).map((k) => [k, pick(v[k], sel[k])]));
+  };
+  return pick(json, parse(fields));
 }
 
 /** Google's bucket-name rules (gcp-apis.md §1.3). Written apart from the provider's own version on purpose: a stand-in sharing the code it tests would agree with its bugs. */
