@@ -7,7 +7,7 @@ import * as zlib from "zlib";
 import type { PGlite } from "@electric-sql/pglite";
 import { SqlError, Column, OID } from "./wire";
 import { KvOption, valueText } from "./statements";
-import { GcsSink, GcsWriter, fileTimestamp, parseGcsSink, partitionDir, redactSink } from "./gcs-sink";
+import { GcsSink, GcsWriter, fileTimestamp, parseByteSize, parseGcsSink, partitionDir, redactSink } from "./gcs-sink";
 
 export type JobStatus = "pending" | "running" | "pause-requested" | "paused" | "cancel-requested" | "canceled" | "failed" | "succeeded";
 
@@ -527,7 +527,7 @@ export class Changefeeds {
       if (job.options.resolved !== undefined) {
         const every = job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved");
         if (Date.now() - job.lastResolved >= every) {
-          await writer.write(`${partitionDir(batch.now, job.sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })), "application/json");
+          await writer.write(`${partitionDir(batch.now, job.sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })));
           job.lastResolved = Date.now();
         }
       }
@@ -553,7 +553,7 @@ export class Changefeeds {
   private writerFor(job: Job): GcsWriter {
     const cached = this.writers.get(job);
     if (cached && cached.uri === job.sinkUri) return cached.writer;
-    const writer = new GcsWriter(job.sink, this.host.storageEndpoint, this.host.implicitKeyFile);
+    const writer = new GcsWriter(job.sink, this.host.storageEndpoint, this.host.implicitKeyFile, () => parseByteSize(this.host.setting("cloudstorage.write_chunk.size")));
     this.writers.set(job, { uri: job.sinkUri, writer });
     return writer;
   }
@@ -611,7 +611,7 @@ export class Changefeeds {
       const gz = job.options.compression === "gzip";
       const name = `${partitionDir(ts, job.sink.partitionFormat)}${fileTimestamp(ts)}-${job.sessionId}-1-1-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
       const body = Buffer.from(chunk.map((l) => l.line).join("\n") + "\n");
-      await writer.write(name, gz ? zlib.gzipSync(body) : body, gz ? "application/gzip" : "application/x-ndjson");
+      await writer.write(name, gz ? zlib.gzipSync(body) : body);
     }
   }
 }

@@ -126,6 +126,8 @@ export class GcsWriter {
     private readonly sink: GcsSink,
     private readonly storageEndpoint: string,
     private readonly implicitKeyFile?: string,
+    /** cloudstorage.write_chunk.size, read at each write. */
+    private readonly chunkSize: () => number = () => 5 * 1024 * 1024,
   ) {}
 
   private keyJson(): string {
@@ -154,13 +156,66 @@ export class GcsWriter {
     return this.token.value;
   }
 
-  async write(name: string, data: Buffer, contentType = "application/x-ndjson"): Promise<void> {
+  /**
+   * Uploads as CockroachDB's GCS sink does through Go's storage Writer (cockroach-changefeeds.md
+   * §4.3: NewWriter, ChunkSize = cloudstorage.write_chunk.size, 5 MiB by default): a body under
+   * one chunk in one multipart request, a larger one as a resumable upload in chunks, each sent
+   * with X-GUploader-No-308 as Go's client sends it; no content type is set, so the library
+   * sniffs one (net/http DetectContentType: "text/plain; charset=utf-8" for NDJSON).
+   */
+  async write(name: string, data: Buffer): Promise<void> {
     const objectName = [this.sink.prefix, name].filter(Boolean).join("/");
-    const url = `${this.storageEndpoint}/upload/storage/v1/b/${encodeURIComponent(this.sink.bucket)}/o?uploadType=media&name=${encodeURIComponent(objectName)}`;
-    const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${await this.accessToken()}`, "content-type": contentType }, body: data });
-    if (!res.ok) {
+    const bucket = encodeURIComponent(this.sink.bucket);
+    const auth = { authorization: `Bearer ${await this.accessToken()}` };
+    const contentType = sniffContentType(data);
+    const chunk = this.chunkSize();
+    const check = async (res: Response, ok: (r: Response) => boolean = (r) => r.ok) => {
+      if (ok(res)) return res;
       const body: any = await res.json().catch(() => ({}));
       throw new Error(`googleapi: Error ${res.status}: ${body?.error?.message ?? res.statusText}, ${body?.error?.errors?.[0]?.reason ?? ""}`);
+    };
+    if (chunk <= 0 || data.length < chunk) {
+      const boundary = crypto.randomBytes(16).toString("hex");
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ bucket: this.sink.bucket, contentType, name: objectName })}\r\n--${boundary}\r\nContent-Type: ${contentType}\r\n\r\n`),
+        data,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      await check(await fetch(`${this.storageEndpoint}/upload/storage/v1/b/${bucket}/o?alt=json&uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": `multipart/related; boundary=${boundary}` }, body }));
+      return;
+    }
+    const init = await check(
+      await fetch(`${this.storageEndpoint}/upload/storage/v1/b/${bucket}/o?alt=json&uploadType=resumable`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json", "x-upload-content-type": contentType },
+        body: JSON.stringify({ bucket: this.sink.bucket, contentType, name: objectName }),
+      }),
+    );
+    const session = init.headers.get("location")!;
+    for (let at = 0; at < data.length; at += chunk) {
+      const part = data.subarray(at, Math.min(at + chunk, data.length));
+      const last = at + part.length >= data.length;
+      const res = await fetch(session, {
+        method: "PUT",
+        headers: { ...auth, "content-range": `bytes ${at}-${at + part.length - 1}/${last ? data.length : "*"}`, "x-guploader-no-308": "yes" },
+        body: part,
+      });
+      await check(res, (r) => r.ok && (last ? r.headers.get("x-http-status-code-override") !== "308" : r.headers.get("x-http-status-code-override") === "308"));
     }
   }
+}
+
+/** What Go's net/http DetectContentType says of the bodies a changefeed writes (gzip, or text). */
+export function sniffContentType(data: Buffer): string {
+  if (data.length >= 3 && data[0] === 0x1f && data[1] === 0x8b && data[2] === 0x08) return "application/x-gzip";
+  const head = data.subarray(0, 512);
+  return head.some((b) => b < 0x09 || (b > 0x0d && b < 0x20 && b !== 0x1b)) ? "application/octet-stream" : "text/plain; charset=utf-8";
+}
+
+/** A byte size as cluster settings take it: "5242880", "5 MiB", "5.0 MiB", "512KiB". */
+export function parseByteSize(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$/i.exec(s);
+  if (!m) return NaN;
+  const unit: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+  return Math.round(Number(m[1]) * unit[(m[2] ?? "b").toLowerCase()]);
 }

@@ -393,6 +393,31 @@ describe("the engine", () => {
     await f.pg.query("CANCEL JOB $1", [id]);
   });
 
+  test("files are uploaded as Go's storage Writer uploads them: multipart under a chunk, resumable in chunks above; content type sniffed", async () => {
+    await rangefeedsOn();
+    await f.pg.query("SET CLUSTER SETTING cloudstorage.write_chunk.size = '1 KiB'");
+    const mark = f.emu.calls.length;
+    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'chunked'`, [buildSinkUri({ bucket: f.bucket, prefix: "chunked", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    const events = makeEvents(12, 41_000).map((e) => ({ ...e, aggregateType: "chunked" }));
+    await insertEvents(f.pg, events);
+    const delivered = await waitFor("the events", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "chunked/");
+      return account(events, d.lines).missing === 0 && d;
+    });
+    await f.pg.query("CANCEL JOB $1", [id]);
+    await f.pg.query("SET CLUSTER SETTING cloudstorage.write_chunk.size = '5 MiB'");
+    const uploads = f.emu.calls.slice(mark).filter((c) => c.path.startsWith(`/upload/storage/v1/b/${f.bucket}/o`));
+    const sizes = await Promise.all(delivered.files.map(async (o) => Number((await f.admin.storage.objects.get({ bucket: f.bucket, object: o })).data.size)));
+    // Every file over 1 KiB went resumable (a POST, then PUTs of 1 KiB), every smaller one multipart.
+    const big = sizes.filter((n) => n >= 1024);
+    expect(big.length).toBeGreaterThan(0);
+    expect(uploads.filter((c) => c.method === "POST" && /uploadType=resumable/.test(c.query))).toHaveLength(big.length);
+    expect(uploads.filter((c) => c.method === "PUT")).toHaveLength(big.reduce((n, size) => n + Math.ceil(size / 1024), 0));
+    expect(uploads.filter((c) => c.method === "POST" && /uploadType=multipart/.test(c.query))).toHaveLength(sizes.length - big.length);
+    expect(uploads.some((c) => /uploadType=media/.test(c.query))).toBe(false);
+    for (const o of delivered.files) expect((await f.admin.storage.objects.get({ bucket: f.bucket, object: o })).data.contentType).toBe("text/plain; charset=utf-8");
+  });
+
   test("the default initial scan emits rows that existed before the feed; resolved writes RESOLVED files", async () => {
     const existing = makeEvents(4, 8000);
     await insertEvents(f.pg, existing);

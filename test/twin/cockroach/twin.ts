@@ -174,6 +174,7 @@ export class CockroachTwin implements TwinHost {
     this.settings.set("kv.rangefeed.enabled", opts.virtualCluster ? "true" : "false");
     this.settings.set("enterprise.license", "");
     this.settings.set("cluster.organization", "");
+    this.settings.set("cloudstorage.write_chunk.size", "5.0 MiB");
     this.changefeeds = new Changefeeds(this);
   }
 
