@@ -229,6 +229,13 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
     expect([zipped.headers.get("content-encoding"), await zipped.text()]).toEqual(["gzip", "hello, gzip"]);
   });
 
+  test("a multipart body with bare LF line breaks, as gsutil's and gcloud's Python email generator writes it, is stored", async () => {
+    const body = `--==b==\ncontent-type: application/json\n\n{"name": "lf.txt"}\n--==b==\ncontent-type: text/plain\n\nline one\nline two\n\n--==b==--\n`;
+    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": 'multipart/related; boundary="==b=="' }, body });
+    expect(res.status).toBe(200);
+    expect(await (await fetch(`${base()}/${bucket}/lf.txt`, { headers: auth })).text()).toBe("line one\nline two\n");
+  });
+
   test("a resumable chunk sent with X-GUploader-No-308 is answered 200 + X-Http-Status-Code-Override: 308", async () => {
     const init = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=resumable`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: "resumable.bin" }) });
     const session = init.headers.get("location")!;

@@ -63,6 +63,12 @@ export class StorageApi {
     add("PUT", new RegExp(`^${B}/iam$`), (r) => this.setPolicy(r));
     add("GET", new RegExp(`^${B}/iam/testPermissions$`), (r) => this.testPermissions(r));
     add("GET", new RegExp(`^${B}/o$`), (r) => this.listObjects(r));
+    // gcloud storage reads it before recursive operations (buckets.getStorageLayout; needs storage.objects.list).
+    add("GET", new RegExp(`^${B}/storageLayout$`), (r) => {
+      const b = this.bucket(r, "storage.objects.list");
+      const f = b.fields as any;
+      return { json: { kind: "storage#storageLayout", bucket: b.name, location: f.location, locationType: MULTI_REGIONS.includes(f.location) ? "multi-region" : "region", hierarchicalNamespace: { enabled: false } } };
+    });
     add("GET", new RegExp(`^${B}/o/(.+)$`), (r) => this.getObject(r));
     add("DELETE", new RegExp(`^${B}/o/(.+)$`), (r) => this.deleteObject(r));
     for (const prefix of ["/upload/storage/v1/b/([^/]+)/o", "/resumable/upload/storage/v1/b/([^/]+)/o"]) {
@@ -604,17 +610,22 @@ function splitMultipart(body: Buffer, boundary: string): { headers: Record<strin
     if (body.slice(start, start + 2).toString() === "--") break;
     const next = body.indexOf(delimiter, start);
     if (next < 0) break;
+    // CRLF line breaks as RFC 2046 has them, or bare LF as Python's email generator (gsutil, gcloud) writes them.
     let chunk = body.slice(start, next);
     if (chunk.slice(0, 2).toString() === "\r\n") chunk = chunk.slice(2);
+    else if (chunk[0] === 0x0a) chunk = chunk.slice(1);
     if (chunk.slice(-2).toString() === "\r\n") chunk = chunk.slice(0, -2);
-    const sep = chunk.indexOf("\r\n\r\n");
+    else if (chunk[chunk.length - 1] === 0x0a) chunk = chunk.slice(0, -1);
+    const crlf = chunk.indexOf("\r\n\r\n");
+    const lf = chunk.indexOf("\n\n");
+    const [sep, sepLength] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, 4] : [lf, 2];
     const head = sep >= 0 ? chunk.slice(0, sep).toString("utf8") : "";
     const headers: Record<string, string> = {};
-    for (const line of head.split("\r\n")) {
+    for (const line of head.split(/\r?\n/)) {
       const i = line.indexOf(":");
       if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
     }
-    parts.push({ headers, body: sep >= 0 ? chunk.slice(sep + 4) : Buffer.alloc(0) });
+    parts.push({ headers, body: sep >= 0 ? chunk.slice(sep + sepLength) : Buffer.alloc(0) });
     pos = next;
   }
   return parts;
