@@ -1,3 +1,4 @@
+import { ALLOWED_CDC_FUNCTIONS, sampleCall } from "./functions";
 import { buildChangefeedQuery, loadSqlParser, validateRawQuery } from "./query";
 import { ValidationError } from "../validation";
 
@@ -54,6 +55,13 @@ describe("raw queries", () => {
     "SELECT instance_id FROM eventstore.events2 WHERE coalesce(owner, '') <> ''",
   ])("accepts %s", (query) => {
     expect(validateRawQuery(query + " ;\n")).toBe(query);
+  });
+
+  test("functions follow provider/cdc/functions.ts: every listed one is accepted, CockroachDB's refused ones and its removed 22.2 names are not", () => {
+    for (const fn of ALLOWED_CDC_FUNCTIONS) expect(() => validateRawQuery(`SELECT ${sampleCall(fn)} AS x FROM eventstore.events2`)).not.toThrow();
+    for (const fn of ["current_setting", "pg_backend_pid", "random", "cdc_is_delete", "cdc_mvcc_timestamp", "cluster_logical_timestamp"]) {
+      expect(() => validateRawQuery(`SELECT ${fn}() AS x FROM eventstore.events2`)).toThrow(new RegExp(`function ${fn}\\(\\) is not on the list`));
+    }
   });
 
   test("a query on another table skips the events2 column check but keeps the CDC rules", () => {

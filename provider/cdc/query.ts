@@ -3,6 +3,7 @@
 // real PostgreSQL parser (libpg-query) shows it keeps to CockroachDB's CDC-query rules
 // (cockroach-changefeeds.md §1.1, §1.3).
 import { z } from "zod";
+import { ALLOWED_CDC_FUNCTIONS, CDC_HIDDEN_COLUMNS } from "./functions";
 import {
   DEFAULT_TABLE,
   EVENTS2_COLUMN_NAMES,
@@ -159,32 +160,6 @@ export async function loadSqlParser(): Promise<void> {
   parser = mod;
 }
 
-/**
- * Functions a CDC query may call here. CockroachDB allows immutable builtins, a short list of
- * stable ones, and its CDC functions, and refuses volatile ones (cockroach-changefeeds.md §1.3).
- * Without a catalogue we cannot tell every function's volatility, so this is an allow-list:
- * anything else is refused rather than risk a changefeed that fails at run time.
- */
-const CDC_FUNCTIONS = new Set([
-  // CDC functions; statement_timestamp/transaction_timestamp return the event's MVCC time there.
-  "event_op", "event_schema_timestamp", "changefeed_creation_timestamp", "cdc_is_delete", "cdc_mvcc_timestamp",
-  "cdc_updated_timestamp", "statement_timestamp", "transaction_timestamp",
-  // CockroachDB's allow-listed stable builtins.
-  "age", "array_to_json", "array_to_string", "crdb_internal.cluster_id", "date_part", "date_trunc", "extract",
-  "format", "jsonb_build_array", "jsonb_build_object", "row_to_json", "overlaps", "pg_collation_for", "pg_typeof",
-  "quote_literal", "quote_nullable", "timezone", "to_char", "to_json", "to_jsonb",
-  // Immutable builtins commonly used to shape audit records.
-  "lower", "upper", "initcap", "length", "char_length", "octet_length", "substr", "substring", "left", "right",
-  "btrim", "ltrim", "rtrim", "trim", "concat", "concat_ws", "replace", "split_part", "strpos", "position", "lpad",
-  "rpad", "reverse", "repeat", "starts_with", "overlay", "regexp_replace", "md5", "sha1", "sha256", "sha512",
-  "encode", "decode", "to_hex", "abs", "ceil", "ceiling", "floor", "round", "trunc", "mod",
-  "jsonb_extract_path", "jsonb_extract_path_text", "json_extract_path", "json_extract_path_text", "jsonb_typeof",
-  "jsonb_array_length", "jsonb_strip_nulls", "jsonb_set", "jsonb_pretty",
-]);
-
-/** CockroachDB's hidden columns that a CDC query may reference beside the table's own. */
-const HIDDEN_COLUMNS = new Set(["cdc_prev", "crdb_internal_mvcc_timestamp", "crdb_internal_origin_timestamp"]);
-
 /** AST node types that CDC queries cannot contain, with the reason shown to the user. */
 const FORBIDDEN_NODES: Record<string, string> = {
   SubLink: "sub-queries are not supported by CDC queries",
@@ -277,7 +252,7 @@ export function validateRawQuery(raw: string): string {
         problems.push({ field: "query", reason: `aggregate ${name}() is not supported by CDC queries` });
       } else if (node.over) {
         problems.push({ field: "query", reason: `window function ${name}() is not supported by CDC queries` });
-      } else if (!CDC_FUNCTIONS.has(name)) {
+      } else if (!ALLOWED_CDC_FUNCTIONS.has(name)) {
         problems.push({
           field: "query",
           reason: `function ${name}() is not on the list of immutable or CDC-safe functions; volatile and aggregate functions fail in a changefeed`,
@@ -288,7 +263,7 @@ export function validateRawQuery(raw: string): string {
       const fields = node.fields as any[];
       const last = fields[fields.length - 1];
       const col = last.String?.sval as string | undefined;
-      if (col && !(EVENTS2_COLUMN_NAMES as string[]).includes(col) && !HIDDEN_COLUMNS.has(col)) {
+      if (col && !(EVENTS2_COLUMN_NAMES as string[]).includes(col) && !(CDC_HIDDEN_COLUMNS as readonly string[]).includes(col)) {
         problems.push({ field: "query", reason: `unknown column "${col}" of eventstore.events2` });
       }
     }

@@ -7,6 +7,7 @@ import * as zlib from "zlib";
 import type { PGlite } from "@electric-sql/pglite";
 import { SqlError, Column, OID } from "./wire";
 import { KvOption, valueText } from "./statements";
+import { CDC_EVENT_FUNCTIONS, CDC_STABLE_FUNCTIONS, IMMUTABLE_FUNCTIONS } from "../../../provider/cdc/functions";
 import { GcsSink, GcsWriter, fileTimestamp, parseByteSize, parseGcsSink, partitionDir, redactSink } from "./gcs-sink";
 
 export type JobStatus = "pending" | "running" | "pause-requested" | "paused" | "cancel-requested" | "canceled" | "failed" | "succeeded";
@@ -36,6 +37,8 @@ export interface Job {
   lastCheckpoint?: number;
   /** When a pending job starts running. */
   startAt?: number;
+  /** The statement time of CREATE, as changefeed_creation_timestamp() reports it (an HLC decimal). */
+  createdHlc: string;
   /** The parse tree of `select`, kept so the engine does not parse it on every checkpoint. */
   ast?: any;
 }
@@ -72,8 +75,6 @@ const ENUMS: Record<string, string[]> = {
 const DURATIONS = ["resolved", "min_checkpoint_frequency", "gc_protect_expires_after", "lagging_ranges_threshold", "lagging_ranges_polling_interval"];
 /** ALTER cannot SET or UNSET these (§6). */
 const NOT_ALTERABLE = ["cursor", "initial_scan", "no_initial_scan", "initial_scan_only", "end_time"];
-const VOLATILE = ["now", "random", "gen_random_uuid", "uuid_generate_v4", "clock_timestamp", "timeofday", "nextval", "setval", "currval", "pg_sleep", "unique_rowid", "current_timestamp", "localtimestamp", "current_date"];
-const AGGREGATES = ["count", "sum", "avg", "min", "max", "array_agg", "json_agg", "jsonb_agg", "string_agg", "bool_and", "bool_or", "every", "row_number", "rank", "dense_rank", "generate_series", "unnest", "json_each", "jsonb_each"];
 
 export const SHOW_COLUMNS: Column[] = [
   { name: "job_id", oid: OID.int8 },
@@ -145,6 +146,10 @@ export class Changefeeds {
   private running = false;
   private counter = 0n;
   private parser: any;
+  /** PostgreSQL's catalogue of functions: the volatilities of each name's overloads, and whether any aggregates or returns a set. */
+  private functions = new Map<string, { volatility: Set<string>; aggregate: boolean; generator: boolean }>();
+  /** The schema timestamp event_schema_timestamp() reports (the twin's tables do not change schema). */
+  private schemaTs = "0";
   /** Primary-key columns per table, read once. */
   private readonly primaryKeys = new Map<string, string[]>();
 
@@ -154,6 +159,20 @@ export class Changefeeds {
     const pgq = require("libpg-query");
     await pgq.loadModule();
     this.parser = pgq;
+    await this.host.withLock(async (db) => {
+      const rows = await db.query<{ name: string; v: string; k: string; s: boolean }>(
+        `SELECT CASE WHEN n.nspname IN ('pg_catalog', 'public') THEN p.proname ELSE n.nspname || '.' || p.proname END AS name, p.provolatile AS v, p.prokind AS k, p.proretset AS s
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname IN ('pg_catalog', 'public', 'crdb_internal')`,
+      );
+      for (const r of rows.rows) {
+        const f = this.functions.get(r.name) ?? { volatility: new Set<string>(), aggregate: false, generator: false };
+        f.volatility.add(r.v);
+        f.aggregate ||= r.k === "a" || r.k === "w";
+        f.generator ||= r.s;
+        this.functions.set(r.name, f);
+      }
+      this.schemaTs = (await db.query<{ ts: string }>("SELECT crdb_internal.twin_now()::text AS ts")).rows[0].ts;
+    });
     this.timer = setInterval(() => void this.tick(), 100);
   }
 
@@ -235,10 +254,11 @@ export class Changefeeds {
       for (const [k, v] of Object.entries(n)) {
         if (k === "SubLink") throw new SqlError("0A000", "sub-query expressions not supported by CDC");
         if (k === "SQLValueFunction") throw new SqlError("42883", `function "${String((v as any).op).replace("SVFOP_", "").toLowerCase()}" unsupported by CDC`);
-        if (k === "FuncCall") {
-          const fn = ((v as any).funcname as any[]).map((x) => x.String?.sval).filter((x) => x !== "pg_catalog").join(".").toLowerCase();
-          if ((v as any).over || (v as any).agg_star || AGGREGATES.includes(fn)) throw new SqlError("42883", `aggregate, generator, or window function "${fn}" unsupported by CDC`);
-          if (VOLATILE.includes(fn)) throw new SqlError("42883", `function "${fn}" unsupported by CDC`);
+        if (k === "FuncCall") this.checkFunction(v);
+        if (k === "ColumnRef") {
+          const fields = (v as any).fields as any[];
+          const col = fields[fields.length - 1]?.String?.sval;
+          if (col === "cdc_prev" || col === "crdb_internal_origin_timestamp") throw new SqlError("0A000", `${col} is not implemented by the twin`);
         }
         walk(v);
       }
@@ -249,17 +269,68 @@ export class Changefeeds {
     return { table, ast };
   }
 
-  /** Replaces the FROM table with the given relation text, and appends a hidden ordinal column. */
-  private rewrite(select: string, ast: any, relation: string): string {
+  /** CockroachDB's function rules for CDC queries (provider/cdc/functions.ts), judged on PostgreSQL's catalogue. */
+  private checkFunction(call: any): void {
+    const fn = (call.funcname as any[]).map((x) => x.String?.sval).filter((x) => x !== "pg_catalog").join(".").toLowerCase();
+    if ((CDC_EVENT_FUNCTIONS as readonly string[]).includes(fn)) return;
+    const f = this.functions.get(fn);
+    if (call.over || call.agg_star || f?.aggregate || f?.generator) throw new SqlError("42883", `aggregate, generator, or window function "${fn}" unsupported by CDC`);
+    if ((CDC_STABLE_FUNCTIONS as readonly string[]).includes(fn)) return;
+    // Immutable in CockroachDB though PostgreSQL's catalogue may differ (its concat() is stable;
+    // length(bytea, name) too): the shared list says what CockroachDB has.
+    if ((IMMUTABLE_FUNCTIONS as readonly string[]).includes(fn)) return;
+    if (!f) throw new SqlError("42883", `unknown function: ${fn}()`);
+    if (f.volatility.has("v") || f.volatility.has("s")) throw new SqlError("42883", `function "${fn}" unsupported by CDC`);
+  }
+
+  /**
+   * The SELECT over `relation` in place of its table, with a hidden ordinal column appended, and
+   * the CDC functions and crdb_internal_mvcc_timestamp turned into the event's values: the relation
+   * carries __twin_mvcc (the event's MVCC time) and __twin_op (its operation).
+   */
+  private rewrite(select: string, ast: any, relation: string, creation: string): string {
     const sel = ast.stmts[0].stmt.SelectStmt;
     const rv = sel.fromClause[0].RangeVar;
     const start: number = rv.location;
     const nameMatch = /^("[^"]+"|[A-Za-z_][\w$]*)(\s*\.\s*("[^"]+"|[A-Za-z_][\w$]*)){0,2}/.exec(select.slice(start))!;
     const end = start + nameMatch[0].length;
     const alias = rv.alias?.aliasname ? "" : ` AS ${rv.relname}`;
-    const before = select.slice(0, start);
-    const fromKw = before.search(/\bfrom\s*$/i);
-    return `${before.slice(0, fromKw)}, __twin_ord ${before.slice(fromKw)}${relation}${alias}${select.slice(end)}`;
+    const fromKw = select.slice(0, start).search(/\bfrom\s*$/i);
+    const edits: { at: number; end: number; text: string }[] = [
+      { at: fromKw, end: fromKw, text: ", __twin_ord " },
+      { at: start, end, text: `${relation}${alias}` },
+    ];
+    const values: Record<string, string> = {
+      statement_timestamp: "hlc_to_timestamp(__twin_mvcc)",
+      transaction_timestamp: "hlc_to_timestamp(__twin_mvcc)",
+      event_op: "__twin_op",
+      event_schema_timestamp: `'${this.schemaTs}'::numeric`,
+      changefeed_creation_timestamp: `'${creation}'::numeric`,
+    };
+    // Targets named after what they compute, as CockroachDB names them (event_op, crdb_internal_mvcc_timestamp).
+    const bare = new Set<any>((sel.targetList ?? []).filter((t: any) => !t.ResTarget.name).map((t: any) => t.ResTarget.val));
+    const visit = (node: any, parent?: any): void => {
+      if (Array.isArray(node)) return node.forEach((n) => visit(n, parent));
+      if (!node || typeof node !== "object") return;
+      if (node.FuncCall) {
+        const fn = (node.FuncCall.funcname as any[]).map((x) => x.String?.sval).filter((x) => x !== "pg_catalog").join(".").toLowerCase();
+        const call = values[fn] ? /^[\w."]+\s*\(\s*\)/.exec(select.slice(node.FuncCall.location)) : null;
+        if (call) edits.push({ at: node.FuncCall.location, end: node.FuncCall.location + call[0].length, text: `(${values[fn]})${bare.has(node) ? ` AS ${fn}` : ""}` });
+      }
+      if (node.ColumnRef) {
+        const fields = node.ColumnRef.fields as any[];
+        if (fields[fields.length - 1]?.String?.sval === "crdb_internal_mvcc_timestamp") {
+          const ref = /^(?:[\w"]+\s*\.\s*)*"?crdb_internal_mvcc_timestamp"?/.exec(select.slice(node.ColumnRef.location))!;
+          edits.push({ at: node.ColumnRef.location, end: node.ColumnRef.location + ref[0].length, text: `__twin_mvcc${bare.has(node) ? " AS crdb_internal_mvcc_timestamp" : ""}` });
+        }
+      }
+      for (const v of Object.values(node)) visit(v, node);
+    };
+    visit(sel.targetList);
+    visit(sel.whereClause);
+    let out = select;
+    for (const e of edits.sort((a, b) => b.at - a.at)) out = out.slice(0, e.at) + e.text + out.slice(e.end);
+    return out;
   }
 
   /** Runs inside the statement's own hold on the session (the caller has the lock). */
@@ -288,7 +359,7 @@ export class Changefeeds {
       if (exists.rows[0].n === 0) throw new SqlError("42P01", `failed to resolve targets in the CHANGEFEED stmt: table "${table.split(".")[1]}" does not exist`);
       // The projection must type-check against the table (unknown columns and the like).
       try {
-        await db.query(`SELECT * FROM (${this.rewrite(stmt.select, ast, `(SELECT *, 0 AS __twin_ord FROM ${table} LIMIT 0)`)}) __q LIMIT 0`);
+        await db.query(`SELECT * FROM (${this.rewrite(stmt.select, ast, `(SELECT *, 0 AS __twin_ord, 0::numeric AS __twin_mvcc, ''::text AS __twin_op FROM ${table} LIMIT 0)`, "0")}) __q LIMIT 0`);
       } catch (e) {
         throw new SqlError((e as any).code ?? "42601", (e as Error).message);
       }
@@ -316,6 +387,7 @@ export class Changefeeds {
         table,
         options,
         resumeFrom,
+        createdHlc: now,
         scanPending: initialScan !== "no",
         sessionId: crypto.randomBytes(8).toString("hex"),
         fileId: 0,
@@ -511,7 +583,7 @@ export class Changefeeds {
           "SELECT op, mvcc::text AS mvcc, row::text AS row FROM crdb_internal.twin_changes WHERE tbl = $1 AND mvcc > $2::numeric AND mvcc <= $3::numeric ORDER BY seq",
           [job.table, job.resumeFrom, now],
         );
-        lines.push(...(await this.evaluate(db, job, changes.rows.map((c) => ({ row: parseKeepingNumbers(c.row), mvcc: c.mvcc, deleted: c.op === "delete" })))));
+        lines.push(...(await this.evaluate(db, job, changes.rows.map((c) => ({ row: parseKeepingNumbers(c.row), mvcc: c.mvcc, deleted: c.op === "delete", op: c.op })))));
         return { now, lines };
       });
     } catch (e) {
@@ -559,7 +631,7 @@ export class Changefeeds {
   }
 
   /** Runs the job's SELECT over the given rows (as the table's records) and renders NDJSON lines. */
-  private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean }[]): Promise<{ ts: string; line: string }[]> {
+  private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean; op?: string }[]): Promise<{ ts: string; line: string }[]> {
     if (rows.length === 0) return [];
     const ast = (job.ast ??= this.checkSelect(job.select).ast);
     let pk = this.primaryKeys.get(job.table);
@@ -573,15 +645,17 @@ export class Changefeeds {
     const key = pk;
     const records = rows.map((r, i) => {
       const rec = r.deleted ? Object.fromEntries(key.map((c) => [c, r.row[c]])) : r.row;
-      return { ...rec, __twin_ord: i };
+      // event_op(): 'delete', else 'insert' or 'update' with the diff option, 'upsert' without it (cdceval).
+      const op = r.deleted ? "delete" : job.options.diff ? (r.op === "update" ? "update" : "insert") : "upsert";
+      return { ...rec, __twin_ord: i, __twin_mvcc: r.mvcc, __twin_op: op };
     });
-    const relation = `(SELECT (jsonb_populate_record(NULL::${job.table}, e.r)).*, (e.r->>'__twin_ord')::int AS __twin_ord FROM jsonb_array_elements($1::jsonb) AS e(r))`;
-    const sql = `SELECT row_to_json(__q)::text AS j FROM (${this.rewrite(job.select, ast, relation)}) __q`;
+    const relation = `(SELECT (jsonb_populate_record(NULL::${job.table}, e.r)).*, (e.r->>'__twin_ord')::int AS __twin_ord, (e.r->>'__twin_mvcc')::numeric AS __twin_mvcc, e.r->>'__twin_op' AS __twin_op FROM jsonb_array_elements($1::jsonb) AS e(r))`;
+    const sql = `SELECT row_to_json(__q)::text AS j FROM (${this.rewrite(job.select, ast, relation, job.createdHlc)}) __q`;
     const res = await db.query<{ j: string }>(sql, [jsonKeepingNumbers(records)]);
     return res.rows.map((r) => {
       const fields = parseKeepingNumbers(r.j);
       const ord = Number(fields.__twin_ord?.__raw ?? fields.__twin_ord);
-      delete fields.__twin_ord;
+      for (const k of Object.keys(fields)) if (k.startsWith("__twin_")) delete fields[k];
       const ts = rows[ord].mvcc;
       // The envelope's metadata (cdcevent/encoder_json.go initRawEnvelope): only what an option asks for.
       const meta: Record<string, unknown> = {

@@ -5,6 +5,7 @@ import { Client, QueryConfig } from "pg";
 import { CdcFixture, cdcFixture } from "../../helpers/cdc-fixture";
 import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../../helpers/events";
 import { buildChangefeedQuery, buildCreateChangefeedStatement, buildSinkUri } from "../../../provider";
+import { ALLOWED_CDC_FUNCTIONS, sampleCall } from "../../../provider/cdc/functions";
 
 jest.setTimeout(120_000);
 
@@ -197,6 +198,25 @@ describe("CREATE validation", () => {
     expect((await sqlError(f.pg.query(sql, [sink()]))).message).toMatch(message);
   });
 
+  test("function rules from provider/cdc/functions.ts: what the provider allows the twin accepts; volatile and unlisted stable ones are refused as CockroachDB refuses them", async () => {
+    // An argument the function may not take fails PostgreSQL's type check, not the CDC rules: either is fine here.
+    const refused: string[] = [];
+    for (const fn of ALLOWED_CDC_FUNCTIONS) {
+      const r = await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS SELECT ${sampleCall(fn)} AS x FROM eventstore.events2`, [sink()]).then(
+        (ok) => ({ id: ok.rows[0].job_id as string, message: "" }),
+        (e) => ({ id: "", message: (e as Error).message }),
+      );
+      if (/unsupported by CDC|unknown function/.test(r.message)) refused.push(`${fn}: ${r.message}`);
+      if (r.id) await f.pg.query("CANCEL JOB $1", [r.id]);
+    }
+    expect(refused).toEqual([]);
+    for (const fn of ["current_setting", "pg_backend_pid", "random", "cluster_logical_timestamp", "now"]) {
+      const e = await sqlError(f.pg.query(`CREATE CHANGEFEED INTO $1 AS SELECT ${fn === "current_setting" ? "current_setting('TimeZone')" : `${fn}()`} AS x FROM eventstore.events2`, [sink()]));
+      expect([e.code, e.message]).toEqual(["42883", `function "${fn}" unsupported by CDC`]);
+    }
+    expect((await sqlError(f.pg.query("CREATE CHANGEFEED INTO $1 AS SELECT cdc_is_delete() AS x FROM eventstore.events2", [sink()]))).message).toBe("unknown function: cdc_is_delete()");
+  });
+
   test("sink URI problems are reported as CockroachDB reports them", async () => {
     const q = buildCreateChangefeedStatement();
     expect((await sqlError(f.pg.query(q, [`gs://${f.bucket}?AUTH=specified`]))).message).toBe('CREDENTIALS or BEARER_TOKEN must be set if "AUTH" is "specified"');
@@ -369,6 +389,35 @@ describe("the engine", () => {
     expect(text).toContain('"sequence": 9223372036854775807');
     expect(text).toContain('"position": 1795884811137001571.0000000002');
     expect(text).toContain('"n": 12345678901234567890.5');
+    await f.pg.query("CANCEL JOB $1", [id]);
+  });
+
+  test("the CDC functions and crdb_internal_mvcc_timestamp give each event's values (cdceval): operation, MVCC time, creation and schema time", async () => {
+    await rangefeedsOn();
+    const select = "SELECT aggregate_id, event_op(), event_op() AS op2, crdb_internal_mvcc_timestamp, statement_timestamp() AS st, changefeed_creation_timestamp() AS ct, event_schema_timestamp() AS schema_ts FROM eventstore.events2 WHERE aggregate_id = 'fn-1' AND event_op() <> 'nothing'";
+    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS ${select}`, [buildSinkUri({ bucket: f.bucket, prefix: "fn", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    await insertEvents(f.pg, makeEvents(1, 51_000).map((e) => ({ ...e, aggregateId: "fn-1" })));
+    await f.pg.query("UPDATE eventstore.events2 SET creator = 'x' WHERE aggregate_id = 'fn-1'");
+    await f.pg.query("DELETE FROM eventstore.events2 WHERE aggregate_id = 'fn-1'");
+    const files = await waitFor("three events", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "fn/");
+      return d.lines.length >= 3 && d;
+    });
+    const text = (await Promise.all(files.files.map(async (name) => String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data)))).join("");
+    const lines = text.trim().split("\n");
+    expect(lines).toHaveLength(3);
+    const parsed = files.lines;
+    expect(parsed.map((l) => [l.event_op, l.op2])).toEqual([["upsert", "upsert"], ["upsert", "upsert"], ["delete", "delete"]]);
+    const mvcc = lines.map((l) => /"crdb_internal_mvcc_timestamp": (\d+\.\d{10})[,}]/.exec(l)![1]);
+    expect(new Set(mvcc).size).toBe(3);
+    parsed.forEach((l, i) => {
+      expect(Math.abs(Date.parse(l.st) - Number(BigInt(mvcc[i].split(".")[0]) / 1_000_000n))).toBeLessThanOrEqual(1);
+      expect(String(l.st)).toMatch(/Z$/);
+    });
+    const ct = lines.map((l) => /"ct": (\d+\.\d{10})[,}]/.exec(l)![1]);
+    expect(new Set(ct).size).toBe(1);
+    expect(BigInt(ct[0].split(".")[0]) < BigInt(mvcc[0].split(".")[0])).toBe(true);
+    expect(lines.every((l) => /"schema_ts": \d+\.\d{10}[,}]/.test(l))).toBe(true);
     await f.pg.query("CANCEL JOB $1", [id]);
   });
 

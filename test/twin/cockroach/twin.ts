@@ -195,6 +195,7 @@ export class CockroachTwin implements TwinHost {
   async start(): Promise<this> {
     await this.db.waitReady;
     await this.db.exec(BOOTSTRAP);
+    await this.db.exec(`CREATE FUNCTION crdb_internal.cluster_id() RETURNS uuid LANGUAGE sql STABLE AS $$SELECT '${this.clusterId}'::uuid$$`);
     await this.changefeeds.start();
     this.server = net.createServer((socket) => void this.serve(socket));
     await new Promise<void>((r) => this.server!.listen(this.opts.port ?? 0, "127.0.0.1", r));
