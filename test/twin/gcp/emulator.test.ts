@@ -1,4 +1,5 @@
 // The GCP emulator, driven by the real Google Node clients through the project's client factory.
+import * as crypto from "crypto";
 import * as fs from "fs";
 import { GcpEmulator } from "./emulator";
 import { crc32c } from "./errors";
@@ -81,6 +82,20 @@ test("an issued key gets a token and may write only after the bucket grant exist
   expect(listed.data.items?.map((o) => o.name)).toEqual(["probe.ndjson"]);
   const body = await admin.storage.objects.get({ bucket: "audit-grant-test", object: "probe.ndjson", alt: "media" }, { responseType: "text" });
   expect(body.data).toBe('{"a":1}\n');
+});
+
+test("a key's X509_PEM_FILE public data is a certificate for the account, signed by the key; RAW_PUBLIC_KEY is its DER public key", async () => {
+  const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${emu.project}`, requestBody: { accountId: "cert-check" } })).data;
+  const created = (await admin.iam.projects.serviceAccounts.keys.create({ name: sa.name!, requestBody: {} })).data;
+  const x509 = (await admin.iam.projects.serviceAccounts.keys.get({ name: created.name!, publicKeyType: "TYPE_X509_PEM_FILE" })).data;
+  const cert = new crypto.X509Certificate(Buffer.from(x509.publicKeyData!, "base64"));
+  const privateKey = JSON.parse(Buffer.from(created.privateKeyData!, "base64").toString()).private_key;
+  expect([cert.subject, cert.issuer]).toEqual([`CN=${sa.email}`, `CN=${sa.email}`]);
+  expect(cert.checkPrivateKey(crypto.createPrivateKey(privateKey))).toBe(true);
+  expect(cert.verify(cert.publicKey)).toBe(true);
+  expect(new Date(cert.validTo).getUTCFullYear()).toBe(9999);
+  const raw = (await admin.iam.projects.serviceAccounts.keys.get({ name: created.name!, publicKeyType: "TYPE_RAW_PUBLIC_KEY" })).data;
+  expect(crypto.createPublicKey({ key: Buffer.from(raw.publicKeyData!, "base64"), format: "der", type: "spki" }).equals(cert.publicKey)).toBe(true);
 });
 
 test("crc32c is CRC-32C big-endian base64 (RFC 3720 test vector: 32 zero bytes → 8A9136AA)", async () => {
@@ -209,6 +224,7 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
   test("list with a delimiter rolls names up into prefixes; fields= trims the response", async () => {
     const res = (await (await fetch(`${base()}/storage/v1/b/${bucket}/o?prefix=cf%2F&delimiter=%2F&fields=items(name),prefixes`, { headers: auth })).json()) as any;
     expect(res).toEqual({ items: [{ name: "cf/top.ndjson" }, { name: "cf/z.txt.gz" }], prefixes: ["cf/2026-11-28/", "cf/2026-11-29/"] });
+    expect(await (await fetch(`${base()}/storage/v1/b/${bucket}/managedFolders`, { headers: auth })).json()).toEqual({ kind: "storage#managedFolders" });
   });
 
   test("gzip-encoded objects keep their encoding: sent compressed when accepted, else decompressed (transcoding)", async () => {
@@ -231,7 +247,8 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
 
   test("a multipart body with bare LF line breaks, as gsutil's and gcloud's Python email generator writes it, is stored", async () => {
     const body = `--==b==\ncontent-type: application/json\n\n{"name": "lf.txt"}\n--==b==\ncontent-type: text/plain\n\nline one\nline two\n\n--==b==--\n`;
-    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": 'multipart/related; boundary="==b=="' }, body });
+    // apitools quotes the boundary with ' (Python's %r).
+    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": "multipart/related; boundary='==b=='" }, body });
     expect(res.status).toBe(200);
     expect(await (await fetch(`${base()}/${bucket}/lf.txt`, { headers: auth })).text()).toBe("line one\nline two\n");
   });

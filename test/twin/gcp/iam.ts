@@ -9,6 +9,8 @@ import { KNOWN_PERMISSIONS } from "./roles";
 export interface ServiceAccountKey {
   id: string;
   publicKeyPem: string;
+  /** The self-signed X.509 certificate IAM serves for TYPE_X509_PEM_FILE (PEM). */
+  certificatePem: string;
   algorithm: string;
   validAfter: string;
   deleted: boolean;
@@ -204,11 +206,13 @@ export class IamApi {
     const bits = algorithm === "KEY_ALG_RSA_1024" ? 1024 : 2048;
     const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: bits });
     const id = crypto.randomBytes(20).toString("hex");
+    const validAfter = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const key: ServiceAccountKey = {
       id,
       publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      certificatePem: selfSignedCertificate(a.email, publicKey, privateKey, new Date(validAfter)),
       algorithm: bits === 1024 ? "KEY_ALG_RSA_1024" : "KEY_ALG_RSA_2048",
-      validAfter: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      validAfter,
       deleted: false,
       disabled: false,
     };
@@ -279,7 +283,13 @@ export class IamApi {
   private getKey(r: Request): Reply {
     const [a, k] = this.liveKey(r, "iam.serviceAccountKeys.get");
     const pub = r.query.get("publicKeyType");
-    const extra = pub === "TYPE_X509_PEM_FILE" || pub === "TYPE_RAW_PUBLIC_KEY" ? { publicKeyData: Buffer.from(k.publicKeyPem).toString("base64") } : {};
+    // X509_PEM_FILE: the key's certificate; RAW_PUBLIC_KEY: the DER SubjectPublicKeyInfo (iam/v1 ServiceAccountKey publicKeyType).
+    const extra =
+      pub === "TYPE_X509_PEM_FILE"
+        ? { publicKeyData: Buffer.from(k.certificatePem).toString("base64") }
+        : pub === "TYPE_RAW_PUBLIC_KEY"
+          ? { publicKeyData: crypto.createPublicKey(k.publicKeyPem).export({ type: "spki", format: "der" }).toString("base64") }
+          : {};
     return { json: this.keyJson(a, k, extra) };
   }
 
@@ -423,4 +433,43 @@ export class IamApi {
 
 export function newEtag(): string {
   return Buffer.from(crypto.randomBytes(8)).toString("base64");
+}
+
+/**
+ * A self-signed X.509 v3 certificate (RFC 5280) for a key, as IAM serves one per service account
+ * key: subject and issuer CN = the account, valid from the key's creation to 9999-12-31, signed
+ * with SHA-256 by the key itself. Node has no certificate builder, so the DER is written here.
+ */
+export function selfSignedCertificate(cn: string, publicKey: crypto.KeyObject, privateKey: crypto.KeyObject, from: Date): string {
+  const tlv = (tag: number, ...content: Buffer[]): Buffer => {
+    const body = Buffer.concat(content);
+    const n = body.length;
+    const len = n < 0x80 ? Buffer.from([n]) : (() => {
+      const bytes: number[] = [];
+      for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff);
+      return Buffer.from([0x80 | bytes.length, ...bytes]);
+    })();
+    return Buffer.concat([Buffer.from([tag]), len, body]);
+  };
+  const time = (d: Date) => {
+    const iso = d.toISOString().replace(/[-:T]/g, "").slice(0, 14) + "Z";
+    return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso));
+  };
+  const sha256WithRsa = tlv(0x30, tlv(0x06, Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b])), tlv(0x05));
+  const name = tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, Buffer.from([0x55, 0x04, 0x03])), tlv(0x0c, Buffer.from(cn)))));
+  const serial = crypto.randomBytes(16);
+  serial[0] &= 0x7f;
+  const tbs = tlv(
+    0x30,
+    tlv(0xa0, tlv(0x02, Buffer.from([2]))),
+    tlv(0x02, serial),
+    sha256WithRsa,
+    name,
+    tlv(0x30, time(from), time(new Date(Date.UTC(9999, 11, 31, 23, 59, 59)))),
+    name,
+    publicKey.export({ type: "spki", format: "der" }),
+  );
+  const signature = crypto.sign("sha256", tbs, privateKey);
+  const der = tlv(0x30, tbs, sha256WithRsa, tlv(0x03, Buffer.from([0]), signature));
+  return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
 }

@@ -18,6 +18,7 @@ export const STORAGE_OBJECT_PERMISSIONS = [
   "storage.objects.list",
   "storage.objects.setIamPolicy",
   "storage.objects.update",
+  "storage.managedFolders.list",
 ];
 export const IAM_PERMISSIONS = [
   "iam.roles.create",
@@ -51,6 +52,7 @@ export const KNOWN_PERMISSIONS = new Set([
 export const PREDEFINED_ROLES: Record<string, string[]> = {
   "roles/storage.admin": [...STORAGE_BUCKET_PERMISSIONS, ...STORAGE_OBJECT_PERMISSIONS],
   "roles/storage.objectAdmin": [
+    "storage.managedFolders.list",
     "storage.objects.create",
     "storage.objects.delete",
     "storage.objects.get",
@@ -60,6 +62,7 @@ export const PREDEFINED_ROLES: Record<string, string[]> = {
     "storage.objects.setIamPolicy",
   ],
   "roles/storage.objectUser": [
+    "storage.managedFolders.list",
     "storage.objects.create",
     "storage.objects.delete",
     "storage.objects.get",
@@ -67,7 +70,7 @@ export const PREDEFINED_ROLES: Record<string, string[]> = {
     "storage.objects.update",
   ],
   "roles/storage.objectCreator": ["storage.objects.create"],
-  "roles/storage.objectViewer": ["storage.objects.get", "storage.objects.list"],
+  "roles/storage.objectViewer": ["storage.objects.get", "storage.objects.list", "storage.managedFolders.list"],
   "roles/storage.legacyBucketOwner": [
     "storage.buckets.get",
     "storage.buckets.update",

@@ -63,6 +63,11 @@ export class StorageApi {
     add("PUT", new RegExp(`^${B}/iam$`), (r) => this.setPolicy(r));
     add("GET", new RegExp(`^${B}/iam/testPermissions$`), (r) => this.testPermissions(r));
     add("GET", new RegExp(`^${B}/o$`), (r) => this.listObjects(r));
+    // gcloud storage lists managed folders in `rm -r` (storage.managedFolders.list); the emulator has none.
+    add("GET", new RegExp(`^${B}/managedFolders$`), (r) => {
+      this.bucket(r, "storage.managedFolders.list");
+      return { json: { kind: "storage#managedFolders" } };
+    });
     // gcloud storage reads it before recursive operations (buckets.getStorageLayout; needs storage.objects.list).
     add("GET", new RegExp(`^${B}/storageLayout$`), (r) => {
       const b = this.bucket(r, "storage.objects.list");
@@ -401,9 +406,10 @@ export class StorageApi {
       return this.store(bucketName, r.query.get("name") ?? "", r.body, ct, undefined, r.principal, r.query);
     }
     if (type === "multipart") {
-      const m = /boundary="?([^";]+)"?/.exec(ct);
+      // The boundary may be quoted with " or, as apitools writes it (gsutil, gcloud: boundary=%r), with '.
+      const m = /boundary=(?:"([^"]+)"|'([^']+)'|([^";\s]+))/.exec(ct);
       if (!/^multipart\/related/i.test(ct) || !m) throw invalid("Multipart upload needs Content-Type multipart/related with a boundary.");
-      const parts = splitMultipart(r.body, m[1]);
+      const parts = splitMultipart(r.body, m[1] ?? m[2] ?? m[3]);
       if (parts.length < 2) throw invalid("Multipart upload needs a metadata part and a media part.");
       const meta = JSON.parse(parts[0].body.toString("utf8") || "{}");
       const mediaType = parts[1].headers["content-type"] ?? meta.contentType ?? "";
