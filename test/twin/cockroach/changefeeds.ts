@@ -30,6 +30,10 @@ export interface Job {
   options: Record<string, string | true>;
   /** Changes with a timestamp above this are still to be emitted. */
   resumeFrom: string;
+  /** Where the feed started reading (creation time or cursor): a feed that never checkpointed restarts here. */
+  startFrom: string;
+  /** Flushed but not yet checkpointed: the frontier advances to `ts` at `at`. */
+  pendingFrontier?: { ts: string; at: number };
   scanPending: boolean;
   sessionId: string;
   fileId: number;
@@ -387,6 +391,7 @@ export class Changefeeds {
         table,
         options,
         resumeFrom,
+        startFrom: resumeFrom,
         createdHlc: now,
         scanPending: initialScan !== "no",
         sessionId: crypto.randomBytes(8).toString("hex"),
@@ -553,10 +558,14 @@ export class Changefeeds {
     this.running = true;
     try {
       for (const job of this.jobs.values()) {
-        if (job.status === "pause-requested") this.setStatus(job, "paused");
+        if (job.status === "pause-requested") {
+          this.dropUnpersisted(job);
+          this.setStatus(job, "paused");
+        }
         if (job.status === "cancel-requested") this.setStatus(job, "canceled");
         if (job.status === "pending" && Date.now() >= (job.startAt ?? 0)) this.setStatus(job, "running");
         if (job.status !== "running") continue;
+        if (job.pendingFrontier && Date.now() >= job.pendingFrontier.at) this.advanceFrontier(job);
         const every = typeof job.options.min_checkpoint_frequency === "string" ? goDurationMs(job.options.min_checkpoint_frequency, "min_checkpoint_frequency") : this.host.defaultCheckpointMs;
         if (Date.now() - (job.lastCheckpoint ?? 0) < every) continue;
         job.lastCheckpoint = Date.now();
@@ -589,6 +598,7 @@ export class Changefeeds {
     } catch (e) {
       // Evaluation errors are terminal (§1.3); honour on_error=pause.
       job.error = (e as Error).message;
+      this.dropUnpersisted(job);
       this.setStatus(job, job.options.on_error === "pause" ? "paused" : "failed");
       job.runningStatus = job.status === "paused" ? `job failed (${job.error}) but is being paused because of on_error=pause` : null;
       return;
@@ -610,11 +620,32 @@ export class Changefeeds {
     }
     job.scanPending = false;
     job.resumeFrom = batch.now;
-    job.highWater = batch.now;
-    job.runningStatus = `running: resolved=${hlcString(batch.now)}`;
+    // The files are flushed; the frontier (the job's persisted progress) follows a moment later,
+    // as CockroachDB persists a checkpoint after the sink flushed (changefeed_processors.go
+    // checkpointJobProgress). A pause, cancel or crash in between loses the step's progress, and
+    // the rows after the high-water are emitted again: at-least-once, as real feeds deliver.
+    const delay = goDurationMs(this.host.setting("twin.frontier_delay") || "0s", "twin.frontier_delay");
+    job.pendingFrontier = { ts: batch.now, at: Date.now() + delay };
+    if (delay <= 0) this.advanceFrontier(job);
+  }
+
+  private advanceFrontier(job: Job): void {
+    const ts = job.pendingFrontier?.ts;
+    job.pendingFrontier = undefined;
+    if (!ts) return;
+    job.highWater = ts;
+    job.runningStatus = `running: resolved=${hlcString(ts)}`;
     job.modified = new Date();
     if (job.options.initial_scan === "only") this.setStatus(job, "succeeded");
-    if (typeof job.options.end_time === "string" && BigInt(batch.now.split(".")[0]) >= BigInt(this.checkEndTime(job.options.end_time))) this.setStatus(job, "succeeded");
+    if (typeof job.options.end_time === "string" && BigInt(ts.split(".")[0]) >= BigInt(this.checkEndTime(job.options.end_time))) this.setStatus(job, "succeeded");
+  }
+
+  /** A job stops (pause, failure) before its last flush was checkpointed: it will read again from the high-water. */
+  private dropUnpersisted(job: Job): void {
+    if (!job.pendingFrontier) return;
+    job.pendingFrontier = undefined;
+    job.resumeFrom = job.highWater ?? job.startFrom;
+    if (job.highWater === null && job.options.initial_scan !== "no" && !(job.options.cursor && job.options.initial_scan === undefined)) job.scanPending = true;
   }
 
   private checkEndTime(t: string): string {

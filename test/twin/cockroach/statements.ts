@@ -13,8 +13,9 @@ export type Statement =
   | { kind: "showSetting"; name: string }
   | { kind: "setSetting"; name: string; value: Value | null }
   | { kind: "createChangefeed"; sink?: Value; options: KvOption[]; select: string; selectOffset: number }
-  | { kind: "showChangefeedJobs"; job?: Value }
+  | { kind: "showChangefeedJobs"; job?: Value; select?: string }
   | { kind: "controlJob"; action: "PAUSE" | "RESUME" | "CANCEL"; job: Value }
+  | { kind: "controlJobs"; action: "PAUSE" | "RESUME" | "CANCEL"; select: string }
   | { kind: "alterChangefeed"; job: Value; set: KvOption[]; unset: string[]; targetChange: boolean }
   | { kind: "version" };
 
@@ -179,7 +180,9 @@ export function parseCockroachStatement(sql: string): Statement | undefined {
     if (p.accept("JOBS")) {
       // psql sends the statement with its ';'.
       p.punct(";");
-      if (p.peek()) throw new SqlError("0A000", "SHOW CHANGEFEED JOBS <select> is not implemented by the twin");
+      // SHOW CHANGEFEED JOBS <select>: the jobs whose ids the query returns (sql.y show_changefeed_jobs_stmt).
+      const rest = p.peek();
+      if (rest) return { kind: "showChangefeedJobs", select: selectText(text, rest.pos) };
       return { kind: "showChangefeedJobs" };
     }
     p.expect("JOB");
@@ -188,7 +191,12 @@ export function parseCockroachStatement(sql: string): Statement | undefined {
     return { kind: "showChangefeedJobs", job };
   }
   if (first === "PAUSE" || first === "RESUME" || first === "CANCEL") {
-    if (p.accept("JOBS")) throw new SqlError("0A000", `${first} JOBS <select> is not implemented by the twin`);
+    if (p.accept("JOBS")) {
+      // PAUSE/RESUME/CANCEL JOBS <select>: every job whose id the query returns (sql.y pause_jobs_stmt and friends).
+      const rest = p.peek();
+      if (!rest) p.fail();
+      return { kind: "controlJobs", action: first, select: selectText(text, rest!.pos) };
+    }
     p.expect("JOB");
     const job = p.value();
     if (p.accept("WITH")) {
@@ -255,3 +263,13 @@ export function valueText(v: Value | undefined, params: (string | null)[]): stri
   }
   return v.value;
 }
+
+/** The query of `… JOBS <select>`: from `pos`, without a trailing ';' or one pair of enclosing parentheses. */
+function selectText(text: string, pos: number): string {
+  let q = text.slice(pos).trim().replace(/;\s*$/, "").trim();
+  if (q.startsWith("(") && q.endsWith(")")) q = q.slice(1, -1).trim();
+  return q;
+}
+
+/** `[SHOW CHANGEFEED JOBS]` / `[SHOW CHANGEFEED JOB <n>]` in a query: CockroachDB's statement sources (sql.y `'[' preparable_stmt ']'`). */
+export const STATEMENT_SOURCE = /\[\s*SHOW\s+CHANGEFEED\s+JOB(S?)\b([^\]]*)\]/gi;

@@ -161,7 +161,11 @@ describe("the guide's statements", () => {
     for (const file of got.files) expect(file).toMatch(/^events\/\d{33}-[0-9a-f]{16}-1-1-[0-9a-f]{8}-events2-1\.ndjson$/);
     for (const line of got.lines) expect(Object.keys(line)).toEqual(["aggregate_id", "aggregate_type", "created_at", "event_type", "instance_id", "owner", "sequence"]);
     expect(got.lines[0].created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-    const row = await job(id);
+    // The frontier follows the flush (files are written ahead of the checkpoint).
+    const row = await waitFor("a checkpoint", async () => {
+      const r = await job(id);
+      return r.high_water_timestamp !== null && r;
+    });
     expect(row.status).toBe("running");
     expect(row.sink_uri).toBe("gs://gc-storage-zitadel-data/events?AUTH=specified&CREDENTIALS=redacted&partition_format=flat");
     expect(row.description).toContain("CREDENTIALS=redacted");
@@ -322,6 +326,9 @@ describe("the engine", () => {
     const first = makeEvents(4, 4000);
     await insertEvents(f.pg, first);
     await waitFor("a delivered", async () => account(first, (await readDelivered(f.admin, f.bucket, "cursor-a/")).lines).missing === 0);
+    // The frontier follows the flush; once it moved past the delivery the first events are below it.
+    const hw0 = (await job(a)).high_water_timestamp;
+    await waitFor("a checkpoint past them", async () => (await job(a)).high_water_timestamp !== hw0);
     await f.pg.query("PAUSE JOB $1", [a]);
     await waitFor("paused", async () => (await job(a)).status === "paused");
     const hw: string = (await job(a)).high_water_timestamp;
@@ -358,6 +365,23 @@ describe("the engine", () => {
     expect(await describeParams("SHOW CHANGEFEED JOB $1")).toEqual([20]);
     expect(await describeParams("PAUSE JOB $1")).toEqual([20]);
     expect(await describeParams("CREATE CHANGEFEED INTO $1 AS SELECT instance_id FROM eventstore.events2")).toEqual([25]);
+  });
+
+  test("[SHOW CHANGEFEED JOBS] as a statement source, SHOW CHANGEFEED JOBS <select> and PAUSE/RESUME/CANCEL JOBS (<select>) work on the selected jobs", async () => {
+    await rangefeedsOn();
+    const make = async () => (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'sources'`, [buildSinkUri({ bucket: f.bucket, prefix: "sources", credentials: f.keyBase64 })])).rows[0].job_id as string;
+    const [a, b] = [await make(), await make()];
+    const running = (await f.pg.query("SELECT job_id, status FROM [SHOW CHANGEFEED JOBS] WHERE status = 'running' ORDER BY job_id")).rows;
+    expect(running.map((r) => String(r.job_id))).toEqual(expect.arrayContaining([a, b]));
+    expect((await f.pg.query(`SELECT description, full_table_names FROM [SHOW CHANGEFEED JOB ${a}]`)).rows).toHaveLength(1);
+    expect((await f.pg.query(`SHOW CHANGEFEED JOBS SELECT ${b}::INT8`)).rows.map((r) => r.job_id)).toEqual([b]);
+    const { raw } = await Raw.open(f.twin.url);
+    const tag = async (sql: string) => (await raw.send([Raw.msg("Q", Raw.cstr(sql))])).filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0];
+    expect(await tag(`PAUSE JOBS (SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE job_id IN (${a}, ${b}))`)).toBe("PAUSE JOBS 2");
+    await waitFor("both paused", async () => (await job(a)).status === "paused" && (await job(b)).status === "paused");
+    expect(await tag(`CANCEL JOBS SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE job_id = ${a} OR job_id = ${b}`)).toBe("CANCEL JOBS 2");
+    raw.close();
+    await waitFor("both canceled", async () => (await job(a)).status === "canceled" && (await job(b)).status === "canceled");
   });
 
   test("SHOW CHANGEFEED JOBS; as psql sends it (with the semicolon) lists the jobs", async () => {
@@ -442,8 +466,44 @@ describe("the engine", () => {
     await f.pg.query("CANCEL JOB $1", [id]);
   });
 
+  test("a pause between a flush and its checkpoint re-emits the flushed rows on resume: duplicates, never a gap (at-least-once)", async () => {
+    await rangefeedsOn();
+    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'dups'`, [buildSinkUri({ bucket: f.bucket, prefix: "dups", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    await waitFor("a first checkpoint", async () => (await job(id)).high_water_timestamp as string | null);
+    await f.pg.query("SET CLUSTER SETTING twin.frontier_delay = '60s'");
+    // Once a flush made under the old delay has been checkpointed, the frontier holds.
+    let seen: string | null = null;
+    const first = await waitFor("the frontier to hold", async () => {
+      const hw = (await job(id)).high_water_timestamp as string;
+      const held = hw === seen;
+      seen = hw;
+      if (!held) await new Promise((r) => setTimeout(r, 400));
+      return held && hw;
+    });
+    try {
+      const events = makeEvents(5, 61_000).map((e) => ({ ...e, aggregateType: "dups" }));
+      await insertEvents(f.pg, events);
+      await waitFor("the flush", async () => account(events, (await readDelivered(f.admin, f.bucket, "dups/")).lines).missing === 0);
+      expect((await job(id)).high_water_timestamp).toBe(first); // flushed, not yet checkpointed
+      await f.pg.query("PAUSE JOB $1", [id]);
+      await waitFor("paused", async () => (await job(id)).status === "paused");
+      await f.pg.query("SET CLUSTER SETTING twin.frontier_delay = '100ms'");
+      await f.pg.query("RESUME JOB $1", [id]);
+      const again = await waitFor("the rows again", async () => {
+        const a = account(events, (await readDelivered(f.admin, f.bucket, "dups/")).lines);
+        return a.duplicates >= events.length && a;
+      });
+      expect([again.missing, again.duplicates]).toEqual([0, events.length]);
+    } finally {
+      await f.pg.query("SET CLUSTER SETTING twin.frontier_delay = '100ms'");
+      await f.pg.query("CANCEL JOB $1", [id]);
+    }
+  });
+
   test("files are uploaded as Go's storage Writer uploads them: multipart under a chunk, resumable in chunks above; content type sniffed", async () => {
     await rangefeedsOn();
+    // Only this test's feed writes while the uploads are counted.
+    await f.pg.query("CANCEL JOBS (SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE status = 'running')");
     await f.pg.query("SET CLUSTER SETTING cloudstorage.write_chunk.size = '1 KiB'");
     const mark = f.emu.calls.length;
     const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'chunked'`, [buildSinkUri({ bucket: f.bucket, prefix: "chunked", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;

@@ -8,7 +8,7 @@ import * as net from "net";
 import { PGlite } from "@electric-sql/pglite";
 import type { PostgresConnectionOptions } from "pg-gateway";
 import { Changefeeds, TwinHost } from "./changefeeds";
-import { Statement, parseCockroachStatement, valueText } from "./statements";
+import { STATEMENT_SOURCE, Statement, parseCockroachStatement, valueText } from "./statements";
 import * as w from "./wire";
 
 export interface TwinOptions {
@@ -23,6 +23,8 @@ export interface TwinOptions {
   virtualCluster?: boolean;
   /** Engine checkpoint interval without min_checkpoint_frequency (default 1000 ms; CockroachDB's is 30 s). */
   checkpointMs?: number;
+  /** How long after a flush its frontier is checkpointed (default 100ms); a pause in between re-emits the flush. */
+  frontierDelay?: string;
   /** New jobs stay `pending` this long before running (default 0). */
   jobStartDelayMs?: number;
 }
@@ -175,6 +177,8 @@ export class CockroachTwin implements TwinHost {
     this.settings.set("enterprise.license", "");
     this.settings.set("cluster.organization", "");
     this.settings.set("cloudstorage.write_chunk.size", "5.0 MiB");
+    // How long after a flush the frontier is checkpointed (twin knob; see Changefeeds.step).
+    this.settings.set("twin.frontier_delay", opts.frontierDelay ?? "100ms");
     this.changefeeds = new Changefeeds(this);
   }
 
@@ -324,7 +328,10 @@ export class CockroachTwin implements TwinHost {
       case "Q": {
         const stmt = this.parse(msg.sql);
         if (!stmt.ok) return [w.errorResponse(stmt.error), w.readyForQuery(this.inTransaction ? "T" : "I")];
-        if (!stmt.value) return this.forward(conn, data, msg);
+        if (!stmt.value) {
+          const sql = this.withStatementSources(msg.sql);
+          return sql === msg.sql ? this.forward(conn, data, msg) : this.forward(conn, w.queryMessage(sql), { type: "Q", sql });
+        }
         try {
           const r = await this.execute(conn, stmt.value, []);
           if (this.cutAfter(conn, stmt.value)) return [];
@@ -338,7 +345,8 @@ export class CockroachTwin implements TwinHost {
         if (!stmt.ok) return this.fail(conn, stmt.error);
         if (!stmt.value) {
           conn.statements.delete(msg.name);
-          return this.forward(conn, data, msg);
+          const sql = this.withStatementSources(msg.sql);
+          return sql === msg.sql ? this.forward(conn, data, msg) : this.forward(conn, w.parseMessage(msg.name, sql, msg.paramTypes), { ...msg, sql });
         }
         conn.statements.set(msg.name, { stmt: stmt.value, paramTypes: msg.paramTypes });
         return w.parseComplete();
@@ -473,9 +481,19 @@ export class CockroachTwin implements TwinHost {
         return { columns, rows: [[id]], tag: "CREATE CHANGEFEED" };
       }
       case "showChangefeedJobs": {
+        if (stmt.select) {
+          const ids = new Set(await this.jobIdsOf(stmt.select));
+          const rows = this.changefeeds.showRows().filter((r) => ids.has(String(r[0])));
+          return { columns, rows, tag: `SELECT ${rows.length}` };
+        }
         const id = stmt.job ? valueText(stmt.job, params) : undefined;
         const rows = this.changefeeds.showRows(id);
         return { columns, rows, tag: `SELECT ${rows.length}` };
+      }
+      case "controlJobs": {
+        const ids = await this.jobIdsOf(stmt.select);
+        for (const id of ids) this.changefeeds.control(stmt.action, id, conn.user);
+        return { rows: [], tag: `${stmt.action} JOBS ${ids.length}` };
       }
       case "controlJob":
         this.changefeeds.control(stmt.action, valueText(stmt.job, params), conn.user);
@@ -485,6 +503,30 @@ export class CockroachTwin implements TwinHost {
         return { columns, rows: [row], tag: "ALTER CHANGEFEED" };
       }
     }
+  }
+
+  /** The job ids a `… JOBS <select>` query returns (its first column), run by PGlite in the caller's session. */
+  private async jobIdsOf(select: string): Promise<string[]> {
+    const sql = `SELECT __id::text AS id FROM (${this.withStatementSources(select)}) AS __q(__id)`;
+    try {
+      return (await this.db.query<{ id: string | null }>(sql)).rows.flatMap((r) => (r.id === null ? [] : [r.id]));
+    } catch (e) {
+      throw new w.SqlError((e as any).code ?? "42601", (e as Error).message);
+    }
+  }
+
+  /** The query with each `[SHOW CHANGEFEED JOB(S) …]` replaced by that statement's rows, typed as SHOW types them. */
+  private withStatementSources(sql: string): string {
+    if (!/\[\s*SHOW\b/i.test(sql)) return sql;
+    const cols = this.changefeeds.showColumns();
+    const type = (oid: number) => ({ [w.OID.int8]: "int8", [w.OID.timestamptz]: "timestamptz", [w.OID.numeric]: "numeric", [w.OID.textArray]: "text[]", [w.OID.bool]: "bool" })[oid] ?? "text";
+    return sql.replace(STATEMENT_SOURCE, (_m, plural: string, arg: string) => {
+      const id = plural ? undefined : arg.trim().replace(/^'|'$/g, "");
+      const rows = this.changefeeds.showRows(id).map((r) =>
+        Object.fromEntries(cols.map((c, i) => [c.name, c.oid === w.OID.textArray && r[i] !== null ? String(r[i]).replace(/^\{|\}$/g, "").split(",").filter(Boolean) : r[i]])),
+      );
+      return `(SELECT * FROM jsonb_to_recordset($twin$${JSON.stringify(rows)}$twin$::jsonb) AS __jobs(${cols.map((c) => `${c.name} ${type(c.oid)}`).join(", ")}))`;
+    });
   }
 
   /** Runs plain SQL on the twin (tests, the demo): ordinary statements through PGlite, serialized with clients. */
@@ -507,6 +549,8 @@ function statementLabel(stmt: Statement): string {
       return stmt.job ? "SHOW CHANGEFEED JOB" : "SHOW CHANGEFEED JOBS";
     case "controlJob":
       return `${stmt.action} JOB`;
+    case "controlJobs":
+      return `${stmt.action} JOBS`;
     case "alterChangefeed":
       return "ALTER CHANGEFEED";
   }

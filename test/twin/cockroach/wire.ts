@@ -293,3 +293,7 @@ export function renameInMessage(data: Uint8Array, rename: (name: string) => stri
   }
   return message(type, Buffer.concat([head, ...names, buf.subarray(pos)]));
 }
+
+/** Query and Parse messages, for a statement the twin rewrote before PGlite runs it. */
+export const queryMessage = (sql: string) => message("Q", cstr(sql));
+export const parseMessage = (name: string, sql: string, paramTypes: number[]) => message("P", Buffer.concat([cstr(name), cstr(sql), int16(paramTypes.length), ...paramTypes.map(int32)]));
