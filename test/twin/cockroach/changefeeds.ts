@@ -35,7 +35,9 @@ export interface Job {
   /** Flushed but not yet checkpointed: the frontier advances to `ts` at `at`. */
   pendingFrontier?: { ts: string; at: number };
   scanPending: boolean;
+  /** The sink instance (a new one each time the job starts or resumes, as each run builds its sink): its session id, its number, and its next file id. */
   sessionId: string;
+  sinkId: number;
   fileId: number;
   lastResolved: number;
   lastCheckpoint?: number;
@@ -149,6 +151,8 @@ export class Changefeeds {
   private timer?: NodeJS.Timeout;
   private running = false;
   private counter = 0n;
+  /** cloudStorageSinkIDAtomic: every sink a "node" builds gets the next number. */
+  private sinks = 0;
   private parser: any;
   /** PostgreSQL's catalogue of functions: the volatilities of each name's overloads, and whether any aggregates or returns a set. */
   private functions = new Map<string, { volatility: Set<string>; aggregate: boolean; generator: boolean }>();
@@ -395,6 +399,7 @@ export class Changefeeds {
         createdHlc: now,
         scanPending: initialScan !== "no",
         sessionId: crypto.randomBytes(8).toString("hex"),
+        sinkId: ++this.sinks,
         fileId: 0,
         lastResolved: 0,
       };
@@ -500,6 +505,9 @@ export class Changefeeds {
       if (s !== "paused") throw wrong("resumed");
       this.setStatus(job, "running");
       job.runningStatus = "running: resuming from high-water";
+      job.sessionId = crypto.randomBytes(8).toString("hex");
+      job.sinkId = ++this.sinks;
+      job.fileId = 0;
     } else {
       if (s === "cancel-requested" || s === "canceled") return;
       if (!["pending", "running", "paused"].includes(s)) throw wrong("requested to be canceled");
@@ -605,7 +613,7 @@ export class Changefeeds {
     }
     try {
       const writer = this.writerFor(job);
-      await this.writeFiles(job, writer, batch.lines);
+      await this.writeFiles(job, writer, batch.lines, nextHlc(job.resumeFrom));
       if (job.options.resolved !== undefined) {
         const every = job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved");
         if (Date.now() - job.lastResolved >= every) {
@@ -704,21 +712,32 @@ export class Changefeeds {
     return job.options.full_table_name ? `defaultdb.${job.table}` : job.table.split(".").pop()!;
   }
 
-  private async writeFiles(job: Job, writer: GcsWriter, lines: { ts: string; line: string }[]): Promise<void> {
+  /**
+   * Writes a flush's files, named as sink_cloudstorage.go flushFile names them:
+   * `<ts>-<session>-<processor>-<sink>-<file id %08x>-<topic>-<schema version %x>.ndjson`, where ts
+   * and the partition are the frontier's inclusive lower bound when the flush began, shared by
+   * all the flush's files (setDataFileTimestamp), so names never go back in time.
+   */
+  private async writeFiles(job: Job, writer: GcsWriter, lines: { ts: string; line: string }[], lowerBound: string): Promise<void> {
     let i = 0;
     while (i < lines.length) {
       let size = 0;
       const start = i;
       while (i < lines.length && (i === start || size + lines[i].line.length + 1 <= job.sink.fileSize)) size += lines[i++].line.length + 1;
       const chunk = lines.slice(start, i);
-      const ts = chunk[0].ts;
       const topic = this.topicOf(job);
       const gz = job.options.compression === "gzip";
-      const name = `${partitionDir(ts, job.sink.partitionFormat)}${fileTimestamp(ts)}-${job.sessionId}-1-1-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
+      const name = `${partitionDir(lowerBound, job.sink.partitionFormat)}${fileTimestamp(lowerBound)}-${job.sessionId}-1-${job.sinkId}-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
       const body = Buffer.from(chunk.map((l) => l.line).join("\n") + "\n");
       await writer.write(name, gz ? zlib.gzipSync(body) : body);
     }
   }
+}
+
+/** The next HLC timestamp after a decimal one (one logical tick later: hlc.Timestamp.Next). */
+export function nextHlc(decimal: string): string {
+  const [wall, logical = "0"] = decimal.split(".");
+  return `${wall}.${(BigInt(logical.padEnd(10, "0").slice(0, 10)) + 1n).toString().padStart(10, "0")}`;
 }
 
 /** An HLC timestamp as hlc.Timestamp.String() prints it: `<seconds>.<nanoseconds, 9 digits>,<logical>`, from its decimal form. */

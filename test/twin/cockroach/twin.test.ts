@@ -158,7 +158,7 @@ describe("the guide's statements", () => {
       return account(events, d.lines).missing === 0 && d;
     });
     // Flat partitions, CockroachDB's file naming, exactly the projected columns, no payload.
-    for (const file of got.files) expect(file).toMatch(/^events\/\d{33}-[0-9a-f]{16}-1-1-[0-9a-f]{8}-events2-1\.ndjson$/);
+    for (const file of got.files) expect(file).toMatch(/^events\/\d{33}-[0-9a-f]{16}-1-\d+-[0-9a-f]{8}-events2-1\.ndjson$/);
     for (const line of got.lines) expect(Object.keys(line)).toEqual(["aggregate_id", "aggregate_type", "created_at", "event_type", "instance_id", "owner", "sequence"]);
     expect(got.lines[0].created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     // The frontier follows the flush (files are written ahead of the checkpoint).
@@ -498,6 +498,48 @@ describe("the engine", () => {
       await f.pg.query("SET CLUSTER SETTING twin.frontier_delay = '100ms'");
       await f.pg.query("CANCEL JOB $1", [id]);
     }
+  });
+
+  test("file names as flushFile writes them: a flush's files share the frontier's lower bound; a resumed job is a new sink (session, sink id); a sink's names never go back", async () => {
+    await rangefeedsOn();
+    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no', mvcc_timestamp AS SELECT instance_id, aggregate_type, aggregate_id, sequence FROM eventstore.events2 WHERE aggregate_type = 'names'`, [buildSinkUri({ bucket: f.bucket, prefix: "names", partitionFormat: "flat", credentials: f.keyBase64, fileSize: "256B" })])).rows[0].job_id;
+    const before = makeEvents(6, 71_000).map((e) => ({ ...e, aggregateType: "names" }));
+    await insertEvents(f.pg, before);
+    await waitFor("the first flush", async () => account(before, (await readDelivered(f.admin, f.bucket, "names/")).lines).missing === 0);
+    await f.pg.query("PAUSE JOB $1", [id]);
+    await waitFor("paused", async () => (await job(id)).status === "paused");
+    await f.pg.query("RESUME JOB $1", [id]);
+    const after = makeEvents(6, 72_000).map((e) => ({ ...e, aggregateType: "names" }));
+    await insertEvents(f.pg, after);
+    const { files } = await waitFor("the second flush", async () => {
+      const d = await readDelivered(f.admin, f.bucket, "names/");
+      return account(after, d.lines).missing === 0 && d;
+    });
+    await f.pg.query("CANCEL JOB $1", [id]);
+    const parts = files.map((name) => {
+      const m = /^names\/(\d{33})-([0-9a-f]{16})-1-(\d+)-([0-9a-f]{8})-events2-1\.ndjson$/.exec(name)!;
+      return { name, ts: m[1], session: m[2], sink: Number(m[3]), file: parseInt(m[4], 16) };
+    });
+    // Two sinks (before and after the resume), each with its own session; file ids count from 0 per sink.
+    // (A resumed sink starts again at the high-water, so its names may sort among the first sink's:
+    // the session id keeps them apart; within one sink names only grow.)
+    const sinks = [...new Set(parts.map((p) => p.sink))].sort((a, b) => a - b);
+    expect(sinks).toHaveLength(2);
+    for (const sink of sinks) {
+      const own = parts.filter((p) => p.sink === sink).sort((a, b) => a.file - b.file);
+      expect(own.map((p) => p.file)).toEqual(own.map((_, i) => i));
+      expect(own.map((p) => p.name)).toEqual([...own.map((p) => p.name)].sort());
+    }
+    expect(new Set(parts.map((p) => p.session)).size).toBe(2);
+    // Every row's MVCC time is at or after its file's timestamp (the lower bound), and several files share one.
+    for (const p of parts) {
+      const text = String((await f.admin.storage.objects.get({ bucket: f.bucket, object: p.name, alt: "media" }, { responseType: "text" })).data);
+      const t = p.ts;
+      const fileWall = BigInt(Date.UTC(+t.slice(0, 4), +t.slice(4, 6) - 1, +t.slice(6, 8), +t.slice(8, 10), +t.slice(10, 12), +t.slice(12, 14))) * 1_000_000n + BigInt(t.slice(14, 23));
+      const fileTs = fileWall * 10_000_000_000n + BigInt(t.slice(23));
+      for (const m of text.matchAll(/"mvcc_timestamp": "(\d+)\.(\d{10})"/g)) expect(BigInt(m[1]) * 10_000_000_000n + BigInt(m[2]) >= fileTs).toBe(true);
+    }
+    expect(new Set(parts.map((p) => p.ts)).size).toBeLessThan(parts.length);
   });
 
   test("files are uploaded as Go's storage Writer uploads them: multipart under a chunk, resumable in chunks above; content type sniffed", async () => {
