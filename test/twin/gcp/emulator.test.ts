@@ -169,8 +169,11 @@ test("injected 503s with Retry-After are retried by withRetry, and the call log 
   expect(tries.map((c) => c.status)).toEqual([503, 503, 200]);
 });
 
-test("projects exist on first use, owned by the emulator's owner; other accounts get 403 there", async () => {
+test("a project exists only when declared: the owner key gets 403 in an unknown one; in one it owns it works and other accounts get 403", async () => {
   const other = "another-project";
+  expect(await errStatus(admin.storage.buckets.insert({ project: "nobody-declared-this", requestBody: { name: "audit-undeclared" } }))).toBe(403);
+  expect(await errStatus(admin.iam.projects.serviceAccounts.create({ name: "projects/nobody-declared-this", requestBody: { accountId: "nope-writer" } }))).toBe(403);
+  emu.addProject(other);
   const created = await admin.storage.buckets.insert({ project: other, requestBody: { name: "audit-other-project" } });
   expect(created.data.name).toBe("audit-other-project");
   const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${other}`, requestBody: { accountId: "other-writer" } })).data;

@@ -147,6 +147,11 @@ export class GcpEmulator {
     this.projectGrants.get(project)!.set(principal, new Set(permissions));
   }
 
+  /** Declares another project, owned by `owners` (default: the emulator's owner account). */
+  addProject(project: string, owners: string[] = this.adminEmail ? [this.adminEmail] : []): void {
+    this.owners.set(project, new Set(owners));
+  }
+
   allowed(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
     const ok = this.decide(principal, permission, scope);
     this.checks.push({ principal, permission, ok });
@@ -154,8 +159,8 @@ export class GcpEmulator {
   }
 
   private decide(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
-    // Projects exist on first use, owned by the emulator's owner account.
-    if (!this.owners.has(scope.project) && this.adminEmail) this.owners.set(scope.project, new Set([this.adminEmail]));
+    // Only declared projects exist (the emulator's own, and addProject's); a key has no rights in a
+    // project that does not grant them, as a key of one Google project has none in another.
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
     if (!scope.bucket) return false;
