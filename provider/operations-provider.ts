@@ -9,7 +9,7 @@
 //
 // So the provider a resource hands to Pulumi is, where it can be, a *module object*: the exports of
 // provider/stored/<resource>.js, whose own properties are the provider methods (engineProvider).
-// State then holds ~400 bytes, `require("zitadel-audit-stream/dist/provider/stored/<resource>.js")`,
+// State then holds ~300 bytes, `require("zitadel-audit-stream/dist/provider/stored/<resource>.js")`,
 // resolved in the provider process from its cwd, the program directory (§2.1, §3.2), so `refresh`
 // and `destroy` of a stack run the installed version's code. The serializer finds a module by
 // scanning `require.cache` for its exports and names it by that path:
