@@ -35,6 +35,15 @@ export const IMMUTABLE_FUNCTIONS = [
 /** Every function a CDC query may call, as the provider checks it. */
 export const ALLOWED_CDC_FUNCTIONS: ReadonlySet<string> = new Set<string>([...CDC_EVENT_FUNCTIONS, ...CDC_STABLE_FUNCTIONS, ...IMMUTABLE_FUNCTIONS]);
 
+/** The name a FuncCall node of PostgreSQL's parse tree calls, lower-cased, without `pg_catalog.` (e.g. "crdb_internal.cluster_id"). */
+export function calledFunction(funcCall: { funcname: any[] }): string {
+  return funcCall.funcname
+    .map((n) => n.String?.sval as string)
+    .filter((n) => n !== "pg_catalog")
+    .join(".")
+    .toLowerCase();
+}
+
 /** CockroachDB's hidden columns a CDC query may reference beside the table's own. */
 export const CDC_HIDDEN_COLUMNS = ["cdc_prev", "crdb_internal_mvcc_timestamp", "crdb_internal_origin_timestamp"] as const;
 

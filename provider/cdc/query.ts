@@ -3,7 +3,7 @@
 // real PostgreSQL parser (libpg-query) shows it keeps to CockroachDB's CDC-query rules
 // (cockroach-changefeeds.md §1.1, §1.3).
 import { z } from "zod";
-import { ALLOWED_CDC_FUNCTIONS, CDC_HIDDEN_COLUMNS } from "./functions";
+import { ALLOWED_CDC_FUNCTIONS, CDC_HIDDEN_COLUMNS, calledFunction } from "./functions";
 import {
   DEFAULT_TABLE,
   EVENTS2_COLUMN_NAMES,
@@ -243,11 +243,7 @@ export function validateRawQuery(raw: string): string {
   walk(sel, (type, node) => {
     if (FORBIDDEN_NODES[type]) add(FORBIDDEN_NODES[type]);
     if (type === "FuncCall") {
-      const name = (node.funcname as any[])
-        .map((n) => n.String?.sval as string)
-        .filter((n) => n !== "pg_catalog")
-        .join(".")
-        .toLowerCase();
+      const name = calledFunction(node as { funcname: any[] });
       if (node.agg_star || node.agg_distinct || node.agg_order || node.agg_filter || node.agg_within_group) {
         problems.push({ field: "query", reason: `aggregate ${name}() is not supported by CDC queries` });
       } else if (node.over) {

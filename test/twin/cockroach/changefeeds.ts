@@ -7,7 +7,7 @@ import * as zlib from "zlib";
 import type { PGlite } from "@electric-sql/pglite";
 import { SqlError, Column, OID } from "./wire";
 import { KvOption, valueText } from "./statements";
-import { CDC_EVENT_FUNCTIONS, CDC_STABLE_FUNCTIONS, IMMUTABLE_FUNCTIONS } from "../../../provider/cdc/functions";
+import { CDC_EVENT_FUNCTIONS, CDC_STABLE_FUNCTIONS, IMMUTABLE_FUNCTIONS, calledFunction } from "../../../provider/cdc/functions";
 import { GcsSink, GcsWriter, fileTimestamp, parseByteSize, parseGcsSink, partitionDir, redactSink } from "./gcs-sink";
 
 export type JobStatus = "pending" | "running" | "pause-requested" | "paused" | "cancel-requested" | "canceled" | "failed" | "succeeded";
@@ -279,7 +279,7 @@ export class Changefeeds {
 
   /** CockroachDB's function rules for CDC queries (provider/cdc/functions.ts), judged on PostgreSQL's catalogue. */
   private checkFunction(call: any): void {
-    const fn = (call.funcname as any[]).map((x) => x.String?.sval).filter((x) => x !== "pg_catalog").join(".").toLowerCase();
+    const fn = calledFunction(call);
     if ((CDC_EVENT_FUNCTIONS as readonly string[]).includes(fn)) return;
     const f = this.functions.get(fn);
     if (call.over || call.agg_star || f?.aggregate || f?.generator) throw new SqlError("42883", `aggregate, generator, or window function "${fn}" unsupported by CDC`);
@@ -317,11 +317,11 @@ export class Changefeeds {
     };
     // Targets named after what they compute, as CockroachDB names them (event_op, crdb_internal_mvcc_timestamp).
     const bare = new Set<any>((sel.targetList ?? []).filter((t: any) => !t.ResTarget.name).map((t: any) => t.ResTarget.val));
-    const visit = (node: any, parent?: any): void => {
-      if (Array.isArray(node)) return node.forEach((n) => visit(n, parent));
+    const visit = (node: any): void => {
+      if (Array.isArray(node)) return node.forEach(visit);
       if (!node || typeof node !== "object") return;
       if (node.FuncCall) {
-        const fn = (node.FuncCall.funcname as any[]).map((x) => x.String?.sval).filter((x) => x !== "pg_catalog").join(".").toLowerCase();
+        const fn = calledFunction(node.FuncCall);
         const call = values[fn] ? /^[\w."]+\s*\(\s*\)/.exec(select.slice(node.FuncCall.location)) : null;
         if (call) edits.push({ at: node.FuncCall.location, end: node.FuncCall.location + call[0].length, text: `(${values[fn]})${bare.has(node) ? ` AS ${fn}` : ""}` });
       }
@@ -332,7 +332,7 @@ export class Changefeeds {
           edits.push({ at: node.ColumnRef.location, end: node.ColumnRef.location + ref[0].length, text: `__twin_mvcc${bare.has(node) ? " AS crdb_internal_mvcc_timestamp" : ""}` });
         }
       }
-      for (const v of Object.values(node)) visit(v, node);
+      for (const v of Object.values(node)) visit(v);
     };
     visit(sel.targetList);
     visit(sel.whereClause);

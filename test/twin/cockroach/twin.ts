@@ -300,8 +300,7 @@ export class CockroachTwin implements TwinHost {
   /** Sends a message PGlite answers, with the connection's statement and portal names made its own. */
   private async forward(conn: Conn, data: Uint8Array, msg?: w.Frontend): Promise<Uint8Array> {
     conn.forwarded = true;
-    if (msg?.type === "Q" && SESSION_SET.test(msg.sql)) conn.sessionSets.push(msg.sql);
-    if (msg?.type === "P" && SESSION_SET.test(msg.sql)) conn.sessionSets.push(msg.sql);
+    if ((msg?.type === "Q" || msg?.type === "P") && SESSION_SET.test(msg.sql)) conn.sessionSets.push(msg.sql);
     if (msg?.type === "P" && msg.name === "") {
       conn.unnamedParse = data;
       this.unnamedOwner = conn;
