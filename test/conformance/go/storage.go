@@ -269,21 +269,25 @@ func runStorage(e env) {
 		return fmt.Sprintf("%d bytes; requests: %s", len(got), strings.Join(rec.since(m), "; ")), nil
 	})
 
-	check("go.storage.read-16MiB-whole", 60*time.Second, func(ctx context.Context) (string, error) {
-		m := rec.mark()
-		got, r, err := readAll(ctx, bucket, largeName, 0, -1)
-		if err != nil {
-			return "", fmt.Errorf("%v; requests: %s", err, strings.Join(rec.since(m), "; "))
-		}
-		if !bytes.Equal(got, large) {
-			return "", fmt.Errorf("content: %s", describeDiff(got, large))
-		}
-		// CockroachDB's ReadFile and Size return Reader.Attrs.Size as the file size.
-		if r.Attrs.Size != int64(len(large)) {
-			return "", fmt.Errorf("content equal, but Reader.Attrs.Size = %d, want %d; requests: %s", r.Attrs.Size, len(large), strings.Join(rec.since(m), "; "))
-		}
-		return fmt.Sprintf("%d bytes; requests: %s", len(got), strings.Join(rec.since(m), "; ")), nil
-	})
+	// wholeRead reads the large object in one piece through b and checks its bytes and its size:
+	// CockroachDB's ReadFile and Size return Reader.Attrs.Size as the file size.
+	wholeRead := func(name string, b *gcs.BucketHandle, rec *recorder, sizeHint string) {
+		check(name, 60*time.Second, func(ctx context.Context) (string, error) {
+			m := rec.mark()
+			got, r, err := readAll(ctx, b, largeName, 0, -1)
+			if err != nil {
+				return "", fmt.Errorf("%v; requests: %s", err, strings.Join(rec.since(m), "; "))
+			}
+			if !bytes.Equal(got, large) {
+				return "", fmt.Errorf("content: %s", describeDiff(got, large))
+			}
+			if r.Attrs.Size != int64(len(large)) {
+				return "", fmt.Errorf("content equal, but Reader.Attrs.Size = %d, want %d%s; requests: %s", r.Attrs.Size, len(large), sizeHint, strings.Join(rec.since(m), "; "))
+			}
+			return fmt.Sprintf("%d bytes; requests: %s", len(got), strings.Join(rec.since(m), "; ")), nil
+		})
+	}
+	wholeRead("go.storage.read-16MiB-whole", bucket, rec, "")
 
 	rangeCheck := func(name, object string, data []byte, off, length int64) {
 		check(name, 60*time.Second, func(ctx context.Context) (string, error) {
@@ -314,20 +318,7 @@ func runStorage(e env) {
 	// to tell a missing XML read path apart from missing Range support.
 	if jsonClient, jrec, err := newCockroachStyleClient(ctx, e, gcs.WithJSONReads()); err == nil {
 		jb := jsonClient.Bucket(bucketName)
-		check("go.storage.json-api-read-whole", 60*time.Second, func(ctx context.Context) (string, error) {
-			m := jrec.mark()
-			got, r, err := readAll(ctx, jb, largeName, 0, -1)
-			if err != nil {
-				return "", fmt.Errorf("%v; requests: %s", err, strings.Join(jrec.since(m), "; "))
-			}
-			if !bytes.Equal(got, large) {
-				return "", fmt.Errorf("content: %s", describeDiff(got, large))
-			}
-			if r.Attrs.Size != int64(len(large)) {
-				return "", fmt.Errorf("content equal, but Reader.Attrs.Size = %d, want %d (no Content-Length on the media response?); requests: %s", r.Attrs.Size, len(large), strings.Join(jrec.since(m), "; "))
-			}
-			return fmt.Sprintf("%d bytes; requests: %s", len(got), strings.Join(jrec.since(m), "; ")), nil
-		})
+		wholeRead("go.storage.json-api-read-whole", jb, jrec, " (no Content-Length on the media response?)")
 		check("go.storage.json-api-range-read", 60*time.Second, func(ctx context.Context) (string, error) {
 			m := jrec.mark()
 			got, _, err := readAll(ctx, jb, largeName, chunkSize-100, 200)
