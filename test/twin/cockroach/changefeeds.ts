@@ -503,8 +503,11 @@ export class Changefeeds {
     } else if (action === "RESUME") {
       if (s === "running") return;
       if (s !== "paused") throw wrong("resumed");
+      // Pausing and resuming change only the job's status (pkg/jobs: paused/unpaused call
+      // ju.UpdateStatus alone); running_status keeps the last checkpoint's text until the
+      // next checkpoint rewrites it (changeFrontier.checkpointJobProgress, which refuses to
+      // write unless the job is running: md.CheckRunningOrReverting).
       this.setStatus(job, "running");
-      job.runningStatus = "running: resuming from high-water";
       job.sessionId = crypto.randomBytes(8).toString("hex");
       job.sinkId = ++this.sinks;
       job.fileId = 0;

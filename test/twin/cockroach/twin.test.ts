@@ -658,13 +658,22 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     expect(j.running_status).toMatch(/^running: resolved=\d{10}\.\d{9},\d+$/);
     const { raw } = await Raw.open(f.twin.url);
     const tags: string[] = [];
+    let paused: Awaited<ReturnType<typeof job>> | undefined;
+    let resumed: Awaited<ReturnType<typeof job>> | undefined;
     for (const verb of ["PAUSE", "RESUME", "CANCEL"]) {
-      if (verb === "RESUME") await waitFor("paused", async () => (await job(id)).status === "paused");
+      if (verb === "RESUME") paused = await waitFor("paused", async () => { const r = await job(id); return r.status === "paused" && r; });
       const replies = await raw.send([Raw.msg("Q", Raw.cstr(`${verb} JOB ${id}`))]);
       tags.push(replies.filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0]);
+      if (verb === "RESUME") resumed = await job(id);
     }
     raw.close();
     expect(tags).toEqual(["PAUSE JOBS 1", "RESUME JOBS 1", "CANCEL JOBS 1"]);
+    // Pause and resume change the status only: the paused job still reads its last checkpoint's
+    // "running: resolved=…" (pkg/jobs paused/unpaused update the status alone), and so does the
+    // resumed one until its next checkpoint.
+    expect(paused?.running_status).toMatch(/^running: resolved=\d{10}\.\d{9},\d+$/);
+    expect(resumed?.status).toBe("running");
+    expect(resumed?.running_status).toBe(paused?.running_status);
   });
 
   test("a prepared statement's name belongs to its connection (pgx's statement cache on two connections)", async () => {
