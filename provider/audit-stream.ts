@@ -15,6 +15,33 @@ import type { DeepInput } from "./shared";
 import { STORAGE_LOCATIONS, member, serviceAccountEmail } from "./gcp/schemas";
 import { sinkUriOptionsSchema } from "./cdc/sink";
 import { bucketName } from "./validation";
+import { BigQueryDataset } from "./gcp/bigquery-dataset";
+import { BigQueryTable } from "./gcp/bigquery-table";
+import { BigQueryView } from "./gcp/bigquery-view";
+import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } from "./cdc/bigquery";
+import { loadSqlParser } from "./cdc/query";
+import { datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
+
+/** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
+export interface AuditStreamBigQueryArgs {
+  /** Default: the component's name in letters, digits and underscores, plus "_audit". */
+  datasetId?: string;
+  /** Default "US". Use the bucket's location or a multi-region containing it. */
+  location?: string;
+  /** The external table over the files. Default "events". */
+  tableName?: string;
+  /** The view without the at-least-once duplicates. Default "events_dedup"; null for none. */
+  viewName?: string | null;
+  /**
+   * Members who may query the events ("user:…", "serviceAccount:…", "group:…"): READER on the
+   * dataset, and roles/storage.objectViewer (storage.objects.get, list) on the bucket, which
+   * querying an external table needs. To run queries they also need bigquery.jobs.create in some
+   * project (roles/bigquery.jobUser), usually their own.
+   */
+  readers?: pulumi.Input<string>[];
+  /** The table's columns, for a raw query whose outputs are not events2 columns. Default: derived from `query`. */
+  schema?: BigQueryField[];
+}
 
 export interface AuditStreamArgs {
   /** CockroachDB URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -48,6 +75,8 @@ export interface AuditStreamArgs {
   manageRangefeedSetting?: boolean;
   /** How long changefeed updates may wait for a job to run (default 120 s). */
   timeoutSeconds?: pulumi.Input<number>;
+  /** Make the events queryable in BigQuery (dataset, external table, de-duplicating view). */
+  bigQuery?: AuditStreamBigQueryArgs;
 }
 
 const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
@@ -58,7 +87,7 @@ const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Pro
  * Values given as Outputs are checked by the resources that receive them.
  */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
-  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds"];
+  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery"];
   const problems: string[] = Object.keys(args)
     .filter((k) => !known.includes(k))
     .map((k) => `${k}: not an AuditStream argument (known: ${known.join(", ")})`);
@@ -97,8 +126,38 @@ export function auditStreamProblems(args: Record<string, unknown>): string[] {
     if (o.end_time !== undefined) problems.push("changefeedOptions.end_time: ends the feed; an audit stream must keep streaming");
     if (o.metrics_label !== undefined) problems.push("changefeedOptions.metrics_label: set by the provider (it marks the stream's jobs)");
   }
+  problems.push(...bigQueryProblems(args.bigQuery, o));
   const b = args.bucket as Record<string, unknown> | undefined;
   if (b && plain(b) && b.location !== undefined && plain(b.location) && !STORAGE_LOCATIONS.has(String(b.location).toUpperCase())) problems.push(`bucket.location: ${JSON.stringify(b.location)} is not a Cloud Storage location (https://cloud.google.com/storage/docs/locations)`);
+  return problems;
+}
+
+function bigQueryProblems(bqa: unknown, options: Record<string, unknown> | undefined): string[] {
+  if (bqa === undefined) return [];
+  if (!bqa || typeof bqa !== "object" || Array.isArray(bqa)) return ["bigQuery: must be an object such as { datasetId: \"zitadel_audit\" }"];
+  const a = bqa as Record<string, unknown>;
+  const known = ["datasetId", "location", "tableName", "viewName", "readers", "schema"];
+  const problems = Object.keys(a).filter((k) => !known.includes(k)).map((k) => `bigQuery.${k}: not a bigQuery option (known: ${known.join(", ")})`);
+  const check = (key: string, schema: { safeParse(v: unknown): { success: boolean; error?: any } }) => {
+    const v = a[key];
+    if (v === undefined || v === null || !plain(v)) return;
+    const r = schema.safeParse(v);
+    if (!r.success) problems.push(`bigQuery.${key}: ${r.error.issues[0].message}`);
+  };
+  check("datasetId", datasetIdSchema);
+  check("tableName", tableIdSchema);
+  check("viewName", tableIdSchema);
+  if (a.viewName !== undefined && a.viewName !== null && a.viewName === (a.tableName ?? "events")) problems.push("bigQuery.viewName: must differ from tableName");
+  if (a.readers !== undefined && !Array.isArray(a.readers)) problems.push('bigQuery.readers: must be a list of members such as ["group:auditors@example.com"]');
+  else (a.readers as unknown[] | undefined)?.forEach((m, i) => {
+    if (plain(m) && !datasetReader.safeParse(m).success) problems.push(`bigQuery.readers.${i}: must be "user:…", "serviceAccount:…" or "group:…" followed by an email, not ${JSON.stringify(m)}`);
+  });
+  // The table reads bare NDJSON lines: other formats or envelopes would not match its schema.
+  if (options && plain(options)) {
+    if (options.format !== undefined && options.format !== "json") problems.push(`changefeedOptions.format: the BigQuery table reads NDJSON; with bigQuery the format must be "json", not ${JSON.stringify(options.format)}`);
+    if (options.envelope === "wrapped") problems.push('changefeedOptions.envelope: with bigQuery the envelope must be "bare" (the table\'s columns are the row\'s columns)');
+    if (options.compression === "zstd") problems.push('changefeedOptions.compression: BigQuery reads gzip, not zstd; use "gzip" or none with bigQuery');
+  }
   return problems;
 }
 
@@ -111,6 +170,12 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly feedStatus: pulumi.Output<string>;
   readonly highWaterTimestamp: pulumi.Output<string | null>;
   readonly changefeed: Changefeed;
+  /** With `bigQuery`: the external table, `project.dataset.table`. */
+  readonly bigQueryTableId: pulumi.Output<string | undefined>;
+  /** With `bigQuery` and a view: the de-duplicating view, `project.dataset.view`. */
+  readonly bigQueryViewId: pulumi.Output<string | undefined>;
+  /** With `bigQuery`: a ready `bq query` command counting events per type through the view (or the table). */
+  readonly bigQueryCommand: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: AuditStreamArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super("zitadel-audit-stream:index:AuditStream", name, {}, opts);
@@ -151,6 +216,11 @@ export class AuditStream extends pulumi.ComponentResource {
       { ...parent, dependsOn: [grant, ...(setting ? [setting] : [])] },
     );
 
+    const bigQuery = args.bigQuery ? this.bigQuery(name, args, args.bigQuery, bucketName, parent) : undefined;
+    this.bigQueryTableId = bigQuery ? bigQuery.table.fullId : pulumi.output(undefined);
+    this.bigQueryViewId = bigQuery?.view ? bigQuery.view.fullId : pulumi.output(undefined);
+    this.bigQueryCommand = bigQuery ? (bigQuery.view ?? bigQuery.table).fullId.apply((id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`) : pulumi.output(undefined);
+
     this.bucketName = bucketName;
     this.serviceAccountEmail = account ? account.email : pulumi.output(undefined);
     this.roleName = role.name;
@@ -165,6 +235,52 @@ export class AuditStream extends pulumi.ComponentResource {
       jobId: this.jobId,
       sinkUriRedacted: this.sinkUriRedacted,
       feedStatus: this.feedStatus,
+      bigQueryTableId: this.bigQueryTableId,
+      bigQueryViewId: this.bigQueryViewId,
+      bigQueryCommand: this.bigQueryCommand,
     });
+  }
+
+  /**
+   * The dataset, the external table over the feed's data files (its schema follows the query, so
+   * a query change updates it in place), the de-duplicating view, and the readers' grants.
+   */
+  private bigQuery(name: string, args: AuditStreamArgs, a: AuditStreamBigQueryArgs, bucketName: pulumi.Output<string>, parent: pulumi.CustomResourceOptions) {
+    const dataset = new BigQueryDataset(
+      `${name}-dataset`,
+      { datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`, location: a.location, project: args.project, readers: a.readers, description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)" },
+      parent,
+    );
+    const schema: pulumi.Output<BigQueryField[]> = a.schema
+      ? pulumi.output(a.schema)
+      : pulumi.output(args.query as pulumi.Input<any>).apply(async (q: any) => {
+          if (q?.query !== undefined) await loadSqlParser();
+          return bigQuerySchema(q ?? {});
+        });
+    const compression = pulumi.output(args.changefeedOptions as pulumi.Input<any>).apply((o: any) => o?.compression as "gzip" | undefined);
+    const table = new BigQueryTable(
+      `${name}-table`,
+      {
+        project: args.project,
+        datasetId: dataset.datasetId,
+        tableId: a.tableName ?? "events",
+        description: "The changefeed's NDJSON files, as written (at least once: a handoff or restart repeats some events; the view removes them)",
+        schema,
+        sourceUris: pulumi.all([bucketName, args.prefix, compression]).apply(([bucket, prefix, c]) => bigQuerySourceUris({ bucket, prefix: prefix ?? "events", compression: c })),
+        compression: compression.apply((c) => (c === "gzip" ? "GZIP" : "NONE")),
+      },
+      parent,
+    );
+    const viewName = a.viewName === undefined ? "events_dedup" : a.viewName;
+    const view =
+      viewName === null
+        ? undefined
+        : new BigQueryView(
+            `${name}-view`,
+            { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)) },
+            parent,
+          );
+    (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member }, parent));
+    return { dataset, table, view };
   }
 }

@@ -8,6 +8,7 @@ export {
   ChangefeedOptions,
   CreateChangefeedStatementOptions,
 } from "./cdc/statement";
+export { bigQuerySchema, bigQuerySourceUris, sourceUriMatches, dedupViewQuery, exampleQueries, tableRef, BigQueryField, BigQueryType } from "./cdc/bigquery";
 export { EVENTS2_COLUMNS, EVENTS2_PRIMARY_KEY, GUIDE_COLUMNS, DEFAULT_TABLE, Events2Column } from "./cdc/events2";
 export { ValidationError, FieldProblem } from "./validation";
 
@@ -17,6 +18,9 @@ export { ServiceAccount, ServiceAccountArgs } from "./gcp/service-account";
 export { CustomRole, CustomRoleArgs } from "./gcp/custom-role";
 export { BucketIamMember, BucketIamMemberArgs } from "./gcp/bucket-iam-member";
 export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-key";
+export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
+export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";
+export { BigQueryView, BigQueryViewArgs } from "./gcp/bigquery-view";
 export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
 
 // CockroachDB resources (the guide's changefeed steps).

@@ -39,9 +39,21 @@ export function gcpConfigFrom(config?: ConfigSource): GcpConfig {
   };
 }
 
+/**
+ * BigQuery's REST API v2 (reference/rest/v2), called through the same authenticated client and
+ * transport as the others. Google publishes no `@googleapis/bigquery` package (the npm registry
+ * answers 404; only the `googleapis` bundle of every Google API carries bigquery_v2), and the hand-written
+ * `@google-cloud/bigquery` brings its own transport, so the few calls are made here directly.
+ */
+export interface BigQueryRest {
+  /** `path` is below /bigquery/v2, e.g. `/projects/p/datasets`. */
+  request<T = any>(method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, body?: unknown, headers?: Record<string, string>): Promise<{ data: T; status: number }>;
+}
+
 export interface Gcp {
   storage: storage_v1.Storage;
   iam: iam_v1.Iam;
+  bigquery: BigQueryRest;
   project: string;
   /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0.3). */
   uploadOptions: { rootUrl?: string };
@@ -123,6 +135,12 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
   return {
     storage: new storage_v1.Storage(common),
     iam: new iam_v1.Iam(common),
+    bigquery: {
+      async request(method, path, body, headers) {
+        const res = await auth.request({ url: `https://bigquery.googleapis.com/bigquery/v2${path}`, method, data: body, headers, retry: false });
+        return { data: res.data as any, status: res.status };
+      },
+    },
     project,
     uploadOptions: cfg.endpoint ? { rootUrl: cfg.endpoint.replace(/\/+$/, "") + "/" } : {},
   };

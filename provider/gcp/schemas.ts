@@ -179,3 +179,65 @@ export const serviceAccountKeyInputs = z.strictObject({
   rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
 });
 export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;
+
+// ---------------------------------------------------------------------------------------------
+// BigQuery (reference/rest/v2: datasets, tables; docs/bigquery-research.md)
+
+/** Dataset ids: letters, digits and underscores, at most 1,024 (datasets#datasetReference). */
+export const datasetId = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, "must be letters, digits and underscores (at most 1024)");
+/** Table ids: we keep to letters, digits and underscores, at most 1,024 (tables#tableReference allows more). */
+export const tableId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, "must start with a letter or underscore, then letters, digits and underscores (at most 1024)");
+const labels = z.record(
+  z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are lowercase letters, digits, '_' and '-', starting with a letter, at most 63"),
+  z.string().regex(/^[a-z0-9_-]{0,63}$/, "label values are lowercase letters, digits, '_' and '-', at most 63"),
+);
+/** A dataset reader: an IAM principal of a kind dataset access entries can name. */
+export const datasetReader = z
+  .string()
+  .regex(/^(user|serviceAccount|group):[^@\s:]+@[^@\s:]+\.[a-z]{2,}$/, 'must be "user:…", "serviceAccount:…" or "group:…" followed by an email');
+
+export const bigQueryDatasetInputs = z.strictObject({
+  datasetId,
+  project: projectId.optional(),
+  /** BigQuery locations are case-insensitive multi-regions ("US", "EU") or regions ("europe-west1"). */
+  location: z.string().regex(/^[A-Za-z0-9-]{2,40}$/, 'must be a BigQuery location such as "US", "EU" or "europe-west1"').default("US"),
+  description: utf8Max(16384, "description").default(""),
+  labels: labels.default({}),
+  readers: z.array(datasetReader).max(100).default([]).transform((r) => [...new Set(r)].sort()),
+  owner: ownerSchema,
+});
+export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { project: string };
+
+export const bigQueryField = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, "field names are letters, digits and underscores, starting with a letter or underscore"),
+  type: z.enum(["STRING", "INT64", "BIGNUMERIC", "NUMERIC", "TIMESTAMP", "JSON", "BOOL", "FLOAT64", "DATE"], { error: "must be STRING, INT64, BIGNUMERIC, NUMERIC, TIMESTAMP, JSON, BOOL, FLOAT64 or DATE" }),
+  mode: z.enum(["NULLABLE", "REQUIRED"]).default("NULLABLE"),
+  description: z.string().max(1024).optional(),
+});
+
+export const bigQueryTableInputs = z.strictObject({
+  project: projectId.optional(),
+  datasetId,
+  tableId,
+  description: utf8Max(16384, "description").default(""),
+  schema: z.array(bigQueryField).min(1, "an external table needs at least one field"),
+  sourceUris: z
+    .array(z.string().regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]\/[^*]*\*?[^*]*$/, 'must be "gs://<bucket>/<path>" with at most one "*"'))
+    .min(1, "give at least one source URI"),
+  compression: z.enum(["NONE", "GZIP"]).default("NONE"),
+  ignoreUnknownValues: z.boolean().default(true),
+  maxBadRecords: z.number().int().min(0).default(0),
+  owner: ownerSchema,
+});
+export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
+
+export const bigQueryViewInputs = z.strictObject({
+  project: projectId.optional(),
+  datasetId,
+  tableId,
+  description: utf8Max(16384, "description").default(""),
+  /** GoogleSQL (the view is created with useLegacySql false). */
+  query: z.string().min(1).max(256 * 1024),
+  owner: ownerSchema,
+});
+export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };

@@ -1,0 +1,173 @@
+// BigQueryDataset: a BigQuery dataset for the audit events, with read access for the given
+// members. Replace-only: datasetId, project, location (BigQuery cannot move a dataset);
+// description, labels and readers update in place.
+//
+// Access: a dataset created without `access` gets BigQuery's defaults (owners, writers, readers
+// of the project; datasets#resource-dataset `access`), and a given list replaces them. So create
+// leaves it out and then adds the readers to what BigQuery made; updates add and remove only the
+// READER entries this resource manages, under the dataset's etag (If-Match), so entries others
+// added stay.
+//
+// Delete never drops tables this stack did not create: the dataset is deleted only when empty
+// (no deleteContents); one that still holds tables is kept, and the message says so.
+//
+// The provider stored in state is `require(".../provider/stored/bigquery-dataset.js")`
+// (provider/operations-provider.ts): this file's path and its `bigQueryDatasetOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { defaultProject, gcpClients, gcpConfigFrom, Gcp } from "./client";
+import { BigQueryDatasetInputs, bigQueryDatasetInputs } from "./schemas";
+import { bq, bqOrUndefined, datasetPath, madeBy, ownerLabel, OWNER_LABEL } from "./bigquery-common";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+
+export interface BigQueryDatasetArgs {
+  datasetId: pulumi.Input<string>;
+  project?: pulumi.Input<string>;
+  /** Default "US". */
+  location?: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Members who may read the dataset's tables: "user:…", "serviceAccount:…", "group:…". */
+  readers?: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+const REPLACE = ["datasetId", "project", "location"];
+const UPDATE = ["description", "labels", "readers"];
+
+/** A dataset access entry for a reader (legacy role name, as BigQuery returns them). */
+function readerEntry(member: string): Record<string, string> {
+  const [kind, email] = [member.slice(0, member.indexOf(":")), member.slice(member.indexOf(":") + 1)];
+  return kind === "group" ? { role: "READER", groupByEmail: email } : { role: "READER", userByEmail: email };
+}
+
+const isReaderOf = (entry: any, members: string[]) =>
+  entry?.role === "READER" && members.some((m) => {
+    const e = readerEntry(m);
+    return (e.userByEmail !== undefined && e.userByEmail === entry.userByEmail) || (e.groupByEmail !== undefined && e.groupByEmail === entry.groupByEmail);
+  });
+
+export const bigQueryDatasetOperations: Operations = engineFacing({
+  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(bigQueryDatasetInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    return { inputs: defined(v.inputs) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    const location = (l: unknown) => (typeof l === "string" ? l.toUpperCase() : l);
+    return classifyDiff({ ...olds, location: location(olds.location) }, { ...news, project: news.project ?? olds.project, location: location(news.location) }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: true });
+  },
+
+  async create(config: ConfigLike | undefined, i: BigQueryDatasetInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const project = i.project ?? gcp.project;
+    const name = `${project}:${i.datasetId}`;
+    const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabel(i.owner) } };
+    let made: any;
+    try {
+      made = await bq(gcp, "POST", `/projects/${encodeURIComponent(project)}/datasets`, `create dataset ${name}`, body);
+    } catch (e) {
+      if ((e as any).status !== 409) throw e;
+      // Ours only if it carries this resource's label: an earlier create whose answer was lost.
+      const found = await bq(gcp, "GET", datasetPath(project, i.datasetId), `read dataset ${name}`);
+      if (!madeBy(found, i.owner)) throw new Error(`dataset ${name} already exists and this stack did not create it (no ${OWNER_LABEL} label of this resource). Choose another datasetId, or delete that dataset.`);
+      if (String(found.location).toUpperCase() !== i.location.toUpperCase()) {
+        throw new Error(`dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`);
+      }
+      made = undefined;
+    }
+    // Readers are added to the access BigQuery made (and an adopted dataset is brought to the inputs).
+    const final = made && i.readers.length === 0 ? made : await updateDataset(gcp, project, i, [], { description: i.description, labels: body.labels });
+    return { id: name, outs: outputs({ ...i, project }, final) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error(importRefusal("BigQueryDataset", id));
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const d = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
+    if (!d) return { id: "" };
+    const readers = (props.readers as string[]).filter((m) => (d.access ?? []).some((a: any) => isReaderOf(a, [m])));
+    const { [OWNER_LABEL]: _mine, ...labels } = d.labels ?? {};
+    void _mine;
+    return { id, props: outputs({ ...props, description: d.description ?? "", labels, readers, location: d.location ?? props.location }, d) };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (updates.length === 0) return { outs: outputs(news, olds) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabel(news.owner ?? olds.owner) } }, olds.labels ?? {});
+    return { outs: outputs(news, d) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    try {
+      await bq(gcp, "DELETE", datasetPath(props.project, props.datasetId), `delete dataset ${id}`);
+    } catch (e) {
+      if ((e as any).status === 404) return;
+      if ((e as any).reason === "resourceInUse") {
+        // Tables this stack did not create (ours were deleted before, in dependency order): kept.
+        console.log(`dataset ${id} still holds tables this stack did not create: it is kept, with them (delete it yourself when they are no longer needed)`);
+        return;
+      }
+      throw e;
+    }
+  },
+});
+
+/**
+ * Reads the dataset and writes it back whole (datasets.update, under its etag) with `fields` set
+ * and its READER entries for the managed members made exactly `i.readers` (removing those of
+ * `previousReaders` that are gone); entries and labels others added stay. A concurrent change
+ * (412) is read again and re-applied.
+ */
+async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders: string[], fields: { description?: string; labels?: Record<string, string> }, previousLabels: Record<string, string> = {}): Promise<any> {
+  const path = datasetPath(project, i.datasetId);
+  for (let attempt = 0; ; attempt++) {
+    const current = await bq(gcp, "GET", path, `read dataset ${project}:${i.datasetId}`);
+    const kept = (current.access ?? []).filter((a: any) => !isReaderOf(a, [...previousReaders, ...i.readers]));
+    const access = [...kept, ...i.readers.map(readerEntry)];
+    const othersLabels = Object.fromEntries(Object.entries(current.labels ?? {}).filter(([k]) => !(k in previousLabels)));
+    const labels = fields.labels ? { ...othersLabels, ...fields.labels } : current.labels;
+    try {
+      return await bq(gcp, "PUT", path, `update dataset ${project}:${i.datasetId}`, defined({ ...current, ...fields, labels, access }), { "If-Match": current.etag });
+    } catch (e) {
+      if ((e as any).status !== 412 || attempt >= 4) throw e;
+    }
+  }
+}
+
+function outputs(i: any, d: any) {
+  const rest = withoutProvider(i);
+  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "" });
+}
+
+export interface BigQueryDataset {
+  readonly datasetId: pulumi.Output<string>;
+  readonly project: pulumi.Output<string>;
+  readonly location: pulumi.Output<string>;
+  /** `project:dataset`. */
+  readonly fullId: pulumi.Output<string>;
+  readonly readers: pulumi.Output<string[]>;
+}
+
+/** A BigQuery dataset with read access for the given members. */
+export class BigQueryDataset extends pulumi.dynamic.Resource {
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "bigQueryDatasetOperations", bigQueryDatasetOperations);
+  }
+
+  constructor(name: string, args: BigQueryDatasetArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      BigQueryDataset.provider,
+      name,
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, location: args.location, readers: args.readers, fullId: undefined, etag: undefined },
+      refuseImport("BigQueryDataset", name, opts),
+      "gcp",
+      "BigQueryDataset",
+    );
+  }
+}

@@ -1,0 +1,142 @@
+// BigQueryTable: an external table over the changefeed's NDJSON files in Cloud Storage, with an
+// explicit schema (provider/cdc/bigquery.ts derives it from the CDC query). Replace-only:
+// project, datasetId, tableId; schema, source URIs and reading options update in place (an
+// external table holds no data, so any schema change is a metadata change; the files stay).
+//
+// The provider stored in state is `require(".../provider/stored/bigquery-table.js")`
+// (provider/operations-provider.ts): this file's path and its `bigQueryTableOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
+import { BigQueryTableInputs, bigQueryTableInputs } from "./schemas";
+import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, ownerLabel, tablePath } from "./bigquery-common";
+import type { BigQueryField } from "../cdc/bigquery";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, DeepInput, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+
+export interface BigQueryTableArgs {
+  datasetId: pulumi.Input<string>;
+  tableId: pulumi.Input<string>;
+  project?: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+  /** The columns (bigQuerySchema() gives the changefeed's). */
+  schema: DeepInput<BigQueryField[]>;
+  /** `gs://bucket/prefix/*.ndjson` (bigQuerySourceUris()). */
+  sourceUris: pulumi.Input<pulumi.Input<string>[]>;
+  /** "GZIP" for a feed with compression gzip. Default "NONE". */
+  compression?: pulumi.Input<"NONE" | "GZIP">;
+  /** Default true: CockroachDB may add `__crdb__` to each line. */
+  ignoreUnknownValues?: pulumi.Input<boolean>;
+  /** Default 0: one line that does not fit the schema fails the query, loudly. */
+  maxBadRecords?: pulumi.Input<number>;
+}
+
+const REPLACE = ["project", "datasetId", "tableId"];
+const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords"];
+
+function tableBody(i: BigQueryTableInputs & { project: string }) {
+  return {
+    tableReference: { projectId: i.project, datasetId: i.datasetId, tableId: i.tableId },
+    description: i.description,
+    labels: ownerLabel(i.owner),
+    schema: { fields: i.schema },
+    externalDataConfiguration: {
+      sourceUris: i.sourceUris,
+      sourceFormat: "NEWLINE_DELIMITED_JSON",
+      autodetect: false,
+      compression: i.compression,
+      ignoreUnknownValues: i.ignoreUnknownValues,
+      maxBadRecords: i.maxBadRecords,
+    },
+  };
+}
+
+export const bigQueryTableOperations: Operations = engineFacing({
+  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(bigQueryTableInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    return { inputs: defined(v.inputs) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
+  },
+
+  async create(config: ConfigLike | undefined, i: BigQueryTableInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const inputs = { ...i, project: i.project ?? gcp.project };
+    const t = await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i.owner, tableBody(inputs), "external table");
+    return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs(inputs, t) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error(importRefusal("BigQueryTable", id));
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const t = await bqOrUndefined(gcp, tablePath(props.project, props.datasetId, props.tableId), `read external table ${id}`);
+    if (!t) return { id: "" };
+    const x = t.externalDataConfiguration ?? {};
+    return {
+      id,
+      props: outputs(
+        {
+          ...props,
+          description: t.description ?? "",
+          schema: (t.schema?.fields ?? []).map((f: any) => defined({ name: f.name, type: f.type, mode: f.mode ?? "NULLABLE", description: f.description })),
+          sourceUris: x.sourceUris ?? [],
+          compression: x.compression ?? "NONE",
+          ignoreUnknownValues: x.ignoreUnknownValues ?? false,
+          maxBadRecords: x.maxBadRecords ?? 0,
+        },
+        t,
+      ),
+    };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (updates.length === 0) return { outs: outputs(news, olds) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const t = await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update external table ${id}`, tableBody({ ...news, owner: news.owner ?? olds.owner }));
+    return { outs: outputs(news, t) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    // The table only points at the files: they stay in the bucket.
+    await deleteTable(gcp, props.project, props.datasetId, props.tableId, "external table");
+  },
+});
+
+function outputs(i: any, t: any) {
+  const rest = withoutProvider(i);
+  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL" });
+}
+
+export interface BigQueryTable {
+  readonly project: pulumi.Output<string>;
+  readonly datasetId: pulumi.Output<string>;
+  readonly tableId: pulumi.Output<string>;
+  /** `project.dataset.table`, as GoogleSQL names it. */
+  readonly fullId: pulumi.Output<string>;
+  readonly schema: pulumi.Output<BigQueryField[]>;
+  readonly sourceUris: pulumi.Output<string[]>;
+}
+
+/** A BigQuery external table over NDJSON files in Cloud Storage. */
+export class BigQueryTable extends pulumi.dynamic.Resource {
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "bigQueryTableOperations", bigQueryTableOperations);
+  }
+
+  constructor(name: string, args: BigQueryTableArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      BigQueryTable.provider,
+      name,
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullId: undefined, type: undefined },
+      refuseImport("BigQueryTable", name, opts),
+      "gcp",
+      "BigQueryTable",
+    );
+  }
+}
