@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   try {
     say(`pulumi up of the root project (Pulumi.yaml): stack ${STACK}, config set with pulumi config set`);
     await cli.run(repoRoot, ["stack", "init", STACK]);
-    await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }) }));
+    await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }), bigQuery: JSON.stringify({ datasetId: "zitadel_audit_demo" }) }));
     show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
     const o = await outputs();
     const bucket = o.bucketName as string;
@@ -103,9 +103,22 @@ async function main(): Promise<void> {
     const domain = final.lines.find((l) => l.event_type === "instance.domain.added" && l.payload);
     info(`inserted ${a.inserted}, delivered ${a.delivered}, missing ${a.missing}, duplicates ${a.duplicates} (at-least-once)`);
     if (domain) info(`allow-listed line: ${JSON.stringify(domain)}`);
+
+    say(`BigQuery (GoogleSQL through jobs.query): distinct events through the de-duplicating view ${o2.bigQueryViewId}`);
+    const query = async (sql: string) => {
+      info(sql);
+      const r = (await admin.bigquery.request<any>("POST", `/projects/${emu.project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 60_000 })).data;
+      return (r.rows ?? []).map((row: any) => row.f.map((c: any) => c.v));
+    };
+    const [[bigQueryRows]] = await query(`SELECT COUNT(*) AS events FROM \`${o2.bigQueryViewId}\``);
+    const [[tableRows]] = await query(`SELECT COUNT(*) AS lines FROM \`${o2.bigQueryTableId}\``);
+    info(`${bigQueryRows} events in the view; ${tableRows} lines in the table (the view drops the ${Number(tableRows) - Number(bigQueryRows)} at-least-once copies)`);
+    for (const [type, n] of await query(`SELECT event_type, COUNT(*) AS events FROM \`${o2.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`)) info(`  ${String(n).padStart(5)}  ${type}`);
+    info(`the same from a shell: ${o2.bigQueryCommand}`);
     result = {
       eventsInserted: a.inserted,
       eventsDelivered: a.delivered,
+      bigQueryRows: Number(bigQueryRows),
       missing: a.missing,
       duplicates: a.duplicates,
       files: final.files.length,
@@ -113,6 +126,7 @@ async function main(): Promise<void> {
       jobIds: [o.jobId, o2.jobId],
       stack: STACK,
     };
+    if (Number(bigQueryRows) !== a.delivered) throw new Error(`BigQuery counted ${bigQueryRows} distinct events through the view, but the bucket holds ${a.delivered}`);
 
     if (KEEP) {
       say("keeping everything running (--keep); Ctrl-C destroys the stack and stops the stand-ins");

@@ -16,12 +16,14 @@
 //   zitadel-audit-stream:credentials              key (default) | implicit
 //   zitadel-audit-stream:implicitMember           with credentials=implicit: the nodes' identity
 //   zitadel-audit-stream:keyRotationTrigger       change it to rotate the key
+//   zitadel-audit-stream:changefeedOptions        JSON object of WITH options
+//   zitadel-audit-stream:bigQuery                 JSON object: AuditStream's bigQuery option (dataset, table, view)
 import * as pulumi from "@pulumi/pulumi";
 import type * as Package from "../provider";
 
 const NS = "zitadel-audit-stream";
 /** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
-export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions"];
+export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery"];
 const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
 
 /**
@@ -80,6 +82,7 @@ export function auditStreamProgram(pkg: typeof Package) {
       implicitMember: cfg.get("implicitMember"),
       keyRotationTrigger: cfg.get("keyRotationTrigger"),
       changefeedOptions: cfg.getObject("changefeedOptions"),
+      bigQuery: cfg.getObject("bigQuery"),
     });
     return {
       bucketName: stream.bucketName,
@@ -88,6 +91,9 @@ export function auditStreamProgram(pkg: typeof Package) {
       jobId: stream.jobId,
       sinkUriRedacted: stream.sinkUriRedacted,
       feedStatus: stream.feedStatus,
+      bigQueryTableId: stream.bigQueryTableId,
+      bigQueryViewId: stream.bigQueryViewId,
+      bigQueryCommand: stream.bigQueryCommand,
     };
   };
 }
