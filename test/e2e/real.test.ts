@@ -4,7 +4,8 @@
 //                           there if missing and writes test events into it. Never point it at ZITADEL's.
 //   ZAS_REAL_GCP_PROJECT    the project for the bucket, service account and role
 //   GOOGLE_CREDENTIALS or Application Default Credentials: an identity that may create them
-// The bucket is created with forceDestroy and removed at the end.
+// The bucket is created with forceDestroy and removed at the end; so are the BigQuery dataset
+// (zas_e2e_<time>), its external table and view. BigQuery's API must be enabled in the project.
 import { Client } from "pg";
 import { newTestStack, TestStack } from "../harness/engine";
 import { Consumer, consumerLayout } from "../harness/consumer";
@@ -39,8 +40,17 @@ real("against a real CockroachDB and Google Cloud", () => {
       project: "zitadel-audit-real",
       parentDir: consumer.dir,
       program: async () => {
-        const s = new AuditStream("zas-e2e", { project, bucket: { forceDestroy: true }, changefeedOptions: { initial_scan: "no" }, timeoutSeconds: 300 });
-        return { bucket: s.bucketName, jobId: s.jobId };
+        const s = new AuditStream("zas-e2e", {
+          project,
+          bucket: { forceDestroy: true },
+          changefeedOptions: { initial_scan: "no" },
+          timeoutSeconds: 300,
+          // The payload allow-list makes the table's payload a JSON column: this checks that a
+          // (non-BigLake) external table accepts JSON, which no BigQuery page states.
+          query: { columns: ["instance_id", "aggregate_type", "aggregate_id", "owner", "event_type", "sequence", "created_at", "position"], payload: { eventTypes: ["user.human.added"] } },
+          bigQuery: { datasetId: `zas_e2e_${Date.now()}` },
+        });
+        return { bucket: s.bucketName, jobId: s.jobId, view: s.bigQueryViewId, table: s.bigQueryTableId };
       },
       config: { "gcp:project": { value: project! }, "zitadel-audit-stream:cockroachUrl": { value: url!, secret: true } },
     });
@@ -64,5 +74,17 @@ real("against a real CockroachDB and Google Cloud", () => {
     }, 600_000, 5000);
     console.log(`real: inserted=${a.inserted} delivered=${a.delivered} missing=${a.missing} duplicates=${a.duplicates}`);
     expect(a.missing).toBe(0);
+
+    // The same counts from real BigQuery, through the de-duplicating view; INT8 and DECIMAL exact.
+    const q = async (sql: string) => ((await gcp.bigquery.request<any>("POST", `/projects/${project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 120_000 })).data.rows ?? []).map((r: any) => r.f.map((c: any) => c.v));
+    const view = up.outputs.view.value;
+    const ids = events.map((e) => `'${e.aggregateId}'`).join(", ");
+    const [[distinct]] = await q(`SELECT COUNT(*) FROM \`${view}\` WHERE sequence BETWEEN ${events[0].sequence} AND ${events[events.length - 1].sequence} AND aggregate_id IN (${ids})`);
+    expect(Number(distinct)).toBe(events.length);
+    const perType = await q(`SELECT event_type, COUNT(*) FROM \`${view}\` GROUP BY event_type`);
+    console.log(`real BigQuery: ${distinct} distinct events; per type ${JSON.stringify(perType)}`);
+    const [[position, sequence]] = await q(`SELECT CAST(position AS STRING), CAST(sequence AS STRING) FROM \`${up.outputs.table.value}\` LIMIT 1`);
+    const row = (await pg.query(`SELECT "position"::STRING AS p FROM eventstore.events2 WHERE "sequence" = $1 LIMIT 1`, [sequence])).rows[0];
+    expect(position).toBe(row.p.replace(/0+$/, "").replace(/\.$/, ""));
   });
 });
