@@ -32,7 +32,7 @@ export function findPulumiCli(): string {
       // not this one
     }
   }
-  throw new Error(`No Pulumi CLI found (tried ${candidates.join(", ")}). Run: npm run pulumi-cli`);
+  throw new Error(`No Pulumi CLI found (tried ${candidates.join(", ")}). Run: npm run setup (or npm run pulumi-cli)`);
 }
 
 let cliPromise: Promise<PulumiCommand> | undefined;

@@ -6,6 +6,8 @@ import { UNKNOWN } from "../../provider/shared";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
 import { bucketOperations } from "../../provider/gcp/bucket";
+import { bigQueryDatasetOperations } from "../../provider/gcp/bigquery-dataset";
+import { bigQueryTableOperations } from "../../provider/gcp/bigquery-table";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
 import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
 import { serviceAccountOperations } from "../../provider/gcp/service-account";
@@ -60,6 +62,13 @@ const rows: Row[] = [
   ["metrics_label (the provider's marker)", stream({ changefeedOptions: { metrics_label: "mine" } }), /^changefeedOptions\.metrics_label: set by the provider/],
   ["bucket location mars", stream({ bucket: { location: "mars" } }), /^bucket\.location: "mars" is not a Cloud Storage location/],
   ["an argument that does not exist", stream({ payloadEventType: "user.human.added" }), /^payloadEventType: not an AuditStream argument/],
+  ["bigQuery dataset id with a dash", stream({ bigQuery: { datasetId: "zitadel-audit" } }), /^bigQuery\.datasetId: must be letters, digits and underscores/],
+  ["bigQuery view named as the table", stream({ bigQuery: { viewName: "events" } }), /^bigQuery\.viewName: must differ from tableName/],
+  ["bigQuery reader without a kind", stream({ bigQuery: { readers: ["auditors@example.com"] } }), /^bigQuery\.readers\.0: must be "user:…", "serviceAccount:…" or "group:…"/],
+  ["bigQuery unknown option", stream({ bigQuery: { dataset: "x" } }), /^bigQuery\.dataset: not a bigQuery option/],
+  ["bigQuery with format parquet", stream({ bigQuery: {}, changefeedOptions: { format: "parquet" } }), /^changefeedOptions\.format: the BigQuery table reads NDJSON/],
+  ["bigQuery with the wrapped envelope", stream({ bigQuery: {}, changefeedOptions: { envelope: "wrapped" } }), /^changefeedOptions\.envelope: with bigQuery the envelope must be "bare"/],
+  ["bigQuery with zstd", stream({ bigQuery: {}, changefeedOptions: { compression: "zstd" } }), /^changefeedOptions\.compression: BigQuery reads gzip, not zstd/],
   // Changefeed check in preview (the key unknown): the rest of the sink is still checked
   ["sink prefix with a query, key unknown", sinkWith({ prefix: "x?AUTH=implicit" }), /^sink\.prefix: /],
   ["sink partition format, key unknown", sinkWith({ partitionFormat: "weekly" }), /^sink\.partitionFormat: must be "flat"/],
@@ -75,6 +84,9 @@ const rows: Row[] = [
   ["raw query with a volatile function", feed({ query: { query: "SELECT instance_id, now() FROM eventstore.events2" } }), /^query\.query: .*function now\(\)/],
   ["unknown column", feed({ query: { columns: ["instance_id", "password"] } }), /^query\.columns\.1: unknown column/],
   // GCP resources
+  ["dataset reader that is public", check(bigQueryDatasetOperations, { datasetId: "audit", project: "zitadel-audit", readers: ["allUsers"] }), /^readers\.0: must be "user:…", "serviceAccount:…" or "group:…"/],
+  ["table source URI with two wildcards", check(bigQueryTableOperations, { datasetId: "audit", tableId: "events", project: "zitadel-audit", schema: [{ name: "a", type: "STRING" }], sourceUris: ["gs://audit-bucket/*/x/*.ndjson"] }), /^sourceUris\.0: must be "gs:\/\/<bucket>\/<path>" with at most one "\*"/],
+  ["table column of an unknown type", check(bigQueryTableOperations, { datasetId: "audit", tableId: "events", project: "zitadel-audit", schema: [{ name: "a", type: "VARCHAR" }], sourceUris: ["gs://audit-bucket/e/*.ndjson"] }), /^schema\.0\.type: must be STRING, INT64/],
   ["bucket location mars", bucket({ location: "mars" }), /^location: is not a Cloud Storage location/],
   ["bucket name with capitals", bucket({ name: "Audit-Logs" }), /^name: /],
   ["negative retention", bucket({ retentionPeriodSeconds: -1 }), /^retentionPeriodSeconds: /],
