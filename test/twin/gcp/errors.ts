@@ -1,8 +1,11 @@
 // Google's JSON error envelopes (gcp-apis.md §1.7 for Cloud Storage, §2.1/§5 for IAM).
 // Cloud Storage: {error:{code,message,errors:[{domain:"global",reason,message}]}}.
 // IAM adds `status` (the canonical code name) and `details` (ErrorInfo, ResourceInfo, PreconditionFailure).
+// BigQuery: {error:{code,message,errors:[{message,domain:"global",reason}],status}}, with BigQuery's own
+// reasons (https://cloud.google.com/bigquery/docs/error-messages) and, for a failed read of an external
+// table, more than one entry in errors[].
 
-export type Api = "storage" | "iam";
+export type Api = "storage" | "iam" | "bigquery";
 
 const STORAGE_REASON: Record<number, string> = {
   400: "invalid",
@@ -16,6 +19,20 @@ const STORAGE_REASON: Record<number, string> = {
   503: "backendError",
 };
 
+/** BigQuery's error reasons by HTTP status (cloud.google.com/bigquery/docs/error-messages). */
+const BIGQUERY_REASON: Record<number, string> = {
+  400: "invalid",
+  401: "required",
+  403: "accessDenied",
+  404: "notFound",
+  409: "duplicate",
+  412: "conditionNotMet",
+  429: "rateLimitExceeded",
+  500: "internalError",
+  501: "notImplemented",
+  503: "backendError",
+};
+
 const IAM_STATUS: Record<number, string> = {
   400: "INVALID_ARGUMENT",
   401: "UNAUTHENTICATED",
@@ -25,6 +42,7 @@ const IAM_STATUS: Record<number, string> = {
   412: "FAILED_PRECONDITION",
   429: "RESOURCE_EXHAUSTED",
   500: "INTERNAL",
+  501: "NOT_IMPLEMENTED",
   503: "UNAVAILABLE",
 };
 
@@ -32,7 +50,14 @@ export class ApiError extends Error {
   constructor(
     readonly code: number,
     message: string,
-    readonly opts: { reason?: string; status?: string; details?: unknown[]; headers?: Record<string, string> } = {},
+    readonly opts: {
+      reason?: string;
+      status?: string;
+      details?: unknown[];
+      headers?: Record<string, string>;
+      /** BigQuery: the whole errors[] collection, when it has more than the one entry made from message and reason. */
+      errors?: { message: string; reason: string; location?: string }[];
+    } = {},
   ) {
     super(message);
   }
@@ -51,6 +76,13 @@ export class ApiError extends Error {
       return { error };
     }
     const status = this.opts.status ?? IAM_STATUS[this.code] ?? "UNKNOWN";
+    if (api === "bigquery") {
+      const reason = this.opts.reason ?? BIGQUERY_REASON[this.code] ?? "unknown";
+      const errors = this.opts.errors
+        ? this.opts.errors.map((e) => ({ message: e.message, domain: "global", reason: e.reason, ...(e.location ? { location: e.location } : {}) }))
+        : [{ message: this.message, domain: "global", reason }];
+      return { error: { code: this.code, message: this.message, errors, status } };
+    }
     const reason = this.opts.reason ?? (status === "ALREADY_EXISTS" ? "alreadyExists" : STORAGE_REASON[this.code] ?? "unknown");
     return {
       error: {

@@ -41,13 +41,86 @@ export const IAM_PERMISSIONS = [
   "iam.serviceAccounts.update",
 ];
 
+/**
+ * The BigQuery permissions of the emulator's subset (datasets, tables and views, query jobs), as named in
+ * Google's BigQuery roles reference (cloud.google.com/bigquery/docs/access-control).
+ */
+export const BIGQUERY_PERMISSIONS = [
+  "bigquery.datasets.create",
+  "bigquery.datasets.delete",
+  "bigquery.datasets.get",
+  "bigquery.datasets.getIamPolicy",
+  "bigquery.datasets.setIamPolicy",
+  "bigquery.datasets.update",
+  "bigquery.datasets.updateTag",
+  "bigquery.jobs.create",
+  "bigquery.jobs.delete",
+  "bigquery.jobs.get",
+  "bigquery.jobs.list",
+  "bigquery.jobs.listAll",
+  "bigquery.jobs.update",
+  "bigquery.tables.create",
+  "bigquery.tables.createSnapshot",
+  "bigquery.tables.delete",
+  "bigquery.tables.export",
+  "bigquery.tables.get",
+  "bigquery.tables.getData",
+  "bigquery.tables.getIamPolicy",
+  "bigquery.tables.list",
+  "bigquery.tables.setIamPolicy",
+  "bigquery.tables.update",
+  "bigquery.tables.updateData",
+  "bigquery.tables.updateTag",
+];
+
 /** Permissions a project-level custom role may include (others: 400 "Permission X is not valid."). */
 export const KNOWN_PERMISSIONS = new Set([
   ...STORAGE_BUCKET_PERMISSIONS,
   ...STORAGE_OBJECT_PERMISSIONS,
   ...IAM_PERMISSIONS,
+  ...BIGQUERY_PERMISSIONS,
   "resourcemanager.projects.get",
 ]);
+
+// BigQuery's predefined roles, restricted to the permissions of the subset above (the real roles hold
+// more: models, routines, connections, reservations, Dataplex …). Each list is the real role's list
+// intersected with BIGQUERY_PERMISSIONS (plus resourcemanager.projects.get where the real role has it).
+const BQ_DATA_VIEWER = [
+  "bigquery.datasets.get",
+  "bigquery.datasets.getIamPolicy",
+  "bigquery.tables.createSnapshot",
+  "bigquery.tables.export",
+  "bigquery.tables.get",
+  "bigquery.tables.getData",
+  "bigquery.tables.getIamPolicy",
+  "bigquery.tables.list",
+  "resourcemanager.projects.get",
+];
+// dataEditor adds dataset creation and table writes, but neither dataset update nor dataset delete.
+const BQ_DATA_EDITOR = [
+  ...BQ_DATA_VIEWER,
+  "bigquery.datasets.create",
+  "bigquery.datasets.updateTag",
+  "bigquery.tables.create",
+  "bigquery.tables.delete",
+  "bigquery.tables.update",
+  "bigquery.tables.updateData",
+  "bigquery.tables.updateTag",
+];
+const BQ_DATA_OWNER = [
+  ...BQ_DATA_EDITOR,
+  "bigquery.datasets.delete",
+  "bigquery.datasets.setIamPolicy",
+  "bigquery.datasets.update",
+  "bigquery.tables.setIamPolicy",
+];
+
+/** The dataset access list's legacy role names and the predefined roles they stand for. */
+export const BIGQUERY_LEGACY_ROLES: Record<string, string> = {
+  READER: "roles/bigquery.dataViewer",
+  WRITER: "roles/bigquery.dataEditor",
+  OWNER: "roles/bigquery.dataOwner",
+};
 
 export const PREDEFINED_ROLES: Record<string, string[]> = {
   "roles/storage.admin": [...STORAGE_BUCKET_PERMISSIONS, ...STORAGE_OBJECT_PERMISSIONS],
@@ -89,6 +162,28 @@ export const PREDEFINED_ROLES: Record<string, string[]> = {
   "roles/storage.legacyBucketReader": ["storage.buckets.get", "storage.objects.list"],
   "roles/storage.legacyObjectOwner": ["storage.objects.get", "storage.objects.update"],
   "roles/storage.legacyObjectReader": ["storage.objects.get"],
+};
+
+/**
+ * BigQuery's predefined roles (subset lists above). Apart from PREDEFINED_ROLES, which holds the roles a
+ * bucket policy accepts: Cloud Storage refuses a BigQuery role in a bucket binding.
+ */
+export const BIGQUERY_ROLES: Record<string, string[]> = {
+  "roles/bigquery.dataViewer": BQ_DATA_VIEWER,
+  "roles/bigquery.dataEditor": BQ_DATA_EDITOR,
+  "roles/bigquery.dataOwner": BQ_DATA_OWNER,
+  // user: run jobs, list own jobs, create datasets, read dataset metadata and list tables (no table data).
+  "roles/bigquery.user": [
+    "bigquery.datasets.create",
+    "bigquery.datasets.get",
+    "bigquery.datasets.getIamPolicy",
+    "bigquery.jobs.create",
+    "bigquery.jobs.list",
+    "bigquery.tables.list",
+    "resourcemanager.projects.get",
+  ],
+  "roles/bigquery.jobUser": ["bigquery.jobs.create", "resourcemanager.projects.get"],
+  "roles/bigquery.admin": [...BIGQUERY_PERMISSIONS, "resourcemanager.projects.get"],
 };
 
 /** Member prefixes IAM accepts in a binding (gcp-apis.md §1.5). */
