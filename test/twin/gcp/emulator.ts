@@ -1,7 +1,9 @@
 // A loopback emulator of the Google Cloud REST subsets this project uses: Cloud Storage JSON API
 // (buckets, bucket IAM, objects with media/multipart/resumable upload), IAM (service accounts,
-// keys, custom roles) and the OAuth2 token endpoint (JWT-bearer grant). Callers authenticate with
-// real RSA keys the emulator issued; every call needs its permission. Behaviour follows
+// keys, custom roles), BigQuery (datasets, external tables and views, queries: bigquery.ts, run by
+// bqemulator as a child process started on the first BigQuery call) and the OAuth2 token endpoint
+// (JWT-bearer grant). Callers authenticate with real RSA keys the emulator issued; every call needs
+// its permission. Behaviour follows
 // shared/research/gcp-apis.md (§10 is the checklist this implements).
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -10,8 +12,9 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { Api, ApiError, permissionDenied } from "./errors";
-import { PREDEFINED_ROLES } from "./roles";
+import { BIGQUERY_ROLES, PREDEFINED_ROLES } from "./roles";
 import { StorageApi } from "./storage";
+import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
 
 export interface Fault {
@@ -41,6 +44,13 @@ export interface CallRecord {
   status: number;
   principal: string | null;
   at: number;
+}
+
+/** Where a permission is checked: the project, and a bucket or a BigQuery dataset (an id in that project) in it. */
+export interface Scope {
+  project: string;
+  bucket?: string;
+  dataset?: string;
 }
 
 export interface EmulatorOptions {
@@ -81,6 +91,7 @@ export class GcpEmulator {
   readonly calls: CallRecord[] = [];
   readonly iam: IamApi;
   readonly storage: StorageApi;
+  readonly bigquery: BigQueryApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
   /** Principals holding some permissions on a project (a custom role bound at project level). */
@@ -102,8 +113,11 @@ export class GcpEmulator {
     this.stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "gcp-emulator-"));
     this.iam = new IamApi(this);
     this.storage = new StorageApi(this);
+    this.bigquery = new BigQueryApi(this, path.join(this.stateDir, "bqemulator-gcs"));
     this.route("POST", "iam", /^\/token$/, (r) => this.token(r));
     this.iam.register((m, re, h) => this.route(m, "iam", re, h));
+    // Before Storage: its XML-path media route (GET /<bucket>/<object>) would take /bigquery/v2/… too.
+    this.bigquery.register((m, re, h) => this.route(m, "bigquery", re, h));
     this.storage.register((m, re, h) => this.route(m, "storage", re, h));
   }
 
@@ -131,6 +145,8 @@ export class GcpEmulator {
     if (!s) return;
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+    // The BigQuery engine's process group, when a BigQuery call started it.
+    await this.bigquery.stop();
     // The owner's key file lives in a temp dir this emulator made: remove it with the emulator.
     if (!this.opts.stateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
@@ -140,7 +156,6 @@ export class GcpEmulator {
     return `${this.endpoint}/token`;
   }
 
-  /** Does `principal` hold `permission` on the project, or on the bucket through its policy? */
   /** Binds `permissions` to `principal` on the project (as a custom role granted at project level would). */
   grantProject(principal: string, permissions: string[], project = this.project): void {
     if (!this.projectGrants.has(project)) this.projectGrants.set(project, new Map());
@@ -152,34 +167,40 @@ export class GcpEmulator {
     this.owners.set(project, new Set(owners));
   }
 
-  allowed(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
+  /**
+   * Does `principal` hold `permission` on the project, or on the bucket through its policy, or on the
+   * BigQuery dataset (a dataset id of scope.project) through the dataset's access list?
+   */
+  allowed(principal: string, permission: string, scope: Scope): boolean {
     const ok = this.decide(principal, permission, scope);
     this.checks.push({ principal, permission, ok });
     return ok;
   }
 
-  private decide(principal: string, permission: string, scope: { project: string; bucket?: string }): boolean {
+  private decide(principal: string, permission: string, scope: Scope): boolean {
     // Only declared projects exist (the emulator's own, and addProject's); a key has no rights in a
     // project that does not grant them, as a key of one Google project has none in another.
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
-    if (!scope.bucket) return false;
-    const bucket = this.storage.buckets.get(scope.bucket);
-    if (!bucket) return false;
-    const member = `serviceAccount:${principal}`;
+    if (!scope.bucket && !scope.dataset) return false;
     const account = this.iam.findByEmail(principal);
     if (!account || account.deleted || account.disabled) return false;
+    if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
+    const bucket = this.storage.buckets.get(scope.bucket!);
+    if (!bucket) return false;
+    const member = `serviceAccount:${principal}`;
     return bucket.policy.bindings.some(
       (b) => b.members.includes(member) && this.rolePermissions(b.role).includes(permission),
     );
   }
 
-  require(api: Api, principal: string, permission: string, scope: { project: string; bucket?: string }, what: string): void {
+  require(api: Api, principal: string, permission: string, scope: Scope, what: string): void {
     if (!this.allowed(principal, permission, scope)) throw permissionDenied(api, principal, permission, what);
   }
 
   rolePermissions(role: string): string[] {
     if (PREDEFINED_ROLES[role]) return PREDEFINED_ROLES[role];
+    if (BIGQUERY_ROLES[role]) return BIGQUERY_ROLES[role];
     const m = /^projects\/([^/]+)\/roles\/([^/]+)$/.exec(role);
     const custom = m ? this.iam.roles.get(`${m[1]}/${m[2]}`) : undefined;
     if (!custom || custom.deleted || custom.stage === "DISABLED") return [];
@@ -271,7 +292,7 @@ export class GcpEmulator {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const method = (req.headers["x-http-method-override"] as string | undefined) ?? req.method ?? "GET";
-    let api: Api = pathname.startsWith("/v1/") || pathname === "/token" ? "iam" : "storage";
+    let api: Api = pathname.startsWith("/v1/") || pathname === "/token" ? "iam" : pathname.startsWith("/bigquery/") ? "bigquery" : "storage";
     let reply: Reply;
     let principal: string | null = null;
     try {
