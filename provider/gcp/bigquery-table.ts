@@ -31,6 +31,9 @@ export interface BigQueryTableArgs {
 }
 
 const REPLACE = ["project", "datasetId", "tableId"];
+
+/** BigQuery answers with the legacy type names (INTEGER for INT64, …) whatever the table was created with (tables#TableFieldSchema). */
+const STANDARD_TYPE: Record<string, string> = { INTEGER: "INT64", FLOAT: "FLOAT64", BOOLEAN: "BOOL" };
 const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords"];
 
 function tableBody(i: BigQueryTableInputs & { project: string }) {
@@ -80,7 +83,7 @@ export const bigQueryTableOperations: Operations = engineFacing({
         {
           ...props,
           description: t.description ?? "",
-          schema: (t.schema?.fields ?? []).map((f: any) => defined({ name: f.name, type: f.type, mode: f.mode ?? "NULLABLE", description: f.description })),
+          schema: (t.schema?.fields ?? []).map((f: any) => defined({ name: f.name, type: STANDARD_TYPE[f.type] ?? f.type, mode: f.mode ?? "NULLABLE", description: f.description })),
           sourceUris: x.sourceUris ?? [],
           compression: x.compression ?? "NONE",
           ignoreUnknownValues: x.ignoreUnknownValues ?? false,
