@@ -18,7 +18,7 @@ const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
 const EVENTS = Number(args[args.indexOf("--events") + 1]) || 120;
 const STACK = "demo";
-const STEPS = 7;
+const STEPS = 8;
 let step = 0;
 const say = (text: string) => console.log(`[${++step}/${STEPS}] ${text}`);
 const info = (text: string) => console.log(`      ${text}`);
