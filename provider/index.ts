@@ -29,4 +29,4 @@ export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, auditStreamProblems } from "./audit-stream";
-export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION } from "./permissions";
+export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION } from "./permissions";

@@ -40,3 +40,34 @@ export const PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> 
 
 /** Every permission above, once, sorted: the custom role to give the deploying identity. */
 export const DEPLOYER_PERMISSIONS: string[] = [...new Set(Object.values(PERMISSIONS_BY_OPERATION).flatMap((ops) => Object.values(ops).flat()))].sort();
+
+/**
+ * With AuditStream's `bigQuery` option (or the BigQuery resources), the deployer also needs these
+ * (roles/bigquery.dataOwner on the project holds them). Creating an external table over Cloud
+ * Storage also needs storage.buckets.get, storage.objects.get and storage.objects.list on the bucket
+ * (BigQuery docs, "Create Cloud Storage external tables", required permissions); the emulator does
+ * not check those at create, so least-privilege.test.ts checks the bigquery.* part both ways.
+ */
+export const BIGQUERY_PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> = {
+  BigQueryDataset: {
+    create: ["bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.update"],
+    "read (refresh)": ["bigquery.datasets.get"],
+    update: ["bigquery.datasets.get", "bigquery.datasets.update"],
+    delete: ["bigquery.datasets.delete"],
+  },
+  BigQueryTable: {
+    create: ["bigquery.tables.create", "storage.buckets.get", "storage.objects.get", "storage.objects.list"],
+    "read (refresh)": ["bigquery.tables.get"],
+    update: ["bigquery.tables.update"],
+    delete: ["bigquery.tables.delete"],
+  },
+  BigQueryView: {
+    create: ["bigquery.tables.create"],
+    "read (refresh)": ["bigquery.tables.get"],
+    update: ["bigquery.tables.update"],
+    delete: ["bigquery.tables.delete"],
+  },
+};
+
+/** Every permission of BIGQUERY_PERMISSIONS_BY_OPERATION, once, sorted. */
+export const BIGQUERY_DEPLOYER_PERMISSIONS: string[] = [...new Set(Object.values(BIGQUERY_PERMISSIONS_BY_OPERATION).flatMap((ops) => Object.values(ops).flat()))].sort();

@@ -7,13 +7,17 @@ import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { insertEvents, makeEvents, readDelivered, account, waitFor } from "../helpers/events";
 import { Driver, State } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
-import { DEPLOYER_PERMISSIONS } from "../../provider/permissions";
+import { BIGQUERY_DEPLOYER_PERMISSIONS, DEPLOYER_PERMISSIONS } from "../../provider/permissions";
 import { bucketOperations } from "../../provider/gcp/bucket";
 import { serviceAccountOperations } from "../../provider/gcp/service-account";
 import { customRoleOperations } from "../../provider/gcp/custom-role";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
 import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
+import { bigQueryDatasetOperations } from "../../provider/gcp/bigquery-dataset";
+import { bigQueryTableOperations } from "../../provider/gcp/bigquery-table";
+import { bigQueryViewOperations } from "../../provider/gcp/bigquery-view";
+import { bqemulatorInstalled } from "../twin/gcp/bigquery-engine";
 
 jest.setTimeout(180_000);
 
@@ -69,4 +73,31 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   expect(mine.filter((c) => !c.ok)).toEqual([]);
   const used = [...new Set(mine.map((c) => c.permission))].sort();
   expect(used).toEqual(DEPLOYER_PERMISSIONS);
+});
+
+(bqemulatorInstalled() ? test : test.skip)("with bigQuery: the documented BigQuery permissions run the dataset, table and view lifecycle, and each is needed", async () => {
+  f ??= await cdcFixture({ checkpointMs: 300 });
+  const p = f.emu.project;
+  const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "bq-deployer" } })).data;
+  const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
+  f.emu.grantProject(deployer.email!, BIGQUERY_DEPLOYER_PERMISSIONS);
+  const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
+  const d = (ops: Operations, name: string) => new Driver(ops, config, () => ({ owner: `least/bq/${name}` }));
+  const [dsD, tbD, vwD] = [d(bigQueryDatasetOperations, "ds"), d(bigQueryTableOperations, "tb"), d(bigQueryViewOperations, "vw")];
+  const checksBefore = f.emu.checks.length;
+  const table = { datasetId: "least_audit", tableId: "events", schema: [{ name: "aggregate_id", type: "STRING" }], sourceUris: [`gs://${f.bucket}/least/*.ndjson`] };
+  let ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:auditors@example.com"] })).state;
+  let tb = (await tbD.up(table)).state;
+  let vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT aggregate_id FROM \`${tb.outputs.fullId}\`` })).state;
+  for (const [drv, s] of [[dsD, ds], [tbD, tb], [vwD, vw]] as const) expect(await drv.refresh(s)).toBeDefined();
+  ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:soc@example.com"] }, ds)).state;
+  tb = (await tbD.up({ ...table, description: "events" }, tb)).state;
+  vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT DISTINCT aggregate_id FROM \`${tb.outputs.fullId}\`` }, vw)).state;
+  await vwD.destroy(vw);
+  await tbD.destroy(tb);
+  await dsD.destroy(ds);
+  const mine = f.emu.checks.slice(checksBefore).filter((c) => c.principal === deployer.email);
+  expect(mine.filter((c) => !c.ok)).toEqual([]);
+  const used = [...new Set(mine.map((c) => c.permission))].sort();
+  expect(used).toEqual(BIGQUERY_DEPLOYER_PERMISSIONS.filter((x) => x.startsWith("bigquery.")));
 });
