@@ -443,6 +443,68 @@ run("the emulator's BigQuery subset", () => {
     });
   });
 
+  describe("jobs.insert, jobs.get", () => {
+    const insert = (caller: Bq, query: unknown, jobReference: Record<string, unknown> = {}) =>
+      caller("POST", `/projects/${p}/jobs`, { jobReference: { projectId: p, ...jobReference }, configuration: { query } });
+    const count = () => ({ query: `SELECT COUNT(*) AS n FROM \`${p}.feed.events_hourly\``, useLegacySql: false });
+
+    test("a query job: insert answers RUNNING, jobs.get DONE, getQueryResults its rows; a taken id is 409, another location 404", async () => {
+      const r = await insert(bq, count(), { jobId: "job_count_1" });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        kind: "bigquery#job",
+        id: `${p}:US.job_count_1`,
+        jobReference: { projectId: p, jobId: "job_count_1", location: "US" },
+        configuration: { jobType: "QUERY", query: count() },
+        status: { state: "RUNNING" },
+      });
+      const got = await bq("GET", `/projects/${p}/jobs/job_count_1?location=US`);
+      expect(got.status).toBe(200);
+      expect(got.body.status).toEqual({ state: "DONE" });
+      expect(got.body.statistics.endTime).toMatch(/^\d{13}$/);
+      const res = await bq("GET", `/projects/${p}/queries/job_count_1?formatOptions.useInt64Timestamp=True`);
+      expect([res.status, res.body.jobComplete, values(res)]).toEqual([200, true, [["5"]]]);
+      expect((await insert(bq, count(), { jobId: "job_count_1" })).status).toBe(409);
+      expect((await bq("GET", `/projects/${p}/jobs/job_count_1?location=EU`)).status).toBe(404);
+      expect((await bq("GET", `/projects/${p}/jobs/job_nope`)).status).toBe(404);
+      // A jobs.query job is a job too.
+      const q = await sql(bq, count().query);
+      expect((await bq("GET", `/projects/${p}/jobs/${q.body.jobReference.jobId}`)).body.status.state).toBe("DONE");
+    });
+
+    test("a query that fails is a job DONE with errorResult, which getQueryResults answers; a bad request or a load job is an HTTP error", async () => {
+      const r = await insert(bq, { query: `SELECT nope FROM \`${p}.feed.events_hourly\``, useLegacySql: false });
+      expect(r.status).toBe(200);
+      expect(r.body.status.state).toBe("DONE");
+      expect(r.body.status.errorResult.reason).toBe("invalidQuery");
+      expect(r.body.status.errorResult.message).toMatch(/nope/);
+      const res = await bq("GET", `/projects/${p}/queries/${r.body.jobReference.jobId}`);
+      expect([res.status, res.body.error.errors[0].reason]).toEqual([400, "invalidQuery"]);
+      const missing = await insert(bq, { query: `SELECT * FROM \`${p}.feed.missing\``, useLegacySql: false });
+      expect([missing.status, missing.body.status.errorResult.reason]).toEqual([200, "notFound"]);
+      // configuration.query.useLegacySql defaults to true, as in jobs.query.
+      const legacy = await insert(bq, { query: "SELECT 1" });
+      expect([legacy.body.configuration.query.useLegacySql, legacy.body.status.errorResult.reason]).toEqual([true, "invalidQuery"]);
+      expect((await bq("POST", `/projects/${p}/jobs`, { configuration: { query: {} } })).status).toBe(400);
+      expect((await bq("POST", `/projects/${p}/jobs`, { configuration: { load: { sourceUris: [`gs://${BUCKET}/x`] } } })).status).toBe(501);
+    });
+
+    test("insert needs bigquery.jobs.create; the creator may get its job, another caller needs bigquery.jobs.get", async () => {
+      const nobody = await account("bq-job-nobody");
+      const denied = await insert(nobody.bq, { query: "SELECT 1 AS x", useLegacySql: false });
+      expect([denied.status, denied.body.error.message]).toEqual([403, `Access Denied: Project ${p}: User does not have bigquery.jobs.create permission in project ${p}.`]);
+      const user = await account("bq-job-user");
+      emu.grantProject(user.email, BIGQUERY_ROLES["roles/bigquery.jobUser"]);
+      const r = await insert(user.bq, { query: "SELECT 1 AS x", useLegacySql: false });
+      expect(r.status).toBe(200);
+      const id = r.body.jobReference.jobId;
+      expect((await user.bq("GET", `/projects/${p}/jobs/${id}`)).status).toBe(200);
+      expect(values(await user.bq("GET", `/projects/${p}/queries/${id}`))).toEqual([["1"]]);
+      expect((await nobody.bq("GET", `/projects/${p}/jobs/${id}`)).status).toBe(403);
+      expect((await bq("GET", `/projects/${p}/jobs/${id}`)).status).toBe(200);
+    });
+  });
+
   describe("permissions", () => {
     test("no grant: 403 on datasets.insert and on jobs.query", async () => {
       const nobody = await account("bq-nobody");

@@ -1,9 +1,10 @@
 // BigQuery REST v2 subset: datasets (insert/get/patch/update/delete), tables (insert/get/patch/update/
 // delete/list: external NDJSON tables over the emulator's own buckets, views, plain tables) and query jobs
-// (jobs.query, jobs.getQueryResults). The emulator keeps the metadata and checks every permission (dataset
-// access lists included); bqemulator (bigquery-engine.ts) only runs the SQL. Before a query, each external
-// table it reaches, directly or through views, is read from the buckets with BigQuery's wildcard rule,
-// checked line by line as BigQuery's JSON reader checks it, and loaded into the engine's mirror table.
+// (jobs.query, jobs.insert of a query job, jobs.get, jobs.getQueryResults). The emulator keeps the metadata
+// and checks every permission (dataset access lists included); bqemulator (bigquery-engine.ts) only runs
+// the SQL. Before a query, each external table it reaches, directly or through views, is read from the
+// buckets with BigQuery's wildcard rule, checked line by line as BigQuery's JSON reader checks it, and
+// loaded into the engine's mirror table.
 // Research record: docs/bigquery-research.md. REST shapes: cloud.google.com/bigquery/docs/reference/rest/v2.
 import * as crypto from "crypto";
 import * as zlib from "zlib";
@@ -62,6 +63,11 @@ interface Job {
   principal: string;
   fields: any[];
   rows: any[];
+  /** The job resource's configuration.query (jobs.insert's, or made from the jobs.query request). */
+  query: Record<string, any>;
+  creationTime: string;
+  /** A jobs.insert job the query failed: DONE with this error (status.errorResult); getQueryResults answers it. */
+  error?: ApiError;
 }
 
 interface TableRef {
@@ -115,6 +121,8 @@ export class BigQueryApi {
     add("DELETE", new RegExp(`^${T}$`), h((r) => this.deleteTable(r)));
     add("POST", new RegExp(`^${P}/queries$`), h((r) => this.query(r)));
     add("GET", new RegExp(`^${P}/queries/([^/]+)$`), h((r) => this.queryResults(r)));
+    add("POST", new RegExp(`^${P}/jobs$`), h((r) => this.insertJob(r)));
+    add("GET", new RegExp(`^${P}/jobs/([^/]+)$`), h((r) => ({ json: this.jobJson(this.job(r)) })));
   }
 
   async stop(): Promise<void> {
@@ -343,7 +351,7 @@ export class BigQueryApi {
 
   private async deleteDataset(r: Request): Promise<Reply> {
     const ds = this.dataset(r, "bigquery.datasets.delete");
-    if (ds.tables.size > 0 && r.query.get("deleteContents") !== "true") {
+    if (ds.tables.size > 0 && !flag(r, "deleteContents")) {
       throw new ApiError(400, `Dataset ${ds.project}:${ds.id} is still in use`, { reason: "resourceInUse" });
     }
     await this.engine.call("DELETE", `/projects/${ds.project}/datasets/${ds.id}?deleteContents=true`);
@@ -649,12 +657,95 @@ export class BigQueryApi {
     const project = r.params[0];
     this.requireProject(r.principal, "bigquery.jobs.create", project);
     const body = r.json<Record<string, any>>();
+    if (!String(body.query ?? "").trim()) throw new ApiError(400, "Required parameter is missing: query", { reason: "required" });
+    const job = await this.runQuery(project, r.principal, body, newJobId());
+    return {
+      json: this.resultsJson(job, "bigquery#queryResponse", {
+        maxResults: body.maxResults,
+        useInt64Timestamp: body.formatOptions?.useInt64Timestamp === true,
+        dryRun: body.dryRun === true,
+      }),
+    };
+  }
+
+  /**
+   * jobs.insert of a query job (configuration.query: query, useLegacySql, defaultDataset, parameters; the
+   * location from jobReference). The query runs before the answer, which still says RUNNING, as BigQuery's
+   * usually does, so a client takes its polling path (getQueryResults, jobs.get: DONE). A query that fails
+   * (bad SQL, a missing or unreadable table, a bad line in an external table's files) is a job DONE with
+   * status.errorResult at once, not an HTTP error; the emulator's own limits (501) are HTTP errors.
+   */
+  private async insertJob(r: Request): Promise<Reply> {
+    const project = r.params[0];
+    this.requireProject(r.principal, "bigquery.jobs.create", project);
+    const body = r.json<Record<string, any>>();
+    const cfg = body.configuration ?? {};
+    const other = ["load", "copy", "extract"].find((k) => cfg[k]);
+    if (other) throw new ApiError(501, `The emulator's BigQuery subset runs query jobs only, not ${other} jobs.`, { reason: "notImplemented" });
+    const q = cfg.query;
+    if (!q || !String(q.query ?? "").trim()) throw new ApiError(400, "Required parameter is missing: configuration.query.query", { reason: "required" });
+    const id = String(body.jobReference?.jobId ?? newJobId());
+    if (!/^[A-Za-z0-9_-]{1,1024}$/.test(id)) throw new ApiError(400, `Invalid job ID "${id}". Job IDs must be alphanumeric (plus underscores and dashes) and must be at most 1024 characters long.`);
+    const location = body.jobReference?.location ? String(body.jobReference.location) : undefined;
+    const existing = this.jobs.get(`${project}:${id}`);
+    if (existing) throw new ApiError(409, `Already Exists: Job ${project}:${existing.location}.${id}`, { reason: "duplicate" });
+    const request = { ...q, ...(location ? { location } : {}), ...(cfg.dryRun === true ? { dryRun: true } : {}) };
+    let job: Job;
+    try {
+      job = await this.runQuery(project, r.principal, request, id);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code >= 500) throw e;
+      job = { project, id, location: location ?? "US", principal: r.principal, fields: [], rows: [], query: jobQuery(request), creationTime: now(), error: e };
+      if (cfg.dryRun !== true) this.jobs.set(`${project}:${id}`, job);
+    }
+    return { json: this.jobJson(job, { running: !job.error && cfg.dryRun !== true, dryRun: cfg.dryRun === true }) };
+  }
+
+  /** The caller's own job, or any job of the project with bigquery.jobs.get; `location`, when given, must be the job's. */
+  private job(r: Request): Job {
+    const [project, jobId] = r.params;
+    const job = this.jobs.get(`${project}:${jobId}`);
+    // The job's creator may read it; others need bigquery.jobs.get on the project.
+    if (!job || job.principal !== r.principal) {
+      if (!this.emu.allowed(r.principal, "bigquery.jobs.get", { project })) {
+        throw new ApiError(403, `Access Denied: Job ${project}:${jobId}: User does not have bigquery.jobs.get permission for job ${project}:${jobId}.`);
+      }
+    }
+    const location = r.query.get("location");
+    if (!job || (location && normaliseLocation(location) !== normaliseLocation(job.location))) throw new ApiError(404, `Not found: Job ${project}:${location ? `${location}.` : ""}${jobId}`);
+    return job;
+  }
+
+  /** The job resource (reference/rest/v2/Job) of a query job: DONE, or RUNNING in jobs.insert's answer. */
+  private jobJson(job: Job, { running = false, dryRun = false } = {}): unknown {
+    const t = job.creationTime;
+    const errors = job.error ? ((job.error.body("bigquery") as any).error.errors as any[]).map(({ domain, ...e }) => e) : undefined;
+    return {
+      kind: "bigquery#job",
+      etag: crypto.createHash("md5").update(`${job.project}:${job.id}`).digest("base64"),
+      id: `${job.project}:${job.location}.${job.id}`,
+      selfLink: `${this.emu.endpoint}/bigquery/v2/projects/${job.project}/jobs/${job.id}?location=${encodeURIComponent(job.location)}`,
+      user_email: job.principal,
+      configuration: { query: job.query, jobType: "QUERY", ...(dryRun ? { dryRun: true } : {}) },
+      jobReference: { projectId: job.project, jobId: job.id, location: job.location },
+      statistics: {
+        creationTime: t,
+        startTime: t,
+        ...(running || dryRun ? {} : { endTime: t }),
+        totalBytesProcessed: "0",
+        query: { totalBytesProcessed: "0", totalBytesBilled: "0", cacheHit: false, statementType: "SELECT", ...(job.error ? {} : { schema: { fields: job.fields } }) },
+      },
+      status: { state: running ? "RUNNING" : "DONE", ...(errors ? { errorResult: errors[0], errors } : {}) },
+    };
+  }
+
+  /** Runs one GoogleSQL SELECT (a jobs.query request body) and keeps its rows as job `id` (not for a dry run). */
+  private async runQuery(project: string, principal: string, body: Record<string, any>, id: string): Promise<Job> {
     const query = String(body.query ?? "");
-    if (!query.trim()) throw new ApiError(400, "Required parameter is missing: query", { reason: "required" });
     if (body.useLegacySql !== false) {
       throw new ApiError(
         400,
-        "The emulator runs GoogleSQL only: set useLegacySql: false (jobs.query defaults to legacy SQL when useLegacySql is omitted).",
+        "The emulator runs GoogleSQL only: set useLegacySql: false (jobs.query and query jobs default to legacy SQL when useLegacySql is omitted).",
         { reason: "invalidQuery" },
       );
     }
@@ -669,7 +760,7 @@ export class BigQueryApi {
     for (const x of refs) {
       this.reach(
         x.ref,
-        r.principal,
+        principal,
         new Set(),
         (t) => {
           firstLocation ??= this.datasets.get(`${t.project}:${t.dataset}`)?.fields.location;
@@ -680,7 +771,7 @@ export class BigQueryApi {
       );
     }
     // Reading an external table's files is the caller's read of the bucket (storage.objects.list, .get).
-    for (const t of external.values()) this.checkBucketRead(r.principal, t);
+    for (const t of external.values()) this.checkBucketRead(principal, t);
     if (!body.dryRun) for (const t of external.values()) await this.materialise(t);
     const sql = rewrite(query, refs);
     const engineBody: Record<string, any> = { query: sql, useLegacySql: false, maxResults: 100_000_000 };
@@ -699,38 +790,27 @@ export class BigQueryApi {
     }
     const job: Job = {
       project,
-      id: "job_" + crypto.randomBytes(15).toString("base64url").replace(/-/g, "_"),
+      id,
       location: location ?? firstLocation ?? "US",
-      principal: r.principal,
+      principal,
       fields: publicFields(res.json.schema?.fields ?? [], this.bignumericNames(refs.map((x) => x.ref))),
       rows,
+      query: jobQuery(body),
+      creationTime: now(),
     };
     if (!body.dryRun) this.jobs.set(`${project}:${job.id}`, job);
-    return {
-      json: this.resultsJson(job, "bigquery#queryResponse", {
-        maxResults: body.maxResults,
-        useInt64Timestamp: body.formatOptions?.useInt64Timestamp === true,
-        dryRun: body.dryRun === true,
-      }),
-    };
+    return job;
   }
 
   private queryResults(r: Request): Reply {
-    const [project, jobId] = r.params;
-    const job = this.jobs.get(`${project}:${jobId}`);
-    // The job's creator may read it; others need bigquery.jobs.get on the project.
-    if (!job || job.principal !== r.principal) {
-      if (!this.emu.allowed(r.principal, "bigquery.jobs.get", { project })) {
-        throw new ApiError(403, `Access Denied: Job ${project}:${jobId}: User does not have bigquery.jobs.get permission for job ${project}:${jobId}.`);
-      }
-    }
-    if (!job) throw new ApiError(404, `Not found: Job ${project}:${jobId}`);
+    const job = this.job(r);
+    if (job.error) throw job.error;
     const start = Number(r.query.get("pageToken") ?? r.query.get("startIndex") ?? 0) || 0;
     return {
       json: this.resultsJson(job, "bigquery#getQueryResultsResponse", {
         maxResults: r.query.get("maxResults") ?? undefined,
         start,
-        useInt64Timestamp: r.query.get("formatOptions.useInt64Timestamp") === "true",
+        useInt64Timestamp: flag(r, "formatOptions.useInt64Timestamp"),
       }),
     };
   }
@@ -1049,6 +1129,18 @@ function publicValue(v: any, field: any, int64Timestamp: boolean): any {
     default:
       return s;
   }
+}
+
+/** A boolean query parameter: Google's APIs take "true" in any case (python-bigquery sends "True"). */
+const flag = (r: Request, name: string) => /^true$/i.test(r.query.get(name) ?? "");
+
+const newJobId = () => "job_" + crypto.randomBytes(15).toString("base64url").replace(/-/g, "_");
+
+/** A query request's settings as the job resource's configuration.query reports them. */
+function jobQuery(body: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { query: String(body.query ?? ""), useLegacySql: body.useLegacySql ?? true };
+  for (const k of ["defaultDataset", "parameterMode", "queryParameters"]) if (body[k] !== undefined) out[k] = body[k];
+  return out;
 }
 
 function splitUri(uri: string): { bucket: string; pattern: string } {
