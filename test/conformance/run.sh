@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Conformance suite for the project's stand-ins (test/twin/gcp, test/twin/cockroach), driven by
 # real third-party clients: cloud.google.com/go/storage (configured as CockroachDB's GCS sink),
-# google.golang.org/api/iam/v1, pgx v5, python google-cloud-storage, gcloud storage, gsutil, psql.
+# google.golang.org/api/iam/v1, pgx v5, python google-cloud-storage and google-cloud-bigquery, gcloud
+# storage, gsutil, psql.
 #
 # Usage: test/conformance/run.sh            (from anywhere; needs node_modules or network for npm ci)
 # Env:   CONF_SKIP_BUILD=1   do not run `npm run build` (use the dist/ that is there)
@@ -140,7 +141,16 @@ if wants go && [ "$go_ok" = 1 ]; then
   STORAGE_EMULATOR_HOST=$CONF_GCP_ENDPOINT suite go-pgx "$here/.bin/conformance" pgx
 fi
 if wants psql; then suite psql bash "$here/cli/psql.sh"; fi
-if wants py && [ "$py_ok" = 1 ]; then suite python "$here/.venv/bin/python" "$here/python/conformance.py"; fi
+if wants py && [ "$py_ok" = 1 ]; then
+  suite python "$here/.venv/bin/python" "$here/python/conformance.py"
+  # The emulator's BigQuery runs its queries on bqemulator, started by the twin on the first BigQuery call.
+  bqvenv=${BQEMULATOR_VENV:-$root/.cache/bqemulator/venv}
+  if [ -x "$bqvenv/bin/bqemulator" ]; then
+    suite python-bigquery "$here/.venv/bin/python" "$here/python/bigquery.py"
+  else
+    say "SKIP python-bigquery: bqemulator is not installed at $bqvenv (npm run setup, or bash tools/bqemulator/install.sh)"
+  fi
+fi
 if wants gcloud; then suite gcloud bash "$here/cli/gcloud.sh"; fi
 if wants gsutil; then
   if [ "$go_ok" = 1 ]; then suite gsutil bash "$here/cli/gsutil.sh"; else say "SKIP gsutil: needs the Go-built TLS front (go build failed or skipped)"; fi
