@@ -20,6 +20,7 @@ import { BigQueryTable } from "./gcp/bigquery-table";
 import { BigQueryView } from "./gcp/bigquery-view";
 import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } from "./cdc/bigquery";
 import { loadSqlParser } from "./cdc/query";
+import type { FeedHealth } from "./cockroach/health";
 import { datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
@@ -75,6 +76,8 @@ export interface AuditStreamArgs {
   manageRangefeedSetting?: boolean;
   /** How long changefeed updates may wait for a job to run (default 120 s). */
   timeoutSeconds?: pulumi.Input<number>;
+  /** The feed's `health` is "lagging" past this many seconds behind (default 300). */
+  maxLagSeconds?: pulumi.Input<number>;
   /** Make the events queryable in BigQuery (dataset, external table, de-duplicating view). */
   bigQuery?: AuditStreamBigQueryArgs;
 }
@@ -87,7 +90,7 @@ const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Pro
  * Values given as Outputs are checked by the resources that receive them.
  */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
-  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery"];
+  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery", "maxLagSeconds"];
   const problems: string[] = Object.keys(args)
     .filter((k) => !known.includes(k))
     .map((k) => `${k}: not an AuditStream argument (known: ${known.join(", ")})`);
@@ -169,6 +172,8 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly sinkUriRedacted: pulumi.Output<string>;
   readonly feedStatus: pulumi.Output<string>;
   readonly highWaterTimestamp: pulumi.Output<string | null>;
+  /** The changefeed's health (healthy | lagging | failing | stopped, reason, lagSeconds) as of the last up or refresh. */
+  readonly health: pulumi.Output<FeedHealth>;
   readonly changefeed: Changefeed;
   /** With `bigQuery`: the external table, `project.dataset.table`. */
   readonly bigQueryTableId: pulumi.Output<string | undefined>;
@@ -212,7 +217,7 @@ export class AuditStream extends pulumi.ComponentResource {
     }));
     this.changefeed = new Changefeed(
       `${name}-changefeed`,
-      { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key" },
+      { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key", maxLagSeconds: args.maxLagSeconds },
       { ...parent, dependsOn: [grant, ...(setting ? [setting] : [])] },
     );
 
@@ -228,6 +233,7 @@ export class AuditStream extends pulumi.ComponentResource {
     this.sinkUriRedacted = this.changefeed.sinkUriRedacted;
     this.feedStatus = this.changefeed.status;
     this.highWaterTimestamp = this.changefeed.highWaterTimestamp;
+    this.health = this.changefeed.health;
     this.registerOutputs({
       bucketName: this.bucketName,
       serviceAccountEmail: this.serviceAccountEmail,
@@ -235,6 +241,7 @@ export class AuditStream extends pulumi.ComponentResource {
       jobId: this.jobId,
       sinkUriRedacted: this.sinkUriRedacted,
       feedStatus: this.feedStatus,
+      health: this.health,
       bigQueryTableId: this.bigQueryTableId,
       bigQueryViewId: this.bigQueryViewId,
       bigQueryCommand: this.bigQueryCommand,

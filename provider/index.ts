@@ -26,6 +26,7 @@ export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
 // CockroachDB resources (the guide's changefeed steps).
 export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting";
 export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
+export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_SECONDS } from "./cockroach/health";
 
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, auditStreamProblems } from "./audit-stream";

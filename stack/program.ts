@@ -91,6 +91,7 @@ export function auditStreamProgram(pkg: typeof Package) {
       jobId: stream.jobId,
       sinkUriRedacted: stream.sinkUriRedacted,
       feedStatus: stream.feedStatus,
+      health: stream.health,
       bigQueryTableId: stream.bigQueryTableId,
       bigQueryViewId: stream.bigQueryViewId,
       bigQueryCommand: stream.bigQueryCommand,

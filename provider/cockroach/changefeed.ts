@@ -24,6 +24,7 @@ import { ValidationError } from "../validation";
 import { ConnectionLostError, Db, explain, withClient } from "./sql";
 import { ENDED, JobRow, LIVE, RUNNING, WaitFailed, cancelJob, waitForJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, waitPast } from "./jobs";
 import { cancelAll, isMarker, markerFor, ownedLiveJobs } from "./reconcile";
+import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
 
 export interface ChangefeedArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -48,6 +49,11 @@ export interface ChangefeedArgs {
    * rotation, and any key a crash left unrecorded. Needs iam.serviceAccountKeys.list and .delete.
    */
   exclusiveKeys?: pulumi.Input<boolean>;
+  /**
+   * The `health` output calls the feed "lagging" when its high-water is older than this (default
+   * 300: ten times CockroachDB's default checkpoint interval of 30 s).
+   */
+  maxLagSeconds?: pulumi.Input<number>;
 }
 
 export const changefeedInputs = z.strictObject({
@@ -58,6 +64,7 @@ export const changefeedInputs = z.strictObject({
   timeoutSeconds: z.number().int().min(5, "at least 5 seconds").max(3600, "at most an hour").default(120),
   verifySinkAccess: z.boolean().default(true),
   exclusiveKeys: z.boolean().default(false),
+  maxLagSeconds: z.number().int("must be a whole number of seconds").min(30, "at least 30 seconds (CockroachDB checkpoints every 30 s by default)").max(7 * 86_400, "at most a week").default(DEFAULT_MAX_LAG_SECONDS),
   /** Set by the constructor: `<project>/<stack>/<name>`, from which the job marker is derived. */
   owner: z.string({ error: "is set by the Changefeed constructor (project/stack/name)" }).min(1),
 }).superRefine((i, ctx) => {
@@ -94,7 +101,7 @@ export const changefeedOperations: Operations = engineFacing({
   },
 
   async diff(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess", "exclusiveKeys"] });
+    const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess", "exclusiveKeys", "maxLagSeconds"] });
     if (d.changes) return d;
     // Keys a failed prune left behind: the next update deletes them.
     if (Array.isArray(olds.unusedKeys) && olds.unusedKeys.length > 0) return { ...d, changes: true };
@@ -102,6 +109,10 @@ export const changefeedOperations: Operations = engineFacing({
     const job = await withClient(news.connectionString ?? olds.connectionString, config, (c) => showJob(c, olds.jobId), 0).catch(() => "unreadable" as const);
     // Drift a refresh recorded counts too, and is all there is when the cluster cannot be read.
     const recorded = typeof olds.status === "string" && !RUNNING.includes(olds.status);
+    // A failing or stopped feed says why, in one line of the preview (dynamic providers' output is
+    // shown as diagnostics, pulumi-dynamic.md §3.2); the update heals it.
+    const health: FeedHealth | undefined = job === "unreadable" ? olds.health : feedHealth(job, null, olds.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS);
+    if (health && (health.state === "failing" || health.state === "stopped")) console.log(`changefeed job ${olds.jobId} is ${health.state}: ${health.reason}`);
     if (job === "unreadable") return { ...d, changes: recorded };
     return { ...d, changes: recorded || needsHealing(job) !== undefined };
   },
@@ -122,7 +133,7 @@ export const changefeedOperations: Operations = engineFacing({
         jobId = await createJob(c, i, i.options);
       }
       const job = await proveDelivery(c, jobId, i, startedAt, timeout, { id: `changefeed-${i.marker.slice(-12)}`, history: [jobId], startedAt });
-      const outs = outputs(i, job, [jobId], startedAt);
+      const outs = outputs(i, job, [jobId], startedAt, await clusterTime(c));
       await pruneKeys(config, i, { id: `changefeed-${i.marker.slice(-12)}`, outs });
       return { id: `changefeed-${i.marker.slice(-12)}`, outs };
     });
@@ -145,8 +156,8 @@ export const changefeedOperations: Operations = engineFacing({
       const note = adoptable ? `; job ${adoptable.job_id} of this resource, not recorded, runs: the next up continues from it` : "";
       // Never report the resource gone: the next update restarts it from the last high-water.
       const outs = job
-        ? outputs(props, job, props.jobHistory, props.startedAt)
-        : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)" };
+        ? outputs(props, job, props.jobHistory, props.startedAt, await clusterTime(c))
+        : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)", health: feedHealth(undefined, null) };
       return { id, props: { ...outs, runningStatus: `${outs.runningStatus ?? ""}${note}` } };
     });
   },
@@ -175,6 +186,11 @@ export const changefeedOperations: Operations = engineFacing({
           await alterInPlace(c, olds, news, timeout, ctx);
         } else if (tracked!.status === "paused" || tracked!.status === "pause-requested") {
           await resumeJob(c, olds.jobId, timeout);
+        } else if (retryingError(tracked)) {
+          // Running but unable to write (a grant removed, a key deleted): if the sink's key may write
+          // again, the job recovers by itself (CockroachDB retries sink errors); proveDelivery below
+          // waits for its next checkpoint. If it may not, say so and change nothing.
+          await verifySinkAccess(config, news);
         }
       } else if (others.length > 0) {
         // The tracked job ended, and a job of ours that state never recorded runs: its settings are
@@ -187,9 +203,10 @@ export const changefeedOperations: Operations = engineFacing({
       }
       if (!history.includes(jobId)) history.push(jobId);
       // A job that was healed (resumed) must show a new checkpoint; a new one did in startFrom.
-      const healed = jobId === olds.jobId && trackedLive && tracked!.status !== "running";
-      const job = await proveDelivery(c, jobId, news, healed ? tracked!.high_water_timestamp : null, timeout, { ...ctx, history });
-      const outs = outputs(news, job, history, olds.startedAt);
+      const recovering = jobId === olds.jobId && trackedLive && tracked!.status === "running" && retryingError(tracked) !== undefined;
+      const healed = jobId === olds.jobId && trackedLive && (tracked!.status !== "running" || recovering);
+      const job = await proveDelivery(c, jobId, news, healed ? tracked!.high_water_timestamp : null, timeout, { ...ctx, history }, recovering);
+      const outs = outputs(news, job, history, olds.startedAt, await clusterTime(c));
       await pruneKeys(config, news, { id, outs });
       return { outs };
     });
@@ -227,7 +244,7 @@ async function clusterTime(c: Db): Promise<string | null> {
 function stateSaying(message: string, inEffect: any, job: JobRow | undefined, ctx: { id: string; history: string[]; startedAt?: string | null }, provider: unknown): Error {
   const sink = { ...inEffect.sink, credentials: inEffect.sink?.credentials ? "(set again by the next pulumi up)" : undefined };
   const row = job ?? { job_id: inEffect.jobId, status: "unknown", running_status: null, high_water_timestamp: null, error: "", sink_uri: "", description: "" };
-  const props = outputs({ ...inEffect, sink }, row, ctx.history, ctx.startedAt ?? null);
+  const props = outputs({ ...inEffect, sink }, row, ctx.history, ctx.startedAt ?? null, null);
   return Object.assign(new Error(message), { id: ctx.id, properties: { ...props, __provider: provider } });
 }
 
@@ -236,9 +253,10 @@ function stateSaying(message: string, inEffect: any, job: JobRow | undefined, ct
  * feed's start, or anything for an update). A job that reports a retrying sink error (403, 404) fails
  * the step with that error; the job is paused first and state says so (see stateSaying).
  */
-async function proveDelivery(c: Db, jobId: string, i: any, since: string | null, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }): Promise<JobRow> {
+async function proveDelivery(c: Db, jobId: string, i: any, since: string | null, timeout: number, ctx: { id: string; history: string[]; startedAt?: string | null; olds?: any }, recovering = false): Promise<JobRow> {
   const delivered = (j: JobRow) => j.status === "running" && !retryingError(j) && !!j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since));
-  const hopeless = (j: JobRow | undefined) => !j || ENDED.includes(j.status) || retryingError(j) !== undefined;
+  // A job recovering from a sink error still shows the old error until its next checkpoint.
+  const hopeless = (j: JobRow | undefined) => !j || ENDED.includes(j.status) || (!recovering && retryingError(j) !== undefined);
   try {
     return await waitForJob(c, jobId, "a checkpoint", delivered, timeout, hopeless);
   } catch (e) {
@@ -482,7 +500,7 @@ async function alterDropsQuery(c: Db): Promise<boolean> {
   return maj < 23;
 }
 
-function outputs(i: any, job: JobRow, history: string[], startedAt: string | null) {
+function outputs(i: any, job: JobRow, history: string[], startedAt: string | null, now: string | null) {
   return defined({
     ...withoutProvider(i),
     jobId: String(job.job_id),
@@ -492,6 +510,7 @@ function outputs(i: any, job: JobRow, history: string[], startedAt: string | nul
     highWaterTimestamp: laterHighWater(job.high_water_timestamp, i.highWaterTimestamp),
     startedAt: startedAt ?? null,
     error: job.error ?? "",
+    health: feedHealth(job.status === "unknown" ? undefined : job, now, i.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS),
   });
 }
 
@@ -504,6 +523,11 @@ export interface Changefeed {
   readonly runningStatus: pulumi.Output<string>;
   readonly highWaterTimestamp: pulumi.Output<string | null>;
   readonly error: pulumi.Output<string>;
+  /**
+   * healthy | lagging | failing | stopped, with the reason in one line and the high-water's lag,
+   * as of the last create, update or refresh (`pulumi refresh` reads it anew).
+   */
+  readonly health: pulumi.Output<FeedHealth>;
   /** The sink as CockroachDB shows it, CREDENTIALS=redacted. */
   readonly sinkUriRedacted: pulumi.Output<string>;
   /** The SELECT the feed runs. */
@@ -536,6 +560,7 @@ export class Changefeed extends pulumi.dynamic.Resource {
         runningStatus: undefined,
         highWaterTimestamp: undefined,
         error: undefined,
+        health: undefined,
         sinkUriRedacted: undefined,
         select: undefined,
         marker: undefined,

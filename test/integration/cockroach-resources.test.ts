@@ -160,11 +160,33 @@ describe("Changefeed", () => {
     await insertEvents(f.pg, during);
     s = (await d.refresh(s))!;
     expect(s.outputs.status).toBe("paused");
+    expect(s.outputs.health).toMatchObject({ state: "stopped", reason: expect.stringMatching(/^the job is paused.*`pulumi up` resumes it/) });
     const { diff } = await d.diff(inputs, s);
     expect(diff).toMatchObject({ changes: true, replaces: [] });
     const r = await d.up(inputs, s);
     expect(r.state.outputs.jobId).toBe(s.outputs.jobId);
     expect(r.state.outputs.status).toBe("running");
+    expect(r.state.outputs.health).toMatchObject({ state: "healthy", lagSeconds: expect.any(Number) });
+    s = r.state;
+    expect((await settle(during, "feed/")).missing).toBe(0);
+  });
+
+  test("a grant removed out of band: refresh says failing and names the permission; up refuses until it is granted again, then the same job recovers, losing nothing", async () => {
+    await f.revoke();
+    const during = makeEvents(6, 45_000);
+    await insertEvents(f.pg, during);
+    await waitFor("a retryable error", async () => /^retryable error/.test((await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].running_status ?? ""));
+    s = (await d.refresh(s))!;
+    expect(s.outputs.status).toBe("running");
+    expect(s.outputs.health).toMatchObject({ state: "failing", reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/) });
+    expect((await d.diff(inputs, s)).diff).toMatchObject({ changes: true });
+    // Still refused: up says what to grant and leaves the job as it is.
+    await expect(d.up({ ...inputs, timeoutSeconds: 5 }, s)).rejects.toThrow(/may not .*Grant storage\.objects\.create on the bucket/);
+    expect((await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].status).toBe("running");
+    await f.grant();
+    const r = await d.up(inputs, s);
+    expect(r.state.outputs.jobId).toBe(s.outputs.jobId);
+    expect(r.state.outputs.health).toMatchObject({ state: "healthy" });
     s = r.state;
     expect((await settle(during, "feed/")).missing).toBe(0);
   });
@@ -176,6 +198,7 @@ describe("Changefeed", () => {
     await insertEvents(f.pg, during);
     s = (await d.refresh(s))!;
     expect(s.outputs.status).toBe("canceled");
+    expect(s.outputs.health.state).toBe("stopped");
     const old = s.outputs.jobId;
     const r = await d.up(inputs, s);
     expect(r.op).toBe("update");

@@ -648,6 +648,11 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     expect((await a.query("SHOW TimeZone")).rows[0].TimeZone).toBe("UTC");
   });
 
+  test("x::STRING casts as in CockroachDB (its STRING is TEXT): the HLC as exact text", async () => {
+    const t: string = (await f.pg.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0].t;
+    expect(t).toMatch(/^\d{19}\.\d{10}$/);
+  });
+
   test("a checkpointed job's running_status prints the HLC as hlc.Timestamp.String does; PAUSE/RESUME/CANCEL tags carry the row count", async () => {
     await rangefeedsOn();
     const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'tags'`, [buildSinkUri({ bucket: f.bucket, prefix: "tags", credentials: f.keyBase64 })])).rows[0].job_id;

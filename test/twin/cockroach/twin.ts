@@ -49,6 +49,9 @@ BEGIN
   RETURN round(c.wall + (c.logical + 1) / 1e10, 10);
 END $$;
 CREATE FUNCTION cluster_logical_timestamp() RETURNS numeric LANGUAGE sql AS 'SELECT crdb_internal.twin_now()';
+-- CockroachDB's STRING is its TEXT (x::STRING is common, e.g. cluster_logical_timestamp()::STRING); a domain
+-- over text makes the cast work (its result column carries the domain's type OID, where CockroachDB says 25).
+CREATE DOMAIN string AS text;
 CREATE FUNCTION hlc_to_timestamp(numeric) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS 'SELECT to_timestamp(floor($1) / 1e9)';
 CREATE TABLE crdb_internal.twin_changes (seq bigserial PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, mvcc numeric NOT NULL, row jsonb);
 CREATE INDEX ON crdb_internal.twin_changes (tbl, mvcc);
