@@ -19,6 +19,7 @@ const stream = new AuditStream("zitadel-audit", {
   },
 });
 
+export const jobId = stream.jobId;
 export const table = stream.bigQueryTableId;
 export const view = stream.bigQueryViewId;
 export const countPerType = stream.bigQueryCommand;

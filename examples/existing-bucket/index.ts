@@ -8,3 +8,4 @@ const stream = new AuditStream("zitadel-audit", {
 });
 
 export const sink = stream.sinkUriRedacted;
+export const jobId = stream.jobId;

@@ -10,3 +10,5 @@ const stream = new AuditStream("zitadel-audit", {
 export const bucket = stream.bucketName;
 export const jobId = stream.jobId;
 export const sink = stream.sinkUriRedacted;
+/** healthy | lagging | failing | stopped, and why (as of the last up or refresh); `npx zitadel-audit-stream health --stack <stack>` reads it now. */
+export const health = stream.health;

@@ -138,6 +138,29 @@ test("refresh after an out-of-band pause shows the drift, and the next up heals 
   expect((await allDelivered("after healing")).missing).toBe(0);
 });
 
+test("a grant removed out of band while events keep coming: refresh says failing and names the permission, preview says why in one line, up heals it with nothing lost", async () => {
+  const outs = await t.stack.outputs();
+  const [jobId, role] = [outs.jobId.value, outs.roleName.value];
+  const policy = (await admin.storage.buckets.getIamPolicy({ bucket })).data;
+  await admin.storage.buckets.setIamPolicy({ bucket, requestBody: { ...policy, bindings: (policy.bindings ?? []).filter((b) => b.role !== role) } });
+  const during = makeEvents(10, 4000);
+  await insertEvents(pg, during);
+  inserted.push(...during);
+  await waitFor("a retryable error", async () => /^retryable error/.test((await pg.query("SHOW CHANGEFEED JOB $1", [jobId])).rows[0].running_status ?? ""));
+  await t.stack.refresh();
+  const feed = (await t.stack.exportStack()).deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed");
+  expect(feed.outputs.status).toBe("running");
+  expect(feed.outputs.health).toMatchObject({ state: "failing", reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/) });
+  let shown = "";
+  await t.stack.preview({ onOutput: (o) => (shown += o) });
+  expect(shown).toMatch(new RegExp(`changefeed job ${jobId} is failing: the sink refuses the feed's writer \\(HTTP 403, storage\\.objects\\.create missing\\)`));
+  // The refresh also found the grant gone: up grants it again, then the same job recovers.
+  const up = await t.stack.up();
+  expect(up.outputs.jobId.value).toBe(jobId);
+  expect(up.outputs.health.value).toMatchObject({ state: "healthy" });
+  expect((await allDelivered("after the grant came back")).missing).toBe(0);
+});
+
 test("destroy cancels the feed and keeps the bucket with its files (no forceDestroy)", async () => {
   const jobId = (await t.stack.outputs()).jobId.value;
   const files = (await readDelivered(admin, bucket, "events/")).files.length;

@@ -2,6 +2,7 @@
 // copied into a fresh folder outside the repository, the package installed by tarball, by directory,
 // by `npm link`, in an npm workspace and in a pnpm workspace; then `pulumi preview`, `up`, events delivered,
 // `preview --expect-no-changes`, `refresh`, `destroy`, through the real Node language host.
+import { spawnSync } from "child_process";
 import type { Client } from "pg";
 import type { GcpEmulator } from "../twin/gcp/emulator";
 import { ConsumerProject, InstallMode, PulumiCli, consumerProject, storedModules, summary } from "../harness/cli";
@@ -82,6 +83,9 @@ test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no
   await cli.run(p.dir, ["preview", "--expect-no-changes", "--stack", stack]);
   const refresh = await cli.run(p.dir, ["refresh", "--yes", "--skip-preview", "--stack", stack]);
   expect(summary(refresh.stdout)).toEqual({ unchanged: count });
+  // The health command as a consumer runs it: the package's bin, job ids and cockroachUrl from the stack.
+  const health = spawnSync("npx", ["--no-install", "zitadel-audit-stream", "health", "--stack", stack], { cwd: p.dir, env: cli.env, encoding: "utf8" });
+  expect({ status: health.status, out: health.stdout + health.stderr }).toEqual({ status: 0, out: expect.stringMatching(/^changefeed job \d+: healthy: /) });
   const jobsBefore = await liveJobs();
   const destroy = await cli.run(p.dir, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
   expect(summary(destroy.stdout)).toEqual({ deleted: count });

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import sys
-import traceback
 from decimal import Decimal
 
 from google.api_core import exceptions
@@ -25,13 +24,14 @@ from google.cloud import bigquery, storage
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from google.oauth2 import service_account
 
+from checks import REQUESTS, check, report, requests_since
+
 ENDPOINT = os.environ["CONF_GCP_ENDPOINT"]
 KEY_FILE = os.environ["CONF_ADMIN_KEY_FILE"]
 PROJECT = os.environ["CONF_PROJECT"]
 
 RETRY = DEFAULT_RETRY.with_deadline(20)
 JOB_RETRY = DEFAULT_JOB_RETRY.with_deadline(30)
-REQUESTS = []
 
 
 def log_response(response, *args, **kwargs):
@@ -46,32 +46,6 @@ def log_response(response, *args, **kwargs):
         line += " [If-Match]"
     line += f" -> {response.status_code}"
     REQUESTS.append(line)
-
-
-def report(status, name, detail):
-    detail = " ".join(str(detail).split())
-    if len(detail) > 600:
-        detail = detail[:600] + "…"
-    print(f"{status} {name}: {detail}", flush=True)
-
-
-def check(name, fn):
-    mark = len(REQUESTS)
-    try:
-        detail = fn()
-        report("PASS", name, detail)
-        return True
-    except Exception as e:  # noqa: BLE001 - every failure is a result
-        reqs = "; ".join(REQUESTS[mark:])
-        msg = f"{type(e).__name__}: {e}"
-        if os.environ.get("CONF_VERBOSE"):
-            traceback.print_exc()
-        report("FAIL", name, f"{msg}; requests: {reqs}" if reqs else msg)
-        return False
-
-
-def requests_since(mark):
-    return "; ".join(REQUESTS[mark:])
 
 
 def reason(e):
