@@ -21,7 +21,7 @@ import { BigQueryView } from "./gcp/bigquery-view";
 import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } from "./cdc/bigquery";
 import { loadSqlParser } from "./cdc/query";
 import type { FeedHealth } from "./cockroach/health";
-import { datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
+import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
 export interface AuditStreamBigQueryArgs {
@@ -42,6 +42,17 @@ export interface AuditStreamBigQueryArgs {
   readers?: pulumi.Input<string>[];
   /** The table's columns, for a raw query whose outputs are not events2 columns. Default: derived from `query`. */
   schema?: BigQueryField[];
+  /**
+   * A BigQuery connection (made with the BigQuery Connection API or `bq mk --connection`): the table
+   * becomes a BigLake table, read as the connection's service account, which is granted
+   * roles/storage.objectViewer on the bucket; readers then need no access to the bucket.
+   */
+  connection?: {
+    /** "project.location.connection". */
+    id: string;
+    /** The connection's service account email (`bq show --connection` shows it). */
+    serviceAccount: pulumi.Input<string>;
+  };
 }
 
 export interface AuditStreamArgs {
@@ -139,7 +150,7 @@ function bigQueryProblems(bqa: unknown, options: Record<string, unknown> | undef
   if (bqa === undefined) return [];
   if (!bqa || typeof bqa !== "object" || Array.isArray(bqa)) return ["bigQuery: must be an object such as { datasetId: \"zitadel_audit\" }"];
   const a = bqa as Record<string, unknown>;
-  const known = ["datasetId", "location", "tableName", "viewName", "readers", "schema"];
+  const known = ["datasetId", "location", "tableName", "viewName", "readers", "schema", "connection"];
   const problems = Object.keys(a).filter((k) => !known.includes(k)).map((k) => `bigQuery.${k}: not a bigQuery option (known: ${known.join(", ")})`);
   const check = (key: string, schema: { safeParse(v: unknown): { success: boolean; error?: any } }) => {
     const v = a[key];
@@ -155,6 +166,15 @@ function bigQueryProblems(bqa: unknown, options: Record<string, unknown> | undef
   else (a.readers as unknown[] | undefined)?.forEach((m, i) => {
     if (plain(m) && !datasetReader.safeParse(m).success) problems.push(`bigQuery.readers.${i}: must be "user:…", "serviceAccount:…" or "group:…" followed by an email, not ${JSON.stringify(m)}`);
   });
+  const c = a.connection as Record<string, unknown> | undefined;
+  if (c !== undefined) {
+    if (!c || typeof c !== "object" || typeof c.id !== "string" || c.serviceAccount === undefined) problems.push('bigQuery.connection: must be { id: "project.location.connection", serviceAccount: "…@gcp-sa-bigquery-condel.iam.gserviceaccount.com" }');
+    else {
+      const id = bigQueryTableInputs.shape.connectionId.safeParse(c.id);
+      if (!id.success) problems.push(`bigQuery.connection.id: ${id.error.issues[0].message}`);
+      if (plain(c.serviceAccount) && !/^[^@\s:]+@[^@\s:]+\.[a-z]{2,}$/.test(String(c.serviceAccount))) problems.push(`bigQuery.connection.serviceAccount: must be the connection's service account email, not ${JSON.stringify(c.serviceAccount)}`);
+    }
+  }
   // The table reads bare NDJSON lines: other formats or envelopes would not match its schema.
   if (options && plain(options)) {
     if (options.format !== undefined && options.format !== "json") problems.push(`changefeedOptions.format: the BigQuery table reads NDJSON; with bigQuery the format must be "json", not ${JSON.stringify(options.format)}`);
@@ -275,6 +295,7 @@ export class AuditStream extends pulumi.ComponentResource {
         schema,
         sourceUris: pulumi.all([bucketName, args.prefix, compression]).apply(([bucket, prefix, c]) => bigQuerySourceUris({ bucket, prefix: prefix ?? "events", compression: c })),
         compression: compression.apply((c) => (c === "gzip" ? "GZIP" : "NONE")),
+        connectionId: a.connection?.id,
       },
       parent,
     );
@@ -287,7 +308,13 @@ export class AuditStream extends pulumi.ComponentResource {
             { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)) },
             parent,
           );
-    (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member }, parent));
+    // Whoever reads the files needs storage.objects.get and list on the bucket: the readers, or with a
+    // connection (BigLake) its service account alone.
+    if (a.connection) {
+      new BucketIamMember(`${name}-connection-reader`, { bucket: bucketName, role: "roles/storage.objectViewer", member: pulumi.interpolate`serviceAccount:${a.connection.serviceAccount}` }, parent);
+    } else {
+      (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member }, parent));
+    }
     return { dataset, table, view };
   }
 }

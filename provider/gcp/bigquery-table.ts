@@ -1,5 +1,5 @@
-// BigQueryTable: an external table over the changefeed's NDJSON files in Cloud Storage, with an
-// explicit schema (provider/cdc/bigquery.ts derives it from the CDC query). Replace-only:
+// BigQueryTable: an external table over the changefeed's NDJSON files in Cloud Storage (a BigLake
+// table when given a connection), with an explicit schema (provider/cdc/bigquery.ts derives it from the CDC query). Replace-only:
 // project, datasetId, tableId; schema, source URIs and reading options update in place (an
 // external table holds no data, so any schema change is a metadata change; the files stay).
 //
@@ -28,13 +28,19 @@ export interface BigQueryTableArgs {
   ignoreUnknownValues?: pulumi.Input<boolean>;
   /** Default 0: one line that does not fit the schema fails the query, loudly. */
   maxBadRecords?: pulumi.Input<number>;
+  /**
+   * A BigQuery connection ("project.location.connection"): the table becomes a BigLake table whose
+   * files are read as the connection's service account, so its readers need no access to the bucket
+   * (give that account roles/storage.objectViewer on it instead).
+   */
+  connectionId?: pulumi.Input<string>;
 }
 
 const REPLACE = ["project", "datasetId", "tableId"];
 
 /** BigQuery answers with the legacy type names (INTEGER for INT64, …) whatever the table was created with (tables#TableFieldSchema). */
 const STANDARD_TYPE: Record<string, string> = { INTEGER: "INT64", FLOAT: "FLOAT64", BOOLEAN: "BOOL" };
-const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords"];
+const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords", "connectionId"];
 
 function tableBody(i: BigQueryTableInputs & { project: string }) {
   return {
@@ -49,6 +55,7 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
       compression: i.compression,
       ignoreUnknownValues: i.ignoreUnknownValues,
       maxBadRecords: i.maxBadRecords,
+      ...(i.connectionId ? { connectionId: i.connectionId } : {}),
     },
   };
 }
@@ -88,6 +95,7 @@ export const bigQueryTableOperations: Operations = engineFacing({
           compression: x.compression ?? "NONE",
           ignoreUnknownValues: x.ignoreUnknownValues ?? false,
           maxBadRecords: x.maxBadRecords ?? 0,
+          connectionId: x.connectionId,
         },
         t,
       ),

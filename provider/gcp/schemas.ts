@@ -227,6 +227,11 @@ export const bigQueryTableInputs = z.strictObject({
   compression: z.enum(["NONE", "GZIP"]).default("NONE"),
   ignoreUnknownValues: z.boolean().default(true),
   maxBadRecords: z.number().int().min(0).default(0),
+  /** A BigQuery connection: the table becomes a BigLake table, read as the connection's service account. */
+  connectionId: z
+    .string()
+    .regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[A-Za-z0-9-]+\/connections\/[A-Za-z0-9_-]+|[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]+)$/, 'must be "project.location.connection" or "projects/<project>/locations/<location>/connections/<connection>"')
+    .optional(),
   owner: ownerSchema,
 });
 export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };

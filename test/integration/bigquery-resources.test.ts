@@ -104,6 +104,33 @@ run("BigQuery resources over a changefeed's files", () => {
     await f.admin.storage.objects.delete({ bucket: f.bucket, object: name });
   });
 
+  test("readers query through the view with READER on the dataset and read access to the bucket; a BigLake table (connectionId) needs none of the bucket", async () => {
+    const p = f.emu.project;
+    const reader = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "soc-reader" } })).data;
+    const connection = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "bq-connection" } })).data;
+    f.emu.grantProject(reader.email!, ["bigquery.jobs.create"]);
+    dataset = (await ds.up({ owner: "p/s/dataset", datasetId: "audit", location: "EU", readers: [`serviceAccount:${reader.email}`] }, dataset)).state;
+    const key = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: reader.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
+    const { gcpClients } = await import("../../provider/gcp/client");
+    const asReader = await gcpClients({ credentials: key, endpoint: f.emu.endpoint });
+    const count = async (id: string) => (await asReader.bigquery.request<any>("POST", `/projects/${p}/queries`, { query: `SELECT COUNT(*) FROM \`${id}\``, useLegacySql: false })).data.rows[0].f[0].v;
+    // Without the bucket: refused, naming the permission.
+    const e = await failure(count(view.outputs.fullId));
+    expect(JSON.stringify(e.response?.data ?? e.message)).toMatch(/storage\.objects\.list/);
+    // BigLake: the connection's account reads the files.
+    f.emu.bigquery.addConnection(`${p}.eu.audit-files`, connection.email!);
+    const policy = (await f.admin.storage.buckets.getIamPolicy({ bucket: f.bucket })).data;
+    await f.admin.storage.buckets.setIamPolicy({ bucket: f.bucket, requestBody: { ...policy, bindings: [...(policy.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${connection.email}`] }] } });
+    const biglake = (await tb.up({ ...tableInputs(), owner: "p/s/biglake", tableId: "events_biglake", connectionId: `${p}.eu.audit-files` })).state;
+    expect(Number(await count(biglake.outputs.fullId))).toBeGreaterThan(0);
+    expect((await tb.up({ ...tableInputs(), owner: "p/s/biglake", tableId: "events_biglake", connectionId: `${p}.eu.audit-files` }, (await tb.refresh(biglake))!)).op).toBe("same");
+    await tb.destroy(biglake);
+    // The ordinary table once the reader may read the bucket (AuditStream grants roles/storage.objectViewer).
+    const now = (await f.admin.storage.buckets.getIamPolicy({ bucket: f.bucket })).data;
+    await f.admin.storage.buckets.setIamPolicy({ bucket: f.bucket, requestBody: { ...now, bindings: [...(now.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${reader.email}`] }] } });
+    expect(Number(await count(view.outputs.fullId))).toBe(events.length);
+  });
+
   test("create adopts a table of the same id only when it carries this resource's label", async () => {
     // A create whose answer was lost: state has nothing, the table exists with our label.
     const again = await tb.up(tableInputs());

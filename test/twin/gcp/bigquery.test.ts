@@ -569,6 +569,25 @@ run("the emulator's BigQuery subset", () => {
       expect((await sql(viewer.bq, `SELECT COUNT(*) FROM \`${p}.feed.events_flat\``)).status).toBe(403);
     });
   });
+
+  test("a BigLake table (connectionId) reads its files as the connection's account; an unknown connection is 404, a malformed id 400", async () => {
+    await put(BUCKET, "biglake/2026-11-28/a.ndjson", ndjson(events(2, 500)));
+    const bad = await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "biglake_bad", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: "not a connection" }));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/^Invalid connection id: not a connection/);
+    const made = await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "biglake", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: `projects/${p}/locations/US/connections/files` }));
+    expect(made.status).toBe(200);
+    expect((await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``)).body.error.message).toBe(`Not found: Connection projects/${p}/locations/US/connections/files`);
+    const conn = await account("bq-conn-files");
+    emu.bigquery.addConnection(`${p}.us.files`, conn.email);
+    // The connection's account has no bucket access yet: refused naming it, whoever asks.
+    const denied = await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``);
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.message).toContain(conn.email);
+    const policy = (await admin.storage.buckets.getIamPolicy({ bucket: BUCKET })).data;
+    await admin.storage.buckets.setIamPolicy({ bucket: BUCKET, requestBody: { ...policy, bindings: [...(policy.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${conn.email}`] }] } });
+    expect(values(await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``))).toEqual([["2"]]);
+  });
 });
 
 run("the engine's lifetime", () => {
