@@ -68,6 +68,7 @@ const rows: Row[] = [
   ["bigQuery unknown option", stream({ bigQuery: { dataset: "x" } }), /^bigQuery\.dataset: not a bigQuery option/],
   ["bigQuery with format parquet", stream({ bigQuery: {}, changefeedOptions: { format: "parquet" } }), /^changefeedOptions\.format: the BigQuery table reads NDJSON/],
   ["bigQuery with the wrapped envelope", stream({ bigQuery: {}, changefeedOptions: { envelope: "wrapped" } }), /^changefeedOptions\.envelope: with bigQuery the envelope must be "bare"/],
+  ["bigQuery connection id in the wrong form", stream({ bigQuery: { connection: { id: "my-connection", serviceAccount: "bqcx-1-abcd@gcp-sa-bigquery-condel.iam.gserviceaccount.com" } } }), /^bigQuery\.connection\.id: must be "project\.location\.connection"/],
   ["bigQuery with zstd", stream({ bigQuery: {}, changefeedOptions: { compression: "zstd" } }), /^changefeedOptions\.compression: BigQuery reads gzip, not zstd/],
   // Changefeed check in preview (the key unknown): the rest of the sink is still checked
   ["sink prefix with a query, key unknown", sinkWith({ prefix: "x?AUTH=implicit" }), /^sink\.prefix: /],
