@@ -49,3 +49,26 @@ describe("redactSinkUri", () => {
     expect(() => redactSinkUri("gs://b?CREDENTIALS=%zz")).toThrow(/malformed/);
   });
 });
+
+describe("Pub/Sub destinations (gcpubsub://)", () => {
+  test("the project is the host; region, topic_name, AUTH and the key's base64 URL-encoded follow", () => {
+    const uri = buildSinkUri({ project: "zitadel-audit", topic: "zitadel-events", region: "us-east1", credentials: keyJson });
+    const b64 = Buffer.from(keyJson).toString("base64");
+    expect(uri).toBe(`gcpubsub://zitadel-audit?region=us-east1&topic_name=zitadel-events&AUTH=specified&CREDENTIALS=${encodeURIComponent(b64)}`);
+    expect(new URLSearchParams(uri.split("?")[1]).get("CREDENTIALS")).toBe(b64);
+    expect(redactSinkUri(uri)).toBe("gcpubsub://zitadel-audit?AUTH=specified&CREDENTIALS=redacted&region=us-east1&topic_name=zitadel-events");
+  });
+
+  test("implicit credentials and an impersonation chain; no region (for WITH unordered)", () => {
+    expect(buildSinkUri({ project: "zitadel-audit", topic: "t-events", auth: "implicit", assumeRole: ["writer@p.iam.gserviceaccount.com"] })).toBe(
+      "gcpubsub://zitadel-audit?topic_name=t-events&AUTH=implicit&ASSUME_ROLE=writer%40p.iam.gserviceaccount.com",
+    );
+  });
+
+  test("each field is checked by the Pub/Sub rules, and bucket fields are refused there", () => {
+    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "goog-events", credentials: keyJson })).toThrow(/topic: must not start with "goog"/);
+    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events", region: "US", credentials: keyJson })).toThrow(/region: must be a Google Cloud region/);
+    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events" } as any)).toThrow(/credentials: give the service account key/);
+    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events", prefix: "x", credentials: keyJson } as any)).toThrow(/prefix/);
+  });
+});

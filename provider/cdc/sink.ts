@@ -1,4 +1,5 @@
-// The `gs://` sink URI of a changefeed (cockroach-changefeeds.md §3) and its redacted form (§3.2).
+// The sink URI of a changefeed: `gs://` (cockroach-changefeeds.md §3) or `gcpubsub://`
+// (docs/pubsub-research.md §1), and its redacted form (§3.2).
 import { z } from "zod";
 import { ValidationError, bucketName, parseOrThrow } from "../validation";
 
@@ -21,16 +22,64 @@ const objectPrefix = z
     message: 'prefix cannot contain "." or ".." segments',
   });
 
-export const sinkUriOptionsSchema = z
+/** How the sink authenticates, for either kind: AUTH, CREDENTIALS and ASSUME_ROLE (§3.1; pubsub-research §1). */
+function authRules(o: { auth?: string; credentials?: string }, ctx: z.RefinementCtx): void {
+  const auth = o.auth ?? (o.credentials !== undefined ? "specified" : undefined);
+  if (auth === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["credentials"],
+      message: 'give the service account key in "credentials", or set auth: "implicit" to use the nodes\' own credentials',
+    });
+  } else if (auth === "specified" && o.credentials === undefined) {
+    ctx.addIssue({ code: "custom", path: ["credentials"], message: 'auth "specified" needs "credentials" (the key)' });
+  } else if (auth === "implicit" && o.credentials !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["credentials"], message: 'auth "implicit" takes no "credentials"; drop one of them' });
+  }
+}
+
+const authFields = {
+  auth: z.enum(["specified", "implicit"], { error: 'must be "specified" or "implicit"' }).optional(),
+  credentials: z.string().min(1, "credentials must not be empty").optional(),
+  assumeRole: z.array(serviceAccountEmail).min(1, "assumeRole must name at least one service account").max(10).optional(),
+};
+
+/**
+ * A Pub/Sub destination: `gcpubsub://<project>?region=<region>&topic_name=<topic>&AUTH=…&CREDENTIALS=…`
+ * (pubsub-research §1). One topic receives every row; the sink publishes `{"Key":[…],"Value":{…},"Topic":"…"}`
+ * (§3). Without `region` CockroachDB needs `WITH unordered`, which rules out `resolved` (§1).
+ */
+export const pubsubSinkOptionsSchema = z
+  .strictObject({
+    /** The GCP project of the topic. */
+    project: z.string().regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, "must be a Google Cloud project id"),
+    /** The topic id (created beforehand: the writer needs only pubsub.topics.publish on it). */
+    topic: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, "must be a topic id: 3-255 letters, digits and - _ . ~ + %, starting with a letter")
+      .refine((t) => !t.toLowerCase().startsWith("goog"), 'must not start with "goog"'),
+    /** The Pub/Sub regional endpoint, e.g. "us-east1"; leave it out only with the changefeed option `unordered`. */
+    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as "us-east1"').optional(),
+    ...authFields,
+  })
+  .superRefine(authRules);
+
+export type PubSubSinkOptions = z.input<typeof pubsubSinkOptionsSchema>;
+
+/** Is this sink a Pub/Sub destination (it names a topic) rather than a bucket? */
+export function isPubSubSink(o: unknown): o is PubSubSinkOptions {
+  return !!o && typeof o === "object" && "topic" in (o as object);
+}
+
+export const gcsSinkOptionsSchema = z
   .strictObject({
     bucket: bucketName,
     prefix: objectPrefix.optional(),
-    /** `specified` (default when credentials are given): the key in CREDENTIALS. `implicit`: the nodes' own Google credentials. */
-    auth: z.enum(["specified", "implicit"], { error: 'must be "specified" or "implicit"' }).optional(),
-    /** The service account key: its JSON text, or that text base64-encoded (as `privateKeyData` from the IAM API). */
-    credentials: z.string().min(1, "credentials must not be empty").optional(),
-    /** Impersonation chain: earlier entries are delegates, the last is the account that writes (§3.1 ASSUME_ROLE). */
-    assumeRole: z.array(serviceAccountEmail).min(1, "assumeRole must name at least one service account").max(10).optional(),
+    // auth: `specified` (default when credentials are given): the key in CREDENTIALS; `implicit`: the nodes'
+    // own Google credentials. credentials: the service account key, its JSON text or that text base64-encoded
+    // (as `privateKeyData` from the IAM API). assumeRole: the impersonation chain, earlier entries delegates,
+    // the last the account that writes (§3.1 ASSUME_ROLE).
+    ...authFields,
     partitionFormat: z.enum(["flat", "daily", "hourly"], { error: 'must be "flat", "daily" or "hourly"' }).optional(),
     /** Target size of each output file, e.g. "16MB" (CockroachDB's default). */
     fileSize: z
@@ -38,22 +87,24 @@ export const sinkUriOptionsSchema = z
       .regex(/^[1-9][0-9]{0,12}(B|KB|MB|GB|KiB|MiB|GiB)$/, 'must be a size such as "16MB", "512KiB" or "1GB"')
       .optional(),
   })
-  .superRefine((o, ctx) => {
-    const auth = o.auth ?? (o.credentials !== undefined ? "specified" : undefined);
-    if (auth === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["credentials"],
-        message: 'give the service account key in "credentials", or set auth: "implicit" to use the nodes\' own credentials',
-      });
-    } else if (auth === "specified" && o.credentials === undefined) {
-      ctx.addIssue({ code: "custom", path: ["credentials"], message: 'auth "specified" needs "credentials" (the key)' });
-    } else if (auth === "implicit" && o.credentials !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["credentials"], message: 'auth "implicit" takes no "credentials"; drop one of them' });
-    }
-  });
+  .superRefine(authRules);
 
-export type SinkUriOptions = z.input<typeof sinkUriOptionsSchema>;
+export type GcsSinkOptions = z.input<typeof gcsSinkOptionsSchema>;
+
+/**
+ * Either destination: a bucket (`bucket`, …) or a Pub/Sub topic (`topic`, `project`, …). The kind is
+ * told by `topic`; each is then checked field by field with its own rules.
+ */
+export const sinkUriOptionsSchema = z.unknown().transform((v, ctx) => {
+  const schema = isPubSubSink(v) ? pubsubSinkOptionsSchema : gcsSinkOptionsSchema;
+  const r = schema.safeParse(v);
+  if (r.success) return r.data as z.output<typeof gcsSinkOptionsSchema> | z.output<typeof pubsubSinkOptionsSchema>;
+  // The kind's own issues, as they are (unknown keys stay "unrecognized_keys", named by the caller).
+  for (const issue of r.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
+
+export type SinkUriOptions = GcsSinkOptions | PubSubSinkOptions;
 
 /**
  * Normalizes a service account key to the base64 text CockroachDB decodes with Go's StdEncoding,
@@ -97,16 +148,24 @@ export function encodeCredentials(credentials: string): string {
  * `+` of base64 into a space (cockroach #126552), so the key must travel as encodeURIComponent(base64).
  */
 export function buildSinkUri(opts: SinkUriOptions): string {
-  const o = parseOrThrow("buildSinkUri", sinkUriOptionsSchema, opts);
+  const parsed = parseOrThrow("buildSinkUri", sinkUriOptionsSchema, opts);
+  const auth = (o: { auth?: string; assumeRole?: string[]; credentials?: string }, params: [string, string][]) => {
+    params.push(["AUTH", o.auth ?? "specified"]);
+    if (o.assumeRole) params.push(["ASSUME_ROLE", o.assumeRole.join(",")]);
+    if (o.credentials !== undefined) params.push(["CREDENTIALS", encodeCredentials(o.credentials)]);
+    return params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+  };
+  if (isPubSubSink(parsed)) {
+    // The project is the URI's host (sink_pubsub_v2.go makePubsubSinkClient; pubsub-research §1).
+    const p = parsed as z.output<typeof pubsubSinkOptionsSchema>;
+    return `gcpubsub://${p.project}?${auth(p, [...(p.region ? [["region", p.region] as [string, string]] : []), ["topic_name", p.topic]])}`;
+  }
+  const o = parsed as z.output<typeof gcsSinkOptionsSchema>;
   const params: [string, string][] = [];
   if (o.partitionFormat) params.push(["partition_format", o.partitionFormat]);
   if (o.fileSize) params.push(["file_size", o.fileSize]);
-  params.push(["AUTH", o.auth ?? "specified"]);
-  if (o.assumeRole) params.push(["ASSUME_ROLE", o.assumeRole.join(",")]);
-  if (o.credentials !== undefined) params.push(["CREDENTIALS", encodeCredentials(o.credentials)]);
   const path = o.prefix ? `/${o.prefix.split("/").map(encodeURIComponent).join("/")}` : "";
-  const query = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
-  return `gs://${o.bucket}${path}?${query}`;
+  return `gs://${o.bucket}${path}?${auth(o, params)}`;
 }
 
 /** Query parameters whose values CockroachDB replaces with `redacted` for GCS (§3.2). */

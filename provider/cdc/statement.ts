@@ -54,6 +54,16 @@ export const changefeedOptionsSchema = z
       .optional(),
     lagging_ranges_threshold: goDuration.optional(),
     lagging_ranges_polling_interval: goDuration.optional(),
+    /**
+     * Pub/Sub sinks only: batching and retries (docs/pubsub-research.md §5; CockroachDB's defaults are
+     * 100 messages, 1 MB, 10 ms). Rendered as the JSON text CockroachDB parses.
+     */
+    pubsub_sink_config: z
+      .strictObject({
+        Flush: z.strictObject({ Messages: z.number().int().min(1).optional(), Bytes: z.number().int().min(1).optional(), Frequency: goDuration.optional() }).optional(),
+        Retry: z.strictObject({ Max: z.number().int().min(0).optional(), Backoff: goDuration.optional() }).optional(),
+      })
+      .optional(),
   })
   .superRefine((o, ctx) => {
     const conflict = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
@@ -92,7 +102,8 @@ export function renderChangefeedOptions(options: ChangefeedOptions = {}): string
     .flatMap((k) => {
       const v = (o as Record<string, unknown>)[k];
       if (v === undefined) return [];
-      return v === true ? [k] : [`${k} = ${sqlString(String(v))}`];
+      if (v === true) return [k];
+      return [`${k} = ${sqlString(typeof v === "object" && v !== null ? JSON.stringify(v) : String(v))}`];
     });
   return parts.length ? ` WITH ${parts.join(", ")}` : "";
 }

@@ -17,7 +17,7 @@ import { z } from "zod";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, sameValue, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
-import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, redactSinkUri, SinkUriOptions } from "../cdc/sink";
+import { sinkUriOptionsSchema, buildSinkUri, encodeCredentials, isPubSubSink, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { gcpClients, gcpConfigFrom, messageOf, statusOf, withRetry } from "../gcp/client";
 import { changefeedOptionsSchema, renderChangefeedOptions, ChangefeedOptions } from "../cdc/statement";
 import { ValidationError } from "../validation";
@@ -68,6 +68,16 @@ export const changefeedInputs = z.strictObject({
   /** Set by the constructor: `<project>/<stack>/<name>`, from which the job marker is derived. */
   owner: z.string({ error: "is set by the Changefeed constructor (project/stack/name)" }).min(1),
 }).superRefine((i, ctx) => {
+  // What a sink kind accepts (cockroach-changefeeds.md §2.2; docs/pubsub-research.md §1, §5).
+  const o = i.options ?? {};
+  const sink = i.sink as Record<string, unknown> | undefined;
+  if (isPubSubSink(sink)) {
+    if (sink.region === undefined && !o.unordered) ctx.addIssue({ code: "custom", path: ["sink", "region"], message: 'a Pub/Sub sink needs a region (e.g. "us-east1"), or the changefeed option unordered (which rules out resolved)' });
+    if (o.format !== undefined && o.format !== "json") ctx.addIssue({ code: "custom", path: ["options", "format"], message: "a Pub/Sub sink takes format json" });
+    if (o.compression !== undefined) ctx.addIssue({ code: "custom", path: ["options", "compression"], message: "compression applies to cloud storage files, not to Pub/Sub messages" });
+  } else if (o.pubsub_sink_config !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["options", "pubsub_sink_config"], message: "applies to a Pub/Sub sink only (the sink is a bucket)" });
+  }
   if (i.options?.metrics_label !== undefined) {
     ctx.addIssue({ code: "custom", path: ["options", "metrics_label"], message: "is set by the provider: it marks the jobs of this resource so that a job left by a crash is found (provider/cockroach/reconcile.ts). Leave it out." });
   }
@@ -304,7 +314,7 @@ async function pruneKeys(config: ConfigLike | undefined, i: any, done: { id: str
 }
 
 /**
- * Proves, with the sink's own key, that it may create objects in the bucket (retrying while a new
+ * Proves, with the sink's own key, that it may create objects in the bucket or publish to the topic (retrying while a new
  * grant propagates), so that a missing grant fails `pulumi up` instead of a feed that silently
  * retries. Needs no permission itself. Skipped for implicit and impersonated credentials (the job's
  * first checkpoint proves those, see proveDelivery).
@@ -315,22 +325,31 @@ async function verifySinkAccess(config: ConfigLike | undefined, i: any): Promise
   const key = Buffer.from(encodeCredentials(sink.credentials), "base64").toString("utf8");
   const gcp = await gcpClients({ credentials: key, endpoint: gcpConfigFrom(config).endpoint });
   const email = JSON.parse(key).client_email;
-  const what = `check that ${email} may create objects in gs://${sink.bucket}`;
+  // What the sink's writer must hold, asked with its own key (testIamPermissions needs no permission):
+  // storage.objects.create on the bucket, or pubsub.topics.publish on the topic (pubsub-research §7).
+  const pubsub = isPubSubSink(sink);
+  const permission = pubsub ? "pubsub.topics.publish" : "storage.objects.create";
+  const target = pubsub ? `projects/${sink.project}/topics/${sink.topic}` : `gs://${sink.bucket}`;
+  const what = pubsub ? `check that ${email} may publish to ${target}` : `check that ${email} may create objects in ${target}`;
+  const ask = async (): Promise<string[]> =>
+    pubsub
+      ? ((await gcp.pubsub.request<{ permissions?: string[] }>("POST", `/${target}:testIamPermissions`, { permissions: [permission] })).data.permissions ?? [])
+      : ((await gcp.storage.buckets.testIamPermissions({ bucket: sink.bucket, permissions: [permission] })).data.permissions ?? []);
   const missing = Object.assign(new Error("not granted"), { notGranted: true });
   try {
     await withRetry(
       async () => {
-        const r = await gcp.storage.buckets.testIamPermissions({ bucket: sink.bucket, permissions: ["storage.objects.create"] });
-        if (!(r.data.permissions ?? []).includes("storage.objects.create")) throw missing;
+        if (!(await ask()).includes(permission)) throw missing;
       },
       { what, retryIf: (e) => (e as any).notGranted === true, deadlineMs: i.timeoutSeconds * 1000, baseDelayMs: 500 },
     );
   } catch (e) {
     // Only an answer that says "not granted" is a missing grant; a storm or an outage says so.
     if ((e as any).notGranted || (e as any).lastError?.notGranted) {
-      throw new Error(`${what}: it may not (testIamPermissions answered without storage.objects.create). Grant storage.objects.create on the bucket to serviceAccount:${email} (the guide's custom role, or roles/storage.objectCreator) and run \`pulumi up\` again; the changefeed was left as it was.`);
+      const grant = pubsub ? "roles/pubsub.publisher on the topic" : "the guide's custom role, or roles/storage.objectCreator";
+      throw new Error(`${what}: it may not (testIamPermissions answered without ${permission}). Grant ${permission} on the ${pubsub ? "topic" : "bucket"} to serviceAccount:${email} (${grant}) and run \`pulumi up\` again; the changefeed was left as it was.`);
     }
-    if (statusOf(e) === 404) throw new Error(`${what}: the bucket does not exist`);
+    if (statusOf(e) === 404) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
     throw new Error(`${what} failed (nothing was changed; run \`pulumi up\` again): ${messageOf(e)}`);
   }
 }

@@ -40,20 +40,31 @@ export function gcpConfigFrom(config?: ConfigSource): GcpConfig {
 }
 
 /**
- * BigQuery's REST API v2 (reference/rest/v2), called through the same authenticated client and
- * transport as the others. Google publishes no `@googleapis/bigquery` package (the npm registry
- * answers 404; only the `googleapis` bundle of every Google API carries bigquery_v2), and the hand-written
- * `@google-cloud/bigquery` brings its own transport, so the few calls are made here directly.
+ * A Google REST API called through the same authenticated client and transport as the others:
+ * BigQuery v2 and Pub/Sub v1. Google publishes no `@googleapis/bigquery` or `@googleapis/pubsub`
+ * package (the npm registry answers 404; only the `googleapis` bundle of every Google API carries
+ * them), and the hand-written `@google-cloud/*` clients bring their own transports (Pub/Sub's is
+ * gRPC), so the few calls are made here directly.
  */
-export interface BigQueryRest {
-  /** `path` is below /bigquery/v2, e.g. `/projects/p/datasets`. */
+export interface RestApi {
+  /** `path` is below the API's base, e.g. `/projects/p/datasets` (BigQuery) or `/projects/p/topics/t` (Pub/Sub). */
   request<T = any>(method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, body?: unknown, headers?: Record<string, string>): Promise<{ data: T; status: number }>;
+}
+
+function restApi(auth: JWT | GoogleAuth, base: string): RestApi {
+  return {
+    async request(method, path, body, headers) {
+      const res = await auth.request({ url: `${base}${path}`, method, data: body, headers, retry: false });
+      return { data: res.data as any, status: res.status };
+    },
+  };
 }
 
 export interface Gcp {
   storage: storage_v1.Storage;
   iam: iam_v1.Iam;
-  bigquery: BigQueryRest;
+  bigquery: RestApi;
+  pubsub: RestApi;
   project: string;
   /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0.3). */
   uploadOptions: { rootUrl?: string };
@@ -135,12 +146,8 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
   return {
     storage: new storage_v1.Storage(common),
     iam: new iam_v1.Iam(common),
-    bigquery: {
-      async request(method, path, body, headers) {
-        const res = await auth.request({ url: `https://bigquery.googleapis.com/bigquery/v2${path}`, method, data: body, headers, retry: false });
-        return { data: res.data as any, status: res.status };
-      },
-    },
+    bigquery: restApi(auth, "https://bigquery.googleapis.com/bigquery/v2"),
+    pubsub: restApi(auth, "https://pubsub.googleapis.com/v1"),
     project,
     uploadOptions: cfg.endpoint ? { rootUrl: cfg.endpoint.replace(/\/+$/, "") + "/" } : {},
   };
