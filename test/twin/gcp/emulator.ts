@@ -16,6 +16,7 @@ import { BIGQUERY_ROLES, PREDEFINED_ROLES } from "./roles";
 import { StorageApi } from "./storage";
 import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
+import { policyGrants } from "./policy";
 
 export interface Fault {
   method?: string;
@@ -187,11 +188,7 @@ export class GcpEmulator {
     if (!account || account.deleted || account.disabled) return false;
     if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
     const bucket = this.storage.buckets.get(scope.bucket!);
-    if (!bucket) return false;
-    const member = `serviceAccount:${principal}`;
-    return bucket.policy.bindings.some(
-      (b) => b.members.includes(member) && this.rolePermissions(b.role).includes(permission),
-    );
+    return bucket ? policyGrants(this, bucket.policy, principal, permission) : false;
   }
 
   require(api: Api, principal: string, permission: string, scope: Scope, what: string): void {

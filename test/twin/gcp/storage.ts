@@ -5,13 +5,10 @@ import * as crypto from "crypto";
 import * as zlib from "zlib";
 import { ApiError, crc32c, invalid, notFound } from "./errors";
 import type { GcpEmulator, Reply, Request } from "./emulator";
-import { MEMBER_PATTERN, PREDEFINED_ROLES } from "./roles";
+import { PREDEFINED_ROLES } from "./roles";
+import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag } from "./policy";
 
-export interface Binding {
-  role: string;
-  members: string[];
-  condition?: unknown;
-}
+export type { Binding } from "./policy";
 
 export interface StoredObject {
   name: string;
@@ -34,7 +31,7 @@ export interface BucketState {
   metageneration: number;
   timeCreated: string;
   updated: string;
-  policy: { bindings: Binding[]; etag: string };
+  policy: ResourcePolicy;
   objects: StoredObject[];
   retentionEffective?: string;
 }
@@ -275,42 +272,15 @@ export class StorageApi {
     const b = this.bucket(r, "storage.buckets.setIamPolicy");
     const body = r.json<{ etag?: string; bindings?: Binding[]; version?: number }>();
     if (body.etag && body.etag !== b.policy.etag) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
-    const bindings: Binding[] = [];
-    for (const binding of body.bindings ?? []) {
-      if (binding.condition) {
-        if (!b.fields.iamConfiguration?.uniformBucketLevelAccess?.enabled) {
-          throw new ApiError(412, "IAM conditions require uniform bucket-level access; enable uniform bucket-level access first.", { reason: "conditionNotMet" });
-        }
-        if ((body.version ?? 1) < 3) throw invalid("IAM policies with conditions must have version at least 3.");
+    const bindings = checkedBindings(this.emu, body.bindings, PREDEFINED_ROLES, (binding) => {
+      if (!binding.condition) return;
+      if (!b.fields.iamConfiguration?.uniformBucketLevelAccess?.enabled) {
+        throw new ApiError(412, "IAM conditions require uniform bucket-level access; enable uniform bucket-level access first.", { reason: "conditionNotMet" });
       }
-      this.checkRole(binding.role);
-      for (const m of binding.members ?? []) this.checkMember(m);
-      if ((binding.members ?? []).length) bindings.push({ role: binding.role, members: [...new Set(binding.members)], ...(binding.condition ? { condition: binding.condition } : {}) });
-    }
-    b.policy = { bindings, etag: Buffer.from(crypto.randomBytes(6)).toString("base64") };
+      if ((body.version ?? 1) < 3) throw invalid("IAM policies with conditions must have version at least 3.");
+    });
+    b.policy = { bindings, etag: newPolicyEtag() };
     return { json: this.policyJson(b) };
-  }
-
-  private checkRole(role: string): void {
-    if (PREDEFINED_ROLES[role]) return;
-    const m = /^projects\/([^/]+)\/roles\/([^/]+)$/.exec(role ?? "");
-    const custom = m ? this.emu.iam.roles.get(`${m[1]}/${m[2]}`) : undefined;
-    if (!custom) throw invalid(`Role ${role} is not supported for this resource.`);
-    if (custom.deleted) throw invalid(`You cannot bind a principal to the custom role ${role}: it is deleted.`);
-  }
-
-  private checkMember(member: string): void {
-    if (!MEMBER_PATTERN.test(member)) {
-      throw invalid(`The member ${member} is of an unknown type. Please set a valid type prefix for the member.`);
-    }
-    if (member.startsWith("serviceAccount:")) {
-      const email = member.slice("serviceAccount:".length);
-      const sa = this.emu.iam.findByEmail(email);
-      if (sa && /\.iam\.gserviceaccount\.com$/.test(email) && (sa.deleted || !this.emu.visible(sa))) {
-        throw invalid(`Service account ${email} does not exist.`);
-      }
-      if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email)) throw invalid(`Service account ${email} does not exist.`);
-    }
   }
 
   private testPermissions(r: Request): Reply {
