@@ -1,7 +1,7 @@
 // zitadel-audit-stream: Pulumi dynamic resources for ZITADEL's audit-log stream into Cloud Storage.
 // Pure builders for the changefeed's SQL and sink URI.
 export { buildChangefeedQuery, loadSqlParser, validateRawQuery, ChangefeedQueryOptions, MAX_LIST } from "./cdc/query";
-export { buildSinkUri, redactSinkUri, encodeCredentials, SinkUriOptions } from "./cdc/sink";
+export { buildSinkUri, redactSinkUri, encodeCredentials, isPubSubSink, SinkUriOptions, GcsSinkOptions, PubSubSinkOptions } from "./cdc/sink";
 export {
   buildCreateChangefeedStatement,
   renderChangefeedOptions,
@@ -21,6 +21,9 @@ export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-
 export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
 export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";
 export { BigQueryView, BigQueryViewArgs } from "./gcp/bigquery-view";
+export { PubSubTopic, PubSubTopicArgs } from "./gcp/pubsub-topic";
+export { PubSubSubscription, PubSubSubscriptionArgs } from "./gcp/pubsub-subscription";
+export { PubSubIamMember, PubSubIamMemberArgs } from "./gcp/pubsub-iam-member";
 export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
 
 // CockroachDB resources (the guide's changefeed steps).

@@ -235,6 +235,12 @@ const INSTEAD: Record<string, string> = {
   BucketIamMember: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
   ServiceAccountKey: "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it",
   ClusterSetting: "declare it without `import`: it reads the setting and changes it only when needed",
+  BigQueryDataset: "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)",
+  BigQueryTable: "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name",
+  BigQueryView: "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name",
+  PubSubTopic: "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name",
+  PubSubSubscription: "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name",
+  PubSubIamMember: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
   Changefeed: "declare it without `import`: a job this package created for the same project, stack and name is found by its marker and continued; a job made by hand cannot be adopted (cancel it once the declared one runs)",
 };
 

@@ -1,42 +1,16 @@
 // What the BigQuery resources share: calls through the one client factory with its retry rules,
-// and the label that proves a dataset or table was made by this stack's resource (so that a
-// create cut short by a crash is adopted by the next run, and nobody else's object ever is).
+// and creating or adopting a table by its ownership label (provider/gcp/ownership.ts).
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
-import * as crypto from "crypto";
-import { Gcp, gcpError, statusOf, withRetry } from "./client";
+import { Gcp, callRest, getRestOrUndefined } from "./client";
+import { OWNER_LABEL, madeBy } from "./ownership";
 
-/** The ownership label: key, and a value derived from the resource's project/stack/name. */
-export const OWNER_LABEL = "zitadel-audit-stream";
+export { OWNER_LABEL, madeBy, ownerLabel } from "./ownership";
 
-export function ownerLabel(owner: string | undefined): Record<string, string> {
-  return owner ? { [OWNER_LABEL]: crypto.createHash("sha256").update(owner).digest("hex").slice(0, 32) } : {};
-}
-
-/** Was this BigQuery object made by the resource `owner`? */
-export function madeBy(found: { labels?: Record<string, string> } | undefined, owner: string | undefined): boolean {
-  const mine = ownerLabel(owner)[OWNER_LABEL];
-  return mine !== undefined && found?.labels?.[OWNER_LABEL] === mine;
-}
-
-/** One BigQuery call with the shared retries (429, 5xx, dropped connections); errors name what was attempted. */
-export async function bq<T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-  try {
-    return (await withRetry(() => gcp.bigquery.request<T>(method, path, body, headers), { what })).data;
-  } catch (e) {
-    throw Object.assign(gcpError(e, what), { status: statusOf(e), reason: (e as any)?.response?.data?.error?.errors?.[0]?.reason });
-  }
-}
-
+/** One BigQuery call (client.ts callRest). */
+export const bq = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
 /** The same, undefined on 404. */
-export async function bqOrUndefined<T = any>(gcp: Gcp, path: string, what: string): Promise<T | undefined> {
-  try {
-    return await bq<T>(gcp, "GET", path, what);
-  } catch (e) {
-    if ((e as any).status === 404) return undefined;
-    throw e;
-  }
-}
+export const bqOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.bigquery, path, what);
 
 export const datasetPath = (project: string, dataset: string) => `/projects/${encodeURIComponent(project)}/datasets/${encodeURIComponent(dataset)}`;
 export const tablePath = (project: string, dataset: string, table: string) => `${datasetPath(project, dataset)}/tables/${encodeURIComponent(table)}`;

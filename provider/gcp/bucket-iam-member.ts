@@ -6,7 +6,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketIamMemberOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { changeMember, hasMember } from "./iam-policy";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -18,9 +19,6 @@ export interface BucketIamMemberArgs {
   /** e.g. `serviceAccount:<email>`. */
   member: pulumi.Input<string>;
 }
-
-/** How long a grant to a new service account keeps being retried while IAM catches up. */
-const PROPAGATION_DEADLINE_MS = 180_000;
 
 export const bucketIamMemberOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
@@ -54,7 +52,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
       if (statusOf(e) === 404) return undefined;
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
     });
-    const present = policy?.data.bindings?.some((b) => b.role === props.role && !b.condition && (b.members ?? []).includes(props.member));
+    const present = hasMember(policy?.data, props.role, props.member);
     return present ? { id, props: { bucket: props.bucket, role: props.role, member: props.member } } : { id: "" };
   },
 
@@ -69,37 +67,23 @@ export const bucketIamMemberOperations: Operations = engineFacing({
   },
 });
 
-/** Adds or removes one member of one (unconditional) role binding, keeping everything else. */
+/** Adds or removes the member on the bucket's policy (provider/gcp/iam-policy.ts). */
 async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "remove"): Promise<void> {
   const what = `${op === "add" ? "grant" : "revoke"} ${i.role} ${op === "add" ? "to" : "from"} ${i.member} on bucket ${i.bucket}`;
-  const notYetVisible = (e: unknown) => statusOf(e) === 400 && /Service account .* does not exist/.test(messageOf(e));
-  const conflict = (e: unknown) => statusOf(e) === 412 || statusOf(e) === 409;
-  await withRetry(
-    async () => {
-      let policy: any;
+  const access = {
+    get: async () => {
       try {
-        policy = (await gcp.storage.buckets.getIamPolicy({ bucket: i.bucket, optionsRequestedPolicyVersion: 3 })).data;
+        return (await gcp.storage.buckets.getIamPolicy({ bucket: i.bucket, optionsRequestedPolicyVersion: 3 })).data;
       } catch (e) {
-        if (op === "remove" && statusOf(e) === 404) return; // the bucket is gone, and the grant with it
+        if (statusOf(e) === 404) return undefined;
         throw e;
       }
-      const bindings: any[] = policy.bindings ?? [];
-      const target = bindings.find((b) => b.role === i.role && !b.condition);
-      const has = Boolean(target?.members?.includes(i.member));
-      if ((op === "add") === has) return;
-      if (op === "add") {
-        if (target) target.members = [...target.members, i.member];
-        else bindings.push({ role: i.role, members: [i.member] });
-      } else {
-        target.members = target.members.filter((m: string) => m !== i.member);
-      }
-      const kept = bindings.filter((b) => (b.members ?? []).length > 0);
-      await gcp.storage.buckets.setIamPolicy({ bucket: i.bucket, requestBody: { ...policy, bindings: kept } });
     },
-    { what, retryIf: (e) => conflict(e) || notYetVisible(e), deadlineMs: PROPAGATION_DEADLINE_MS, baseDelayMs: 300 },
-  ).catch((e) => {
-    throw statusOf(e) === undefined && /still failing/.test(messageOf(e)) ? e : gcpError(e, what);
-  });
+    set: async (policy: any) => {
+      await gcp.storage.buckets.setIamPolicy({ bucket: i.bucket, requestBody: policy });
+    },
+  };
+  await changeMember(access, i.role, i.member, op, what);
 }
 
 export interface BucketIamMember {

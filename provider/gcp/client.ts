@@ -243,6 +243,28 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
   }
 }
 
+/**
+ * One REST call (BigQuery, Pub/Sub) with the shared retries (429, 5xx, dropped connections). A
+ * failure names what was attempted and keeps the HTTP status and Google's reason on the error.
+ */
+export async function callRest<T = any>(api: RestApi, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  try {
+    return (await withRetry(() => api.request<T>(method, path, body, headers), { what })).data;
+  } catch (e) {
+    throw Object.assign(gcpError(e, what), { status: statusOf(e), reason: reasonOf(e) });
+  }
+}
+
+/** A REST read of something that may not exist: undefined on 404. */
+export async function getRestOrUndefined<T = any>(api: RestApi, path: string, what: string): Promise<T | undefined> {
+  try {
+    return await callRest<T>(api, "GET", path, what);
+  } catch (e) {
+    if ((e as any).status === 404) return undefined;
+    throw e;
+  }
+}
+
 /** Reads something that may not exist: undefined on 404. */
 export async function getOrUndefined<T>(fn: () => Promise<T>, what: string): Promise<T | undefined> {
   try {

@@ -246,3 +246,54 @@ export const bigQueryViewInputs = z.strictObject({
   owner: ownerSchema,
 });
 export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };
+
+// ---------------------------------------------------------------------------------------------
+// Pub/Sub (reference/rest/v1: projects.topics, projects.subscriptions; docs/pubsub-research.md §8)
+
+/** Topic and subscription ids: 3-255 letters, digits and - _ . ~ + %, starting with a letter, not "goog…". */
+export const pubsubId = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, "must be 3-255 letters, digits and - _ . ~ + %, starting with a letter")
+  .refine((t) => !t.toLowerCase().startsWith("goog"), 'must not start with "goog"');
+/** A protobuf Duration in seconds, as the REST API writes it ("604800s"). */
+const seconds = (min: number, max: number, what: string) =>
+  z
+    .string()
+    .regex(/^\d+s$/, `${what} is whole seconds such as "604800s"`)
+    .refine((d) => Number(d.slice(0, -1)) >= min && Number(d.slice(0, -1)) <= max, `${what} is from ${min}s to ${max}s`);
+
+export const pubsubTopicInputs = z.strictObject({
+  project: projectId.optional(),
+  name: pubsubId,
+  labels: labels.default({}),
+  /** How long the topic keeps messages for seek/replay; unset: not kept beyond subscriptions. */
+  messageRetentionDuration: seconds(600, 31 * 86_400, "messageRetentionDuration").optional(),
+  owner: ownerSchema,
+});
+export type PubSubTopicInputs = z.output<typeof pubsubTopicInputs> & { project: string };
+
+export const pubsubSubscriptionInputs = z.strictObject({
+  project: projectId.optional(),
+  name: pubsubId,
+  /** The topic's id in the same project, or its full name `projects/<p>/topics/<t>`. */
+  topic: z.string().regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/)?[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be a topic id or "projects/<project>/topics/<topic>"'),
+  ackDeadlineSeconds: z.number().int().min(10, "at least 10").max(600, "at most 600").default(60),
+  /** How long unacknowledged messages are kept: default 7 days (the maximum), so a collector outage of days loses nothing. */
+  messageRetentionDuration: seconds(600, 7 * 86_400, "messageRetentionDuration").default("604800s"),
+  retainAckedMessages: z.boolean().default(false),
+  /** An attribute filter (fixed once created). */
+  filter: z.string().max(256).optional(),
+  deadLetterTopic: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"').optional(),
+  maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
+  labels: labels.default({}),
+  owner: ownerSchema,
+}).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
+export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
+
+export const pubsubIamMemberInputs = z.strictObject({
+  /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
+  resource: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"'),
+  role: roleName,
+  member,
+});
+export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;

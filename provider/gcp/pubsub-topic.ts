@@ -1,0 +1,94 @@
+// PubSubTopic: a Pub/Sub topic for the changefeed to publish to (the SIEM's route for Google Cloud
+// logs). Replace-only: project, name; labels and message retention update in place. Created
+// beforehand so the feed's writer needs only pubsub.topics.publish on it (docs/pubsub-research.md §7).
+//
+// The provider stored in state is `require(".../provider/stored/pubsub-topic.js")`
+// (provider/operations-provider.ts): this file's path and its `pubsubTopicOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
+import { PubSubTopicInputs, pubsubTopicInputs } from "./schemas";
+import { createOrAdopt, deleteResource, ps, psOrUndefined } from "./pubsub-common";
+import { OWNER_LABEL, ownerLabel } from "./ownership";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+
+export interface PubSubTopicArgs {
+  name: pulumi.Input<string>;
+  project?: pulumi.Input<string>;
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Keep messages on the topic for replay (seek), e.g. "604800s"; unset: only subscriptions keep them. */
+  messageRetentionDuration?: pulumi.Input<string>;
+}
+
+const REPLACE = ["project", "name"];
+const UPDATE = ["labels", "messageRetentionDuration"];
+
+const body = (i: PubSubTopicInputs) => defined({ labels: { ...i.labels, ...ownerLabel(i.owner) }, messageRetentionDuration: i.messageRetentionDuration });
+
+export const pubsubTopicOperations: Operations = engineFacing({
+  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(pubsubTopicInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    if (!v.inputs) return { failures: v.failures };
+    return { inputs: defined(v.inputs) };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
+  },
+
+  async create(config: ConfigLike | undefined, i: PubSubTopicInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const inputs = { ...i, project: i.project ?? gcp.project };
+    const id = `projects/${inputs.project}/topics/${i.name}`;
+    await createOrAdopt(gcp, id, "topic", i.owner, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
+    return { id, outs: outputs(inputs) };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error(importRefusal("PubSubTopic", id));
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const t = await psOrUndefined(gcp, `/${id}`, `read topic ${id}`);
+    if (!t) return { id: "" };
+    const { [OWNER_LABEL]: _mine, ...labels } = t.labels ?? {};
+    void _mine;
+    return { id, props: outputs({ ...props, labels, messageRetentionDuration: t.messageRetentionDuration }) };
+  },
+
+  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+    const news = { ...checked, project: checked.project ?? olds.project };
+    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    if (updates.length === 0) return { outs: outputs(news) };
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    await ps(gcp, "PATCH", `/${id}`, `update topic ${id}`, { topic: body({ ...news, owner: news.owner ?? olds.owner }), updateMask: updates.join(",") });
+    return { outs: outputs(news) };
+  },
+
+  async delete(config: ConfigLike | undefined, id: string) {
+    // Subscriptions of the topic stay (Pub/Sub detaches them), with the messages they hold.
+    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "topic");
+  },
+});
+
+function outputs(i: any) {
+  const rest = withoutProvider(i);
+  return defined({ ...rest, fullName: `projects/${rest.project}/topics/${rest.name}` });
+}
+
+export interface PubSubTopic {
+  readonly name: pulumi.Output<string>;
+  readonly project: pulumi.Output<string>;
+  /** `projects/<project>/topics/<name>`. */
+  readonly fullName: pulumi.Output<string>;
+}
+
+/** A Pub/Sub topic. */
+export class PubSubTopic extends pulumi.dynamic.Resource {
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "pubsubTopicOperations", pubsubTopicOperations);
+  }
+
+  constructor(name: string, args: PubSubTopicArgs, opts?: pulumi.CustomResourceOptions) {
+    super(PubSubTopic.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullName: undefined }, refuseImport("PubSubTopic", name, opts), "gcp", "PubSubTopic");
+  }
+}
