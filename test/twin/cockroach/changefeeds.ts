@@ -9,6 +9,9 @@ import { SqlError, Column, OID } from "./wire";
 import { KvOption, valueText } from "./statements";
 import { CDC_EVENT_FUNCTIONS, CDC_STABLE_FUNCTIONS, IMMUTABLE_FUNCTIONS, calledFunction } from "../../../provider/cdc/functions";
 import { GcsSink, GcsWriter, fileTimestamp, parseByteSize, parseGcsSink, partitionDir, redactSink } from "./gcs-sink";
+import { NOT_FOR_PUBSUB, PubSubPublisher, PubSubSink, parsePubSubSink, pubsubMessage } from "./pubsub-sink";
+
+const isPubSub = (sink: GcsSink | PubSubSink): sink is PubSubSink => (sink as PubSubSink).kind === "pubsub";
 
 export type JobStatus = "pending" | "running" | "pause-requested" | "paused" | "cancel-requested" | "canceled" | "failed" | "succeeded";
 
@@ -24,7 +27,7 @@ export interface Job {
   highWater: string | null;
   error: string;
   sinkUri: string;
-  sink: GcsSink;
+  sink: GcsSink | PubSubSink;
   select: string;
   table: string;
   options: Record<string, string | true>;
@@ -224,9 +227,11 @@ export class Changefeeds {
     return out;
   }
 
-  private checkSinkOptions(opts: Record<string, string | true>): void {
-    for (const k of Object.keys(opts)) if (OTHER_SINK_OPTIONS.includes(k) || k.startsWith("webhook_")) throw new SqlError("XXUUU", `this sink is incompatible with option ${k}`);
+  private checkSinkOptions(opts: Record<string, string | true>, pubsub = false): void {
+    const refused = pubsub ? [...OTHER_SINK_OPTIONS.filter((k) => k !== "pubsub_sink_config" && k !== "topic_name"), ...NOT_FOR_PUBSUB] : OTHER_SINK_OPTIONS;
+    for (const k of Object.keys(opts)) if (refused.includes(k) || k.startsWith("webhook_")) throw new SqlError("XXUUU", `this sink is incompatible with option ${k}`);
     const format = (opts.format as string) ?? "json";
+    if (pubsub && format !== "json") throw new SqlError("XXUUU", `this sink is incompatible with format=${format}`);
     if (!["json", "csv", "parquet"].includes(format)) throw new SqlError("XXUUU", `this sink is incompatible with format=${format}`);
     if (opts.envelope === "enriched") throw new SqlError("XXUUU", "envelope=enriched is incompatible with SELECT statement");
     if (opts.envelope !== undefined && !["bare", "wrapped"].includes(opts.envelope as string)) throw new SqlError("XXUUU", `this sink is incompatible with envelope=${opts.envelope}`);
@@ -349,9 +354,11 @@ export class Changefeeds {
     const options = this.parseOptions(stmt.options, params);
     if (!stmt.sink) throw new SqlError("0A000", "sinkless changefeeds are not implemented by the twin; use INTO 'gs://…'");
     const sinkUri = valueText(stmt.sink, params) ?? "";
-    const sink = parseGcsSink(sinkUri);
-    this.checkSinkOptions(options);
+    const pubsub = sinkUri.startsWith("gcpubsub://");
+    const gcs = pubsub ? undefined : parseGcsSink(sinkUri);
+    this.checkSinkOptions(options, pubsub);
     const { table, ast } = this.checkSelect(stmt.select);
+    const sink = gcs ?? parsePubSubSink(sinkUri, options, table.split(".").pop()!);
     if (user !== "root" && !this.host.setting(`twin.grants.${user}`).includes("CHANGEFEED")) {
       throw new SqlError("42501", `user ${user} requires the CHANGEFEED privilege on all target tables to be able to run an enterprise changefeed`);
     }
@@ -469,7 +476,7 @@ export class Changefeeds {
         error: j.error,
         sink_uri: redactSink(j.sinkUri),
         full_table_names: `{defaultdb.${j.table}}`,
-        topics: null,
+        topics: isPubSub(j.sink) ? j.sink.topic : null,
         format: (j.options.format as string) ?? "json",
       };
       return this.showColumns().map((c) => values[c.name]);
@@ -530,8 +537,9 @@ export class Changefeeds {
       if (name === "sink") {
         const uri = valueText(o.value, params) ?? "";
         const newScheme = uri.split("://")[0];
-        if (newScheme !== "gs") throw new SqlError("22023", `New sink type "${newScheme}" does not match original sink type "gs". Altering the sink type of a changefeed is disallowed, consider creating a new changefeed instead.`);
-        parseGcsSink(uri);
+        const oldScheme = job.sinkUri.split("://")[0];
+        if (newScheme !== oldScheme) throw new SqlError("22023", `New sink type "${newScheme}" does not match original sink type "${oldScheme}". Altering the sink type of a changefeed is disallowed, consider creating a new changefeed instead.`);
+        if (newScheme === "gs") parseGcsSink(uri);
         sinkUri = uri;
         continue;
       }
@@ -548,10 +556,12 @@ export class Changefeeds {
       Object.entries(next).map(([name, v]) => ({ name, value: v === true ? undefined : { kind: "string" as const, value: v } })),
       [],
     );
-    this.checkSinkOptions(next);
+    const pubsub = sinkUri.startsWith("gcpubsub://");
+    this.checkSinkOptions(next, pubsub);
+    const sink = pubsub ? parsePubSubSink(sinkUri, next, job.table.split(".").pop()!) : parseGcsSink(sinkUri);
     job.options = next;
     job.sinkUri = sinkUri;
-    job.sink = parseGcsSink(sinkUri);
+    job.sink = sink;
     // The bug of #113491: these versions lose the CDC query on any ALTER.
     if (alterDropsQuery(this.host.version)) {
       job.select = `SELECT * FROM ${job.table}`;
@@ -589,11 +599,11 @@ export class Changefeeds {
 
   /** One checkpoint: read committed changes past the resume point, write them, then advance. */
   private async step(job: Job): Promise<void> {
-    let batch: { now: string; lines: { ts: string; line: string }[] };
+    let batch: { now: string; lines: { ts: string; line: string; key: string }[] };
     try {
       batch = await this.host.withLock(async (db) => {
         const now = (await db.query<{ ts: string }>("SELECT crdb_internal.twin_now()::text AS ts")).rows[0].ts;
-        const lines: { ts: string; line: string }[] = [];
+        const lines: { ts: string; line: string; key: string }[] = [];
         if (job.scanPending) {
           // As text, parsed keeping numbers' digits: INT8 above 2^53 and DECIMAL must not pass through a double.
           const rows = await db.query<{ r: string }>(`SELECT to_jsonb(t)::text AS r FROM ${job.table} t`);
@@ -616,14 +626,17 @@ export class Changefeeds {
     }
     try {
       const writer = this.writerFor(job);
-      await this.writeFiles(job, writer, batch.lines, nextHlc(job.resumeFrom));
-      if (job.options.resolved !== undefined) {
-        const every = job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved");
-        if (Date.now() - job.lastResolved >= every) {
-          await writer.write(`${partitionDir(batch.now, job.sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })));
-          job.lastResolved = Date.now();
-        }
+      const resolved = job.options.resolved !== undefined && Date.now() - job.lastResolved >= (job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved"));
+      const sink = job.sink;
+      if (writer instanceof PubSubPublisher && isPubSub(sink)) {
+        // One message a row; a resolved message is not wrapped (pubsub-research §3).
+        const topic = sink.topic;
+        await writer.publish([...batch.lines.map((l) => pubsubMessage(l.key, l.line, topic)), ...(resolved ? [crdbJson({ __crdb__: { resolved: batch.now } })] : [])]);
+      } else if (writer instanceof GcsWriter && !isPubSub(sink)) {
+        await this.writeFiles(job, writer, sink, batch.lines, nextHlc(job.resumeFrom));
+        if (resolved) await writer.write(`${partitionDir(batch.now, sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })));
       }
+      if (resolved) job.lastResolved = Date.now();
     } catch (e) {
       // Sink errors are retried forever and never fail the job (§4.3, #43216); they show here.
       job.runningStatus = `retryable error: ${(e as Error).message}`;
@@ -663,17 +676,20 @@ export class Changefeeds {
     return /^\d+/.test(t) ? t.split(".")[0] : String(BigInt(Date.parse(t)) * 1_000_000n);
   }
 
-  private writers = new WeakMap<Job, { uri: string; writer: GcsWriter }>();
-  private writerFor(job: Job): GcsWriter {
+  private writers = new WeakMap<Job, { uri: string; writer: GcsWriter | PubSubPublisher }>();
+  private writerFor(job: Job): GcsWriter | PubSubPublisher {
     const cached = this.writers.get(job);
     if (cached && cached.uri === job.sinkUri) return cached.writer;
-    const writer = new GcsWriter(job.sink, this.host.storageEndpoint, this.host.implicitKeyFile, () => parseByteSize(this.host.setting("cloudstorage.write_chunk.size")));
+    const sink = job.sink;
+    const writer = isPubSub(sink)
+      ? new PubSubPublisher(sink, this.host.storageEndpoint, this.host.implicitKeyFile)
+      : new GcsWriter(sink, this.host.storageEndpoint, this.host.implicitKeyFile, () => parseByteSize(this.host.setting("cloudstorage.write_chunk.size")));
     this.writers.set(job, { uri: job.sinkUri, writer });
     return writer;
   }
 
   /** Runs the job's SELECT over the given rows (as the table's records) and renders NDJSON lines. */
-  private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean; op?: string }[]): Promise<{ ts: string; line: string }[]> {
+  private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean; op?: string }[]): Promise<{ ts: string; line: string; key: string }[]> {
     if (rows.length === 0) return [];
     const ast = (job.ast ??= this.checkSelect(job.select).ast);
     let pk = this.primaryKeys.get(job.table);
@@ -707,7 +723,8 @@ export class Changefeeds {
         ...(job.options.topic_in_value ? { topic: this.topicOf(job) } : {}),
       };
       if (Object.keys(meta).length) fields.__crdb__ = meta;
-      return { ts, line: crdbLine(fields) };
+      // The message key: the primary key's values (a Pub/Sub message's "Key", pubsub-research §3).
+      return { ts, line: crdbLine(fields), key: crdbJson(key.map((c) => rows[ord].row[c] ?? null)) };
     });
   }
 
@@ -721,16 +738,16 @@ export class Changefeeds {
    * and the partition are the frontier's inclusive lower bound when the flush began, shared by
    * all the flush's files (setDataFileTimestamp), so names never go back in time.
    */
-  private async writeFiles(job: Job, writer: GcsWriter, lines: { ts: string; line: string }[], lowerBound: string): Promise<void> {
+  private async writeFiles(job: Job, writer: GcsWriter, sink: GcsSink, lines: { ts: string; line: string }[], lowerBound: string): Promise<void> {
     let i = 0;
     while (i < lines.length) {
       let size = 0;
       const start = i;
-      while (i < lines.length && (i === start || size + lines[i].line.length + 1 <= job.sink.fileSize)) size += lines[i++].line.length + 1;
+      while (i < lines.length && (i === start || size + lines[i].line.length + 1 <= sink.fileSize)) size += lines[i++].line.length + 1;
       const chunk = lines.slice(start, i);
       const topic = this.topicOf(job);
       const gz = job.options.compression === "gzip";
-      const name = `${partitionDir(lowerBound, job.sink.partitionFormat)}${fileTimestamp(lowerBound)}-${job.sessionId}-1-${job.sinkId}-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
+      const name = `${partitionDir(lowerBound, sink.partitionFormat)}${fileTimestamp(lowerBound)}-${job.sessionId}-1-${job.sinkId}-${(job.fileId++).toString(16).padStart(8, "0")}-${topic}-1.ndjson${gz ? ".gz" : ""}`;
       const body = Buffer.from(chunk.map((l) => l.line).join("\n") + "\n");
       await writer.write(name, gz ? zlib.gzipSync(body) : body);
     }

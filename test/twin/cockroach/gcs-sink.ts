@@ -3,6 +3,7 @@
 // its Go client would: a JWT-bearer token from the key's own token_uri, then an upload.
 import * as crypto from "crypto";
 import { SqlError } from "./wire";
+import { KeyToken } from "./key-token";
 
 export interface GcsSink {
   bucket: string;
@@ -121,7 +122,7 @@ export function partitionDir(hlc: string, format: GcsSink["partitionFormat"]): s
 
 /** Writes objects with the sink's credentials: token from the key's token_uri, then a media upload. */
 export class GcsWriter {
-  private token?: { value: string; expires: number };
+  private tokens?: KeyToken;
   constructor(
     private readonly sink: GcsSink,
     private readonly storageEndpoint: string,
@@ -138,22 +139,8 @@ export class GcsWriter {
   }
 
   private async accessToken(): Promise<string> {
-    if (this.token && this.token.expires > Date.now() + 60_000) return this.token.value;
-    const key = JSON.parse(this.keyJson());
-    const tokenUri = key.token_uri || "https://oauth2.googleapis.com/token";
-    const now = Math.floor(Date.now() / 1000);
-    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-    const unsigned = `${enc({ alg: "RS256", typ: "JWT", kid: key.private_key_id })}.${enc({ iss: key.client_email, scope: "https://www.googleapis.com/auth/devstorage.read_write", aud: tokenUri, iat: now, exp: now + 3600 })}`;
-    const signature = crypto.sign("RSA-SHA256", Buffer.from(unsigned), key.private_key).toString("base64url");
-    const res = await fetch(tokenUri, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: `${unsigned}.${signature}` }),
-    });
-    const body: any = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(`oauth2: cannot fetch token: ${res.status} ${body.error ?? ""}: ${body.error_description ?? ""}`);
-    this.token = { value: body.access_token, expires: Date.now() + Number(body.expires_in ?? 3600) * 1000 };
-    return this.token.value;
+    this.tokens ??= new KeyToken(() => this.keyJson(), "https://www.googleapis.com/auth/devstorage.read_write");
+    return this.tokens.get();
   }
 
   /**
