@@ -21,6 +21,7 @@ import { BigQueryView } from "./gcp/bigquery-view";
 import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } from "./cdc/bigquery";
 import { loadSqlParser } from "./cdc/query";
 import type { FeedHealth } from "./cockroach/health";
+import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems } from "./audit-stream-pubsub";
 import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
@@ -91,6 +92,13 @@ export interface AuditStreamArgs {
   maxLagSeconds?: pulumi.Input<number>;
   /** Make the events queryable in BigQuery (dataset, external table, de-duplicating view). */
   bigQuery?: AuditStreamBigQueryArgs;
+  /**
+   * Where the events go: "gcs" (the bucket, as in the guide), "pubsub" (a topic for a SIEM), or both,
+   * each with its own changefeed job. Default: ["gcs"], plus "pubsub" when `pubsub` is given.
+   */
+  destinations?: ("gcs" | "pubsub")[];
+  /** The Pub/Sub destination: topic, writer, changefeed and a pull subscription for the SIEM. */
+  pubsub?: AuditStreamPubSubArgs;
 }
 
 const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
@@ -101,7 +109,7 @@ const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Pro
  * Values given as Outputs are checked by the resources that receive them.
  */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
-  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery", "maxLagSeconds"];
+  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery", "maxLagSeconds", "destinations", "pubsub"];
   const problems: string[] = Object.keys(args)
     .filter((k) => !known.includes(k))
     .map((k) => `${k}: not an AuditStream argument (known: ${known.join(", ")})`);
@@ -141,6 +149,11 @@ export function auditStreamProblems(args: Record<string, unknown>): string[] {
     if (o.metrics_label !== undefined) problems.push("changefeedOptions.metrics_label: set by the provider (it marks the stream's jobs)");
   }
   problems.push(...bigQueryProblems(args.bigQuery, o));
+  problems.push(...pubsubProblems(args.pubsub, args.destinations));
+  const destinations = (args.destinations as unknown[] | undefined) ?? ["gcs"];
+  if (Array.isArray(destinations) && !destinations.includes("gcs")) {
+    for (const k of ["bucket", "existingBucket", "prefix", "partitionFormat", "bigQuery"]) if (args[k] !== undefined) problems.push(`${k}: only with the "gcs" destination (destinations is ${JSON.stringify(destinations)})`);
+  }
   const b = args.bucket as Record<string, unknown> | undefined;
   if (b && plain(b) && b.location !== undefined && plain(b.location) && !STORAGE_LOCATIONS.has(String(b.location).toUpperCase())) problems.push(`bucket.location: ${JSON.stringify(b.location)} is not a Cloud Storage location (https://cloud.google.com/storage/docs/locations)`);
   return problems;
@@ -201,14 +214,64 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly bigQueryViewId: pulumi.Output<string | undefined>;
   /** With `bigQuery`: a ready `bq query` command counting events per type through the view (or the table). */
   readonly bigQueryCommand: pulumi.Output<string | undefined>;
+  /** With the "pubsub" destination: the topic, `projects/<p>/topics/<t>`. */
+  readonly pubsubTopic: pulumi.Output<string | undefined>;
+  /** With the "pubsub" destination: the SIEM's pull subscription, `projects/<p>/subscriptions/<s>`. */
+  readonly pubsubSubscription: pulumi.Output<string | undefined>;
+  /** With the "pubsub" destination: its changefeed's job (the "gcs" one is `jobId`). */
+  readonly pubsubJobId: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: AuditStreamArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super("zitadel-audit-stream:index:AuditStream", name, {}, opts);
     const parent = { parent: this };
-    const mode = args.credentials ?? "key";
     const problems = auditStreamProblems(args as Record<string, unknown>);
     if (problems.length) throw new Error(`AuditStream ${name}: ${problems.join("; ")}`);
 
+    const destinations = args.destinations ?? (args.pubsub ? ["gcs", "pubsub"] : ["gcs"]);
+    const toGcs = destinations.includes("gcs");
+    const setting = args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
+    const pubsub = destinations.includes("pubsub") ? pubsubDestination(name, args, args.pubsub!, setting ? [setting] : [], parent) : undefined;
+    const gcs = toGcs ? this.gcsDestination(name, args, setting, parent) : undefined;
+    const primary = gcs?.changefeed ?? pubsub!.changefeed;
+    this.changefeed = primary;
+
+    const bigQuery = gcs && args.bigQuery ? this.bigQuery(name, args, args.bigQuery, gcs.bucketName, parent) : undefined;
+    this.bigQueryTableId = bigQuery ? bigQuery.table.fullId : pulumi.output(undefined);
+    this.bigQueryViewId = bigQuery?.view ? bigQuery.view.fullId : pulumi.output(undefined);
+    this.bigQueryCommand = bigQuery ? (bigQuery.view ?? bigQuery.table).fullId.apply((id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`) : pulumi.output(undefined);
+
+    this.bucketName = gcs ? gcs.bucketName : pulumi.output("");
+    this.serviceAccountEmail = gcs?.account ? gcs.account.email : pubsub?.account ? pubsub.account.email : pulumi.output(undefined);
+    this.roleName = gcs ? gcs.roleName : pulumi.output("");
+    this.jobId = primary.jobId;
+    this.sinkUriRedacted = primary.sinkUriRedacted;
+    this.feedStatus = primary.status;
+    this.highWaterTimestamp = primary.highWaterTimestamp;
+    this.pubsubTopic = pubsub ? pubsub.topic.fullName : pulumi.output(undefined);
+    this.pubsubSubscription = pubsub?.subscription ? pubsub.subscription.fullName : pulumi.output(undefined);
+    this.pubsubJobId = pubsub ? pubsub.changefeed.jobId : pulumi.output(undefined);
+    // The worse of the feeds' verdicts, saying which feed it is when there are two.
+    this.health = gcs && pubsub ? pulumi.all([gcs.changefeed.health, pubsub.changefeed.health]).apply(([a, b]) => worse(a, b)) : primary.health;
+    this.registerOutputs({
+      bucketName: this.bucketName,
+      serviceAccountEmail: this.serviceAccountEmail,
+      roleName: this.roleName,
+      jobId: this.jobId,
+      sinkUriRedacted: this.sinkUriRedacted,
+      feedStatus: this.feedStatus,
+      health: this.health,
+      bigQueryTableId: this.bigQueryTableId,
+      bigQueryViewId: this.bigQueryViewId,
+      bigQueryCommand: this.bigQueryCommand,
+      pubsubTopic: this.pubsubTopic,
+      pubsubSubscription: this.pubsubSubscription,
+      pubsubJobId: this.pubsubJobId,
+    });
+  }
+
+  /** The guide's pipeline into Cloud Storage: bucket, writer role and account, grant, key, changefeed. */
+  private gcsDestination(name: string, args: AuditStreamArgs, setting: ClusterSetting | undefined, parent: pulumi.CustomResourceOptions) {
+    const mode = args.credentials ?? "key";
     // An audit archive is kept on destroy unless forceDestroy says otherwise.
     const bucket =
       args.existingBucket === undefined
@@ -226,8 +289,6 @@ export class AuditStream extends pulumi.ComponentResource {
     if (member === undefined) throw new Error(`AuditStream ${name}: credentials "implicit" needs implicitMember (the nodes' identity to grant)`);
     const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member }, parent);
     const key = mode === "key" ? new ServiceAccountKey(`${name}-key`, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
-    const setting = args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
-
     const sink = pulumi.all([bucketName, args.prefix, args.partitionFormat, key?.privateKeyBase64, account?.email]).apply(([b, prefix, pf, k, email]) => ({
       bucket: b,
       prefix: prefix ?? "events",
@@ -235,37 +296,12 @@ export class AuditStream extends pulumi.ComponentResource {
       ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
       ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
     }));
-    this.changefeed = new Changefeed(
+    const changefeed = new Changefeed(
       `${name}-changefeed`,
       { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key", maxLagSeconds: args.maxLagSeconds },
       { ...parent, dependsOn: [grant, ...(setting ? [setting] : [])] },
     );
-
-    const bigQuery = args.bigQuery ? this.bigQuery(name, args, args.bigQuery, bucketName, parent) : undefined;
-    this.bigQueryTableId = bigQuery ? bigQuery.table.fullId : pulumi.output(undefined);
-    this.bigQueryViewId = bigQuery?.view ? bigQuery.view.fullId : pulumi.output(undefined);
-    this.bigQueryCommand = bigQuery ? (bigQuery.view ?? bigQuery.table).fullId.apply((id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`) : pulumi.output(undefined);
-
-    this.bucketName = bucketName;
-    this.serviceAccountEmail = account ? account.email : pulumi.output(undefined);
-    this.roleName = role.name;
-    this.jobId = this.changefeed.jobId;
-    this.sinkUriRedacted = this.changefeed.sinkUriRedacted;
-    this.feedStatus = this.changefeed.status;
-    this.highWaterTimestamp = this.changefeed.highWaterTimestamp;
-    this.health = this.changefeed.health;
-    this.registerOutputs({
-      bucketName: this.bucketName,
-      serviceAccountEmail: this.serviceAccountEmail,
-      roleName: this.roleName,
-      jobId: this.jobId,
-      sinkUriRedacted: this.sinkUriRedacted,
-      feedStatus: this.feedStatus,
-      health: this.health,
-      bigQueryTableId: this.bigQueryTableId,
-      bigQueryViewId: this.bigQueryViewId,
-      bigQueryCommand: this.bigQueryCommand,
-    });
+    return { bucketName, account, roleName: role.name, changefeed };
   }
 
   /**
@@ -317,4 +353,12 @@ export class AuditStream extends pulumi.ComponentResource {
     }
     return { dataset, table, view };
   }
+}
+
+const RANK: Record<string, number> = { healthy: 0, lagging: 1, failing: 2, stopped: 3 };
+
+/** The worse of the two feeds' verdicts (Cloud Storage first), its reason naming the feed. */
+function worse(gcs: FeedHealth, pubsub: FeedHealth): FeedHealth {
+  const [which, h] = (RANK[pubsub?.state] ?? 0) > (RANK[gcs?.state] ?? 0) ? ["Pub/Sub", pubsub] : ["Cloud Storage", gcs];
+  return { ...h, reason: `${which} feed: ${h.reason}` };
 }

@@ -32,5 +32,6 @@ export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_SECONDS } from "./cockroach/health";
 
 // The whole pipeline.
-export { AuditStream, AuditStreamArgs, auditStreamProblems } from "./audit-stream";
+export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
+export { AuditStreamPubSubArgs } from "./audit-stream-pubsub";
 export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION } from "./permissions";

@@ -1,0 +1,117 @@
+// AuditStream's Pub/Sub destination, the SIEM's route (docs/pubsub-research.md §10): a topic, a
+// writer that may only publish to it (a custom role holding exactly pubsub.topics.publish, granted on
+// the topic), its own changefeed into `gcpubsub://`, and a pull subscription for the collector, with
+// roles/pubsub.subscriber for the given members. Its writer is an account of its own, so a key
+// rotation of one destination never deletes the key the other feed still uses.
+import * as pulumi from "@pulumi/pulumi";
+import { ServiceAccount } from "./gcp/service-account";
+import { CustomRole } from "./gcp/custom-role";
+import { ServiceAccountKey } from "./gcp/service-account-key";
+import { PubSubTopic } from "./gcp/pubsub-topic";
+import { PubSubSubscription } from "./gcp/pubsub-subscription";
+import { PubSubIamMember } from "./gcp/pubsub-iam-member";
+import { Changefeed } from "./cockroach/changefeed";
+import type { AuditStreamArgs } from "./audit-stream";
+import { member as memberSchema, pubsubId } from "./gcp/schemas";
+
+export interface AuditStreamPubSubArgs {
+  /** The Pub/Sub regional endpoint the feed publishes through, e.g. "us-east1" (CockroachDB needs one unless the feed is unordered). */
+  region: string;
+  /** The topic id. Default "<name>-events". */
+  topicName?: string;
+  /** The pull subscription for the SIEM's collector. Default "<name>-siem"; null for none. */
+  subscriptionName?: string | null;
+  /** Members who may pull from the subscription (roles/pubsub.subscriber), e.g. the collector's service account. */
+  subscribers?: pulumi.Input<string>[];
+  /** Default 60. */
+  ackDeadlineSeconds?: number;
+  /** Default "604800s" (7 days). */
+  messageRetentionDuration?: string;
+  /** A dead-letter topic "<topic>-dead-letter" for messages not acknowledged after this many deliveries (5-100). */
+  maxDeliveryAttempts?: number;
+}
+
+/** Problems in the `pubsub` argument, each named (checked in the program, so at preview). */
+export function pubsubProblems(p: unknown, destinations: unknown): string[] {
+  const problems: string[] = [];
+  if (destinations !== undefined) {
+    if (!Array.isArray(destinations) || destinations.length === 0 || destinations.some((d) => d !== "gcs" && d !== "pubsub") || new Set(destinations).size !== destinations.length) {
+      problems.push('destinations: must list "gcs", "pubsub" or both, e.g. ["gcs", "pubsub"]');
+    } else if (destinations.includes("pubsub") && p === undefined) {
+      problems.push('pubsub: the "pubsub" destination needs its settings, at least { region: "us-east1" }');
+    }
+  }
+  if (p === undefined) return problems;
+  if (!p || typeof p !== "object" || Array.isArray(p)) return [...problems, 'pubsub: must be an object such as { region: "us-east1" }'];
+  const a = p as Record<string, unknown>;
+  const known = ["region", "topicName", "subscriptionName", "subscribers", "ackDeadlineSeconds", "messageRetentionDuration", "maxDeliveryAttempts"];
+  problems.push(...Object.keys(a).filter((k) => !known.includes(k)).map((k) => `pubsub.${k}: not a pubsub option (known: ${known.join(", ")})`));
+  if (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region)) problems.push('pubsub.region: must be a Google Cloud region such as "us-east1" (the endpoint CockroachDB publishes through)');
+  for (const k of ["topicName", "subscriptionName"]) {
+    if (typeof a[k] === "string" && !pubsubId.safeParse(a[k]).success) problems.push(`pubsub.${k}: ${pubsubId.safeParse(a[k]).error!.issues[0].message}`);
+  }
+  if (a.subscribers !== undefined && !Array.isArray(a.subscribers)) problems.push('pubsub.subscribers: must be a list of members such as ["serviceAccount:siem@…"]');
+  (Array.isArray(a.subscribers) ? a.subscribers : []).forEach((m, i) => {
+    if (typeof m === "string" && !memberSchema.safeParse(m).success) problems.push(`pubsub.subscribers.${i}: ${memberSchema.safeParse(m).error!.issues[0].message}`);
+  });
+  if (a.subscriptionName === null && a.subscribers !== undefined) problems.push("pubsub.subscribers: there is no subscription to grant (subscriptionName is null)");
+  if (a.maxDeliveryAttempts !== undefined && !(Number.isInteger(a.maxDeliveryAttempts) && (a.maxDeliveryAttempts as number) >= 5 && (a.maxDeliveryAttempts as number) <= 100)) problems.push("pubsub.maxDeliveryAttempts: a whole number from 5 to 100");
+  return problems;
+}
+
+export interface PubSubDestination {
+  topic: PubSubTopic;
+  subscription?: PubSubSubscription;
+  changefeed: Changefeed;
+  account?: ServiceAccount;
+}
+
+/** The Pub/Sub destination's resources, children of the component. */
+export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): PubSubDestination {
+  const mode = args.credentials ?? "key";
+  const topicName = p.topicName ?? `${name}-events`;
+  const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project }, parent);
+  const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project }, parent) : undefined;
+  const subscription =
+    p.subscriptionName === null
+      ? undefined
+      : new PubSubSubscription(
+          `${name}-subscription`,
+          {
+            name: p.subscriptionName ?? `${name}-siem`,
+            topic: topic.fullName,
+            project: args.project,
+            ackDeadlineSeconds: p.ackDeadlineSeconds,
+            messageRetentionDuration: p.messageRetentionDuration,
+            deadLetterTopic: deadLetter?.fullName,
+            maxDeliveryAttempts: p.maxDeliveryAttempts,
+          },
+          parent,
+        );
+  (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
+
+  // The writer may publish to this topic and do nothing else.
+  const role = new CustomRole(
+    `${name}-publisher-role`,
+    { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project },
+    parent,
+  );
+  const account = mode === "implicit" ? undefined : new ServiceAccount(`${name}-publisher`, { displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub", project: args.project }, parent);
+  const member = account ? account.member : args.implicitMember!;
+  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member }, parent);
+  const key = mode === "key" ? new ServiceAccountKey(`${name}-publisher-key`, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
+
+  const sink = pulumi.all([topic.project, topic.name, key?.privateKeyBase64, account?.email]).apply(([project, t, k, email]) => ({
+    project,
+    topic: t,
+    region: p.region,
+    ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
+    ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
+  }));
+  const changefeed = new Changefeed(
+    `${name}-pubsub-changefeed`,
+    { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key", maxLagSeconds: args.maxLagSeconds },
+    { ...parent, dependsOn: [grant, ...dependsOn] },
+  );
+  return { topic, subscription, changefeed, account };
+}
