@@ -4,8 +4,9 @@
 // BigQuery: {error:{code,message,errors:[{message,domain:"global",reason}],status}}, with BigQuery's own
 // reasons (https://cloud.google.com/bigquery/docs/error-messages) and, for a failed read of an external
 // table, more than one entry in errors[].
+// Pub/Sub: {error:{code,message,status}} (docs/pubsub-research.md §8), plus `details` where one is given.
 
-export type Api = "storage" | "iam" | "bigquery";
+export type Api = "storage" | "iam" | "bigquery" | "pubsub";
 
 const STORAGE_REASON: Record<number, string> = {
   400: "invalid",
@@ -83,6 +84,9 @@ export class ApiError extends Error {
         : [{ message: this.message, domain: "global", reason }];
       return { error: { code: this.code, message: this.message, errors, status } };
     }
+    if (api === "pubsub") {
+      return { error: { code: this.code, message: this.message, status, ...(this.opts.details ? { details: this.opts.details } : {}) } };
+    }
     const reason = this.opts.reason ?? (status === "ALREADY_EXISTS" ? "alreadyExists" : STORAGE_REASON[this.code] ?? "unknown");
     return {
       error: {
@@ -109,16 +113,18 @@ export function permissionDenied(api: Api, principal: string, permission: string
       `${principal} does not have ${permission} access to ${what}. Permission '${permission}' denied on resource (or it may not exist).`,
     );
   }
-  return new ApiError(403, `Permission '${permission}' denied on resource (or it may not exist).`, {
-    details: [
-      {
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-        reason: "IAM_PERMISSION_DENIED",
-        domain: "iam.googleapis.com",
-        metadata: { permission },
-      },
-    ],
-  });
+  const details = [
+    {
+      "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+      reason: "IAM_PERMISSION_DENIED",
+      domain: "iam.googleapis.com",
+      metadata: { permission },
+    },
+  ];
+  // Pub/Sub's message names no permission (research doc §7); whether it sends this ErrorInfo with the
+  // permission is UNCONFIRMED — the emulator does, so a test can see which permission was missing.
+  if (api === "pubsub") return new ApiError(403, "User not authorized to perform this action.", { details });
+  return new ApiError(403, `Permission '${permission}' denied on resource (or it may not exist).`, { details });
 }
 
 /** CRC32C (Castagnoli), as Cloud Storage reports it: big-endian, base64. */

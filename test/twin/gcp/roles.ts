@@ -73,12 +73,41 @@ export const BIGQUERY_PERMISSIONS = [
   "bigquery.tables.updateTag",
 ];
 
+/**
+ * The Pub/Sub permissions of the emulator's subset (topics and subscriptions), as named in Google's
+ * Pub/Sub roles reference (cloud.google.com/iam/docs/roles-permissions/pubsub) and the per-method tables
+ * of cloud.google.com/pubsub/docs/access-control. Snapshots, schemas, tag bindings and message transforms
+ * are outside the subset.
+ */
+export const PUBSUB_PERMISSIONS = [
+  "pubsub.subscriptions.consume",
+  "pubsub.subscriptions.create",
+  "pubsub.subscriptions.delete",
+  "pubsub.subscriptions.get",
+  "pubsub.subscriptions.getIamPolicy",
+  "pubsub.subscriptions.list",
+  "pubsub.subscriptions.setIamPolicy",
+  "pubsub.subscriptions.update",
+  "pubsub.topics.attachSubscription",
+  "pubsub.topics.create",
+  "pubsub.topics.delete",
+  "pubsub.topics.detachSubscription",
+  "pubsub.topics.get",
+  "pubsub.topics.getIamPolicy",
+  "pubsub.topics.list",
+  "pubsub.topics.publish",
+  "pubsub.topics.setIamPolicy",
+  "pubsub.topics.update",
+  "pubsub.topics.updateTag",
+];
+
 /** Permissions a project-level custom role may include (others: 400 "Permission X is not valid."). */
 export const KNOWN_PERMISSIONS = new Set([
   ...STORAGE_BUCKET_PERMISSIONS,
   ...STORAGE_OBJECT_PERMISSIONS,
   ...IAM_PERMISSIONS,
   ...BIGQUERY_PERMISSIONS,
+  ...PUBSUB_PERMISSIONS,
   "resourcemanager.projects.get",
 ]);
 
@@ -189,3 +218,41 @@ export const BIGQUERY_ROLES: Record<string, string[]> = {
 /** Member prefixes IAM accepts in a binding (gcp-apis.md §1.5). */
 export const MEMBER_PATTERN =
   /^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group|domain|projectOwner|projectEditor|projectViewer|deleted:serviceAccount|deleted:user|deleted:group):.+|principal(Set)?:\/\/.+)$/;
+
+// Pub/Sub's predefined roles, each the real role's list intersected with PUBSUB_PERMISSIONS (the real
+// roles also hold snapshot, schema and tag-binding permissions). Publisher = publish only, without
+// pubsub.topics.get (research doc §8, citing the access-control page); subscriber = consume +
+// attachSubscription (§8; the real role also has pubsub.snapshots.seek). UNCONFIRMED against a stored
+// copy of the roles page (written from Google's predefined-roles reference as remembered): viewer's
+// get/list and resourcemanager.projects.get; editor = viewer + every non-IAM write, without
+// getIamPolicy/setIamPolicy; admin = everything, the IAM methods included.
+const PUBSUB_VIEWER = [
+  "pubsub.subscriptions.get",
+  "pubsub.subscriptions.list",
+  "pubsub.topics.get",
+  "pubsub.topics.list",
+  "resourcemanager.projects.get",
+];
+const PUBSUB_EDITOR = [
+  ...PUBSUB_VIEWER,
+  "pubsub.subscriptions.consume",
+  "pubsub.subscriptions.create",
+  "pubsub.subscriptions.delete",
+  "pubsub.subscriptions.update",
+  "pubsub.topics.attachSubscription",
+  "pubsub.topics.create",
+  "pubsub.topics.delete",
+  "pubsub.topics.detachSubscription",
+  "pubsub.topics.publish",
+  "pubsub.topics.update",
+  "pubsub.topics.updateTag",
+];
+
+/** Pub/Sub's predefined roles: the roles a topic or subscription policy accepts (besides custom roles). */
+export const PUBSUB_ROLES: Record<string, string[]> = {
+  "roles/pubsub.publisher": ["pubsub.topics.publish"],
+  "roles/pubsub.subscriber": ["pubsub.subscriptions.consume", "pubsub.topics.attachSubscription"],
+  "roles/pubsub.viewer": PUBSUB_VIEWER,
+  "roles/pubsub.editor": PUBSUB_EDITOR,
+  "roles/pubsub.admin": [...PUBSUB_PERMISSIONS, "resourcemanager.projects.get"],
+};
