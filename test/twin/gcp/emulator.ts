@@ -1,7 +1,8 @@
 // A loopback emulator of the Google Cloud REST subsets this project uses: Cloud Storage JSON API
 // (buckets, bucket IAM, objects with media/multipart/resumable upload), IAM (service accounts,
 // keys, custom roles), BigQuery (datasets, external tables and views, queries: bigquery.ts, run by
-// bqemulator as a child process started on the first BigQuery call) and the OAuth2 token endpoint
+// bqemulator as a child process started on the first BigQuery call), Pub/Sub (topics, pull
+// subscriptions, topic and subscription IAM: pubsub.ts) and the OAuth2 token endpoint
 // (JWT-bearer grant). Callers authenticate with real RSA keys the emulator issued; every call needs
 // its permission. Behaviour follows
 // shared/research/gcp-apis.md (§10 is the checklist this implements).
@@ -12,10 +13,11 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { Api, ApiError, permissionDenied } from "./errors";
-import { BIGQUERY_ROLES, PREDEFINED_ROLES } from "./roles";
+import { BIGQUERY_ROLES, PREDEFINED_ROLES, PUBSUB_ROLES } from "./roles";
 import { StorageApi } from "./storage";
 import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
+import { PubsubApi } from "./pubsub";
 import { policyGrants } from "./policy";
 
 export interface Fault {
@@ -47,11 +49,16 @@ export interface CallRecord {
   at: number;
 }
 
-/** Where a permission is checked: the project, and a bucket or a BigQuery dataset (an id in that project) in it. */
+/**
+ * Where a permission is checked: the project, and a bucket, a BigQuery dataset, a Pub/Sub topic or a
+ * Pub/Sub subscription (an id in that project) in it.
+ */
 export interface Scope {
   project: string;
   bucket?: string;
   dataset?: string;
+  topic?: string;
+  subscription?: string;
 }
 
 export interface EmulatorOptions {
@@ -93,6 +100,7 @@ export class GcpEmulator {
   readonly iam: IamApi;
   readonly storage: StorageApi;
   readonly bigquery: BigQueryApi;
+  readonly pubsub: PubsubApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
   /** Principals holding some permissions on a project (a custom role bound at project level). */
@@ -115,8 +123,10 @@ export class GcpEmulator {
     this.iam = new IamApi(this);
     this.storage = new StorageApi(this);
     this.bigquery = new BigQueryApi(this, path.join(this.stateDir, "bqemulator-gcs"));
+    this.pubsub = new PubsubApi(this);
     this.route("POST", "iam", /^\/token$/, (r) => this.token(r));
     this.iam.register((m, re, h) => this.route(m, "iam", re, h));
+    this.pubsub.register((m, re, h) => this.route(m, "pubsub", re, h));
     // Before Storage: its XML-path media route (GET /<bucket>/<object>) would take /bigquery/v2/… too.
     this.bigquery.register((m, re, h) => this.route(m, "bigquery", re, h));
     this.storage.register((m, re, h) => this.route(m, "storage", re, h));
@@ -170,7 +180,8 @@ export class GcpEmulator {
 
   /**
    * Does `principal` hold `permission` on the project, or on the bucket through its policy, or on the
-   * BigQuery dataset (a dataset id of scope.project) through the dataset's access list?
+   * BigQuery dataset (a dataset id of scope.project) through the dataset's access list, or on the Pub/Sub
+   * topic or subscription through its policy?
    */
   allowed(principal: string, permission: string, scope: Scope): boolean {
     const ok = this.decide(principal, permission, scope);
@@ -183,10 +194,11 @@ export class GcpEmulator {
     // project that does not grant them, as a key of one Google project has none in another.
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
-    if (!scope.bucket && !scope.dataset) return false;
+    if (!scope.bucket && !scope.dataset && scope.topic === undefined && scope.subscription === undefined) return false;
     const account = this.iam.findByEmail(principal);
     if (!account || account.deleted || account.disabled) return false;
     if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
+    if (scope.topic !== undefined || scope.subscription !== undefined) return this.pubsub.grants(scope, principal, permission);
     const bucket = this.storage.buckets.get(scope.bucket!);
     return bucket ? policyGrants(this, bucket.policy, principal, permission) : false;
   }
@@ -198,6 +210,7 @@ export class GcpEmulator {
   rolePermissions(role: string): string[] {
     if (PREDEFINED_ROLES[role]) return PREDEFINED_ROLES[role];
     if (BIGQUERY_ROLES[role]) return BIGQUERY_ROLES[role];
+    if (PUBSUB_ROLES[role]) return PUBSUB_ROLES[role];
     const m = /^projects\/([^/]+)\/roles\/([^/]+)$/.exec(role);
     const custom = m ? this.iam.roles.get(`${m[1]}/${m[2]}`) : undefined;
     if (!custom || custom.deleted || custom.stage === "DISABLED") return [];
@@ -289,7 +302,9 @@ export class GcpEmulator {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const method = (req.headers["x-http-method-override"] as string | undefined) ?? req.method ?? "GET";
-    let api: Api = pathname.startsWith("/v1/") || pathname === "/token" ? "iam" : pathname.startsWith("/bigquery/") ? "bigquery" : "storage";
+    let api: Api = /^\/v1\/projects\/[^/]+\/(topics|subscriptions)(\/|$)/.test(pathname)
+      ? "pubsub"
+      : pathname.startsWith("/v1/") || pathname === "/token" ? "iam" : pathname.startsWith("/bigquery/") ? "bigquery" : "storage";
     let reply: Reply;
     let principal: string | null = null;
     try {
