@@ -35,9 +35,12 @@ export function explainSinkError(runningStatus: string): string {
   // Google's 403 names the permission: "… does not have storage.objects.create access to …" /
   // "Permission 'pubsub.topics.publish' denied on resource …".
   const permission = /Permission '([^']+)' denied|does not have ([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+) access/.exec(s);
-  const name = permission?.[1] ?? permission?.[2];
+  // Pub/Sub's refusal names no permission ("User not authorized to perform this action."), but a
+  // publisher needs only one (docs/pubsub-research.md §7).
+  const pubsub = /code = PermissionDenied|User not authorized to perform this action/.test(s);
+  const name = permission?.[1] ?? permission?.[2] ?? (pubsub ? "pubsub.topics.publish" : undefined);
   if (/\b403\b|forbidden|permission|access denied/i.test(s)) {
-    return `the sink refuses the feed's writer (HTTP 403${name ? `, ${name} missing` : ""}): grant it again (the writer's role on the bucket), then \`pulumi up\`; CockroachDB keeps retrying meanwhile, nothing is lost while the high-water is within the GC window — ${s}`;
+    return `the sink refuses the feed's writer (HTTP 403${name ? `, ${name} missing` : ""}): grant it again (the writer's role on the ${pubsub ? "topic" : "bucket"}), then \`pulumi up\`; CockroachDB keeps retrying meanwhile, nothing is lost while the high-water is within the GC window — ${s}`;
   }
   if (/\b404\b|not ?found|no such bucket|does not exist/i.test(s)) return `the sink's bucket or topic is gone (HTTP 404): recreate it (\`pulumi up\`) — ${s}`;
   if (/\b401\b|invalid_grant|unauthenticated|invalid jwt|account (not found|disabled)|key .*(deleted|disabled)/i.test(s)) {
