@@ -17,8 +17,14 @@ import { startStandIns } from "../test/helpers/stand-ins";
 const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
 const EVENTS = Number(args[args.indexOf("--events") + 1]) || 120;
+/** `--sink pubsub`: the SIEM's route, a topic and a pull subscription, instead of the bucket. */
+const SINK = args.includes("--sink") ? args[args.indexOf("--sink") + 1] : "gcs";
+if (SINK !== "gcs" && SINK !== "pubsub") {
+  console.error(`--sink must be gcs or pubsub, not ${SINK}`);
+  process.exit(2);
+}
 const STACK = "demo";
-const STEPS = 8;
+const STEPS = SINK === "gcs" ? 8 : 6;
 let step = 0;
 const say = (text: string) => console.log(`[${++step}/${STEPS}] ${text}`);
 const info = (text: string) => console.log(`      ${text}`);
@@ -32,7 +38,7 @@ async function waitForDelivery(label: string, check: () => Promise<{ delivered: 
   let last = "";
   for (;;) {
     const { delivered, total } = await check();
-    const line = `${label}: ${delivered}/${total} events in the bucket`;
+    const line = `${label}: ${delivered}/${total} events ${SINK === "gcs" ? "in the bucket" : "pulled from the subscription"}`;
     if (line !== last) info(line);
     last = line;
     if (delivered >= total) return;
@@ -66,67 +72,14 @@ async function main(): Promise<void> {
   try {
     say(`pulumi up of the root project (Pulumi.yaml): stack ${STACK}, config set with pulumi config set`);
     await cli.run(repoRoot, ["stack", "init", STACK]);
-    await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { forceDestroy: "true", changefeedOptions: JSON.stringify({ initial_scan: "no" }), bigQuery: JSON.stringify({ datasetId: "zitadel_audit_demo" }) }));
+    const destination: Record<string, string> =
+      SINK === "gcs"
+        ? { forceDestroy: "true", bigQuery: JSON.stringify({ datasetId: "zitadel_audit_demo" }) }
+        : { destinations: JSON.stringify(["pubsub"]), pubsub: JSON.stringify({ region: "us-east1", topicName: "zitadel-audit-events", subscriptionName: "zitadel-audit-siem" }) };
+    await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { changefeedOptions: JSON.stringify({ initial_scan: "no" }), ...destination }));
     show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
     const o = await outputs();
-    const bucket = o.bucketName as string;
-    info(`bucket ${bucket}; writer ${o.serviceAccountEmail}; role ${o.roleName}`);
-    info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
-
-    say(`writing ${EVENTS} ZITADEL events (user.human.added with e-mail and phone, password changes, domains, …)`);
-    const first = makeEvents(EVENTS);
-    await insertEvents(pg, first);
-    await waitForDelivery("delivery", async () => ({ delivered: account(first, (await readDelivered(admin, bucket, "events/")).lines).delivered, total: first.length }));
-
-    say("what landed");
-    const landed = await readDelivered(admin, bucket, "events/");
-    for (const f of landed.files.slice(0, 3)) info(`gs://${bucket}/${f}`);
-    if (landed.files.length > 3) info(`… ${landed.files.length} files in all`);
-    const human = landed.lines.find((l) => l.event_type === "user.human.added") ?? landed.lines[0];
-    info(`sample line: ${JSON.stringify(human)}`);
-    info(`payload in any line: ${landed.lines.some((l) => "payload" in l)} (the guide's default keeps PII out)`);
-
-    say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
-    await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
-    const writer = insertContinuously(twin.url, EVENTS, 20);
-    show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
-    await new Promise((r) => setTimeout(r, 500));
-    const during = await writer.stop();
-    const o2 = await outputs();
-    info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
-    const all = [...first, ...during];
-    await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(admin, bucket, "events/")).lines).delivered, total: all.length }));
-
-    say("counting every event by its key");
-    const final = await readDelivered(admin, bucket, "events/");
-    const a = account(all, final.lines);
-    const domain = final.lines.find((l) => l.event_type === "instance.domain.added" && l.payload);
-    info(`inserted ${a.inserted}, delivered ${a.delivered}, missing ${a.missing}, duplicates ${a.duplicates} (at-least-once)`);
-    if (domain) info(`allow-listed line: ${JSON.stringify(domain)}`);
-
-    say(`BigQuery (GoogleSQL through jobs.query): distinct events through the de-duplicating view ${o2.bigQueryViewId}`);
-    const query = async (sql: string) => {
-      info(sql);
-      const r = (await admin.bigquery.request<any>("POST", `/projects/${emu.project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 60_000 })).data;
-      return (r.rows ?? []).map((row: any) => row.f.map((c: any) => c.v));
-    };
-    const [[bigQueryRows]] = await query(`SELECT COUNT(*) AS events FROM \`${o2.bigQueryViewId}\``);
-    const [[tableRows]] = await query(`SELECT COUNT(*) AS lines FROM \`${o2.bigQueryTableId}\``);
-    info(`${bigQueryRows} events in the view; ${tableRows} lines in the table (the view drops the ${Number(tableRows) - Number(bigQueryRows)} at-least-once copies)`);
-    for (const [type, n] of await query(`SELECT event_type, COUNT(*) AS events FROM \`${o2.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`)) info(`  ${String(n).padStart(5)}  ${type}`);
-    info(`the same from a shell: ${o2.bigQueryCommand}`);
-    result = {
-      eventsInserted: a.inserted,
-      eventsDelivered: a.delivered,
-      bigQueryRows: Number(bigQueryRows),
-      missing: a.missing,
-      duplicates: a.duplicates,
-      files: final.files.length,
-      bucket,
-      jobIds: [o.jobId, o2.jobId],
-      stack: STACK,
-    };
-    if (Number(bigQueryRows) !== a.delivered) throw new Error(`BigQuery counted ${bigQueryRows} distinct events through the view, but the bucket holds ${a.delivered}`);
+    result = SINK === "pubsub" ? await pubsubDemo(o, { cli, twinUrl: twin.url, admin, pg }) : await gcsDemo(o, { cli, twinUrl: twin.url, admin, pg, project: emu.project, outputs });
 
     if (KEEP) {
       say("keeping everything running (--keep); Ctrl-C destroys the stack and stops the stand-ins");
@@ -139,10 +92,11 @@ async function main(): Promise<void> {
     } else {
       say("pulumi destroy");
       const d = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-      info(`deleted ${summary(d.stdout).deleted ?? 0} resources; buckets left: ${[...emu.storage.buckets.keys()].length}`);
+      info(`deleted ${summary(d.stdout).deleted ?? 0} resources; buckets left: ${emu.storage.buckets.size}, topics left: ${emu.pubsub.topics.size}`);
     }
   } catch (e) {
     failure = e;
+    result = (e as any).result ?? result;
   }
   if (!KEEP || failure) {
     if (failure) await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
@@ -161,6 +115,116 @@ async function main(): Promise<void> {
     await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
     await cleanUp();
   }
+}
+
+/**
+ * The Cloud Storage run: events in the bucket, what landed, a handoff while events keep coming, every
+ * event counted by key, and the distinct events counted again by BigQuery through the view.
+ */
+async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: any; pg: any; project: string; outputs: () => Promise<any> }): Promise<Record<string, unknown>> {
+    const bucket = o.bucketName as string;
+  info(`bucket ${bucket}; writer ${o.serviceAccountEmail}; role ${o.roleName}`);
+  info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
+
+  say(`writing ${EVENTS} ZITADEL events (user.human.added with e-mail and phone, password changes, domains, …)`);
+  const first = makeEvents(EVENTS);
+  await insertEvents(env.pg, first);
+  await waitForDelivery("delivery", async () => ({ delivered: account(first, (await readDelivered(env.admin, bucket, "events/")).lines).delivered, total: first.length }));
+
+  say("what landed");
+  const landed = await readDelivered(env.admin, bucket, "events/");
+  for (const f of landed.files.slice(0, 3)) info(`gs://${bucket}/${f}`);
+  if (landed.files.length > 3) info(`… ${landed.files.length} files in all`);
+  const human = landed.lines.find((l) => l.event_type === "user.human.added") ?? landed.lines[0];
+  info(`sample line: ${JSON.stringify(human)}`);
+  info(`payload in any line: ${landed.lines.some((l) => "payload" in l)} (the guide's default keeps PII out)`);
+
+  say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
+  await env.cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
+  const writer = insertContinuously(env.twinUrl, EVENTS, 20);
+  show((await env.cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
+  await new Promise((r) => setTimeout(r, 500));
+  const during = await writer.stop();
+  const o2 = await env.outputs();
+  info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
+  const all = [...first, ...during];
+  await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(env.admin, bucket, "events/")).lines).delivered, total: all.length }));
+
+  say("counting every event by its key");
+  const final = await readDelivered(env.admin, bucket, "events/");
+  const a = account(all, final.lines);
+  const domain = final.lines.find((l) => l.event_type === "instance.domain.added" && l.payload);
+  info(`inserted ${a.inserted}, delivered ${a.delivered}, missing ${a.missing}, duplicates ${a.duplicates} (at-least-once)`);
+  if (domain) info(`allow-listed line: ${JSON.stringify(domain)}`);
+
+  say(`BigQuery (GoogleSQL through jobs.query): distinct events through the de-duplicating view ${o2.bigQueryViewId}`);
+  const query = async (sql: string) => {
+    info(sql);
+    const r = (await env.admin.bigquery.request("POST", `/projects/${env.project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 60_000 })).data;
+    return (r.rows ?? []).map((row: any) => row.f.map((c: any) => c.v));
+  };
+  const [[bigQueryRows]] = await query(`SELECT COUNT(*) AS events FROM \`${o2.bigQueryViewId}\``);
+  const [[tableRows]] = await query(`SELECT COUNT(*) AS lines FROM \`${o2.bigQueryTableId}\``);
+  info(`${bigQueryRows} events in the view; ${tableRows} lines in the table (the view drops the ${Number(tableRows) - Number(bigQueryRows)} at-least-once copies)`);
+  for (const [type, n] of await query(`SELECT event_type, COUNT(*) AS events FROM \`${o2.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`)) info(`  ${String(n).padStart(5)}  ${type}`);
+  info(`the same from a shell: ${o2.bigQueryCommand}`);
+  const result = {
+    sink: "gcs",
+    eventsInserted: a.inserted,
+    eventsDelivered: a.delivered,
+    bigQueryRows: Number(bigQueryRows),
+    missing: a.missing,
+    duplicates: a.duplicates,
+    files: final.files.length,
+    bucket,
+    jobIds: [o.jobId, o2.jobId],
+    stack: STACK,
+  };
+  if (Number(bigQueryRows) !== a.delivered) throw Object.assign(new Error(`BigQuery counted ${bigQueryRows} distinct events through the view, but the bucket holds ${a.delivered}`), { result });
+  return result;
+}
+
+/**
+ * The Pub/Sub run: events pulled from the SIEM's subscription (acknowledged, as a collector would),
+ * through a handoff while events keep coming, counted by key.
+ */
+async function pubsubDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: any; pg: any }): Promise<Record<string, unknown>> {
+  info(`topic ${o.pubsubTopic}; subscription ${o.pubsubSubscription}; publisher ${o.serviceAccountEmail}`);
+  info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
+  const pulled: Record<string, any>[] = [];
+  const pull = async () => {
+    for (;;) {
+      const r = (await env.admin.pubsub.request("POST", `/${o.pubsubSubscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data;
+      const got = r.receivedMessages ?? [];
+      if (!got.length) return pulled;
+      for (const m of got) pulled.push(JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")));
+      await env.admin.pubsub.request("POST", `/${o.pubsubSubscription}:acknowledge`, { ackIds: got.map((m: any) => m.ackId) });
+    }
+  };
+  const values = () => pulled.map((m) => m.Value).filter((v) => v && !v.__crdb__?.resolved);
+
+  say(`writing ${EVENTS} ZITADEL events`);
+  const first = makeEvents(EVENTS);
+  await insertEvents(env.pg, first);
+  await waitForDelivery("delivery", async () => ({ delivered: account(first, (await pull(), values())).delivered, total: first.length }));
+  const human = pulled.find((m) => m.Value?.event_type === "user.human.added") ?? pulled[0];
+  info(`sample message: ${JSON.stringify(human)}`);
+
+  say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
+  await env.cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
+  const writer = insertContinuously(env.twinUrl, EVENTS, 20);
+  show((await env.cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
+  await new Promise((r) => setTimeout(r, 500));
+  const during = await writer.stop();
+  const o2 = JSON.parse((await env.cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
+  info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
+  const all = [...first, ...during];
+  await waitForDelivery("delivery", async () => ({ delivered: account(all, (await pull(), values())).delivered, total: all.length }));
+
+  say("counting every event by its key");
+  const a = account(all, values());
+  info(`inserted ${a.inserted}, delivered ${a.delivered}, missing ${a.missing}, duplicates ${a.duplicates} (at-least-once); ${pulled.length} messages pulled`);
+  return { sink: "pubsub", eventsInserted: a.inserted, eventsDelivered: a.delivered, missing: a.missing, duplicates: a.duplicates, messages: pulled.length, topic: o.pubsubTopic, subscription: o.pubsubSubscription, jobIds: [o.jobId, o2.jobId], stack: STACK };
 }
 
 main().catch((e) => {

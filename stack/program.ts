@@ -18,12 +18,14 @@
 //   zitadel-audit-stream:keyRotationTrigger       change it to rotate the key
 //   zitadel-audit-stream:changefeedOptions        JSON object of WITH options
 //   zitadel-audit-stream:bigQuery                 JSON object: AuditStream's bigQuery option (dataset, table, view)
+//   zitadel-audit-stream:destinations             JSON list: "gcs" (default), "pubsub", or both
+//   zitadel-audit-stream:pubsub                   JSON object: AuditStream's pubsub option (region, topic, subscription, subscribers)
 import * as pulumi from "@pulumi/pulumi";
 import type * as Package from "../provider";
 
 const NS = "zitadel-audit-stream";
 /** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
-export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery"];
+export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery", "destinations", "pubsub"];
 const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
 
 /**
@@ -63,9 +65,12 @@ export function auditStreamProgram(pkg: typeof Package) {
     const instanceIds = cfg.getObject<string[]>("instanceIds");
     const retentionDays = cfg.getNumber("retentionDays");
     const existingBucket = cfg.get("existingBucket");
+    const destinations = cfg.getObject<("gcs" | "pubsub")[]>("destinations");
+    // Without the bucket destination, the bucket's settings have nothing to apply to.
+    const toGcs = destinations === undefined || destinations.includes("gcs");
     const stream = new pkg.AuditStream("zitadel-audit", {
       existingBucket,
-      bucket: existingBucket
+      bucket: existingBucket || !toGcs
         ? undefined
         : {
             location: cfg.get("bucketLocation"),
@@ -83,6 +88,8 @@ export function auditStreamProgram(pkg: typeof Package) {
       keyRotationTrigger: cfg.get("keyRotationTrigger"),
       changefeedOptions: cfg.getObject("changefeedOptions"),
       bigQuery: cfg.getObject("bigQuery"),
+      destinations,
+      pubsub: cfg.getObject("pubsub"),
     });
     return {
       bucketName: stream.bucketName,
@@ -92,9 +99,11 @@ export function auditStreamProgram(pkg: typeof Package) {
       sinkUriRedacted: stream.sinkUriRedacted,
       feedStatus: stream.feedStatus,
       health: stream.health,
-      bigQueryTableId: stream.bigQueryTableId,
-      bigQueryViewId: stream.bigQueryViewId,
-      bigQueryCommand: stream.bigQueryCommand,
+      // Only what the stack has (an undefined stack output is a warning).
+      ...(cfg.getObject("bigQuery") && toGcs ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQueryCommand: stream.bigQueryCommand } : {}),
+      ...(destinations?.includes("pubsub") || (cfg.getObject("pubsub") && destinations === undefined)
+        ? { pubsubTopic: stream.pubsubTopic, pubsubSubscription: stream.pubsubSubscription, pubsubJobId: stream.pubsubJobId }
+        : {}),
     };
   };
 }
