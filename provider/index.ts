@@ -34,4 +34,4 @@ export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
 export { AuditStreamPubSubArgs } from "./audit-stream-pubsub";
-export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION } from "./permissions";
+export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION, PUBSUB_DEPLOYER_PERMISSIONS, PUBSUB_PERMISSIONS_BY_OPERATION } from "./permissions";

@@ -71,3 +71,30 @@ export const BIGQUERY_PERMISSIONS_BY_OPERATION: Record<string, Record<string, st
 
 /** Every permission of BIGQUERY_PERMISSIONS_BY_OPERATION, once, sorted. */
 export const BIGQUERY_DEPLOYER_PERMISSIONS: string[] = [...new Set(Object.values(BIGQUERY_PERMISSIONS_BY_OPERATION).flatMap((ops) => Object.values(ops).flat()))].sort();
+
+/**
+ * With the Pub/Sub destination (or the Pub/Sub resources), the deployer also needs these
+ * (roles/pubsub.admin holds them; reference/rest/v1, each method's IAM permission).
+ * least-privilege.test.ts checks them both ways.
+ */
+export const PUBSUB_PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> = {
+  PubSubTopic: {
+    create: ["pubsub.topics.create"],
+    "read (refresh)": ["pubsub.topics.get"],
+    update: ["pubsub.topics.update"],
+    delete: ["pubsub.topics.delete"],
+  },
+  PubSubSubscription: {
+    create: ["pubsub.subscriptions.create", "pubsub.topics.attachSubscription"],
+    "read (refresh)": ["pubsub.subscriptions.get"],
+    update: ["pubsub.subscriptions.update"],
+    delete: ["pubsub.subscriptions.delete"],
+  },
+  PubSubIamMember: {
+    "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy"],
+    "read (refresh)": ["pubsub.topics.getIamPolicy", "pubsub.subscriptions.getIamPolicy"],
+  },
+};
+
+/** Every permission of PUBSUB_PERMISSIONS_BY_OPERATION, once, sorted. */
+export const PUBSUB_DEPLOYER_PERMISSIONS: string[] = [...new Set(Object.values(PUBSUB_PERMISSIONS_BY_OPERATION).flatMap((ops) => Object.values(ops).flat()))].sort();
