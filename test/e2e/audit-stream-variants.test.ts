@@ -1,5 +1,6 @@
 // AuditStream variants through the real engine: streaming into an existing bucket, with the
-// CockroachDB nodes' own Google identity (AUTH=implicit) instead of a key.
+// CockroachDB nodes' own Google identity (AUTH=implicit) instead of a key; and into both the bucket
+// and a Pub/Sub topic, one changefeed each.
 import { Client } from "pg";
 import { GcpEmulator } from "../twin/gcp/emulator";
 import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
@@ -71,4 +72,61 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
   expect(d.summary.resourceChanges).toEqual({ delete: 6 });
   expect(emu.storage.buckets.has("security-archive")).toBe(true);
   expect(emu.storage.buckets.get("security-archive")!.policy.bindings.some((b) => b.role.includes("zitadel_audit_writer"))).toBe(false);
+});
+
+test("both destinations: one job into the bucket and one into the topic, every event in each; the publisher holds exactly pubsub.topics.publish on the topic; destroy removes both", async () => {
+  const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+  const siem = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${emu.project}`, requestBody: { accountId: "siem-collector" } })).data;
+  const { AuditStream } = consumer.pkg;
+  const both = await newTestStack({
+    project: "zitadel-audit-both",
+    parentDir: consumer.dir,
+    program: async () => {
+      const s = new AuditStream("zas-both", {
+        bucket: { forceDestroy: true },
+        changefeedOptions: { initial_scan: "no" },
+        destinations: ["gcs", "pubsub"],
+        pubsub: { region: "us-east1", subscribers: [`serviceAccount:${siem.email}`] },
+      });
+      return { bucket: s.bucketName, jobId: s.jobId, pubsubJobId: s.pubsubJobId, topic: s.pubsubTopic, subscription: s.pubsubSubscription, health: s.health };
+    },
+    config: standInConfig(emu, twin.url),
+  });
+  try {
+    const up = await both.stack.up();
+    const o = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value]));
+    expect(o.jobId).not.toBe(o.pubsubJobId);
+    expect(o.topic).toBe(`projects/${emu.project}/topics/zas-both-events`);
+    expect(o.health).toMatchObject({ state: "healthy", reason: expect.stringMatching(/^(Cloud Storage|Pub\/Sub) feed: /) });
+    // The publisher's role holds exactly pubsub.topics.publish, bound on the topic alone; the collector subscribes.
+    const topicPolicy = emu.pubsub.topics.get(o.topic)!.policy.bindings;
+    const publisherRole = topicPolicy.find((b: any) => b.role.includes("zas_both_publisher"))!.role;
+    expect(emu.rolePermissions(publisherRole)).toEqual(["pubsub.topics.publish"]);
+    expect(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings).toContainEqual({ role: "roles/pubsub.subscriber", members: [`serviceAccount:${siem.email}`] });
+
+    const pg = new Client({ connectionString: twin.url });
+    await pg.connect();
+    const events = makeEvents(10, 90_000);
+    await insertEvents(pg, events);
+    await pg.end();
+    await waitFor("in the bucket", async () => account(events, (await readDelivered(admin, o.bucket, "events/")).lines).missing === 0);
+    const pulled: any[] = [];
+    await waitFor("in the subscription", async () => {
+      const r = (await admin.pubsub.request<any>("POST", `/${o.subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data;
+      for (const m of r.receivedMessages ?? []) pulled.push(JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")).Value);
+      return account(events, pulled).missing === 0;
+    });
+
+    const d = await both.stack.destroy();
+    expect(d.summary.resourceChanges?.delete).toBeGreaterThan(10);
+    const check = new Client({ connectionString: twin.url });
+    await check.connect();
+    const jobs = (await check.query("SHOW CHANGEFEED JOBS")).rows.filter((j: any) => [o.jobId, o.pubsubJobId].includes(String(j.job_id)));
+    await check.end();
+    expect(jobs.map((j: any) => j.status)).toEqual(["canceled", "canceled"]);
+    expect(emu.pubsub.topics.has(o.topic)).toBe(false);
+    expect(emu.pubsub.subscriptions.has(o.subscription)).toBe(false);
+  } finally {
+    await both.dispose();
+  }
 });
