@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { PulumiCli, summary } from "../test/harness/cli";
 import { repoRoot, standInConfig } from "../test/harness/engine";
-import { account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
+import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
 import { startStandIns } from "../test/helpers/stand-ins";
 
 const args = process.argv.slice(2);
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { changefeedOptions: JSON.stringify({ initial_scan: "no" }), ...destination }));
     show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
     const o = await outputs();
-    result = SINK === "pubsub" ? await pubsubDemo(o, { cli, twinUrl: twin.url, admin, pg }) : await gcsDemo(o, { cli, twinUrl: twin.url, admin, pg, project: emu.project, outputs });
+    result = SINK === "pubsub" ? await pubsubDemo(o, { cli, twinUrl: twin.url, admin, pg }) : await gcsDemo(o, { cli, twinUrl: twin.url, admin, pg, project: emu.project });
 
     if (KEEP) {
       say("keeping everything running (--keep); Ctrl-C destroys the stack and stops the stand-ins");
@@ -117,11 +117,24 @@ async function main(): Promise<void> {
   }
 }
 
+/** The handoff step both runs share: a payload allow-list set with `pulumi config set` + `up` while events keep coming. */
+async function handoff(o: any, env: { cli: PulumiCli; twinUrl: string }): Promise<{ during: ZitadelEvent[]; o2: any }> {
+  say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
+  await env.cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
+  const writer = insertContinuously(env.twinUrl, EVENTS, 20);
+  show((await env.cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
+  await new Promise((r) => setTimeout(r, 500));
+  const during = await writer.stop();
+  const o2 = JSON.parse((await env.cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
+  info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
+  return { during, o2 };
+}
+
 /**
  * The Cloud Storage run: events in the bucket, what landed, a handoff while events keep coming, every
  * event counted by key, and the distinct events counted again by BigQuery through the view.
  */
-async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: any; pg: any; project: string; outputs: () => Promise<any> }): Promise<Record<string, unknown>> {
+async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: any; pg: any; project: string }): Promise<Record<string, unknown>> {
     const bucket = o.bucketName as string;
   info(`bucket ${bucket}; writer ${o.serviceAccountEmail}; role ${o.roleName}`);
   info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
@@ -139,14 +152,7 @@ async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: an
   info(`sample line: ${JSON.stringify(human)}`);
   info(`payload in any line: ${landed.lines.some((l) => "payload" in l)} (the guide's default keeps PII out)`);
 
-  say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
-  await env.cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
-  const writer = insertContinuously(env.twinUrl, EVENTS, 20);
-  show((await env.cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
-  await new Promise((r) => setTimeout(r, 500));
-  const during = await writer.stop();
-  const o2 = await env.outputs();
-  info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
+  const { during, o2 } = await handoff(o, env);
   const all = [...first, ...during];
   await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(env.admin, bucket, "events/")).lines).delivered, total: all.length }));
 
@@ -210,14 +216,7 @@ async function pubsubDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin:
   const human = pulled.find((m) => m.Value?.event_type === "user.human.added") ?? pulled[0];
   info(`sample message: ${JSON.stringify(human)}`);
 
-  say("pulumi config set zitadel-audit-stream:payloadEventTypes '[\"instance.domain.added\"]'; pulumi up — a changefeed handoff while events keep coming");
-  await env.cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:payloadEventTypes", JSON.stringify(["instance.domain.added"])]);
-  const writer = insertContinuously(env.twinUrl, EVENTS, 20);
-  show((await env.cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
-  await new Promise((r) => setTimeout(r, 500));
-  const during = await writer.stop();
-  const o2 = JSON.parse((await env.cli.run(repoRoot, ["stack", "output", "--json", "--stack", STACK])).stdout);
-  info(`changefeed job ${o.jobId} → ${o2.jobId}; ${during.length} events written meanwhile`);
+  const { during, o2 } = await handoff(o, env);
   const all = [...first, ...during];
   await waitForDelivery("delivery", async () => ({ delivered: account(all, (await pull(), values())).delivered, total: all.length }));
 
