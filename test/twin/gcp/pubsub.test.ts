@@ -339,6 +339,16 @@ describe("at-least-once delivery", () => {
     expect((await call(admin, "POST", `${subPath("nack-sub")}:acknowledge`, { ackIds: ["not an ack id"] })).body.error.message).toBe(
       "You have passed an invalid ack ID to the service (ack_id=not an ack id).",
     );
+    // An id of another shape is refused too (Google's emulator answers 400 for "bogus" as well); one of the
+    // emulator's shape that it never issued, or that is stale, is ignored.
+    for (const ackIds of [["bogus"], [second.ackId + "x"], [second.ackId.slice(1)]]) {
+      expect(await call(admin, "POST", `${subPath("nack-sub")}:acknowledge`, { ackIds })).toEqual({
+        status: 400,
+        body: { error: { code: 400, message: `You have passed an invalid ack ID to the service (ack_id=${ackIds[0]}).`, status: "INVALID_ARGUMENT" } },
+      });
+      expect((await call(admin, "POST", `${subPath("nack-sub")}:modifyAckDeadline`, { ackIds, ackDeadlineSeconds: 0 })).status).toBe(400);
+    }
+    expect(await ok(admin, "POST", `${subPath("nack-sub")}:acknowledge`, { ackIds: ["A".repeat(32)] })).toEqual({});
   });
 
   test("with a dead-letter policy, deliveryAttempt counts up; after maxDeliveryAttempts the message goes to the dead-letter topic", async () => {
