@@ -2,12 +2,13 @@
 # Conformance suite for the project's stand-ins (test/twin/gcp, test/twin/cockroach), driven by
 # real third-party clients: cloud.google.com/go/storage (configured as CockroachDB's GCS sink),
 # google.golang.org/api/iam/v1, pgx v5, python google-cloud-storage and google-cloud-bigquery, gcloud
-# storage, gsutil, psql.
+# storage, gsutil, psql; and, for Pub/Sub, Google's own Pub/Sub emulator (a differential REST suite,
+# python/pubsub.py) and Google's Node Pub/Sub client @google-cloud/pubsub (node/pubsub-client.js).
 #
 # Usage: test/conformance/run.sh            (from anywhere; needs node_modules or network for npm ci)
 # Env:   CONF_SKIP_BUILD=1   do not run `npm run build` (use the dist/ that is there)
 #        CONF_GO_P=N         go build parallelism (default 1: the CI machines have 2 cores)
-#        CONF_ONLY="go py gcloud gsutil psql"   run only these suites
+#        CONF_ONLY="go py gcloud gsutil psql pubsub"   run only these suites
 #        TWIN_GCP_PORT / TWIN_COCKROACH_PORT     fixed ports for the stand-ins
 # Prints one line per check ("PASS|FAIL|SKIP name: detail"; XFAIL/XPASS for known-differences.txt),
 # then a summary; exits 1 if any FAIL or XPASS.
@@ -22,7 +23,7 @@ rm -rf "$work"
 mkdir -p "$work" "$here/.bin"
 results=$work/results.txt
 : >"$results"
-only=${CONF_ONLY:-go py gcloud gsutil psql}
+only=${CONF_ONLY:-go py gcloud gsutil psql pubsub}
 wants() { [[ " $only " == *" $1 "* ]]; }
 
 t_start=$(date +%s)
@@ -65,7 +66,7 @@ t_go=$(($(now) - t0))
 
 py_ok=0
 t0=$(now)
-if wants py; then
+if wants py || wants pubsub; then
   py=$(command -v python3.11 || command -v python3 || true)
   if [ -z "$py" ]; then
     say "SKIP py: no python3"
@@ -80,7 +81,40 @@ if wants py; then
   fi
 fi
 t_py=$(($(now) - t0))
-info "installs: node build ${t_node}s, go mod download + build ${t_go}s, python venv + pip ${t_py}s"
+
+# Google's Pub/Sub emulator (the pubsub suites' reference): the Cloud SDK's platform/pubsub-emulator, run
+# through its own start script, which execs java (so its pid is the JVM's). `gcloud beta emulators pubsub
+# start` runs the same script, behind a Python gcloud process: a second or two slower, and a process
+# tree to stop instead of one pid. Plus Google's Node client, in its own folder (node/), never in the root
+# package.json: `npm ci --prefix`, skipped while node_modules holds the same package-lock.json.
+gps_script="" gps_skip="" node_ok=0
+t0=$(now)
+if wants pubsub; then
+  gcloud_sdk=""
+  if command -v gcloud >/dev/null 2>&1; then gcloud_sdk=$(dirname "$(dirname "$(readlink -f "$(command -v gcloud)")")"); fi
+  for sdk in "${CLOUDSDK_ROOT_DIR:-}" "$gcloud_sdk" /usr/lib/google-cloud-sdk /usr/share/google-cloud-sdk /opt/google-cloud-sdk "$HOME/google-cloud-sdk"; do
+    if [ -n "$sdk" ] && [ -x "$sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator" ]; then gps_script=$sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator; break; fi
+  done
+  if [ -z "$gps_script" ]; then
+    gps_skip="Google's Pub/Sub emulator is not installed (gcloud components install pubsub-emulator, or the google-cloud-cli-pubsub-emulator package)"
+  elif [ -z "${JAVA_HOME:-}" ] && ! command -v java >/dev/null 2>&1; then
+    gps_skip="Google's Pub/Sub emulator needs java (none on PATH, no JAVA_HOME)"; gps_script=""
+  fi
+  if [ -n "$gps_skip" ]; then
+    say "SKIP pubsub: $gps_skip"
+  else
+    lock=$here/node/package-lock.json stamp=$here/node/node_modules/.conformance-package-lock.json
+    if [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then
+      node_ok=1
+    elif npm ci --prefix "$here/node" --no-audit --no-fund >"$work/npm-ci-node.log" 2>&1 && cp "$lock" "$stamp"; then
+      node_ok=1
+    else
+      say "FAIL install.node-pubsub: npm ci --prefix node failed: $(tail -n 5 "$work/npm-ci-node.log" | tr '\n' ' ')"
+    fi
+  fi
+fi
+t_pubsub=$(($(now) - t0))
+info "installs: node build ${t_node}s, go mod download + build ${t_go}s, python venv + pip ${t_py}s, pubsub node client ${t_pubsub}s"
 
 # ------------------------------------------------------------------ stand-ins
 twin_pid=""
@@ -92,7 +126,27 @@ stop_twin() {
   fi
   twin_pid=""
 }
-trap stop_twin EXIT INT TERM
+gps_pid=""
+stop_google_pubsub() {
+  if [ -n "$gps_pid" ] && kill -0 "$gps_pid" 2>/dev/null; then
+    kill -TERM "$gps_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$gps_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$gps_pid" 2>/dev/null && kill -KILL "$gps_pid" 2>/dev/null || true
+  fi
+  gps_pid=""
+}
+trap 'stop_google_pubsub; stop_twin' EXIT INT TERM
+
+# Google's Pub/Sub emulator first: its JVM starts (~2 s) while the stand-ins do.
+gps_host=""
+if [ -n "$gps_script" ]; then
+  gps_port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+  CLOUD_PUBSUB_EMULATOR_OPTS="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
+    "$gps_script" --host=127.0.0.1 --port="$gps_port" >"$work/google-pubsub.log" 2>&1 &
+  gps_pid=$!
+  gps_host=127.0.0.1:$gps_port
+  gps_t0=$(now)
+fi
 
 t0=$(now)
 (cd "$root" && exec node dist/test/twin/run.js) >"$work/twin.out" 2>"$work/twin.err" &
@@ -111,6 +165,20 @@ read -r CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL < 
   console.log([j.gcpEndpoint, j.adminKeyFile, j.project, j.cockroachUrl].join(" "));' "$work/twin.out")
 export CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL CONF_WORK=$work CONF_BIN=$here/.bin
 info "stand-ins up in $(($(now) - t0))s: gcp $CONF_GCP_ENDPOINT, cockroach $CONF_COCKROACH_URL"
+if [ -n "$gps_pid" ]; then
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$gps_port") 2>/dev/null && break
+    kill -0 "$gps_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if (exec 3<>"/dev/tcp/127.0.0.1/$gps_port") 2>/dev/null; then
+    info "Google's Pub/Sub emulator ($(basename "$(ls "$(dirname "$gps_script")"/../lib/cloud-pubsub-emulator-*.jar 2>/dev/null | head -n 1)" .jar)) up on $gps_host in $(($(now) - gps_t0))s"
+  else
+    say "FAIL pubsub.google-emulator: not listening on $gps_host within 60 s: $(tail -n 5 "$work/google-pubsub.log" | tr '\n' ' ' | cut -c1-400)"
+    stop_google_pubsub
+    gps_host=""
+  fi
+fi
 
 # ------------------------------------------------------------------ checks
 # suite NAME CMD...: runs one suite, copies its lines, and turns a crash or silence into a FAIL.
@@ -150,6 +218,19 @@ if wants py && [ "$py_ok" = 1 ]; then
   else
     say "SKIP python-bigquery: bqemulator is not installed at $bqvenv (npm run setup, or bash tools/bqemulator/install.sh)"
   fi
+fi
+if wants pubsub && [ -n "$gps_host" ]; then
+  if [ "$py_ok" = 1 ]; then
+    CONF_PUBSUB_GOOGLE=$gps_host suite pubsub "$here/.venv/bin/python" "$here/python/pubsub.py"
+  else
+    say "SKIP pubsub: needs the python venv (its install failed)"
+  fi
+  if [ "$node_ok" = 1 ]; then CONF_PUBSUB_GOOGLE=$gps_host suite pubsub-node node "$here/node/pubsub-client.js"; fi
+fi
+if [ -n "$gps_pid" ]; then
+  t0=$(now)
+  stop_google_pubsub
+  info "Google's Pub/Sub emulator stopped in $(($(now) - t0))s"
 fi
 if wants gcloud; then suite gcloud bash "$here/cli/gcloud.sh"; fi
 if wants gsutil; then
