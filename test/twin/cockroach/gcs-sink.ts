@@ -3,7 +3,7 @@
 // its Go client would: a JWT-bearer token from the key's own token_uri, then an upload.
 import * as crypto from "crypto";
 import { SqlError } from "./wire";
-import { KeyToken } from "./key-token";
+import { KeyToken, sinkKeyJson } from "./key-token";
 
 export interface GcsSink {
   bucket: string;
@@ -31,6 +31,17 @@ export function goStdBase64Decode(s: string): Buffer {
   return Buffer.from(clean, "base64");
 }
 
+/** Go's url.ParseQuery: '+' means space, %XX escapes; the last of a repeated key wins here. */
+export function goParseQuery(query: string): Map<string, string> {
+  const params = new Map<string, string>();
+  const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, " "));
+  for (const pair of query.split("&").filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    params.set(dec(eq < 0 ? pair : pair.slice(0, eq)), eq < 0 ? "" : dec(pair.slice(eq + 1)));
+  }
+  return params;
+}
+
 /** Parses and validates a gs:// sink URI; errors read as CockroachDB's. */
 export function parseGcsSink(uri: string): GcsSink {
   if (uri === "") throw new SqlError("XXUUU", "omit the SINK clause for inline results");
@@ -38,13 +49,7 @@ export function parseGcsSink(uri: string): GcsSink {
   if (!m) throw new SqlError("XXUUU", `no scheme found for sink URL "${uri}"`);
   const [, scheme, host, path, query = ""] = m;
   if (scheme !== "gs") throw new SqlError("XXUUU", `unsupported sink: ${scheme} (the twin serves gs:// sinks)`);
-  // Go's url.ParseQuery: '+' means space, %XX escapes.
-  const params = new Map<string, string>();
-  for (const pair of query.split("&").filter(Boolean)) {
-    const eq = pair.indexOf("=");
-    const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, " "));
-    params.set(dec(eq < 0 ? pair : pair.slice(0, eq)), eq < 0 ? "" : dec(pair.slice(eq + 1)));
-  }
+  const params = goParseQuery(query);
   const unknown = [...params.keys()].filter((k) => !GS_PARAMS.includes(k) && !SINK_PARAMS.includes(k));
   if (unknown.length) throw new SqlError("XXUUU", `unknown GS query parameters: ${unknown.join(", ")}`);
   const pf = params.get("partition_format") ?? "daily";
@@ -131,15 +136,8 @@ export class GcsWriter {
     private readonly chunkSize: () => number = () => 5 * 1024 * 1024,
   ) {}
 
-  private keyJson(): string {
-    if (this.sink.assumeRole) throw new Error("ASSUME_ROLE is not implemented by the twin");
-    if (this.sink.auth === "specified") return this.sink.credentials!;
-    if (!this.implicitKeyFile) throw new Error("implicit credentials: no default credentials are configured on the nodes");
-    return require("fs").readFileSync(this.implicitKeyFile, "utf8");
-  }
-
   private async accessToken(): Promise<string> {
-    this.tokens ??= new KeyToken(() => this.keyJson(), "https://www.googleapis.com/auth/devstorage.read_write");
+    this.tokens ??= new KeyToken(() => sinkKeyJson(this.sink, this.implicitKeyFile), "https://www.googleapis.com/auth/devstorage.read_write");
     return this.tokens.get();
   }
 

@@ -3,6 +3,17 @@
 // issued is honoured by the emulator). Kept until a minute before it expires.
 import * as crypto from "crypto";
 
+/**
+ * The key a sink writes with: the one in its URI (AUTH=specified), or the nodes' own (AUTH=implicit,
+ * the twin's stand-in for a node's default credentials). ASSUME_ROLE is not modelled.
+ */
+export function sinkKeyJson(sink: { auth: "specified" | "implicit"; credentials?: string; assumeRole?: string }, implicitKeyFile?: string): string {
+  if (sink.assumeRole) throw new Error("ASSUME_ROLE is not implemented by the twin");
+  if (sink.auth === "specified") return sink.credentials!;
+  if (!implicitKeyFile) throw new Error("implicit credentials: no default credentials are configured on the nodes");
+  return require("fs").readFileSync(implicitKeyFile, "utf8");
+}
+
 export class KeyToken {
   private token?: { value: string; expires: number };
 

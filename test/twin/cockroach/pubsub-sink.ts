@@ -8,8 +8,8 @@
 // publishes through the GCP emulator's REST API with a token of the sink's key, so that the
 // emulator can enforce pubsub.topics.publish on the writer, as the real service does.
 import { SqlError } from "./wire";
-import { KeyToken } from "./key-token";
-import { goStdBase64Decode } from "./gcs-sink";
+import { KeyToken, sinkKeyJson } from "./key-token";
+import { goParseQuery, goStdBase64Decode } from "./gcs-sink";
 
 export interface PubSubSink {
   kind: "pubsub";
@@ -29,12 +29,7 @@ export function parsePubSubSink(uri: string, options: Record<string, string | tr
   if (!m) throw new SqlError("XXUUU", `no scheme found for sink URL "${uri}"`);
   const [, project, , query = ""] = m;
   if (!project) throw new SqlError("XXUUU", "missing project name");
-  const params = new Map<string, string>();
-  for (const pair of query.split("&").filter(Boolean)) {
-    const eq = pair.indexOf("=");
-    const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, " "));
-    params.set(dec(eq < 0 ? pair : pair.slice(0, eq)), eq < 0 ? "" : dec(pair.slice(eq + 1)));
-  }
+  const params = goParseQuery(query);
   const unknown = [...params.keys()].filter((k) => !PARAMS.includes(k));
   if (unknown.length) throw new SqlError("XXUUU", `unknown sink query parameters: ${unknown.join(", ")}`);
   const region = params.get("region");
@@ -73,14 +68,7 @@ export class PubSubPublisher {
     private readonly endpoint: string,
     private readonly implicitKeyFile?: string,
   ) {
-    this.tokens = new KeyToken(() => this.keyJson(), "https://www.googleapis.com/auth/pubsub");
-  }
-
-  private keyJson(): string {
-    if (this.sink.assumeRole) throw new Error("ASSUME_ROLE is not implemented by the twin");
-    if (this.sink.auth === "specified") return this.sink.credentials!;
-    if (!this.implicitKeyFile) throw new Error("implicit credentials: no default credentials are configured on the nodes");
-    return require("fs").readFileSync(this.implicitKeyFile, "utf8");
+    this.tokens = new KeyToken(() => sinkKeyJson(this.sink, this.implicitKeyFile), "https://www.googleapis.com/auth/pubsub");
   }
 
   /** Publishes each message body (its JSON text) in batches of 100; a refusal is the sink's error. */

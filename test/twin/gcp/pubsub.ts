@@ -158,33 +158,29 @@ export class PubsubApi {
   }
 
   /**
-   * The topic a request's path names, with `permission` on it. A missing topic is 404 to a caller
-   * holding the permission on the project, 403 to one who does not (its own grants cannot be seen).
+   * The topic or subscription a request's path names, with `permission` on it. A missing one is 404
+   * to a caller holding the permission on the project, 403 to one who does not (its own grants
+   * cannot be seen).
    */
-  private topic(r: Request, permission: string): TopicState {
+  private lookup<T>(r: Request, kind: "topics" | "subscriptions", permission: string): T {
     const [project, id] = r.params;
-    this.checkName("topics", project, id);
-    const name = `projects/${project}/topics/${id}`;
-    const t = this.topics.get(name);
-    if (!t) {
+    this.checkName(kind, project, id);
+    const name = `projects/${project}/${kind}/${id}`;
+    const found = (kind === "topics" ? this.topics : this.subscriptions).get(name) as T | undefined;
+    if (!found) {
       this.emu.require("pubsub", r.principal, permission, { project }, name);
       throw notFound(id);
     }
-    this.emu.require("pubsub", r.principal, permission, { project, topic: id }, name);
-    return t;
+    this.emu.require("pubsub", r.principal, permission, { project, ...(kind === "topics" ? { topic: id } : { subscription: id }) }, name);
+    return found;
+  }
+
+  private topic(r: Request, permission: string): TopicState {
+    return this.lookup<TopicState>(r, "topics", permission);
   }
 
   private subscription(r: Request, permission: string): SubscriptionState {
-    const [project, id] = r.params;
-    this.checkName("subscriptions", project, id);
-    const name = `projects/${project}/subscriptions/${id}`;
-    const s = this.subscriptions.get(name);
-    if (!s) {
-      this.emu.require("pubsub", r.principal, permission, { project }, name);
-      throw notFound(id);
-    }
-    this.emu.require("pubsub", r.principal, permission, { project, subscription: id }, name);
-    return s;
+    return this.lookup<SubscriptionState>(r, "subscriptions", permission);
   }
 
   private list(r: Request, kind: "topics" | "subscriptions"): Reply {
