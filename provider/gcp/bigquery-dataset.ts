@@ -16,7 +16,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, Gcp } from "./client";
 import { BigQueryDatasetInputs, bigQueryDatasetInputs } from "./schemas";
-import { bq, bqOrUndefined, datasetPath, madeBy, ownerLabel, OWNER_LABEL } from "./bigquery-common";
+import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
+import { OWNER_LABEL, createOrAdopt, ownerLabel } from "./ownership";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
@@ -63,19 +64,16 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     const project = i.project ?? gcp.project;
     const name = `${project}:${i.datasetId}`;
     const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabel(i.owner) } };
-    let made: any;
-    try {
-      made = await bq(gcp, "POST", `/projects/${encodeURIComponent(project)}/datasets`, `create dataset ${name}`, body);
-    } catch (e) {
-      if ((e as any).status !== 409) throw e;
-      // Ours only if it carries this resource's label: an earlier create whose answer was lost.
-      const found = await bq(gcp, "GET", datasetPath(project, i.datasetId), `read dataset ${name}`);
-      if (!madeBy(found, i.owner)) throw new Error(`dataset ${name} already exists and this stack did not create it (no ${OWNER_LABEL} label of this resource). Choose another datasetId, or delete that dataset.`);
-      if (String(found.location).toUpperCase() !== i.location.toUpperCase()) {
-        throw new Error(`dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`);
-      }
-      made = undefined;
-    }
+    const made = await createOrAdopt(`dataset ${name}`, i.owner, "Choose another datasetId, or delete that dataset.", {
+      create: () => bq(gcp, "POST", `/projects/${encodeURIComponent(project)}/datasets`, `create dataset ${name}`, body),
+      read: () => bq(gcp, "GET", datasetPath(project, i.datasetId), `read dataset ${name}`),
+      adopt: async (found) => {
+        if (String(found.location).toUpperCase() !== i.location.toUpperCase()) {
+          throw new Error(`dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`);
+        }
+        return undefined; // brought to the inputs below
+      },
+    });
     // Readers are added to the access BigQuery made (and an adopted dataset is brought to the inputs).
     const final = made && i.readers.length === 0 ? made : await updateDataset(gcp, project, i, [], { description: i.description, labels: body.labels });
     return { id: name, outs: outputs({ ...i, project }, final) };

@@ -8,7 +8,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { BigQueryTableInputs, bigQueryTableInputs } from "./schemas";
-import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, ownerLabel, tablePath } from "./bigquery-common";
+import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
+import { ownerLabel } from "./ownership";
 import type { BigQueryField } from "../cdc/bigquery";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";

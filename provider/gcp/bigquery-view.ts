@@ -7,7 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { BigQueryViewInputs, bigQueryViewInputs } from "./schemas";
-import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, ownerLabel, tablePath } from "./bigquery-common";
+import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
+import { ownerLabel } from "./ownership";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 

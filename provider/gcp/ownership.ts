@@ -18,3 +18,19 @@ export function madeBy(found: { labels?: Record<string, string> } | undefined, o
   return mine !== undefined && found?.labels?.[OWNER_LABEL] === mine;
 }
 
+
+/**
+ * Creates something, or, when its name is taken (409), adopts it if it carries this resource's label:
+ * an earlier create of ours whose answer was lost (a crash, a dropped connection). Anything else of
+ * that name is somebody else's and is left alone, with an error that says so and `instead`.
+ */
+export async function createOrAdopt<T>(what: string, owner: string | undefined, instead: string, ops: { create(): Promise<T>; read(): Promise<any>; adopt(found: any): Promise<T> }): Promise<T> {
+  try {
+    return await ops.create();
+  } catch (e) {
+    if ((e as any).status !== 409) throw e;
+  }
+  const found = await ops.read();
+  if (!madeBy(found, owner)) throw new Error(`${what} already exists and this stack did not create it (no ${OWNER_LABEL} label of this resource). ${instead}`);
+  return ops.adopt(found);
+}

@@ -3,7 +3,7 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
-import { OWNER_LABEL, madeBy } from "./ownership";
+import { createOrAdopt } from "./ownership";
 
 /** One Pub/Sub call (client.ts callRest). */
 export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) => callRest<T>(gcp.pubsub, method, path, what, body);
@@ -11,21 +11,15 @@ export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" |
 export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.pubsub, path, what);
 
 /**
- * Creates `name` (`projects/<p>/topics/<t>` or `…/subscriptions/<s>`) with `body`, or adopts one of
- * that name carrying this resource's label (an earlier create whose answer was lost), brought to
- * `body` with a patch of `mask`. Anything else of that name is somebody else's and is left alone.
+ * Creates `name` (`projects/<p>/topics/<t>` or `…/subscriptions/<s>`) with `body`, or adopts ours of
+ * that name (ownership.ts createOrAdopt), brought to `body` with a patch of `mask`.
  */
-export async function createOrAdopt(gcp: Gcp, name: string, kind: "topic" | "subscription", owner: string | undefined, body: Record<string, unknown>, mask: string[]): Promise<any> {
-  try {
-    return await ps(gcp, "PUT", `/${name}`, `create ${kind} ${name}`, body);
-  } catch (e) {
-    if ((e as any).status !== 409) throw e;
-  }
-  const found = await ps(gcp, "GET", `/${name}`, `read ${kind} ${name}`);
-  if (!madeBy(found, owner)) {
-    throw new Error(`${kind} ${name} already exists and this stack did not create it (no ${OWNER_LABEL} label of this resource). Choose another name, or delete that ${kind}.`);
-  }
-  return ps(gcp, "PATCH", `/${name}`, `update ${kind} ${name} (adopting this resource's earlier create)`, { [kind]: body, updateMask: mask.join(",") });
+export function createOrAdoptResource(gcp: Gcp, name: string, kind: "topic" | "subscription", owner: string | undefined, body: Record<string, unknown>, mask: string[]): Promise<any> {
+  return createOrAdopt(`${kind} ${name}`, owner, `Choose another name, or delete that ${kind}.`, {
+    create: () => ps(gcp, "PUT", `/${name}`, `create ${kind} ${name}`, body),
+    read: () => ps(gcp, "GET", `/${name}`, `read ${kind} ${name}`),
+    adopt: () => ps(gcp, "PATCH", `/${name}`, `update ${kind} ${name} (adopting this resource's earlier create)`, { [kind]: body, updateMask: mask.join(",") }),
+  });
 }
 
 /** Deletes a topic or subscription; already gone is fine. */

@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubSubscriptionInputs, pubsubSubscriptionInputs } from "./schemas";
-import { createOrAdopt, deleteResource, ps, psOrUndefined } from "./pubsub-common";
+import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
 import { OWNER_LABEL, ownerLabel } from "./ownership";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -66,7 +66,7 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
     const id = `projects/${inputs.project}/subscriptions/${i.name}`;
-    await createOrAdopt(gcp, id, "subscription", i.owner, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
+    await createOrAdoptResource(gcp, id, "subscription", i.owner, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
     return { id, outs: outputs(inputs) };
   },
 

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubTopicInputs, pubsubTopicInputs } from "./schemas";
-import { createOrAdopt, deleteResource, ps, psOrUndefined } from "./pubsub-common";
+import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
 import { OWNER_LABEL, ownerLabel } from "./ownership";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -40,7 +40,7 @@ export const pubsubTopicOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
     const id = `projects/${inputs.project}/topics/${i.name}`;
-    await createOrAdopt(gcp, id, "topic", i.owner, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
+    await createOrAdoptResource(gcp, id, "topic", i.owner, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
     return { id, outs: outputs(inputs) };
   },
 
