@@ -4,13 +4,13 @@
 // roles/pubsub.subscriber for the given members. Its writer is an account of its own, so a key
 // rotation of one destination never deletes the key the other feed still uses.
 import * as pulumi from "@pulumi/pulumi";
-import { ServiceAccount } from "./gcp/service-account";
+import type { ServiceAccount } from "./gcp/service-account";
 import { CustomRole } from "./gcp/custom-role";
-import { ServiceAccountKey } from "./gcp/service-account-key";
 import { PubSubTopic } from "./gcp/pubsub-topic";
 import { PubSubSubscription } from "./gcp/pubsub-subscription";
 import { PubSubIamMember } from "./gcp/pubsub-iam-member";
-import { Changefeed } from "./cockroach/changefeed";
+import type { Changefeed } from "./cockroach/changefeed";
+import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import type { AuditStreamArgs } from "./audit-stream";
 import { member as memberSchema, pubsubId } from "./gcp/schemas";
 
@@ -68,7 +68,6 @@ export interface PubSubDestination {
 
 /** The Pub/Sub destination's resources, children of the component. */
 export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): PubSubDestination {
-  const mode = args.credentials ?? "key";
   const topicName = p.topicName ?? `${name}-events`;
   const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project }, parent);
   const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project }, parent) : undefined;
@@ -96,22 +95,9 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
     { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project },
     parent,
   );
-  const account = mode === "implicit" ? undefined : new ServiceAccount(`${name}-publisher`, { displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub", project: args.project }, parent);
-  const member = account ? account.member : args.implicitMember!;
-  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member }, parent);
-  const key = mode === "key" ? new ServiceAccountKey(`${name}-publisher-key`, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
-
-  const sink = pulumi.all([topic.project, topic.name, key?.privateKeyBase64, account?.email]).apply(([project, t, k, email]) => ({
-    project,
-    topic: t,
-    region: p.region,
-    ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
-    ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
-  }));
-  const changefeed = new Changefeed(
-    `${name}-pubsub-changefeed`,
-    { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key", maxLagSeconds: args.maxLagSeconds },
-    { ...parent, dependsOn: [grant, ...dependsOn] },
-  );
-  return { topic, subscription, changefeed, account };
+  const writer = sinkWriter(name, args, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" }, parent);
+  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
+  const sink = writerSink(args, writer, pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })));
+  const changefeed = destinationChangefeed(`${name}-pubsub-changefeed`, args, sink, [grant, ...dependsOn], parent);
+  return { topic, subscription, changefeed, account: writer.account };
 }

@@ -3,10 +3,8 @@
 // key → kv.rangefeed.enabled → changefeed streaming eventstore.events2 into the bucket.
 import * as pulumi from "@pulumi/pulumi";
 import { Bucket, BucketArgs } from "./gcp/bucket";
-import { ServiceAccount } from "./gcp/service-account";
 import { CustomRole } from "./gcp/custom-role";
 import { BucketIamMember } from "./gcp/bucket-iam-member";
-import { ServiceAccountKey } from "./gcp/service-account-key";
 import { ClusterSetting } from "./cockroach/cluster-setting";
 import { Changefeed } from "./cockroach/changefeed";
 import type { ChangefeedQueryOptions } from "./cdc/query";
@@ -22,6 +20,7 @@ import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } fro
 import { loadSqlParser } from "./cdc/query";
 import type { FeedHealth } from "./cockroach/health";
 import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems } from "./audit-stream-pubsub";
+import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
@@ -271,7 +270,6 @@ export class AuditStream extends pulumi.ComponentResource {
 
   /** The guide's pipeline into Cloud Storage: bucket, writer role and account, grant, key, changefeed. */
   private gcsDestination(name: string, args: AuditStreamArgs, setting: ClusterSetting | undefined, parent: pulumi.CustomResourceOptions) {
-    const mode = args.credentials ?? "key";
     // An audit archive is kept on destroy unless forceDestroy says otherwise.
     const bucket =
       args.existingBucket === undefined
@@ -284,24 +282,11 @@ export class AuditStream extends pulumi.ComponentResource {
       { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57), title: "ZITADEL audit stream writer", description: "Create objects only: what a CockroachDB changefeed needs.", permissions: ["storage.objects.create"], project: args.project },
       parent,
     );
-    const account = mode === "implicit" ? undefined : new ServiceAccount(`${name}-writer`, { displayName: "ZITADEL audit stream writer", description: "CockroachDB changefeed into Cloud Storage", project: args.project }, parent);
-    const member = account ? account.member : args.implicitMember;
-    if (member === undefined) throw new Error(`AuditStream ${name}: credentials "implicit" needs implicitMember (the nodes' identity to grant)`);
-    const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member }, parent);
-    const key = mode === "key" ? new ServiceAccountKey(`${name}-key`, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
-    const sink = pulumi.all([bucketName, args.prefix, args.partitionFormat, key?.privateKeyBase64, account?.email]).apply(([b, prefix, pf, k, email]) => ({
-      bucket: b,
-      prefix: prefix ?? "events",
-      partitionFormat: pf ?? "flat",
-      ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
-      ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
-    }));
-    const changefeed = new Changefeed(
-      `${name}-changefeed`,
-      { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: mode === "key", maxLagSeconds: args.maxLagSeconds },
-      { ...parent, dependsOn: [grant, ...(setting ? [setting] : [])] },
-    );
-    return { bucketName, account, roleName: role.name, changefeed };
+    const writer = sinkWriter(name, args, { account: `${name}-writer`, key: `${name}-key`, displayName: "ZITADEL audit stream writer", description: "CockroachDB changefeed into Cloud Storage" }, parent);
+    const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member: writer.member }, parent);
+    const sink = writerSink(args, writer, pulumi.all([bucketName, args.prefix, args.partitionFormat]).apply(([bucket, prefix, pf]) => ({ bucket, prefix: prefix ?? "events", partitionFormat: pf ?? "flat" })));
+    const changefeed = destinationChangefeed(`${name}-changefeed`, args, sink, [grant, ...(setting ? [setting] : [])], parent);
+    return { bucketName, account: writer.account, roleName: role.name, changefeed };
   }
 
   /**
