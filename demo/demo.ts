@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { PulumiCli, summary } from "../test/harness/cli";
 import { repoRoot, standInConfig } from "../test/harness/engine";
-import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
+import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, pullMessages, readDelivered } from "../test/helpers/events";
 import { startStandIns } from "../test/helpers/stand-ins";
 
 const args = process.argv.slice(2);
@@ -198,15 +198,7 @@ async function pubsubDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin:
   info(`topic ${o.pubsubTopic}; subscription ${o.pubsubSubscription}; publisher ${o.serviceAccountEmail}`);
   info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
   const pulled: Record<string, any>[] = [];
-  const pull = async () => {
-    for (;;) {
-      const r = (await env.admin.pubsub.request("POST", `/${o.pubsubSubscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data;
-      const got = r.receivedMessages ?? [];
-      if (!got.length) return pulled;
-      for (const m of got) pulled.push(JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")));
-      await env.admin.pubsub.request("POST", `/${o.pubsubSubscription}:acknowledge`, { ackIds: got.map((m: any) => m.ackId) });
-    }
-  };
+  const pull = async () => pulled.push(...(await pullMessages(env.admin, o.pubsubSubscription)));
   const values = () => pulled.map((m) => m.Value).filter((v) => v && !v.__crdb__?.resolved);
 
   say(`writing ${EVENTS} ZITADEL events`);

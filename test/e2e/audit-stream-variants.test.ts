@@ -7,7 +7,7 @@ import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
 import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { gcpClients } from "../../provider/gcp/client";
-import { account, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
+import { account, insertEvents, makeEvents, pullMessages, readDelivered, waitFor } from "../helpers/events";
 
 jest.setTimeout(300_000);
 
@@ -112,8 +112,7 @@ test("both destinations: one job into the bucket and one into the topic, every e
     await waitFor("in the bucket", async () => account(events, (await readDelivered(admin, o.bucket, "events/")).lines).missing === 0);
     const pulled: any[] = [];
     await waitFor("in the subscription", async () => {
-      const r = (await admin.pubsub.request<any>("POST", `/${o.subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data;
-      for (const m of r.receivedMessages ?? []) pulled.push(JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")).Value);
+      pulled.push(...(await pullMessages(admin, o.subscription)).map((m) => m.Value));
       return account(events, pulled).missing === 0;
     });
 

@@ -8,24 +8,14 @@ import { pubsubSubscriptionOperations } from "../../provider/gcp/pubsub-subscrip
 import { pubsubIamMemberOperations } from "../../provider/gcp/pubsub-iam-member";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
-import { account, eventKey, insertEvents, makeEvents, waitFor } from "../helpers/events";
+import { account, eventKey, insertEvents, makeEvents, pullMessages, waitFor } from "../helpers/events";
 
 jest.setTimeout(120_000);
 let f: CdcFixture;
 const gcpConfig = () => ({ "gcp:credentials": f.emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "gcp:project": f.emu.project });
 const driver = (ops: any, owner: string) => new Driver(ops, { ...gcpConfig(), "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: `pubsub-test/${owner}` }));
 
-/** Pulls everything the subscription holds now (acknowledging it), decoded. */
-async function pullAll(subscription: string): Promise<any[]> {
-  const out: any[] = [];
-  for (;;) {
-    const r = (await f.admin.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data;
-    const got = r.receivedMessages ?? [];
-    if (!got.length) return out;
-    out.push(...got.map((m: any) => JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8"))));
-    await f.admin.pubsub.request("POST", `/${subscription}:acknowledge`, { ackIds: got.map((m: any) => m.ackId) });
-  }
-}
+const pullAll = (subscription: string) => pullMessages(f.admin, subscription);
 
 beforeAll(async () => {
   f = await cdcFixture();
