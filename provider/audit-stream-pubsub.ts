@@ -3,12 +3,19 @@
 // the topic), its own changefeed into `gcpubsub://`, and a pull subscription for the collector, with
 // roles/pubsub.subscriber for the given members. Its writer is an account of its own, so a key
 // rotation of one destination never deletes the key the other feed still uses.
+//
+// With maxDeliveryAttempts, dead-lettering is wired whole, as Google's dead-letter guide lists it
+// (pubsub/docs/dead-letter-topics): the dead-letter topic, a subscription on it ("messages published
+// to a topic with no subscriptions are lost", DeadLetterPolicy.dead_letter_topic), and the project's
+// Pub/Sub service agent granted roles/pubsub.publisher on that topic and roles/pubsub.subscriber on
+// the source subscription. Without those grants Pub/Sub forwards nothing and keeps redelivering.
 import * as pulumi from "@pulumi/pulumi";
 import type { ServiceAccount } from "./gcp/service-account";
 import { CustomRole } from "./gcp/custom-role";
 import { PubSubTopic } from "./gcp/pubsub-topic";
 import { PubSubSubscription } from "./gcp/pubsub-subscription";
 import { PubSubIamMember } from "./gcp/pubsub-iam-member";
+import { PubSubServiceAgent } from "./gcp/pubsub-service-agent";
 import type { Changefeed } from "./cockroach/changefeed";
 import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import type { AuditStreamArgs } from "./audit-stream";
@@ -27,7 +34,11 @@ export interface AuditStreamPubSubArgs {
   ackDeadlineSeconds?: number;
   /** Default "604800s" (7 days). */
   messageRetentionDuration?: string;
-  /** A dead-letter topic "<topic>-dead-letter" for messages not acknowledged after this many deliveries (5-100). */
+  /**
+   * Dead-lettering: a message not acknowledged after this many deliveries (5-100) moves to the topic
+   * "<topic>-dead-letter", kept by the subscription "<subscription>-dead-letter" (which the subscribers
+   * may pull too). Needs resourcemanager.projects.get to find the project's Pub/Sub service agent.
+   */
   maxDeliveryAttempts?: number;
 }
 
@@ -55,6 +66,7 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
     if (typeof m === "string" && !memberSchema.safeParse(m).success) problems.push(`pubsub.subscribers.${i}: ${memberSchema.safeParse(m).error!.issues[0].message}`);
   });
   if (a.subscriptionName === null && a.subscribers !== undefined) problems.push("pubsub.subscribers: there is no subscription to grant (subscriptionName is null)");
+  if (a.subscriptionName === null && a.maxDeliveryAttempts !== undefined) problems.push("pubsub.maxDeliveryAttempts: there is no subscription to dead-letter from (subscriptionName is null)");
   if (a.maxDeliveryAttempts !== undefined && !(Number.isInteger(a.maxDeliveryAttempts) && (a.maxDeliveryAttempts as number) >= 5 && (a.maxDeliveryAttempts as number) <= 100)) problems.push("pubsub.maxDeliveryAttempts: a whole number from 5 to 100");
   return problems;
 }
@@ -62,6 +74,8 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
 export interface PubSubDestination {
   topic: PubSubTopic;
   subscription?: PubSubSubscription;
+  /** With maxDeliveryAttempts: the subscription that keeps dead-lettered messages. */
+  deadLetterSubscription?: PubSubSubscription;
   changefeed: Changefeed;
   account?: ServiceAccount;
 }
@@ -88,6 +102,7 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
           parent,
         );
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
+  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, p, deadLetter, subscription, parent) : undefined;
 
   // The writer may publish to this topic and do nothing else.
   const role = new CustomRole(
@@ -99,5 +114,15 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
   const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
   const sink = writerSink(args, writer, pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })));
   const changefeed = destinationChangefeed(`${name}-pubsub-changefeed`, args, sink, [grant, ...dependsOn], parent);
-  return { topic, subscription, changefeed, account: writer.account };
+  return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
+}
+
+/** The dead-letter topic's subscription and the service agent's two grants (see the header). */
+function deadLettering(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
+  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${p.subscriptionName ?? `${name}-siem`}-dead-letter`, topic: deadLetter.fullName, project: args.project }, parent);
+  (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent));
+  const agent = new PubSubServiceAgent(`${name}-pubsub-agent`, { project: args.project }, parent);
+  new PubSubIamMember(`${name}-dead-letter-publisher`, { resource: deadLetter.fullName, role: "roles/pubsub.publisher", member: agent.member }, parent);
+  new PubSubIamMember(`${name}-dead-letter-forwarder`, { resource: subscription.fullName, role: "roles/pubsub.subscriber", member: agent.member }, parent);
+  return kept;
 }

@@ -217,6 +217,8 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly pubsubTopic: pulumi.Output<string | undefined>;
   /** With the "pubsub" destination: the SIEM's pull subscription, `projects/<p>/subscriptions/<s>`. */
   readonly pubsubSubscription: pulumi.Output<string | undefined>;
+  /** With the "pubsub" destination and maxDeliveryAttempts: the subscription keeping dead-lettered messages. */
+  readonly pubsubDeadLetterSubscription: pulumi.Output<string | undefined>;
   /** With the "pubsub" destination: its changefeed's job (the "gcs" one is `jobId`). */
   readonly pubsubJobId: pulumi.Output<string | undefined>;
 
@@ -248,6 +250,7 @@ export class AuditStream extends pulumi.ComponentResource {
     this.highWaterTimestamp = primary.highWaterTimestamp;
     this.pubsubTopic = pubsub ? pubsub.topic.fullName : pulumi.output(undefined);
     this.pubsubSubscription = pubsub?.subscription ? pubsub.subscription.fullName : pulumi.output(undefined);
+    this.pubsubDeadLetterSubscription = pubsub?.deadLetterSubscription ? pubsub.deadLetterSubscription.fullName : pulumi.output(undefined);
     this.pubsubJobId = pubsub ? pubsub.changefeed.jobId : pulumi.output(undefined);
     // The worse of the feeds' verdicts, saying which feed it is when there are two.
     this.health = gcs && pubsub ? pulumi.all([gcs.changefeed.health, pubsub.changefeed.health]).apply(([a, b]) => worse(a, b)) : primary.health;
@@ -264,6 +267,7 @@ export class AuditStream extends pulumi.ComponentResource {
       bigQueryCommand: this.bigQueryCommand,
       pubsubTopic: this.pubsubTopic,
       pubsubSubscription: this.pubsubSubscription,
+      pubsubDeadLetterSubscription: this.pubsubDeadLetterSubscription,
       pubsubJobId: this.pubsubJobId,
     });
   }

@@ -22,6 +22,7 @@ export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
 export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";
 export { BigQueryView, BigQueryViewArgs } from "./gcp/bigquery-view";
 export { PubSubTopic, PubSubTopicArgs } from "./gcp/pubsub-topic";
+export { PubSubServiceAgent, PubSubServiceAgentArgs, pubsubServiceAgentEmail } from "./gcp/pubsub-service-agent";
 export { PubSubSubscription, PubSubSubscriptionArgs } from "./gcp/pubsub-subscription";
 export { PubSubIamMember, PubSubIamMemberArgs } from "./gcp/pubsub-iam-member";
 export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";

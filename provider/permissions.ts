@@ -90,6 +90,10 @@ export const PUBSUB_PERMISSIONS_BY_OPERATION: Record<string, Record<string, stri
     update: ["pubsub.subscriptions.update"],
     delete: ["pubsub.subscriptions.delete"],
   },
+  // Only with dead-lettering (AuditStream pubsub.maxDeliveryAttempts): the agent's email needs the project number.
+  PubSubServiceAgent: {
+    "create, read (refresh)": ["resourcemanager.projects.get"],
+  },
   PubSubIamMember: {
     "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy"],
     "read (refresh)": ["pubsub.topics.getIamPolicy", "pubsub.subscriptions.getIamPolicy"],

@@ -3,6 +3,7 @@
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
 // its path may change. The Google libraries are loaded on first use: only the provider process
 // calls Google, and a program that merely declares resources does not pay for loading them.
+import type { cloudresourcemanager_v1 } from "@googleapis/cloudresourcemanager";
 import type { iam_v1 } from "@googleapis/iam";
 import type { storage_v1 } from "@googleapis/storage";
 import type { Gaxios } from "gaxios";
@@ -65,6 +66,8 @@ export interface Gcp {
   iam: iam_v1.Iam;
   bigquery: RestApi;
   pubsub: RestApi;
+  /** Cloud Resource Manager v1 (a project's number), loaded on first use: only the Pub/Sub service agent needs it. */
+  readonly resourcemanager: cloudresourcemanager_v1.Cloudresourcemanager;
   project: string;
   /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0.3). */
   uploadOptions: { rootUrl?: string };
@@ -148,6 +151,12 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
     iam: new iam_v1.Iam(common),
     bigquery: restApi(auth, "https://bigquery.googleapis.com/bigquery/v2"),
     pubsub: restApi(auth, "https://pubsub.googleapis.com/v1"),
+    get resourcemanager() {
+      const { cloudresourcemanager_v1 } = require("@googleapis/cloudresourcemanager") as typeof import("@googleapis/cloudresourcemanager");
+      const client = new cloudresourcemanager_v1.Cloudresourcemanager(common);
+      Object.defineProperty(this, "resourcemanager", { value: client });
+      return client;
+    },
     project,
     uploadOptions: cfg.endpoint ? { rootUrl: cfg.endpoint.replace(/\/+$/, "") + "/" } : {},
   };

@@ -290,6 +290,11 @@ export const pubsubSubscriptionInputs = z.strictObject({
 }).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
 
+export const pubsubServiceAgentInputs = z.strictObject({
+  project: projectId.optional(),
+});
+export type PubSubServiceAgentInputs = z.output<typeof pubsubServiceAgentInputs>;
+
 export const pubsubIamMemberInputs = z.strictObject({
   /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
   resource: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"'),

@@ -7,6 +7,7 @@ import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
 import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { gcpClients } from "../../provider/gcp/client";
+import { pubsubServiceAgentOf } from "../twin/gcp/resourcemanager";
 import { account, insertEvents, makeEvents, pullMessages, readDelivered, waitFor } from "../helpers/events";
 
 jest.setTimeout(300_000);
@@ -74,7 +75,7 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
   expect(emu.storage.buckets.get("security-archive")!.policy.bindings.some((b) => b.role.includes("zitadel_audit_writer"))).toBe(false);
 });
 
-test("both destinations: one job into the bucket and one into the topic, every event in each; the publisher holds exactly pubsub.topics.publish on the topic; destroy removes both", async () => {
+test("both destinations: one job into the bucket and one into the topic, every event in each; the publisher holds exactly pubsub.topics.publish on the topic; a message nobody acknowledges is dead-lettered and kept; destroy removes both", async () => {
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   const siem = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${emu.project}`, requestBody: { accountId: "siem-collector" } })).data;
   const { AuditStream } = consumer.pkg;
@@ -86,9 +87,9 @@ test("both destinations: one job into the bucket and one into the topic, every e
         bucket: { forceDestroy: true },
         changefeedOptions: { initial_scan: "no" },
         destinations: ["gcs", "pubsub"],
-        pubsub: { region: "us-east1", subscribers: [`serviceAccount:${siem.email}`] },
+        pubsub: { region: "us-east1", subscribers: [`serviceAccount:${siem.email}`], maxDeliveryAttempts: 5 },
       });
-      return { bucket: s.bucketName, jobId: s.jobId, pubsubJobId: s.pubsubJobId, topic: s.pubsubTopic, subscription: s.pubsubSubscription, health: s.health };
+      return { bucket: s.bucketName, jobId: s.jobId, pubsubJobId: s.pubsubJobId, topic: s.pubsubTopic, subscription: s.pubsubSubscription, deadLetter: s.pubsubDeadLetterSubscription, health: s.health };
     },
     config: standInConfig(emu, twin.url),
   });
@@ -102,7 +103,8 @@ test("both destinations: one job into the bucket and one into the topic, every e
     const topicPolicy = emu.pubsub.topics.get(o.topic)!.policy.bindings;
     const publisherRole = topicPolicy.find((b: any) => b.role.includes("zas_both_publisher"))!.role;
     expect(emu.rolePermissions(publisherRole)).toEqual(["pubsub.topics.publish"]);
-    expect(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings).toContainEqual({ role: "roles/pubsub.subscriber", members: [`serviceAccount:${siem.email}`] });
+    const membersOf = (bindings: { role: string; members: string[] }[], role: string) => bindings.filter((b) => b.role === role).flatMap((b) => b.members).sort();
+    expect(membersOf(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings, "roles/pubsub.subscriber")).toContain(`serviceAccount:${siem.email}`);
 
     const pg = new Client({ connectionString: twin.url });
     await pg.connect();
@@ -116,6 +118,22 @@ test("both destinations: one job into the bucket and one into the topic, every e
       return account(events, pulled).missing === 0;
     });
 
+    // Dead-lettering works only with the service agent's two grants and a subscription on the dead-letter topic.
+    const agent = `serviceAccount:${pubsubServiceAgentOf(emu.project)}`;
+    const deadLetterTopic = `${o.topic}-dead-letter`;
+    expect(o.deadLetter).toBe(`projects/${emu.project}/subscriptions/zas-both-siem-dead-letter`);
+    expect(membersOf(emu.pubsub.topics.get(deadLetterTopic)!.policy.bindings, "roles/pubsub.publisher")).toEqual([agent]);
+    expect(membersOf(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings, "roles/pubsub.subscriber")).toEqual([agent, `serviceAccount:${siem.email}`].sort());
+    expect(membersOf(emu.pubsub.subscriptions.get(o.deadLetter)!.policy.bindings, "roles/pubsub.subscriber")).toEqual([`serviceAccount:${siem.email}`]);
+    await admin.pubsub.request("POST", `/${o.topic}:publish`, { messages: [{ data: Buffer.from("not an event").toString("base64") }] });
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const got = await waitFor(`delivery ${attempt}`, async () => (await admin.pubsub.request<any>("POST", `/${o.subscription}:pull`, { maxMessages: 1, returnImmediately: true })).data.receivedMessages?.[0]);
+      expect(got.deliveryAttempt).toBe(attempt);
+      await admin.pubsub.request("POST", `/${o.subscription}:modifyAckDeadline`, { ackIds: [got.ackId], ackDeadlineSeconds: 0 });
+    }
+    const dead = await waitFor("the dead-lettered message", async () => (await admin.pubsub.request<any>("POST", `/${o.deadLetter}:pull`, { maxMessages: 10, returnImmediately: true })).data.receivedMessages);
+    expect(dead.map((m: any) => [Buffer.from(m.message.data, "base64").toString(), m.message.attributes.CloudPubSubDeadLetterSourceSubscription])).toEqual([["not an event", "zas-both-siem"]]);
+
     const d = await both.stack.destroy();
     expect(d.summary.resourceChanges?.delete).toBeGreaterThan(10);
     const check = new Client({ connectionString: twin.url });
@@ -125,6 +143,8 @@ test("both destinations: one job into the bucket and one into the topic, every e
     expect(jobs.map((j: any) => j.status)).toEqual(["canceled", "canceled"]);
     expect(emu.pubsub.topics.has(o.topic)).toBe(false);
     expect(emu.pubsub.subscriptions.has(o.subscription)).toBe(false);
+    expect(emu.pubsub.topics.has(deadLetterTopic)).toBe(false);
+    expect(emu.pubsub.subscriptions.has(o.deadLetter)).toBe(false);
   } finally {
     await both.dispose();
   }

@@ -9,6 +9,7 @@ import { Driver, State } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
 import { BIGQUERY_DEPLOYER_PERMISSIONS, DEPLOYER_PERMISSIONS, PUBSUB_DEPLOYER_PERMISSIONS } from "../../provider/permissions";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
+import { pubsubServiceAgentOperations } from "../../provider/gcp/pubsub-service-agent";
 import { pubsubSubscriptionOperations } from "../../provider/gcp/pubsub-subscription";
 import { pubsubIamMemberOperations } from "../../provider/gcp/pubsub-iam-member";
 import { bucketOperations } from "../../provider/gcp/bucket";
@@ -105,7 +106,7 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   expect(used).toEqual(BIGQUERY_DEPLOYER_PERMISSIONS.filter((x) => x.startsWith("bigquery.")));
 });
 
-test("with the Pub/Sub destination: the documented Pub/Sub permissions run the topic, subscription and grant lifecycle, and each is needed", async () => {
+test("with the Pub/Sub destination: the documented Pub/Sub permissions run the topic, subscription, service agent and grant lifecycle, and each is needed", async () => {
   f ??= await cdcFixture({ checkpointMs: 300 });
   const p = f.emu.project;
   const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "ps-deployer" } })).data;
@@ -118,11 +119,19 @@ test("with the Pub/Sub destination: the documented Pub/Sub permissions run the t
   let topic = (await topicD.up({ name: "least-events" })).state;
   let sub = (await subD.up({ name: "least-siem", topic: "least-events" })).state;
   const member = `serviceAccount:${f.writerEmail}`;
-  const grants = [(await grantD.up({ resource: topic.id, role: "roles/pubsub.publisher", member })).state, (await grantD.up({ resource: sub.id, role: "roles/pubsub.subscriber", member })).state];
-  for (const [drv, s] of [[topicD, topic], [subD, sub], [grantD, grants[0]], [grantD, grants[1]]] as const) expect(await drv.refresh(s)).toBeDefined();
+  // Dead-lettering's service agent (its number from Resource Manager), granted like any member.
+  const agentD = d(pubsubServiceAgentOperations);
+  const agent = (await agentD.up({})).state;
+  const grants = [
+    (await grantD.up({ resource: topic.id, role: "roles/pubsub.publisher", member })).state,
+    (await grantD.up({ resource: sub.id, role: "roles/pubsub.subscriber", member })).state,
+    (await grantD.up({ resource: sub.id, role: "roles/pubsub.subscriber", member: agent.outputs.member })).state,
+  ];
+  for (const [drv, s] of [[topicD, topic], [subD, sub], [agentD, agent], ...grants.map((g) => [grantD, g] as const)] as const) expect(await drv.refresh(s)).toBeDefined();
   topic = (await topicD.up({ name: "least-events", labels: { team: "soc" } }, topic)).state;
   sub = (await subD.up({ name: "least-siem", topic: "least-events", ackDeadlineSeconds: 90 }, sub)).state;
   for (const g of grants) await grantD.destroy(g);
+  await agentD.destroy(agent);
   await subD.destroy(sub);
   await topicD.destroy(topic);
   const mine = f.emu.checks.slice(checksBefore).filter((c) => c.principal === deployer.email);

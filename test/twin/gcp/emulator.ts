@@ -2,7 +2,8 @@
 // (buckets, bucket IAM, objects with media/multipart/resumable upload), IAM (service accounts,
 // keys, custom roles), BigQuery (datasets, external tables and views, queries: bigquery.ts, run by
 // bqemulator as a child process started on the first BigQuery call), Pub/Sub (topics, pull
-// subscriptions, topic and subscription IAM: pubsub.ts) and the OAuth2 token endpoint
+// subscriptions, topic and subscription IAM: pubsub.ts), Resource Manager (a project's number:
+// resourcemanager.ts) and the OAuth2 token endpoint
 // (JWT-bearer grant). Callers authenticate with real RSA keys the emulator issued; every call needs
 // its permission. Behaviour follows
 // shared/research/gcp-apis.md (§10 is the checklist this implements).
@@ -18,6 +19,7 @@ import { StorageApi } from "./storage";
 import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
 import { PubsubApi } from "./pubsub";
+import { ResourceManagerApi } from "./resourcemanager";
 import { policyGrants } from "./policy";
 
 export interface Fault {
@@ -101,6 +103,7 @@ export class GcpEmulator {
   readonly storage: StorageApi;
   readonly bigquery: BigQueryApi;
   readonly pubsub: PubsubApi;
+  readonly resourcemanager: ResourceManagerApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
   /** Principals holding some permissions on a project (a custom role bound at project level). */
@@ -124,7 +127,9 @@ export class GcpEmulator {
     this.storage = new StorageApi(this);
     this.bigquery = new BigQueryApi(this, path.join(this.stateDir, "bqemulator-gcs"));
     this.pubsub = new PubsubApi(this);
+    this.resourcemanager = new ResourceManagerApi(this);
     this.route("POST", "iam", /^\/token$/, (r) => this.token(r));
+    this.resourcemanager.register((m, re, h) => this.route(m, "resourcemanager", re, h));
     this.iam.register((m, re, h) => this.route(m, "iam", re, h));
     this.pubsub.register((m, re, h) => this.route(m, "pubsub", re, h));
     // Before Storage: its XML-path media route (GET /<bucket>/<object>) would take /bigquery/v2/… too.

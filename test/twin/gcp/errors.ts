@@ -6,7 +6,7 @@
 // table, more than one entry in errors[].
 // Pub/Sub: {error:{code,message,status}} (docs/pubsub-research.md §8), plus `details` where one is given.
 
-export type Api = "storage" | "iam" | "bigquery" | "pubsub";
+export type Api = "storage" | "iam" | "bigquery" | "pubsub" | "resourcemanager";
 
 const STORAGE_REASON: Record<number, string> = {
   400: "invalid",

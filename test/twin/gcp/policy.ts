@@ -68,6 +68,7 @@ function checkMember(emu: GcpEmulator, member: string): void {
     if (sa && /\.iam\.gserviceaccount\.com$/.test(email) && (sa.deleted || !emu.visible(sa))) {
       throw invalid(`Service account ${email} does not exist.`);
     }
-    if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email)) throw invalid(`Service account ${email} does not exist.`);
+    // Google-managed service agents exist without being created (the emulator knows Pub/Sub's).
+    if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email) && !emu.resourcemanager.isServiceAgent(email)) throw invalid(`Service account ${email} does not exist.`);
   }
 }

@@ -5,6 +5,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import { GcpEmulator } from "./emulator";
+import { pubsubServiceAgentOf } from "./resourcemanager";
 
 jest.setTimeout(30_000);
 
@@ -351,12 +352,42 @@ describe("at-least-once delivery", () => {
     expect(await ok(admin, "POST", `${subPath("nack-sub")}:acknowledge`, { ackIds: ["A".repeat(32)] })).toEqual({});
   });
 
+  /** Adds `member` to `role` on a topic's or subscription's policy. */
+  async function bind(path: string, role: string, member: string): Promise<void> {
+    const policy = await ok(admin, "GET", `${path}:getIamPolicy`);
+    const bindings = [...(policy.bindings ?? []).filter((b: any) => b.role !== role), { role, members: [...((policy.bindings ?? []).find((b: any) => b.role === role)?.members ?? []), member] }];
+    await ok(admin, "POST", `${path}:setIamPolicy`, { policy: { bindings, etag: policy.etag } });
+  }
+  const agent = () => `serviceAccount:${pubsubServiceAgentOf(emu.project)}`;
+
+  test("without the service agent's two grants nothing is forwarded: the message keeps coming back, past maxDeliveryAttempts", async () => {
+    await ok(admin, "PUT", topicPath("ungranted-dlq"), {});
+    await ok(admin, "PUT", subPath("ungranted-dlq-reader"), { topic: topicName("ungranted-dlq") });
+    await ok(admin, "PUT", subPath("dl-ungranted"), { topic: topicName("redeliver"), deadLetterPolicy: { deadLetterTopic: topicName("ungranted-dlq"), maxDeliveryAttempts: 5 } });
+    const id = (await publish(admin, "redeliver", [{ data: b64("kept") }])).body.messageIds[0];
+    const nackAll = async () => {
+      const got = (await pullNow(admin, "dl-ungranted")).receivedMessages ?? [];
+      expect(got.map((m: any) => m.message.messageId)).toEqual([id]);
+      await ok(admin, "POST", `${subPath("dl-ungranted")}:modifyAckDeadline`, { ackIds: [got[0].ackId], ackDeadlineSeconds: 0 });
+    };
+    for (let attempt = 1; attempt <= 7; attempt++) await nackAll();
+    // Publish on the dead-letter topic alone is not enough: the agent must also consume from the subscription.
+    await bind(topicPath("ungranted-dlq"), "roles/pubsub.publisher", agent());
+    for (let attempt = 1; attempt <= 2; attempt++) await nackAll();
+    expect(emu.pubsub.published("ungranted-dlq")).toHaveLength(0);
+    await bind(subPath("dl-ungranted"), "roles/pubsub.subscriber", agent());
+    expect(await pullNow(admin, "dl-ungranted")).toEqual({});
+    expect(((await pullNow(admin, "ungranted-dlq-reader")).receivedMessages ?? []).map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual(["kept"]);
+  });
+
   test("with a dead-letter policy, deliveryAttempt counts up; after maxDeliveryAttempts the message goes to the dead-letter topic", async () => {
     await ok(admin, "PUT", subPath("dlq-reader"), { topic: topicName("redeliver-dlq") });
     await ok(admin, "PUT", subPath("dl-sub"), {
       topic: topicName("redeliver"),
       deadLetterPolicy: { deadLetterTopic: topicName("redeliver-dlq"), maxDeliveryAttempts: 5 },
     });
+    await bind(topicPath("redeliver-dlq"), "roles/pubsub.publisher", agent());
+    await bind(subPath("dl-sub"), "roles/pubsub.subscriber", agent());
     const id = (await publish(admin, "redeliver", [{ data: b64("poison"), attributes: { table: "events" } }])).body.messageIds[0];
     for (let attempt = 1; attempt <= 5; attempt++) {
       const got = (await pullNow(admin, "dl-sub")).receivedMessages;
@@ -381,6 +412,7 @@ describe("at-least-once delivery", () => {
       ackDeadlineSeconds: 10,
       deadLetterPolicy: { deadLetterTopic: topicName("redeliver-dlq"), maxDeliveryAttempts: 5 },
     });
+    await bind(subPath("dl-expire"), "roles/pubsub.subscriber", agent());
     const before = emu.pubsub.published("redeliver-dlq").length;
     await publish(admin, "redeliver", [{ data: b64("slow consumer") }]);
     for (let attempt = 1; attempt <= 5; attempt++) {

@@ -11,6 +11,7 @@ import { ApiError, invalid } from "./errors";
 import type { GcpEmulator, Reply, Request, Scope } from "./emulator";
 import { PUBSUB_ROLES } from "./roles";
 import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants } from "./policy";
+import { pubsubServiceAgentOf } from "./resourcemanager";
 
 export interface PubsubMessage {
   messageId: string;
@@ -148,6 +149,13 @@ export class PubsubApi {
     const name = `projects/${scope.project}/${kind}/${kind === "topics" ? scope.topic : scope.subscription}`;
     const resource = kind === "topics" ? this.topics.get(name) : this.subscriptions.get(name);
     return resource ? policyGrants(this.emu, resource.policy, principal, permission) : false;
+  }
+
+  /** May the subscription's project's Pub/Sub service agent move its messages to `target`? */
+  private mayForward(s: SubscriptionState, target: TopicState): boolean {
+    const agent = pubsubServiceAgentOf(s.project);
+    const [, targetProject, , targetId] = target.name.split("/");
+    return this.grants({ project: targetProject, topic: targetId }, agent, "pubsub.topics.publish") && this.grants({ project: s.project, subscription: s.id }, agent, "pubsub.subscriptions.consume");
   }
 
   // ---------------------------------------------------------------- names and lookups
@@ -440,6 +448,12 @@ export class PubsubApi {
     if (!dl) return;
     const target = this.topics.get(dl.deadLetterTopic);
     if (!target) return; // forwarding fails: the message stays and is delivered again
+    // Pub/Sub forwards as the subscription project's service agent, which needs publish on the
+    // dead-letter topic and consume on this subscription (roles/pubsub.publisher, roles/pubsub.subscriber:
+    // pubsub/docs/dead-letter-topics). Without them nothing is forwarded: "Pub/Sub counts delivery
+    // attempts only when the dead-letter topic is configured correctly and includes the correct IAM
+    // permissions", so the message stays and is delivered again.
+    if (!this.mayForward(s, target)) return;
     s.backlog = s.backlog.filter((l) => {
       if (l.availableAt > now || l.attempts < dl.maxDeliveryAttempts) return true;
       // The attributes Pub/Sub adds to a forwarded message (pubsub/docs/handling-failures; names from

@@ -1,0 +1,107 @@
+// PubSubServiceAgent: the Pub/Sub service agent of a project, service-<project number>@gcp-sa-pubsub.iam.gserviceaccount.com,
+// the Google-managed identity that forwards undeliverable messages to a subscription's dead-letter topic.
+// Dead-lettering works only when that agent may publish to the dead-letter topic (roles/pubsub.publisher)
+// and consume from the subscription (roles/pubsub.subscriber) — pubsub/docs/dead-letter-topics, "Grant IAM
+// roles to use dead-letter topics"; DeadLetterPolicy.dead_letter_topic: "The Pub/Sub service account
+// associated with the enclosing subscription's parent project (i.e.,
+// service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com) must have permission to Publish() to this
+// topic". Its email needs the project *number*, which only Cloud Resource Manager tells:
+// projects.get (v1 `GET /v1/projects/{projectId}` → `projectNumber`, permission resourcemanager.projects.get).
+//
+// Nothing is created: the resource reads the number once and keeps it (a project's number never changes),
+// so grants to the agent can be declared with PubSubIamMember like any other member.
+//
+// The provider stored in state is `require(".../provider/stored/pubsub-service-agent.js")`
+// (provider/operations-provider.ts): this file's path and its `pubsubServiceAgentOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { Gcp, defaultProject, gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { PubSubServiceAgentInputs, pubsubServiceAgentInputs } from "./schemas";
+import { operationsProvider } from "../operations-provider";
+import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+
+export interface PubSubServiceAgentArgs {
+  /** The project whose agent it is (the subscription's project); default: the provider's project. */
+  project?: pulumi.Input<string>;
+}
+
+/** The agent's email for a project number. */
+export function pubsubServiceAgentEmail(projectNumber: string): string {
+  return `service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+}
+
+async function projectNumber(gcp: Gcp, project: string): Promise<string> {
+  const what = `read the number of project ${project} (Cloud Resource Manager projects.get)`;
+  try {
+    const res = await withRetry(() => gcp.resourcemanager.projects.get({ projectId: project }), { what });
+    const n = res.data.projectNumber;
+    if (!n || !/^\d+$/.test(n)) throw new Error(`${what}: the answer carries no projectNumber`);
+    return n;
+  } catch (e) {
+    if (statusOf(e) === undefined && !(e as any)?.response) throw e;
+    // CRM answers 403 both for a missing permission and for a project that does not exist (it does
+    // not tell callers which projects exist).
+    const hint = statusOf(e) === 403 ? ` The deployer needs resourcemanager.projects.get on ${project} (roles/browser holds it), and the project must exist.` : "";
+    throw new Error(gcpError(e, what).message + hint);
+  }
+}
+
+function outputs(project: string, number: string) {
+  const email = pubsubServiceAgentEmail(number);
+  return { project, projectNumber: number, email, member: `serviceAccount:${email}` };
+}
+
+export const pubsubServiceAgentOperations: Operations = engineFacing({
+  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+    const v = validate(pubsubServiceAgentInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
+    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
+  },
+
+  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: ["project"], update: [] });
+  },
+
+  async create(config: ConfigLike | undefined, i: PubSubServiceAgentInputs) {
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const project = i.project ?? gcp.project;
+    const outs = outputs(project, await projectNumber(gcp, project));
+    return { id: outs.email, outs };
+  },
+
+  async read(config: ConfigLike | undefined, id: string, props?: any) {
+    if (!props) throw new Error(importRefusal("PubSubServiceAgent", id));
+    // A deleted project answers 403 here: refresh then fails loudly rather than dropping the grants' member.
+    const gcp = await gcpClients(gcpConfigFrom(config));
+    const outs = outputs(props.project, await projectNumber(gcp, props.project));
+    return { id: outs.email, props: outs };
+  },
+
+  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    // Only a new provider text gets here (the project replaces); the number stays.
+    return { outs: outputs(news.project ?? olds.project, olds.projectNumber) };
+  },
+
+  async delete() {
+    // Google manages the agent: nothing to remove (its grants are their own resources).
+  },
+});
+
+export interface PubSubServiceAgent {
+  readonly project: pulumi.Output<string>;
+  readonly projectNumber: pulumi.Output<string>;
+  /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */
+  readonly email: pulumi.Output<string>;
+  /** `serviceAccount:<email>`, for PubSubIamMember. */
+  readonly member: pulumi.Output<string>;
+}
+
+/** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
+export class PubSubServiceAgent extends pulumi.dynamic.Resource {
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "pubsubServiceAgentOperations", pubsubServiceAgentOperations);
+  }
+
+  constructor(name: string, args: PubSubServiceAgentArgs, opts?: pulumi.CustomResourceOptions) {
+    super(PubSubServiceAgent.provider, name, { project: args.project, projectNumber: undefined, email: undefined, member: undefined }, refuseImport("PubSubServiceAgent", name, opts), "gcp", "PubSubServiceAgent");
+  }
+}
