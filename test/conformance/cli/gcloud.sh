@@ -79,4 +79,21 @@ fi
 
 run 120 gcloud storage rm -r "gs://$b"
 if [ "$RC" = 0 ]; then result PASS gcloud.rm-r "bucket and objects removed"; else result FAIL gcloud.rm-r "exit $RC: $(tail_out)"; fi
+
+# Resource Manager: `gcloud projects describe` is Cloud Resource Manager v1 projects.get, the call
+# PubSubServiceAgent makes for the project number (api_endpoint_overrides/cloudresourcemanager).
+export CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER=$CONF_GCP_ENDPOINT/
+run 120 gcloud projects describe "$CONF_PROJECT" --format='value(projectNumber,lifecycleState)'
+if [ "$RC" = 0 ] && grep -Eq '^[1-9][0-9]{11}[[:space:]]+ACTIVE$' <<<"$OUT"; then
+  result PASS gcloud.projects-describe "$OUT"
+else
+  result FAIL gcloud.projects-describe "exit $RC; want '<12-digit number> ACTIVE'; got: $(tail_out)"
+fi
+# A project that does not exist: refused like one the caller may not see (403), and gcloud says so.
+run 120 gcloud projects describe no-such-project-here
+if [ "$RC" != 0 ] && grep -qi "permission" <<<"$OUT"; then
+  result PASS gcloud.projects-describe-missing "$(tail_out 1)"
+else
+  result FAIL gcloud.projects-describe-missing "exit $RC; want a failure naming permission; got: $(tail_out)"
+fi
 exit 0
