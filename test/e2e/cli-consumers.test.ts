@@ -20,20 +20,20 @@ let standIns: StandIns;
 let emu: GcpEmulator;
 let admin: Gcp;
 let pg: Client;
-let cli: PulumiCli;
+let sharedCli: PulumiCli;
 const projects: ConsumerProject[] = [];
 
 beforeAll(async () => {
   standIns = await startStandIns();
   ({ emu, admin, pg } = standIns);
-  cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-")));
+  sharedCli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-")));
   // examples/existing-bucket streams into a bucket made elsewhere.
   await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: "acme-security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
 });
 afterAll(async () => {
   for (const p of projects) p.dispose();
   await standIns?.stop();
-  if (cli) fs.rmSync(cli.base, { recursive: true, force: true });
+  if (sharedCli) fs.rmSync(sharedCli.base, { recursive: true, force: true });
 });
 
 async function liveJobs(): Promise<string[]> {
@@ -42,9 +42,10 @@ async function liveJobs(): Promise<string[]> {
 }
 
 // example, install mode, resources `up` creates (with the stack), where its events land, the
-// @pulumi/pulumi the project pins (the lower bound of the package's peer range for one of them).
-const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined][] = [
-  ["guide-default", "tarball", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0"],
+// @pulumi/pulumi the project pins (the lower bound of the package's peer range for one of them), and
+// for one of them the consumer's Node: the oldest the package claims (tools/consumer-node, `npm run setup`).
+const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined, "oldest-node"?][] = [
+  ["guide-default", "tarball", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0", "oldest-node"],
   ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
   ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined],
   ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
@@ -56,9 +57,28 @@ function bucketOf(state: any): string {
   return b.outputs.name;
 }
 
-test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no-op preview, refresh, destroy", async (example, mode, count, sinkOf, peer) => {
+/**
+ * A PulumiCli whose `node` is the consumer Node of tools/consumer-node, through a wrapper that notes each
+ * start (the language host and the dynamic-provider launcher both run `node` from PATH).
+ */
+function onOldestNode(): { cli: PulumiCli; version: string; starts: () => string[] } {
+  const real = path.join(__dirname, "..", "..", ".cache", "node-consumer", "bin", "node");
+  if (!fs.existsSync(real)) throw new Error(`${real} is missing: run \`npm run setup\` (tools/consumer-node/install.sh)`);
+  const version = spawnSync(real, ["--version"], { encoding: "utf8" }).stdout.trim();
+  const c = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-node-")));
+  const wrapper = path.join(c.base, "node-bin");
+  const log = path.join(c.base, "node-starts.log");
+  fs.mkdirSync(wrapper);
+  fs.writeFileSync(path.join(wrapper, "node"), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  c.env.PATH = `${wrapper}${path.delimiter}${c.env.PATH}`;
+  return { cli: c, version, starts: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : []) };
+}
+
+test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no-op preview, refresh, destroy", async (example, mode, count, sinkOf, peer, node) => {
   const p = consumerProject(example, mode, { peer });
   projects.push(p);
+  const oldest = node === "oldest-node" ? onOldestNode() : undefined;
+  const cli = oldest?.cli ?? sharedCli;
   const stack = `${mode}`;
   await cli.run(p.dir, ["stack", "init", stack]);
   await cli.configure(p.dir, stack, standInConfig(emu, standIns.twin.url));
@@ -93,4 +113,13 @@ test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no
   const jobId = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed").outputs.jobId;
   expect(jobsBefore).toContain(jobId);
   expect(await liveJobs()).toEqual(jobsBefore.filter((j) => j !== jobId));
+  if (oldest) {
+    // The program, the dynamic-provider host and the health command ran on the consumer Node, a Node 22.
+    expect(oldest.version).toMatch(/^v22\./);
+    const starts = oldest.starts();
+    expect(starts.some((args) => /@pulumi[\\/]pulumi[\\/]cmd[\\/]run\b/.test(args))).toBe(true); // the language host's program runner
+    expect(starts.some((args) => /cmd[\\/]dynamic-provider\b/.test(args))).toBe(true); // the dynamic-provider host
+    expect(starts.some((args) => /zitadel-audit-stream[\\/]dist[\\/]provider[\\/]cli\.js|\.bin[\\/]zitadel-audit-stream/.test(args))).toBe(true); // the health command
+    fs.rmSync(oldest.cli.base, { recursive: true, force: true });
+  }
 });
