@@ -17,7 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Gcp, defaultProject, gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { PubSubServiceAgentInputs, pubsubServiceAgentInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
 
 export interface PubSubServiceAgentArgs {
   /** The project whose agent it is (the subscription's project); default: the provider's project. */
@@ -53,7 +53,7 @@ function outputs(project: string, number: string) {
 export const pubsubServiceAgentOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, _olds: any, news: any) {
     const v = validate(pubsubServiceAgentInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
+    return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {

@@ -1,6 +1,6 @@
 // Bad inputs are refused at `check` with field-level failures, before any API call.
 import { named } from "../helpers/failures";
-import { Bucket, BucketIamMember, CustomRole, ServiceAccount, ServiceAccountKey } from "../../provider";
+import { Bucket, BucketIamMember, CustomRole, PubSubServiceAgent, ServiceAccount, ServiceAccountKey, pubsubServiceAgentEmail } from "../../provider";
 import { UNKNOWN } from "../../provider/shared";
 
 const checkOf = (cls: any) => (news: Record<string, unknown>) => cls.provider.check({}, { ...news, __provider: "text" });
@@ -79,6 +79,25 @@ describe("check on good inputs", () => {
     expect(r.inputs.member).toBe(UNKNOWN);
     const bad = await grant({ bucket: UNKNOWN, role: "nonsense", member: UNKNOWN });
     expect(named(bad.failures).map((f: any) => f.property)).toEqual(["role"]);
+  });
+
+  test("the Pub/Sub service agent: the project from config or the argument, no undefined values, a new project replaces", async () => {
+    const agent = (PubSubServiceAgent as any).provider;
+    const env = process.env;
+    const saved = ["GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GOOGLE_CREDENTIALS"].map((k) => [k, env[k]] as const);
+    for (const [k] of saved) delete env[k];
+    try {
+      // (The host adds __provider back to every result.)
+      expect(await agent.check({}, { __provider: "text" })).toStrictEqual({ inputs: {} }); // strict: no key holding undefined
+      expect((await agent.check({}, { project: "audit-project", __provider: "text" })).inputs).toEqual({ project: "audit-project" });
+      expect(named((await agent.check({}, { project: "Audit Project", __provider: "text" })).failures).map((f: any) => f.property)).toEqual(["project"]);
+    } finally {
+      for (const [k, v] of saved) if (v !== undefined) env[k] = v;
+    }
+    const olds = { project: "audit-project", projectNumber: "415104041262", email: "service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com", member: "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com" };
+    expect(await agent.diff("x", olds, { project: "audit-project" })).toMatchObject({ changes: false });
+    expect(await agent.diff("x", olds, { project: "other-project" })).toMatchObject({ changes: true, replaces: ["project"] });
+    expect(pubsubServiceAgentEmail("415104041262")).toBe(olds.email);
   });
 
   test("permissions are de-duplicated and sorted; the title defaults to the role id", async () => {
