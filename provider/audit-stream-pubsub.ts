@@ -71,6 +71,19 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
   return problems;
 }
 
+/**
+ * What the `pubsub` argument risks without being wrong, said at preview. Pub/Sub keeps nothing for a
+ * topic without subscriptions ("messages published to a topic with no subscriptions are lost",
+ * DeadLetterPolicy.dead_letter_topic; pubsub/docs/subscription-overview): with no subscription here,
+ * events published before the user's own subscription exists are gone.
+ */
+export function pubsubWarnings(p: AuditStreamPubSubArgs | undefined, destinations: string[]): string[] {
+  if (!p || !destinations.includes("pubsub") || p.subscriptionName !== null) return [];
+  return [
+    "pubsub.subscriptionName is null: Pub/Sub drops what is published to a topic without subscriptions, so events the feed publishes before your own subscription exists are lost. Create that subscription first (on the topic this stream names), or keep the stream's subscription.",
+  ];
+}
+
 export interface PubSubDestination {
   topic: PubSubTopic;
   subscription?: PubSubSubscription;

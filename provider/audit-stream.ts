@@ -19,7 +19,7 @@ import { BigQueryView } from "./gcp/bigquery-view";
 import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } from "./cdc/bigquery";
 import { loadSqlParser } from "./cdc/query";
 import type { FeedHealth } from "./cockroach/health";
-import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems } from "./audit-stream-pubsub";
+import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems, pubsubWarnings } from "./audit-stream-pubsub";
 import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
@@ -230,6 +230,7 @@ export class AuditStream extends pulumi.ComponentResource {
 
     const destinations = args.destinations ?? (args.pubsub ? ["gcs", "pubsub"] : ["gcs"]);
     const toGcs = destinations.includes("gcs");
+    for (const warning of pubsubWarnings(args.pubsub, destinations)) void pulumi.log.warn(warning, this);
     const setting = args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
     const pubsub = destinations.includes("pubsub") ? pubsubDestination(name, args, args.pubsub!, setting ? [setting] : [], parent) : undefined;
     const gcs = toGcs ? this.gcsDestination(name, args, setting, parent) : undefined;
