@@ -44,12 +44,14 @@ async function liveJobs(): Promise<string[]> {
 // example, install mode, resources `up` creates (with the stack), where its events land, the
 // @pulumi/pulumi the project pins (the lower bound of the package's peer range for one of them), and
 // for one of them the consumer's Node: the oldest the package claims (tools/consumer-node, `npm run setup`).
-const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined, "oldest-node"?][] = [
+// Every row has all six values: test.each treats a test function with more parameters than its row
+// as one taking jest's `done` callback, and then waits for it.
+const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined, "oldest-node" | "project-node"][] = [
   ["guide-default", "tarball", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0", "oldest-node"],
-  ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
-  ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined],
-  ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
-  ["payload-allowlist", "pnpm-workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined],
+  ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
+  ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined, "project-node"],
+  ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
+  ["payload-allowlist", "pnpm-workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
 ];
 
 function bucketOf(state: any): string {
