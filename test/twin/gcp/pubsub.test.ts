@@ -412,6 +412,7 @@ describe("at-least-once delivery", () => {
       ackDeadlineSeconds: 10,
       deadLetterPolicy: { deadLetterTopic: topicName("redeliver-dlq"), maxDeliveryAttempts: 5 },
     });
+    await bind(topicPath("redeliver-dlq"), "roles/pubsub.publisher", agent());
     await bind(subPath("dl-expire"), "roles/pubsub.subscriber", agent());
     const before = emu.pubsub.published("redeliver-dlq").length;
     await publish(admin, "redeliver", [{ data: b64("slow consumer") }]);
