@@ -98,13 +98,14 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
   const topicName = p.topicName ?? `${name}-events`;
   const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project }, parent);
   const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project }, parent) : undefined;
+  const subscriptionName = p.subscriptionName ?? `${name}-siem`;
   const subscription =
     p.subscriptionName === null
       ? undefined
       : new PubSubSubscription(
           `${name}-subscription`,
           {
-            name: p.subscriptionName ?? `${name}-siem`,
+            name: subscriptionName,
             topic: topic.fullName,
             project: args.project,
             ackDeadlineSeconds: p.ackDeadlineSeconds,
@@ -115,7 +116,7 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
           parent,
         );
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
-  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, p, deadLetter, subscription, parent) : undefined;
+  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, p, subscriptionName, deadLetter, subscription, parent) : undefined;
 
   // The writer may publish to this topic and do nothing else.
   const role = new CustomRole(
@@ -131,8 +132,8 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
 }
 
 /** The dead-letter topic's subscription and the service agent's two grants (see the header). */
-function deadLettering(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
-  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${p.subscriptionName ?? `${name}-siem`}-dead-letter`, topic: deadLetter.fullName, project: args.project }, parent);
+function deadLettering(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
+  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project }, parent);
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent));
   const agent = new PubSubServiceAgent(`${name}-pubsub-agent`, { project: args.project }, parent);
   new PubSubIamMember(`${name}-dead-letter-publisher`, { resource: deadLetter.fullName, role: "roles/pubsub.publisher", member: agent.member }, parent);

@@ -9,11 +9,10 @@
 import * as crypto from "crypto";
 import * as zlib from "zlib";
 import { ApiError } from "./errors";
-import type { GcpEmulator, Reply, Request } from "./emulator";
+import type { GcpEmulator, Reply, Request, Register } from "./emulator";
 import { BIGQUERY_LEGACY_ROLES, BIGQUERY_ROLES } from "./roles";
 import { BigQueryEngine, LineError, SchemaField, convertLine, engineType, legacyType, ndjsonLines, plainDecimal } from "./bigquery-engine";
 
-type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
 
 export interface AccessEntry {
   role?: string;

@@ -78,6 +78,8 @@ const GOOGLE_TOKEN_AUDIENCES = [
 ];
 
 type Handler = (req: Request) => Promise<Reply> | Reply;
+/** How each API file (storage.ts, iam.ts, bigquery.ts, pubsub.ts, resourcemanager.ts) adds its routes. */
+export type Register = (method: string, re: RegExp, h: Handler) => void;
 export interface Request {
   method: string;
   path: string;

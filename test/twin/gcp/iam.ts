@@ -3,7 +3,7 @@
 // soft delete (gcp-apis.md §2, §3).
 import * as crypto from "crypto";
 import { ApiError, failedPrecondition, invalid, notFound } from "./errors";
-import type { GcpEmulator, Reply, Request } from "./emulator";
+import type { GcpEmulator, Reply, Request, Register } from "./emulator";
 import { KNOWN_PERMISSIONS } from "./roles";
 
 export interface ServiceAccountKey {
@@ -47,7 +47,6 @@ export interface CustomRole {
 const STAGES = ["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"];
 const DAY = 86_400_000;
 
-type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
 
 export class IamApi {
   /** All accounts ever created, deleted ones included (undelete needs them). */

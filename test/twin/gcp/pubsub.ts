@@ -8,7 +8,7 @@
 // Delivery runs on the emulator's Pub/Sub clock (`now()`), which a test can move with `advance(ms)`.
 import * as crypto from "crypto";
 import { ApiError, invalid } from "./errors";
-import type { GcpEmulator, Reply, Request, Scope } from "./emulator";
+import type { GcpEmulator, Reply, Request, Scope, Register } from "./emulator";
 import { PUBSUB_ROLES } from "./roles";
 import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants } from "./policy";
 import { pubsubServiceAgentOf } from "./resourcemanager";
@@ -77,7 +77,6 @@ const NAMES_HELP = "Refer to https://cloud.google.com/pubsub/docs/admin#resource
 const MINUTE = 60;
 const DAY = 86_400;
 
-type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
 
 export class PubsubApi {
   /** By full name (projects/{p}/topics/{t}). */

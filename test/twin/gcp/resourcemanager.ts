@@ -6,9 +6,8 @@
 // permission" (the v1 API's wording, googleapis/google-cloud-python#2505), so callers cannot probe ids.
 import * as crypto from "crypto";
 import { ApiError } from "./errors";
-import type { GcpEmulator, Reply, Request } from "./emulator";
+import type { GcpEmulator, Reply, Request, Register } from "./emulator";
 
-type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
 
 /** A stable 12-digit project number for a project id (real numbers are 12 digits, e.g. 415104041262). */
 export function projectNumberOf(project: string): string {

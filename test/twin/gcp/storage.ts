@@ -4,7 +4,7 @@
 import * as crypto from "crypto";
 import * as zlib from "zlib";
 import { ApiError, crc32c, invalid, notFound } from "./errors";
-import type { GcpEmulator, Reply, Request } from "./emulator";
+import type { GcpEmulator, Reply, Request, Register } from "./emulator";
 import { PREDEFINED_ROLES } from "./roles";
 import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag } from "./policy";
 
@@ -40,7 +40,6 @@ const SETTABLE = ["location", "storageClass", "labels", "versioning", "lifecycle
 const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL", "DURABLE_REDUCED_AVAILABILITY"];
 const MULTI_REGIONS = ["US", "EU", "ASIA"];
 
-type Register = (method: string, re: RegExp, h: (r: Request) => Reply | Promise<Reply>) => void;
 
 export class StorageApi {
   readonly buckets = new Map<string, BucketState>();
