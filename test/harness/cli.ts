@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFile, execFileSync } from "child_process";
-import { findPulumiCli, repoRoot } from "./engine";
+import { cliPathDirs, findPulumiCli, repoRoot } from "./engine";
 
 export const PASSPHRASE = "zitadel-audit-stream-tests";
 
@@ -43,7 +43,7 @@ export class PulumiCli {
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
       // The language host and the dynamic-provider launcher sit next to the CLI; `node` is the
       // project's Node 24 (consumers run on theirs).
-      PATH: [path.dirname(this.bin), path.join(repoRoot, "node_modules", ".bin"), process.env.PATH ?? ""].join(path.delimiter),
+      PATH: [...cliPathDirs(this.bin), process.env.PATH ?? ""].join(path.delimiter),
     };
   }
 

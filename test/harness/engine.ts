@@ -18,15 +18,23 @@ export function pinnedCliVersion(): string {
   return m[1];
 }
 
-/** Finds the CLI the same way install.sh places it: $PULUMI_CLI, then $PULUMI_HOME/versions/<v>/bin/pulumi. */
+/** Where `npm run setup` (tools/pulumi-cli/install.sh) records the CLI it chose, and keeps the launcher when that CLI has none beside it. */
+export const setupCliDir = path.join(process.env.SETUP_CACHE_DIR ?? path.join(repoRoot, ".cache"), "pulumi-cli");
+
+/**
+ * The CLI to run: $PULUMI_CLI when set and not empty, else the one `npm run setup` chose and recorded
+ * (a pulumi on PATH, or the pinned version it built), else the pinned version's place under $PULUMI_HOME.
+ */
 export function findPulumiCli(): string {
   const candidates: string[] = [];
   if (process.env.PULUMI_CLI) candidates.push(process.env.PULUMI_CLI);
+  const recorded = path.join(setupCliDir, "cli");
+  if (fs.existsSync(recorded)) candidates.push(fs.readFileSync(recorded, "utf8").trim());
   const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
   candidates.push(path.join(home, "versions", pinnedCliVersion(), "bin", "pulumi"));
   for (const c of candidates) {
     try {
-      execFileSync(c, ["version"], { env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" }, stdio: "pipe" });
+      execFileSync(c, ["version"], { env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" }, stdio: "pipe", timeout: 20_000 });
       return c;
     } catch {
       // not this one
@@ -35,11 +43,29 @@ export function findPulumiCli(): string {
   throw new Error(`No Pulumi CLI found (tried ${candidates.join(", ")}). Run: npm run setup (or npm run pulumi-cli)`);
 }
 
+/**
+ * The folders the engine's processes need first on PATH: the CLI's own (its language host and
+ * launcher), the launcher setup kept for a CLI that has none beside it, and node_modules/.bin
+ * (the project's Node 24, which the launcher and the language host run as `node`).
+ */
+export function cliPathDirs(cli: string): string[] {
+  const plugins = path.join(setupCliDir, "plugins");
+  return [path.dirname(fs.realpathSync(cli)), ...(fs.existsSync(plugins) ? [plugins] : []), path.join(repoRoot, "node_modules", ".bin")];
+}
+
 let cliPromise: Promise<PulumiCommand> | undefined;
 export function pulumiCommand(): Promise<PulumiCommand> {
   if (!cliPromise) {
     const bin = findPulumiCli();
-    cliPromise = PulumiCommand.get({ root: path.dirname(path.dirname(bin)), skipVersionCheck: false });
+    // PulumiCommand runs <root>/bin/pulumi; a CLI elsewhere (PULUMI_CLI=/opt/x/pulumi-3) gets a link
+    // in that shape (the engine resolves it to find the plugins beside the real binary).
+    let root = path.dirname(path.dirname(bin));
+    if (path.join(root, "bin", "pulumi") !== bin) {
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-root-"));
+      fs.mkdirSync(path.join(root, "bin"));
+      fs.symlinkSync(path.resolve(bin), path.join(root, "bin", "pulumi"));
+    }
+    cliPromise = PulumiCommand.get({ root, skipVersionCheck: false });
   }
   return cliPromise;
 }
@@ -73,7 +99,7 @@ export async function newTestStack(opts: StackOptions): Promise<TestStack> {
   fs.mkdirSync(backendDir);
   fs.mkdirSync(pulumiHome);
   const cli = await pulumiCommand();
-  const binDirs = [path.dirname(cli.command), path.join(repoRoot, "node_modules", ".bin")];
+  const binDirs = cliPathDirs(cli.command);
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: opts.stackName ?? "test", projectName: opts.project, program: opts.program },
     {
