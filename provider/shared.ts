@@ -289,7 +289,13 @@ export function engineFacing(ops: Operations, secretKeys: string[] = []): Operat
       try {
         return await fn(config, ...args);
       } catch (e) {
-        if (e instanceof Error) e.message = scrubSecrets(e.message, secretsIn(config, args));
+        if (e instanceof Error) {
+          e.message = scrubSecrets(e.message, secretsIn(config, args));
+          // A failure that records state (the host's ErrorResourceInitFailed: `id` and `properties`)
+          // reaches the user only through `reasons`: without them the CLI prints "resource init
+          // failed" and nothing of the message (cmd/dynamic-provider/index.js grpcResponseFromError).
+          if ((e as { id?: unknown }).id) (e as { reasons?: string[] }).reasons = [e.message];
+        }
         throw e;
       }
     };

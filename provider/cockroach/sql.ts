@@ -8,19 +8,53 @@ import type { ConfigLike } from "../shared";
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
 
 /**
+ * Every connection is bounded: a server that accepts and never answers must not hang `pulumi
+ * preview`, `up` or the health command. Connecting (TCP, TLS and the startup exchange) gets
+ * `connectMs`; each statement gets `statementMs` for its answer (pg's client-side query_timeout:
+ * the timer covers sending and reading, so it works whatever the server is). A statement that runs
+ * out of time is treated like a dropped connection (the client is closed and, for statements that
+ * are safe to repeat, a new connection tries again; Db.query). Tests shorten them.
+ */
+export const sqlTimeouts = { connectMs: 10_000, statementMs: 30_000 };
+
+/** Node's names for network failures, which pg passes through as `code` (they are not SQLSTATEs). */
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: "nothing accepts connections there (connection refused)",
+  ENOTFOUND: "the host name does not resolve",
+  EAI_AGAIN: "the host name could not be resolved (DNS did not answer)",
+  EHOSTUNREACH: "the host is unreachable",
+  ENETUNREACH: "the network is unreachable",
+  ETIMEDOUT: "the connection timed out",
+  ECONNRESET: "the connection was reset",
+  EPIPE: "the connection was closed while writing",
+};
+
+/** A network failure in one line ("network error: …"), or undefined for anything else. */
+export function networkProblem(e: unknown): string | undefined {
+  const err = e as { code?: string; message?: string };
+  if (err?.code && NETWORK_CODES[err.code]) return `network error: ${NETWORK_CODES[err.code]} (${err.code})`;
+  if (/timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? "")) return `no answer: the server did not complete the connection within ${sqlTimeouts.connectMs / 1000}s`;
+  if (/Query read timeout/i.test(err?.message ?? "")) return `no answer: the server did not answer a statement within ${sqlTimeouts.statementMs / 1000}s`;
+  return undefined;
+}
+
+/**
  * The connection: the resource's own input, else `zitadel-audit-stream:cockroachUrl` from Pulumi
  * config, else pg's standard environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, …).
  */
 export async function connect(connectionString: string | undefined, config?: ConfigLike): Promise<Client> {
   const url = connectionString || config?.get(URL_CONFIG_KEY) || undefined;
   const { Client } = require("pg") as typeof import("pg");
-  const client = new Client(url ? { connectionString: url } : {});
+  const bounds = { connectionTimeoutMillis: sqlTimeouts.connectMs, query_timeout: sqlTimeouts.statementMs, keepAlive: true };
+  const client = new Client(url ? { connectionString: url, ...bounds } : bounds);
   client.on("error", () => undefined); // a dropped connection surfaces on the next query
   try {
     await client.connect();
   } catch (e) {
+    await client.end().catch(() => undefined);
     // The code stays, so a reconnect that is refused counts as a dropped connection (Db.query).
-    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${(e as Error).message}`), { code: (e as { code?: string }).code });
+    const why = networkProblem(e) ?? (e as Error).message;
+    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${why}`), { code: (e as { code?: string }).code, network: networkProblem(e) !== undefined });
   }
   return client;
 }
@@ -90,9 +124,10 @@ export class ConnectionLostError extends Error {
 
 /** Errors that mean the connection, not the statement, failed (pg and Node socket errors). */
 export function isConnectionLoss(e: unknown): boolean {
-  const err = e as { code?: string; message?: string };
-  if (err?.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ENOTCONN", "57P01", "57P02", "57P03", "08006", "08003", "08001"].includes(err.code)) return true;
-  return /Connection terminated|connection error|not queryable|Client was closed|socket hang up/i.test(err?.message ?? "");
+  const err = e as { code?: string; message?: string; network?: boolean };
+  if (err?.network) return true;
+  if (err?.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ENOTCONN", "EHOSTUNREACH", "ENETUNREACH", "57P01", "57P02", "57P03", "08006", "08003", "08001"].includes(err.code)) return true;
+  return /Connection terminated|connection error|not queryable|Client was closed|socket hang up|Query read timeout|timeout expired/i.test(err?.message ?? "");
 }
 
 export async function withClient<T>(connectionString: string | undefined, config: ConfigLike | undefined, fn: (c: Db) => Promise<T>, reconnectMs?: number): Promise<T> {
@@ -118,6 +153,9 @@ export function explain(e: unknown, what: string): Error {
   if (code === "42501") {
     return new Error(`${what}: the SQL user lacks a privilege: ${msg}. Grant it (e.g. GRANT CHANGEFEED ON TABLE eventstore.events2 TO <user>; ALTER USER <user> WITH MODIFYCLUSTERSETTING) or connect as an admin.`);
   }
-  return new Error(`${what} failed${code ? ` (SQLSTATE ${code})` : ""}: ${msg}`);
+  const network = networkProblem(e);
+  if (network) return new Error(`${what} failed: ${msg.includes(network) ? msg : `${network}: ${msg}`}`);
+  // A SQLSTATE is five characters; anything else in `code` is not one.
+  return new Error(`${what} failed${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ""}: ${msg}`);
 }
 

@@ -27,6 +27,8 @@ export interface TwinOptions {
   frontierDelay?: string;
   /** New jobs stay `pending` this long before running (default 0). */
   jobStartDelayMs?: number;
+  /** Password logins: every user must give this password (default: none asked, as with `--insecure`). */
+  password?: string;
 }
 
 const BOOTSTRAP = `
@@ -127,6 +129,8 @@ interface Conn {
   applicationName: string;
   /** The StartupMessage has been answered. */
   started: boolean;
+  /** The StartupMessage asked for a password, which has not come yet. */
+  awaitingPassword?: boolean;
   /** Held by a fault: nothing more is answered on this connection. */
   muted?: boolean;
   /** Statements the twin answers itself, by the client's name, with the parameter types Parse declared. */
@@ -207,7 +211,8 @@ export class CockroachTwin implements TwinHost {
     this.server = net.createServer((socket) => void this.serve(socket));
     await new Promise<void>((r) => this.server!.listen(this.opts.port ?? 0, "127.0.0.1", r));
     const port = (this.server.address() as net.AddressInfo).port;
-    this.url = `postgresql://root@127.0.0.1:${port}/defaultdb?sslmode=disable`;
+    const login = this.opts.password === undefined ? "root" : `root:${encodeURIComponent(this.opts.password)}`;
+    this.url = `postgresql://${login}@127.0.0.1:${port}/defaultdb?sslmode=disable`;
     return this;
   }
 
@@ -233,6 +238,15 @@ export class CockroachTwin implements TwinHost {
     await fromNodeSocket(socket, {
       auth: { method: "trust" },
       onMessage: async (data) => {
+        if (conn.awaitingPassword) {
+          conn.awaitingPassword = false;
+          if (w.readPassword(data) !== this.opts.password) {
+            socket.end(w.errorResponse(new w.SqlError("28P01", `password authentication failed for user ${conn.user}`)));
+            return undefined;
+          }
+          conn.started = true;
+          return w.startupReply(this.statusParams(conn), conn.id, crypto.randomInt(2 ** 31));
+        }
         if (conn.started) return this.message(conn, data);
         if (w.isGssEncRequest(data)) return Buffer.from("N");
         // The gateway answers an SSLRequest ("N"); the StartupMessage the twin answers itself, with
@@ -240,9 +254,13 @@ export class CockroachTwin implements TwinHost {
         // pgx refuses its simple protocol without standard_conforming_strings, for one.
         const params = w.readStartup(data);
         if (!params) return undefined;
-        conn.started = true;
         conn.user = params.user ?? "root";
         conn.applicationName = params.application_name ?? "";
+        if (this.opts.password !== undefined) {
+          conn.awaitingPassword = true;
+          return w.passwordRequest();
+        }
+        conn.started = true;
         return w.startupReply(this.statusParams(conn), conn.id, crypto.randomInt(2 ** 31));
       },
     }).catch(() => undefined);

@@ -264,6 +264,17 @@ export function readStartup(data: Uint8Array): Record<string, string> | undefine
 /** GSSENCRequest (psql may send it before SSLRequest): the server answers "N", no encryption. */
 export const isGssEncRequest = (data: Uint8Array) => data.byteLength === 8 && Buffer.from(data.buffer, data.byteOffset, 8).readInt32BE(4) === 80877104;
 
+/** AuthenticationCleartextPassword: the server asks for the password (CockroachDB's password login over a connection). */
+export const passwordRequest = () => message("R", int32(3));
+
+/** The password of a PasswordMessage ('p'), or undefined for any other message. */
+export function readPassword(data: Uint8Array): string | undefined {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf.length < 5 || buf[0] !== "p".charCodeAt(0)) return undefined;
+  const end = buf.indexOf(0, 5);
+  return buf.toString("utf8", 5, end < 0 ? buf.length : end);
+}
+
 /** AuthenticationOk, a ParameterStatus per entry, BackendKeyData and ReadyForQuery: the answer to a trusted startup. */
 export function startupReply(status: [string, string][], pid: number, secret: number): Buffer {
   return Buffer.concat([
