@@ -17,7 +17,7 @@ import { PubSubSubscription } from "./gcp/pubsub-subscription";
 import { PubSubIamMember } from "./gcp/pubsub-iam-member";
 import { PubSubServiceAgent } from "./gcp/pubsub-service-agent";
 import type { Changefeed } from "./cockroach/changefeed";
-import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
+import { Owned, destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import type { AuditStreamArgs } from "./audit-stream";
 import { member as memberSchema, pubsubId } from "./gcp/schemas";
 
@@ -94,10 +94,10 @@ export interface PubSubDestination {
 }
 
 /** The Pub/Sub destination's resources, children of the component. */
-export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): PubSubDestination {
+export function pubsubDestination(name: string, args: AuditStreamArgs, owned: Owned, p: AuditStreamPubSubArgs, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): PubSubDestination {
   const topicName = p.topicName ?? `${name}-events`;
-  const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project }, parent);
-  const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project }, parent) : undefined;
+  const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project, ...owned }, parent);
+  const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project, ...owned }, parent) : undefined;
   const subscriptionName = p.subscriptionName ?? `${name}-siem`;
   const subscription =
     p.subscriptionName === null
@@ -112,28 +112,29 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, p: AuditS
             messageRetentionDuration: p.messageRetentionDuration,
             deadLetterTopic: deadLetter?.fullName,
             maxDeliveryAttempts: p.maxDeliveryAttempts,
+            ...owned,
           },
           parent,
         );
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
-  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, p, subscriptionName, deadLetter, subscription, parent) : undefined;
+  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, owned, p, subscriptionName, deadLetter, subscription, parent) : undefined;
 
   // The writer may publish to this topic and do nothing else.
   const role = new CustomRole(
     `${name}-publisher-role`,
-    { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project },
+    { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project, ...owned },
     parent,
   );
-  const writer = sinkWriter(name, args, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" }, parent);
+  const writer = sinkWriter(name, args, owned, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" }, parent);
   const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
   const sink = writerSink(args, writer, pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })));
-  const changefeed = destinationChangefeed(`${name}-pubsub-changefeed`, args, sink, [grant, ...dependsOn], parent);
+  const changefeed = destinationChangefeed(`${name}-pubsub-changefeed`, args, owned, sink, [grant, ...dependsOn], parent);
   return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
 }
 
 /** The dead-letter topic's subscription and the service agent's two grants (see the header). */
-function deadLettering(name: string, args: AuditStreamArgs, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
-  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project }, parent);
+function deadLettering(name: string, args: AuditStreamArgs, owned: Owned, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
+  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project, ...owned }, parent);
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent));
   const agent = new PubSubServiceAgent(`${name}-pubsub-agent`, { project: args.project }, parent);
   new PubSubIamMember(`${name}-dead-letter-publisher`, { resource: deadLetter.fullName, role: "roles/pubsub.publisher", member: agent.member }, parent);

@@ -7,6 +7,12 @@ import { ServiceAccountKey } from "./gcp/service-account-key";
 import { Changefeed } from "./cockroach/changefeed";
 import type { AuditStreamArgs } from "./audit-stream";
 
+/** What every object-making resource of one stream carries: the stream's identity, and takeOver. */
+export interface Owned {
+  deployment: pulumi.Input<string>;
+  takeOver?: pulumi.Input<string>;
+}
+
 export interface SinkWriter {
   account?: ServiceAccount;
   /** The member to grant the destination's role. */
@@ -15,9 +21,9 @@ export interface SinkWriter {
 }
 
 /** The writer of one destination: `names` are the account's and the key's resource names and how the account presents itself. */
-export function sinkWriter(name: string, args: AuditStreamArgs, names: { account: string; key: string; displayName: string; description: string }, parent: pulumi.CustomResourceOptions): SinkWriter {
+export function sinkWriter(name: string, args: AuditStreamArgs, owned: Owned, names: { account: string; key: string; displayName: string; description: string }, parent: pulumi.CustomResourceOptions): SinkWriter {
   const mode = args.credentials ?? "key";
-  const account = mode === "implicit" ? undefined : new ServiceAccount(names.account, { displayName: names.displayName, description: names.description, project: args.project }, parent);
+  const account = mode === "implicit" ? undefined : new ServiceAccount(names.account, { displayName: names.displayName, description: names.description, project: args.project, ...owned }, parent);
   const member = account ? account.member : args.implicitMember;
   if (member === undefined) throw new Error(`AuditStream ${name}: credentials "implicit" needs implicitMember (the nodes' identity to grant)`);
   const key = mode === "key" ? new ServiceAccountKey(names.key, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
@@ -38,10 +44,10 @@ export function writerSink<T extends object>(args: AuditStreamArgs, writer: Sink
 }
 
 /** The destination's changefeed, with the stream's query and options; it prunes its writer's other keys when it has one. */
-export function destinationChangefeed(resourceName: string, args: AuditStreamArgs, sink: pulumi.Input<any>, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): Changefeed {
+export function destinationChangefeed(resourceName: string, args: AuditStreamArgs, owned: Owned, sink: pulumi.Input<any>, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): Changefeed {
   return new Changefeed(
     resourceName,
-    { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: (args.credentials ?? "key") === "key", maxLagSeconds: args.maxLagSeconds },
+    { connectionString: args.connectionString, sink, query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys: (args.credentials ?? "key") === "key", maxLagSeconds: args.maxLagSeconds, ...owned },
     { ...parent, dependsOn },
   );
 }

@@ -20,7 +20,9 @@ import { BigQueryField, bigQuerySchema, bigQuerySourceUris, dedupViewQuery } fro
 import { loadSqlParser } from "./cdc/query";
 import type { FeedHealth } from "./cockroach/health";
 import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems, pubsubWarnings } from "./audit-stream-pubsub";
-import { destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
+import { Owned, destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
+import { StreamIdentity } from "./stream-identity";
+import { EVENTS2_PRIMARY_KEY } from "./cdc/events2";
 import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
@@ -98,6 +100,12 @@ export interface AuditStreamArgs {
   destinations?: ("gcs" | "pubsub")[];
   /** The Pub/Sub destination: topic, writer, changefeed and a pull subscription for the SIEM. */
   pubsub?: AuditStreamPubSubArgs;
+  /**
+   * Take over what a same-named deployment made (after this stack's state was lost, or a move to a
+   * backend without its state): the deployment an error named, or "legacy" for objects from before
+   * identities. Adopted objects and continued jobs are recorded in each resource's `takenOverFrom`.
+   */
+  takeOver?: pulumi.Input<string>;
 }
 
 const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
@@ -108,7 +116,7 @@ const plain = (v: unknown) => !pulumi.Output.isInstance(v) && !(v instanceof Pro
  * Values given as Outputs are checked by the resources that receive them.
  */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
-  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery", "maxLagSeconds", "destinations", "pubsub"];
+  const known = ["connectionString", "project", "bucket", "existingBucket", "prefix", "partitionFormat", "query", "changefeedOptions", "credentials", "implicitMember", "keyRotationTrigger", "manageRangefeedSetting", "timeoutSeconds", "bigQuery", "maxLagSeconds", "destinations", "pubsub", "takeOver"];
   const problems: string[] = Object.keys(args)
     .filter((k) => !known.includes(k))
     .map((k) => `${k}: not an AuditStream argument (known: ${known.join(", ")})`);
@@ -137,6 +145,13 @@ export function auditStreamProblems(args: Record<string, unknown>): string[] {
     const p = sinkUriOptionsSchema.safeParse({ bucket: "b-check", credentials: "x", prefix: args.prefix });
     const issue = p.success ? undefined : p.error.issues.find((i) => i.path[0] === "prefix");
     if (issue) problems.push(`prefix: ${issue.message}`);
+  }
+  if (args.takeOver !== undefined && plain(args.takeOver) && !/^([0-9a-f]{16}|legacy)$/.test(String(args.takeOver))) problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
+  // De-duplication (the BigQuery view, a reader of the files) needs every event's key in every line.
+  const q = args.query as Record<string, unknown> | undefined;
+  if (q && plain(q) && Array.isArray(q.columns) && q.columns.every(plain)) {
+    const missing = EVENTS2_PRIMARY_KEY.filter((c) => !(q.columns as unknown[]).includes(c));
+    if (missing.length) problems.push(`query.columns: leaves out ${missing.join(", ")} of events2's primary key (${EVENTS2_PRIMARY_KEY.join(", ")}): the at-least-once duplicates could no longer be told apart; keep every key column`);
   }
   if (args.partitionFormat !== undefined && plain(args.partitionFormat) && !["flat", "daily", "hourly"].includes(args.partitionFormat as string)) problems.push(`partitionFormat: must be "flat", "daily" or "hourly", not ${JSON.stringify(args.partitionFormat)}`);
   if (args.manageRangefeedSetting !== undefined && typeof args.manageRangefeedSetting !== "boolean") problems.push(`manageRangefeedSetting: must be true or false, not ${JSON.stringify(args.manageRangefeedSetting)}`);
@@ -207,6 +222,8 @@ export class AuditStream extends pulumi.ComponentResource {
   /** The changefeed's health (healthy | lagging | failing | stopped, reason, lagSeconds) as of the last up or refresh. */
   readonly health: pulumi.Output<FeedHealth>;
   readonly changefeed: Changefeed;
+  /** The stream's identity (its `deployment` is carried by every object and job it makes). */
+  readonly identity: StreamIdentity;
   /** With `bigQuery`: the external table, `project.dataset.table`. */
   readonly bigQueryTableId: pulumi.Output<string | undefined>;
   /** With `bigQuery` and a view: the de-duplicating view, `project.dataset.view`. */
@@ -231,13 +248,18 @@ export class AuditStream extends pulumi.ComponentResource {
     const destinations = args.destinations ?? (args.pubsub ? ["gcs", "pubsub"] : ["gcs"]);
     const toGcs = destinations.includes("gcs");
     for (const warning of pubsubWarnings(args.pubsub, destinations)) void pulumi.log.warn(warning, this);
+    // The stream's identity, made before anything else and carried by everything it makes. Without a
+    // parent, so that moving the stream under another parent keeps it (docs/identity.md); its delete,
+    // after all the rest, cancels any job a create cut short left behind.
+    this.identity = new StreamIdentity(`${name}-identity`, { connectionString: args.connectionString, sweepJobs: true });
+    const owned: Owned = { deployment: this.identity.deployment, takeOver: args.takeOver };
     const setting = args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
-    const pubsub = destinations.includes("pubsub") ? pubsubDestination(name, args, args.pubsub!, setting ? [setting] : [], parent) : undefined;
-    const gcs = toGcs ? this.gcsDestination(name, args, setting, parent) : undefined;
+    const pubsub = destinations.includes("pubsub") ? pubsubDestination(name, args, owned, args.pubsub!, setting ? [setting] : [], parent) : undefined;
+    const gcs = toGcs ? this.gcsDestination(name, args, owned, setting, parent) : undefined;
     const primary = gcs?.changefeed ?? pubsub!.changefeed;
     this.changefeed = primary;
 
-    const bigQuery = gcs && args.bigQuery ? this.bigQuery(name, args, args.bigQuery, gcs.bucketName, parent) : undefined;
+    const bigQuery = gcs && args.bigQuery ? this.bigQuery(name, args, owned, args.bigQuery, gcs.bucketName, parent) : undefined;
     this.bigQueryTableId = bigQuery ? bigQuery.table.fullId : pulumi.output(undefined);
     this.bigQueryViewId = bigQuery?.view ? bigQuery.view.fullId : pulumi.output(undefined);
     this.bigQueryCommand = bigQuery ? (bigQuery.view ?? bigQuery.table).fullId.apply((id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`) : pulumi.output(undefined);
@@ -274,23 +296,23 @@ export class AuditStream extends pulumi.ComponentResource {
   }
 
   /** The guide's pipeline into Cloud Storage: bucket, writer role and account, grant, key, changefeed. */
-  private gcsDestination(name: string, args: AuditStreamArgs, setting: ClusterSetting | undefined, parent: pulumi.CustomResourceOptions) {
+  private gcsDestination(name: string, args: AuditStreamArgs, owned: Owned, setting: ClusterSetting | undefined, parent: pulumi.CustomResourceOptions) {
     // An audit archive is kept on destroy unless forceDestroy says otherwise.
     const bucket =
       args.existingBucket === undefined
-        ? new Bucket(`${name}-bucket`, { ...args.bucket, project: args.project }, { ...parent, retainOnDelete: !args.bucket?.forceDestroy })
+        ? new Bucket(`${name}-bucket`, { ...args.bucket, project: args.project, ...owned }, { ...parent, retainOnDelete: !args.bucket?.forceDestroy })
         : undefined;
     const bucketName = bucket ? bucket.name : pulumi.output(args.existingBucket!);
 
     const role = new CustomRole(
       `${name}-role`,
-      { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57), title: "ZITADEL audit stream writer", description: "Create objects only: what a CockroachDB changefeed needs.", permissions: ["storage.objects.create"], project: args.project },
+      { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57), title: "ZITADEL audit stream writer", description: "Create objects only: what a CockroachDB changefeed needs.", permissions: ["storage.objects.create"], project: args.project, ...owned },
       parent,
     );
-    const writer = sinkWriter(name, args, { account: `${name}-writer`, key: `${name}-key`, displayName: "ZITADEL audit stream writer", description: "CockroachDB changefeed into Cloud Storage" }, parent);
+    const writer = sinkWriter(name, args, owned, { account: `${name}-writer`, key: `${name}-key`, displayName: "ZITADEL audit stream writer", description: "CockroachDB changefeed into Cloud Storage" }, parent);
     const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member: writer.member }, parent);
     const sink = writerSink(args, writer, pulumi.all([bucketName, args.prefix, args.partitionFormat]).apply(([bucket, prefix, pf]) => ({ bucket, prefix: prefix ?? "events", partitionFormat: pf ?? "flat" })));
-    const changefeed = destinationChangefeed(`${name}-changefeed`, args, sink, [grant, ...(setting ? [setting] : [])], parent);
+    const changefeed = destinationChangefeed(`${name}-changefeed`, args, owned, sink, [grant, ...(setting ? [setting] : [])], parent);
     return { bucketName, account: writer.account, roleName: role.name, changefeed };
   }
 
@@ -298,10 +320,10 @@ export class AuditStream extends pulumi.ComponentResource {
    * The dataset, the external table over the feed's data files (its schema follows the query, so
    * a query change updates it in place), the de-duplicating view, and the readers' grants.
    */
-  private bigQuery(name: string, args: AuditStreamArgs, a: AuditStreamBigQueryArgs, bucketName: pulumi.Output<string>, parent: pulumi.CustomResourceOptions) {
+  private bigQuery(name: string, args: AuditStreamArgs, owned: Owned, a: AuditStreamBigQueryArgs, bucketName: pulumi.Output<string>, parent: pulumi.CustomResourceOptions) {
     const dataset = new BigQueryDataset(
       `${name}-dataset`,
-      { datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`, location: a.location, project: args.project, readers: a.readers, description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)" },
+      { datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`, location: a.location, project: args.project, readers: a.readers, description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)", ...owned },
       parent,
     );
     const schema: pulumi.Output<BigQueryField[]> = a.schema
@@ -322,6 +344,7 @@ export class AuditStream extends pulumi.ComponentResource {
         sourceUris: pulumi.all([bucketName, args.prefix, compression]).apply(([bucket, prefix, c]) => bigQuerySourceUris({ bucket, prefix: prefix ?? "events", compression: c })),
         compression: compression.apply((c) => (c === "gzip" ? "GZIP" : "NONE")),
         connectionId: a.connection?.id,
+        ...owned,
       },
       parent,
     );
@@ -331,7 +354,7 @@ export class AuditStream extends pulumi.ComponentResource {
         ? undefined
         : new BigQueryView(
             `${name}-view`,
-            { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)) },
+            { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)), ...owned },
             parent,
           );
     // Whoever reads the files needs storage.objects.get and list on the bucket: the readers, or with a

@@ -32,6 +32,9 @@ export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting"
 export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_SECONDS } from "./cockroach/health";
 
+// Who made what: the identity every object and job of a stream carries (docs/identity.md).
+export { StreamIdentity, StreamIdentityArgs } from "./stream-identity";
+
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
 export { AuditStreamPubSubArgs } from "./audit-stream-pubsub";

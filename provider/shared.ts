@@ -241,7 +241,8 @@ const INSTEAD: Record<string, string> = {
   PubSubTopic: "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name",
   PubSubSubscription: "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name",
   PubSubIamMember: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
-  Changefeed: "declare it without `import`: a job this package created for the same project, stack and name is found by its marker and continued; a job made by hand cannot be adopted (cancel it once the declared one runs)",
+  Changefeed: "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)",
+  StreamIdentity: "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name",
 };
 
 /**

@@ -60,6 +60,14 @@ export const goDuration = z
   .string()
   .regex(/^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, 'must be a Go duration such as "10s", "1m30s" or "500ms"');
 
+/** Seconds in a Go duration ("1h30m", "500ms"), as Go's time.ParseDuration reads it. */
+export function goDurationSeconds(d: string): number {
+  const unit: Record<string, number> = { ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+  let total = 0;
+  for (const m of d.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)/g)) total += Number(m[1]) * unit[m[2]];
+  return total;
+}
+
 /**
  * Cloud Storage bucket names (shared/research gcp-apis.md §1.3):
  * 3-63 characters (up to 222 with dots, 63 per dot-separated part), lowercase letters, digits,

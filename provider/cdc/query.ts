@@ -134,6 +134,18 @@ export function buildChangefeedQuery(opts: ChangefeedQueryOptions = {}): string 
     select.push(`CASE WHEN event_type IN (${payload.eventTypes.map(sqlString).join(", ")}) THEN payload END AS payload`);
   }
 
+  const { table, where } = feedRows(o)!;
+  return `SELECT ${select.join(", ")} FROM ${table}${where.length ? ` WHERE ${where.join(" AND ")}` : ""}`;
+}
+
+/**
+ * Which rows a builder-made feed emits: its table and WHERE conditions (plain SQL over events2's
+ * columns, usable outside a changefeed too). Undefined for a raw query, whose WHERE may use CDC-only
+ * functions.
+ */
+export function feedRows(opts: ChangefeedQueryOptions = {}): { table: string; where: string[] } | undefined {
+  const o = parseOrThrow("feedRows", changefeedQueryOptionsSchema, opts ?? {});
+  if (o.query !== undefined) return undefined;
   const where: string[] = [];
   const inList = (col: Events2Column, values?: string[]) => {
     if (values) where.push(`${quoteIdent(col)} IN (${values.map(sqlString).join(", ")})`);
@@ -141,9 +153,7 @@ export function buildChangefeedQuery(opts: ChangefeedQueryOptions = {}): string 
   inList("instance_id", o.filter?.instanceIds);
   inList("aggregate_type", o.filter?.aggregateTypes);
   inList("event_type", o.filter?.eventTypes);
-
-  const table = (o.table ?? DEFAULT_TABLE).split(".").map(quoteIdent).join(".");
-  return `SELECT ${select.join(", ")} FROM ${table}${where.length ? ` WHERE ${where.join(" AND ")}` : ""}`;
+  return { table: (o.table ?? DEFAULT_TABLE).split(".").map(quoteIdent).join("."), where };
 }
 
 // ---------------------------------------------------------------------------------------------

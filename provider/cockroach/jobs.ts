@@ -125,6 +125,14 @@ export function decimalGreater(a: string, b: string): boolean {
   return BigInt(al.padEnd(10, "0")) > BigInt(bl.padEnd(10, "0"));
 }
 
+/** A cursor as an HLC decimal: an HLC or integer nanoseconds as they are, an ISO timestamp converted (UTC when it names no zone). */
+export function toHlc(cursor: string): string {
+  if (/^\d+(\.\d+)?$/.test(cursor)) return cursor;
+  const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(cursor) || !/T|\s/.test(cursor) ? cursor : `${cursor}Z`);
+  if (Number.isNaN(ms)) throw new Error(`not a timestamp: ${cursor}`);
+  return `${BigInt(ms) * 1_000_000n}.0000000000`;
+}
+
 /** The later of two high-waters (either may be missing). */
 export function laterHighWater(a: string | null | undefined, b: string | null | undefined): string | null {
   if (!a) return b ?? null;

@@ -3,7 +3,7 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
-import { createOrAdopt } from "./ownership";
+import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 
 /** One BigQuery call (client.ts callRest). */
 export const bq = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
@@ -13,22 +13,33 @@ export const bqOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => 
 export const datasetPath = (project: string, dataset: string) => `/projects/${encodeURIComponent(project)}/datasets/${encodeURIComponent(dataset)}`;
 export const tablePath = (project: string, dataset: string, table: string) => `${datasetPath(project, dataset)}/tables/${encodeURIComponent(table)}`;
 
-/** Creates a table or view, or adopts ours of the same id (ownership.ts createOrAdopt), brought to `body`. */
-export function createOrAdoptTable(gcp: Gcp, project: string, dataset: string, table: string, owner: string | undefined, body: Record<string, unknown>, kind: string): Promise<any> {
+/** The identity-bearing inputs of a dataset, table or view. */
+type Owned = { owner?: string; deployment?: string; instance?: string; takeOver?: string };
+
+/** Creates a table or view, or adopts one that carries this resource's identity (ownership.ts createOrAdopt), brought to `body`. Returns whom it was taken over from. */
+export async function createOrAdoptTable(gcp: Gcp, project: string, dataset: string, table: string, i: Owned, body: Record<string, unknown>, kind: string): Promise<{ made: any; takenOverFrom: string }> {
   const path = tablePath(project, dataset, table);
   const name = `${kind} ${project}.${dataset}.${table}`;
-  return createOrAdopt(name, owner, "Choose another name, or delete that table.", {
+  return createOrAdopt(name, i, "Otherwise choose another name.", {
     create: () => bq(gcp, "POST", `${datasetPath(project, dataset)}/tables`, `create ${name}`, body),
     read: () => bq(gcp, "GET", path, `read ${name}`),
-    adopt: () => bq(gcp, "PUT", path, `update ${name} (adopting this resource's earlier create)`, body),
+    tag: labelTag,
+    adopt: () => bq(gcp, "PUT", path, `update ${name} (adopting it)`, body),
   });
 }
 
-/** Deletes a table or view; already gone is fine. */
-export async function deleteTable(gcp: Gcp, project: string, dataset: string, table: string, kind: string): Promise<void> {
-  try {
-    await bq(gcp, "DELETE", tablePath(project, dataset, table), `delete ${kind} ${project}.${dataset}.${table}`);
-  } catch (e) {
-    if ((e as any).status !== 404) throw e;
-  }
+/** Deletes a table or view this instance holds; already gone is fine, one another instance took over is kept. */
+export async function deleteTable(gcp: Gcp, project: string, dataset: string, table: string, kind: string, i: Owned = {}): Promise<void> {
+  const name = `${kind} ${project}.${dataset}.${table}`;
+  await deleteIfOwned(name, i, {
+    read: () => bqOrUndefined(gcp, tablePath(project, dataset, table), `read ${name}`),
+    tag: labelTag,
+    del: async () => {
+      try {
+        await bq(gcp, "DELETE", tablePath(project, dataset, table), `delete ${name}`);
+      } catch (e) {
+        if ((e as any).status !== 404) throw e;
+      }
+    },
+  });
 }

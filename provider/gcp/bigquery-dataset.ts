@@ -17,7 +17,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom, Gcp } from "./client";
 import { BigQueryDatasetInputs, bigQueryDatasetInputs } from "./schemas";
 import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
-import { OWNER_LABEL, createOrAdopt, ownerLabel } from "./ownership";
+import { OWNER_LABEL, createOrAdopt, identityOf, labelTag } from "./ownership";
+import { identityFields, mayDelete, ownerLabels, tagOf } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
@@ -30,6 +32,10 @@ export interface BigQueryDatasetArgs {
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Members who may read the dataset's tables: "user:…", "serviceAccount:…", "group:…". */
   readers?: pulumi.Input<pulumi.Input<string>[]>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["datasetId", "project", "location"];
@@ -48,10 +54,10 @@ const isReaderOf = (entry: any, members: string[]) =>
   });
 
 export const bigQueryDatasetOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bigQueryDatasetInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined(v.inputs) };
+    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -63,10 +69,11 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const project = i.project ?? gcp.project;
     const name = `${project}:${i.datasetId}`;
-    const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabel(i.owner) } };
-    const made = await createOrAdopt(`dataset ${name}`, i.owner, "Choose another datasetId, or delete that dataset.", {
+    const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabels(identityOf(i)) } };
+    const { made, takenOverFrom } = await createOrAdopt(`dataset ${name}`, i, "Otherwise choose another datasetId.", {
       create: () => bq(gcp, "POST", `/projects/${encodeURIComponent(project)}/datasets`, `create dataset ${name}`, body),
       read: () => bq(gcp, "GET", datasetPath(project, i.datasetId), `read dataset ${name}`),
+      tag: labelTag,
       adopt: async (found) => {
         if (String(found.location).toUpperCase() !== i.location.toUpperCase()) {
           throw new Error(`dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`);
@@ -76,7 +83,7 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     });
     // Readers are added to the access BigQuery made (and an adopted dataset is brought to the inputs).
     const final = made && i.readers.length === 0 ? made : await updateDataset(gcp, project, i, [], { description: i.description, labels: body.labels });
-    return { id: name, outs: outputs({ ...i, project }, final) };
+    return { id: name, outs: outputs({ ...i, project, takenOverFrom }, final) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -95,12 +102,18 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await gcpClients(gcpConfigFrom(config));
-    const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabel(news.owner ?? olds.owner) } }, olds.labels ?? {});
+    const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } }, olds.labels ?? {});
     return { outs: outputs(news, d) };
   },
 
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
+    if (tagOf(identityOf(props)) !== undefined) {
+      const found = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
+      if (!found) return;
+      const d = mayDelete(labelTag(found), identityOf(props));
+      if (!d.delete) return console.log(`dataset ${id} is not deleted: ${d.why}`);
+    }
     try {
       await bq(gcp, "DELETE", datasetPath(props.project, props.datasetId), `delete dataset ${id}`);
     } catch (e) {
@@ -139,7 +152,7 @@ async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders:
 
 function outputs(i: any, d: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "" });
+  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "", takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface BigQueryDataset {
@@ -159,10 +172,12 @@ export class BigQueryDataset extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BigQueryDatasetArgs, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("BigQueryDataset", name, opts);
     super(
       BigQueryDataset.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, location: args.location, readers: args.readers, fullId: undefined, etag: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, location: args.location, readers: args.readers, fullId: undefined, etag: undefined, takenOverFrom: undefined },
       refuseImport("BigQueryDataset", name, opts),
       "gcp",
       "BigQueryDataset",

@@ -9,7 +9,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { BigQueryTableInputs, bigQueryTableInputs } from "./schemas";
 import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
-import { ownerLabel } from "./ownership";
+import { identityOf } from "./ownership";
+import { identityFields, ownerLabels } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 import type { BigQueryField } from "../cdc/bigquery";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -35,6 +37,10 @@ export interface BigQueryTableArgs {
    * (give that account roles/storage.objectViewer on it instead).
    */
   connectionId?: pulumi.Input<string>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["project", "datasetId", "tableId"];
@@ -47,7 +53,7 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
   return {
     tableReference: { projectId: i.project, datasetId: i.datasetId, tableId: i.tableId },
     description: i.description,
-    labels: ownerLabel(i.owner),
+    labels: ownerLabels(identityOf(i)),
     schema: { fields: i.schema },
     externalDataConfiguration: {
       sourceUris: i.sourceUris,
@@ -62,10 +68,10 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
 }
 
 export const bigQueryTableOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bigQueryTableInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined(v.inputs) };
+    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -75,8 +81,8 @@ export const bigQueryTableOperations: Operations = engineFacing({
   async create(config: ConfigLike | undefined, i: BigQueryTableInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
-    const t = await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i.owner, tableBody(inputs), "external table");
-    return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs(inputs, t) };
+    const t = await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i, tableBody(inputs), "external table");
+    return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs({ ...inputs, takenOverFrom: t.takenOverFrom }, t.made) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -115,13 +121,13 @@ export const bigQueryTableOperations: Operations = engineFacing({
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     // The table only points at the files: they stay in the bucket.
-    await deleteTable(gcp, props.project, props.datasetId, props.tableId, "external table");
+    await deleteTable(gcp, props.project, props.datasetId, props.tableId, "external table", props);
   },
 });
 
 function outputs(i: any, t: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL" });
+  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL", takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface BigQueryTable {
@@ -142,10 +148,12 @@ export class BigQueryTable extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BigQueryTableArgs, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("BigQueryTable", name, opts);
     super(
       BigQueryTable.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullId: undefined, type: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullId: undefined, type: undefined, takenOverFrom: undefined },
       refuseImport("BigQueryTable", name, opts),
       "gcp",
       "BigQueryTable",

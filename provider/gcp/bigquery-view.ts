@@ -8,7 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { BigQueryViewInputs, bigQueryViewInputs } from "./schemas";
 import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
-import { ownerLabel } from "./ownership";
+import { identityOf } from "./ownership";
+import { identityFields, ownerLabels } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
@@ -19,6 +21,10 @@ export interface BigQueryViewArgs {
   description?: pulumi.Input<string>;
   /** GoogleSQL. */
   query: pulumi.Input<string>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["project", "datasetId", "tableId"];
@@ -28,17 +34,17 @@ function viewBody(i: BigQueryViewInputs & { project: string }) {
   return {
     tableReference: { projectId: i.project, datasetId: i.datasetId, tableId: i.tableId },
     description: i.description,
-    labels: ownerLabel(i.owner),
+    labels: ownerLabels(identityOf(i)),
     // The REST API's default is legacy SQL (tables#ViewDefinition): say GoogleSQL explicitly.
     view: { query: i.query, useLegacySql: false },
   };
 }
 
 export const bigQueryViewOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bigQueryViewInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined(v.inputs) };
+    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -48,8 +54,8 @@ export const bigQueryViewOperations: Operations = engineFacing({
   async create(config: ConfigLike | undefined, i: BigQueryViewInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
-    await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i.owner, viewBody(inputs), "view");
-    return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs(inputs) };
+    const { takenOverFrom } = await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i, viewBody(inputs), "view");
+    return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -71,13 +77,13 @@ export const bigQueryViewOperations: Operations = engineFacing({
 
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
-    await deleteTable(gcp, props.project, props.datasetId, props.tableId, "view");
+    await deleteTable(gcp, props.project, props.datasetId, props.tableId, "view", props);
   },
 });
 
 function outputs(i: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}` });
+  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface BigQueryView {
@@ -97,10 +103,12 @@ export class BigQueryView extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BigQueryViewArgs, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("BigQueryView", name, opts);
     super(
       BigQueryView.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullId: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullId: undefined, takenOverFrom: undefined },
       refuseImport("BigQueryView", name, opts),
       "gcp",
       "BigQueryView",

@@ -5,11 +5,14 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { Gcp, defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
 import { BucketInputs, bucketInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
+import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
+import { adoptDecision, identityFields, ownerLabels } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 
 export interface BucketArgs {
   /** Exact bucket name. Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -35,6 +38,10 @@ export interface BucketArgs {
    * set true for that one change after copying them (the old bucket is then deleted with forceDestroy, or left).
    */
   replaceNonEmpty?: pulumi.Input<boolean>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt a bucket of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 export interface LifecycleRule {
@@ -52,7 +59,7 @@ export interface LifecycleRule {
   };
 }
 
-type Outputs = BucketInputs & { url: string; selfLink: string };
+type Outputs = BucketInputs & { url: string; selfLink: string; takenOverFrom: string };
 
 const REPLACE = ["name", "project", "location"];
 const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
@@ -61,9 +68,10 @@ export const bucketOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63 }) }) };
+    const identity = identityFields(olds, news);
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] });
-    return { inputs: defined({ ...v.inputs, ...n }) };
+    return { inputs: defined({ ...v.inputs, ...identity, ...n }) };
   },
 
   async diff(config: ConfigLike | undefined, id: string, olds: any, news: any) {
@@ -89,14 +97,20 @@ export const bucketOperations: Operations = engineFacing({
     const project = i.project ?? gcp.project;
     const what = `create bucket ${i.name}`;
     let data;
+    let takenOverFrom = "";
     try {
       data = (await withRetry(() => gcp.storage.buckets.insert({ project, requestBody: { name: i.name, ...toApi(i, UPDATE) } }), { what })).data;
     } catch (e) {
-      // A generated name is ours alone: a conflict that says we own it is our own create, retried.
-      if (!(statusOf(e) === 409 && i.autoNamed && /already own/.test(String((e as any)?.message)))) throw gcpError(e, what);
+      // Bucket names are global: "you already own it" is a bucket of this project, adopted only when it
+      // carries this resource's identity or takeOver names its maker; any other conflict is someone else's.
+      if (!(statusOf(e) === 409 && /already own/.test(String((e as any)?.message)))) throw gcpError(e, what);
+      const found = (await withRetry(() => gcp.storage.buckets.get({ bucket: i.name }), { what: `read bucket ${i.name}` })).data;
+      const d = adoptDecision(labelTag(found as any), identityOf(i), i.takeOver);
+      if (!d.adopt) throw new Error(`bucket ${i.name} already exists: ${d.why}. Its objects and settings were not touched; otherwise choose another bucket name.`);
+      takenOverFrom = d.takenOverFrom;
       data = (await withRetry(() => gcp.storage.buckets.patch({ bucket: i.name, requestBody: toApi(i, UPDATE) }), { what })).data;
     }
-    return { id: i.name, outs: outputs({ ...i, project }, data) };
+    return { id: i.name, outs: outputs({ ...i, project, takenOverFrom }, data) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -121,6 +135,17 @@ export const bucketOperations: Operations = engineFacing({
 
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
+    // A bucket another instance or deployment took over since is neither emptied nor deleted.
+    await deleteIfOwned(`bucket ${id}`, props, {
+      read: async () => (await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`))?.data,
+      tag: labelTag,
+      del: () => deleteBucket(gcp, id, props),
+    });
+  },
+});
+
+/** Empties the bucket (with forceDestroy) and deletes it; a non-empty one is refused with what to do. */
+async function deleteBucket(gcp: Gcp, id: string, props: any): Promise<void> {
     if (props.forceDestroy) {
       let pageToken: string | undefined;
       do {
@@ -140,8 +165,7 @@ export const bucketOperations: Operations = engineFacing({
       }
       throw gcpError(e, `delete bucket ${id}`);
     });
-  },
-});
+}
 
 /** The API body for the given fields; removals are sent as null, as PATCH needs (gcp-apis.md §7.1). */
 function toApi(i: any, fields: string[], olds?: any): Record<string, unknown> {
@@ -149,7 +173,9 @@ function toApi(i: any, fields: string[], olds?: any): Record<string, unknown> {
   for (const f of fields) {
     if (f === "storageClass") body.storageClass = i.storageClass;
     if (f === "labels") {
-      body.labels = { ...Object.fromEntries(Object.keys(olds?.labels ?? {}).map((k) => [k, null])), ...i.labels };
+      body.labels = { ...Object.fromEntries(Object.keys(olds?.labels ?? {}).map((k) => [k, null])), ...i.labels, ...ownerLabels(identityOf(i)) };
+      // A resource from before identities never had a label of ours: none is added.
+      if (identityOf(i).instance === undefined) delete (body.labels as Record<string, unknown>)[OWNER_LABEL];
     }
     if (f === "versioning") body.versioning = { enabled: i.versioning };
     if (f === "lifecycleRules") body.lifecycle = i.lifecycleRules.length ? { rule: i.lifecycleRules } : null;
@@ -167,7 +193,7 @@ function fromApi(b: any): Partial<BucketInputs> {
   return {
     location: b.location,
     storageClass: b.storageClass,
-    labels: b.labels ?? {},
+    labels: Object.fromEntries(Object.entries(b.labels ?? {}).filter(([k]) => k !== OWNER_LABEL)) as Record<string, string>,
     versioning: Boolean(b.versioning?.enabled),
     lifecycleRules: b.lifecycle?.rule ?? [],
     retentionPeriodSeconds: b.retentionPolicy ? Number(b.retentionPolicy.retentionPeriod) : undefined,
@@ -178,7 +204,7 @@ function fromApi(b: any): Partial<BucketInputs> {
 
 function outputs(i: any, b: any): Outputs {
   const { retentionPeriodSeconds, ...rest } = withoutProvider(i);
-  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "" }) as Outputs;
+  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as Outputs;
 }
 
 export interface Bucket {
@@ -198,10 +224,12 @@ export class Bucket extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BucketArgs = {}, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("Bucket", name, opts);
     super(
       Bucket.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, deployment: args.deployment ?? stackIdentity().deployment, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy, takenOverFrom: undefined },
       refuseImport("Bucket", name, opts),
       "gcp",
       "Bucket",

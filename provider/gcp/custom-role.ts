@@ -11,6 +11,9 @@ import { CustomRoleInputs, customRoleInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
+import { deleteIfOwned, identityOf } from "./ownership";
+import { adoptDecision, identityFields, markerIn, stripMarker, withMarker } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 
 export interface CustomRoleArgs {
   /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
@@ -23,6 +26,10 @@ export interface CustomRoleArgs {
   permissions: pulumi.Input<pulumi.Input<string>[]>;
   /** Default "GA". */
   stage?: pulumi.Input<"ALPHA" | "BETA" | "GA" | "DEPRECATED" | "DISABLED" | "EAP">;
+  /** The stream's identity (StreamIdentity.deployment), carried in the role's description. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt a role of this id made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["roleId", "project"];
@@ -33,9 +40,10 @@ export const customRoleOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(customRoleInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64 }) }) };
+    const identity = identityFields(olds, news);
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, roleId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration, title: v.inputs.title ?? n.name }) };
+    return { inputs: defined({ ...v.inputs, ...identity, roleId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration, title: v.inputs.title ?? n.name }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -50,6 +58,7 @@ export const customRoleOperations: Operations = engineFacing({
       throw gcpError(e, `check whether ${name} exists`);
     });
     let role: any;
+    let takenOverFrom = "";
     if (existing?.data.deleted) {
       // Soft-deleted: its id cannot be created again, but it can be undeleted and reshaped.
       await withRetry(() => gcp.iam.projects.roles.undelete({ name, requestBody: { etag: existing.data.etag } }), { what: `undelete ${name}` }).catch((e) => {
@@ -57,21 +66,24 @@ export const customRoleOperations: Operations = engineFacing({
       });
       role = await patch(gcp, name, i, UPDATE);
     } else if (existing) {
-      // A generated id is ours alone: the role exists because an earlier create of ours got through.
-      if (!i.autoNamed) throw new Error(`custom role ${name} already exists and this stack did not create it. Choose another roleId, or delete the existing role.`);
+      // Adopted only when it carries this resource's identity (an earlier create of ours whose answer
+      // was lost, a replacement, a parent move) or takeOver names its maker; re-tagged by the patch.
+      const d = adoptDecision(markerIn(existing.data.description ?? undefined), identityOf(i), i.takeOver);
+      if (!d.adopt) throw new Error(`custom role ${name} already exists: ${d.why}. Otherwise choose another roleId (or roleIdPrefix).`);
+      takenOverFrom = d.takenOverFrom;
       role = await patch(gcp, name, i, UPDATE);
     } else {
       const what = `create custom role ${name}`;
       role = (
         await withRetry(
-          () => gcp.iam.projects.roles.create({ parent: `projects/${project}`, requestBody: { roleId: i.roleId, role: { title: i.title, description: i.description, includedPermissions: i.permissions, stage: i.stage } } }),
+          () => gcp.iam.projects.roles.create({ parent: `projects/${project}`, requestBody: { roleId: i.roleId, role: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage } } }),
           { what },
         ).catch((e) => {
           throw gcpError(e, what);
         })
       ).data;
     }
-    return { id: name, outs: outputs({ ...i, project }, role) };
+    return { id: name, outs: outputs({ ...i, project, takenOverFrom }, role) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -83,7 +95,7 @@ export const customRoleOperations: Operations = engineFacing({
     const d = r.data;
     return {
       id,
-      props: outputs({ ...props, title: d.title ?? "", description: d.description ?? "", permissions: [...(d.includedPermissions ?? [])].sort(), stage: d.stage ?? "ALPHA" }, d),
+      props: outputs({ ...props, title: d.title ?? "", description: stripMarker(d.description ?? "") ?? "", permissions: [...(d.includedPermissions ?? [])].sort(), stage: d.stage ?? "ALPHA" }, d),
     };
   },
 
@@ -95,14 +107,22 @@ export const customRoleOperations: Operations = engineFacing({
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string) {
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`).catch((e) => {
       throw gcpError(e, `read ${id}`);
     });
     if (!r || r.data.deleted) return;
-    await withRetry(() => gcp.iam.projects.roles.delete({ name: id }), { what: `delete ${id}` }).catch((e) => {
-      if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+    await deleteIfOwned(`custom role ${id}`, props ?? {}, {
+      read: async () => r.data,
+      tag: (found) => markerIn(found?.description ?? undefined),
+      del: () =>
+        withRetry(() => gcp.iam.projects.roles.delete({ name: id }), { what: `delete ${id}` }).then(
+          () => undefined,
+          (e) => {
+            if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+          },
+        ),
     });
   },
 });
@@ -114,7 +134,7 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
       gcp.iam.projects.roles.patch({
         name,
         updateMask: fields.map((f) => MASK[f]).join(","),
-        requestBody: { title: i.title, description: i.description, includedPermissions: i.permissions, stage: i.stage },
+        requestBody: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage },
       }),
     { what },
   ).catch((e) => {
@@ -125,7 +145,7 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
 
 function outputs(i: any, role: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}` });
+  return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}`, takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface CustomRole {
@@ -144,10 +164,12 @@ export class CustomRole extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: CustomRoleArgs, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("CustomRole", name, opts);
     super(
       CustomRole.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, roleId: args.roleId, project: args.project, name: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, deployment: args.deployment ?? stackIdentity().deployment, roleId: args.roleId, project: args.project, name: undefined, takenOverFrom: undefined },
       refuseImport("CustomRole", name, opts),
       "gcp",
       "CustomRole",

@@ -3,30 +3,42 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
-import { createOrAdopt } from "./ownership";
+import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 
 /** One Pub/Sub call (client.ts callRest). */
 export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) => callRest<T>(gcp.pubsub, method, path, what, body);
 /** The same, undefined on 404. */
 export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.pubsub, path, what);
 
+/** The identity-bearing inputs of a topic or subscription. */
+type Owned = { owner?: string; deployment?: string; instance?: string; takeOver?: string };
+
 /**
- * Creates `name` (`projects/<p>/topics/<t>` or `…/subscriptions/<s>`) with `body`, or adopts ours of
- * that name (ownership.ts createOrAdopt), brought to `body` with a patch of `mask`.
+ * Creates `name` (`projects/<p>/topics/<t>` or `…/subscriptions/<s>`) with `body`, or adopts one that
+ * carries this resource's identity (ownership.ts createOrAdopt), brought to `body` with a patch of `mask`
+ * (which re-tags it). Returns whom it was taken over from ("" for none).
  */
-export function createOrAdoptResource(gcp: Gcp, name: string, kind: "topic" | "subscription", owner: string | undefined, body: Record<string, unknown>, mask: string[]): Promise<any> {
-  return createOrAdopt(`${kind} ${name}`, owner, `Choose another name, or delete that ${kind}.`, {
+export async function createOrAdoptResource(gcp: Gcp, name: string, kind: "topic" | "subscription", i: Owned, body: Record<string, unknown>, mask: string[]): Promise<string> {
+  const r = await createOrAdopt(`${kind} ${name}`, i, `Otherwise choose another name for the ${kind}.`, {
     create: () => ps(gcp, "PUT", `/${name}`, `create ${kind} ${name}`, body),
     read: () => ps(gcp, "GET", `/${name}`, `read ${kind} ${name}`),
-    adopt: () => ps(gcp, "PATCH", `/${name}`, `update ${kind} ${name} (adopting this resource's earlier create)`, { [kind]: body, updateMask: mask.join(",") }),
+    tag: labelTag,
+    adopt: () => ps(gcp, "PATCH", `/${name}`, `update ${kind} ${name} (adopting it)`, { [kind]: body, updateMask: mask.join(",") }),
   });
+  return r.takenOverFrom;
 }
 
-/** Deletes a topic or subscription; already gone is fine. */
-export async function deleteResource(gcp: Gcp, name: string, kind: string): Promise<void> {
-  try {
-    await ps(gcp, "DELETE", `/${name}`, `delete ${kind} ${name}`);
-  } catch (e) {
-    if ((e as any).status !== 404) throw e;
-  }
+/** Deletes a topic or subscription this instance holds; already gone is fine, one another instance took over is kept. */
+export async function deleteResource(gcp: Gcp, name: string, kind: string, i: Owned = {}): Promise<void> {
+  await deleteIfOwned(`${kind} ${name}`, i, {
+    read: () => psOrUndefined(gcp, `/${name}`, `read ${kind} ${name}`),
+    tag: labelTag,
+    del: async () => {
+      try {
+        await ps(gcp, "DELETE", `/${name}`, `delete ${kind} ${name}`);
+      } catch (e) {
+        if ((e as any).status !== 404) throw e;
+      }
+    },
+  });
 }

@@ -10,7 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubSubscriptionInputs, pubsubSubscriptionInputs } from "./schemas";
 import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
-import { OWNER_LABEL, ownerLabel } from "./ownership";
+import { OWNER_LABEL, identityOf } from "./ownership";
+import { identityFields, ownerLabels } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
@@ -30,6 +32,10 @@ export interface PubSubSubscriptionArgs {
   deadLetterTopic?: pulumi.Input<string>;
   maxDeliveryAttempts?: pulumi.Input<number>;
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["project", "name", "topic", "filter"];
@@ -47,15 +53,15 @@ function body(i: PubSubSubscriptionInputs & { project: string }) {
     filter: i.filter,
     deadLetterPolicy: i.deadLetterTopic ? { deadLetterTopic: i.deadLetterTopic, maxDeliveryAttempts: i.maxDeliveryAttempts ?? 5 } : undefined,
     expirationPolicy: {},
-    labels: { ...i.labels, ...ownerLabel(i.owner) },
+    labels: { ...i.labels, ...ownerLabels(identityOf(i)) },
   });
 }
 
 export const pubsubSubscriptionOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(pubsubSubscriptionInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined(v.inputs) };
+    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -66,8 +72,8 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
     const id = `projects/${inputs.project}/subscriptions/${i.name}`;
-    await createOrAdoptResource(gcp, id, "subscription", i.owner, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
-    return { id, outs: outputs(inputs) };
+    const takenOverFrom = await createOrAdoptResource(gcp, id, "subscription", i, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
+    return { id, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -102,14 +108,14 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     return { outs: outputs(news) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string) {
-    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "subscription");
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
+    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "subscription", props ?? {});
   },
 });
 
 function outputs(i: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullName: `projects/${rest.project}/subscriptions/${rest.name}`, topicName: topicName(rest as { project: string; topic: string }), detached: rest.detached ?? false });
+  return defined({ ...rest, fullName: `projects/${rest.project}/subscriptions/${rest.name}`, topicName: topicName(rest as { project: string; topic: string }), detached: rest.detached ?? false, takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface PubSubSubscription {
@@ -131,10 +137,12 @@ export class PubSubSubscription extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: PubSubSubscriptionArgs, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("PubSubSubscription", name, opts);
     super(
       PubSubSubscription.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullName: undefined, topicName: undefined, detached: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullName: undefined, topicName: undefined, detached: undefined, takenOverFrom: undefined },
       refuseImport("PubSubSubscription", name, opts),
       "gcp",
       "PubSubSubscription",

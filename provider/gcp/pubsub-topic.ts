@@ -8,7 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubTopicInputs, pubsubTopicInputs } from "./schemas";
 import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
-import { OWNER_LABEL, ownerLabel } from "./ownership";
+import { OWNER_LABEL, identityOf } from "./ownership";
+import { identityFields, ownerLabels } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 
@@ -18,18 +20,22 @@ export interface PubSubTopicArgs {
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Keep messages on the topic for replay (seek), e.g. "604800s"; unset: only subscriptions keep them. */
   messageRetentionDuration?: pulumi.Input<string>;
+  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["project", "name"];
 const UPDATE = ["labels", "messageRetentionDuration"];
 
-const body = (i: PubSubTopicInputs) => defined({ labels: { ...i.labels, ...ownerLabel(i.owner) }, messageRetentionDuration: i.messageRetentionDuration });
+const body = (i: PubSubTopicInputs) => defined({ labels: { ...i.labels, ...ownerLabels(identityOf(i)) }, messageRetentionDuration: i.messageRetentionDuration });
 
 export const pubsubTopicOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
+  async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(pubsubTopicInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined(v.inputs) };
+    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -40,8 +46,8 @@ export const pubsubTopicOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const inputs = { ...i, project: i.project ?? gcp.project };
     const id = `projects/${inputs.project}/topics/${i.name}`;
-    await createOrAdoptResource(gcp, id, "topic", i.owner, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
-    return { id, outs: outputs(inputs) };
+    const takenOverFrom = await createOrAdoptResource(gcp, id, "topic", i, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
+    return { id, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -63,15 +69,15 @@ export const pubsubTopicOperations: Operations = engineFacing({
     return { outs: outputs(news) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string) {
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
     // Subscriptions of the topic stay (Pub/Sub detaches them), with the messages they hold.
-    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "topic");
+    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "topic", props ?? {});
   },
 });
 
 function outputs(i: any) {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullName: `projects/${rest.project}/topics/${rest.name}` });
+  return defined({ ...rest, fullName: `projects/${rest.project}/topics/${rest.name}`, takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface PubSubTopic {
@@ -89,6 +95,8 @@ export class PubSubTopic extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: PubSubTopicArgs, opts?: pulumi.CustomResourceOptions) {
-    super(PubSubTopic.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, project: args.project, fullName: undefined }, refuseImport("PubSubTopic", name, opts), "gcp", "PubSubTopic");
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("PubSubTopic", name, opts);
+    super(PubSubTopic.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullName: undefined, takenOverFrom: undefined }, refuseImport("PubSubTopic", name, opts), "gcp", "PubSubTopic");
   }
 }

@@ -26,6 +26,20 @@ export const STORAGE_LOCATIONS = new Set(
 /** Set by the resource constructors: project/stack/name, the seed of generated names (shared.ts physicalName). */
 const ownerSchema = z.string().min(1).optional();
 
+/**
+ * The identity fields every object-making resource takes (provider/ownership.ts): the owner (set by the
+ * constructor), the stream's deployment (StreamIdentity), the instance check makes, and takeOver.
+ */
+const identityFields = {
+  owner: ownerSchema,
+  deployment: z.string().regex(/^[0-9a-f]{16}$/, "must be a StreamIdentity's deployment (16 hex characters)").optional(),
+  instance: z.string().regex(/^[0-9a-f]{8}$/).optional(),
+  takeOver: z.string().regex(/^([0-9a-f]{16}|legacy)$/, 'must be the deployment an error named (16 hex characters), or "legacy"').optional(),
+};
+
+/** Room a description keeps for the identity marker (" [zitadel-audit-stream <36-character tag>]"). */
+const MARKER_ROOM = 60;
+
 export const projectId = z
   .string()
   .regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, "must be a Google Cloud project id (6-30 lowercase letters, digits and hyphens)");
@@ -105,7 +119,7 @@ export const bucketInputs = z.strictObject({
   /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
   forceDestroy: z.boolean().default(false),
   replaceNonEmpty: z.boolean().optional(),
-  owner: ownerSchema,
+  ...identityFields,
 }).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
 export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
 
@@ -119,8 +133,8 @@ export const serviceAccountInputs = z.strictObject({
   namePrefix: z.string().regex(/^[a-z][-a-z0-9]{0,22}$/, "must be up to 23 lowercase letters, digits and '-', starting with a letter").optional(),
   project: projectId.optional(),
   displayName: utf8Max(100, "displayName").default(""),
-  description: utf8Max(256, "description").default(""),
-  owner: ownerSchema,
+  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
+  ...identityFields,
 }).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
 export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
 
@@ -133,14 +147,14 @@ export const customRoleInputs = z.strictObject({
   roleIdPrefix: z.string().regex(/^[a-zA-Z0-9_.]{1,57}$/, "must be up to 57 letters, digits, '_' and '.'").optional(),
   project: projectId.optional(),
   title: utf8Max(100, "title").optional(),
-  description: utf8Max(256, "description").default(""),
+  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
   permissions: z
     .array(permissionName)
     .min(1, "a custom role needs at least one permission")
     .max(3000, "at most 3000 permissions")
     .transform((p) => [...new Set(p)].sort()),
   stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
-  owner: ownerSchema,
+  ...identityFields,
 }).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
 
@@ -204,7 +218,7 @@ export const bigQueryDatasetInputs = z.strictObject({
   description: utf8Max(16384, "description").default(""),
   labels: labels.default({}),
   readers: z.array(datasetReader).max(100).default([]).transform((r) => [...new Set(r)].sort()),
-  owner: ownerSchema,
+  ...identityFields,
 });
 export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { project: string };
 
@@ -232,7 +246,7 @@ export const bigQueryTableInputs = z.strictObject({
     .string()
     .regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[A-Za-z0-9-]+\/connections\/[A-Za-z0-9_-]+|[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]+)$/, 'must be "project.location.connection" or "projects/<project>/locations/<location>/connections/<connection>"')
     .optional(),
-  owner: ownerSchema,
+  ...identityFields,
 });
 export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
 
@@ -243,7 +257,7 @@ export const bigQueryViewInputs = z.strictObject({
   description: utf8Max(16384, "description").default(""),
   /** GoogleSQL (the view is created with useLegacySql false). */
   query: z.string().min(1).max(256 * 1024),
-  owner: ownerSchema,
+  ...identityFields,
 });
 export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };
 
@@ -268,7 +282,7 @@ export const pubsubTopicInputs = z.strictObject({
   labels: labels.default({}),
   /** How long the topic keeps messages for seek/replay; unset: not kept beyond subscriptions. */
   messageRetentionDuration: seconds(600, 31 * 86_400, "messageRetentionDuration").optional(),
-  owner: ownerSchema,
+  ...identityFields,
 });
 export type PubSubTopicInputs = z.output<typeof pubsubTopicInputs> & { project: string };
 
@@ -286,7 +300,7 @@ export const pubsubSubscriptionInputs = z.strictObject({
   deadLetterTopic: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"').optional(),
   maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
   labels: labels.default({}),
-  owner: ownerSchema,
+  ...identityFields,
 }).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
 

@@ -10,6 +10,9 @@ import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
+import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
+import { identityFields, markerIn, stripMarker, withMarker } from "../ownership";
+import { stackIdentity } from "../stream-identity";
 
 export interface ServiceAccountArgs {
   /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -18,6 +21,10 @@ export interface ServiceAccountArgs {
   project?: pulumi.Input<string>;
   displayName?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
+  /** The stream's identity (StreamIdentity.deployment), carried in the account's description. Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt an account of this id made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
+  takeOver?: pulumi.Input<string>;
 }
 
 const REPLACE = ["accountId", "project"];
@@ -29,9 +36,10 @@ export const serviceAccountOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
     const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
     if (!v.inputs) return { failures: v.failures };
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...previewName(olds, news, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30 }) }) };
+    const identity = identityFields(olds, news);
+    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30 }) }) };
     const n = physicalName(olds, v.inputs, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, accountId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration }) };
+    return { inputs: defined({ ...v.inputs, ...identity, accountId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration }) };
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
@@ -46,16 +54,18 @@ export const serviceAccountOperations: Operations = engineFacing({
     const email = `${i.accountId}@${project}.iam.gserviceaccount.com`;
     const name = `projects/${project}/serviceAccounts/${email}`;
     const what = `create service account ${email}`;
-    try {
-      await withRetry(
-        () => gcp.iam.projects.serviceAccounts.create({ name: `projects/${project}`, requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description: i.description } } }),
-        { what },
-      );
-    } catch (e) {
-      if (statusOf(e) !== 409) throw gcpError(e, what);
-      // A generated id is ours alone: the account exists because an earlier create of ours got through.
-      if (!i.autoNamed) throw new Error(`${what}: it already exists and this stack did not create it. Choose another accountId, or delete the existing account.`);
-    }
+    const description = withMarker(i.description, identityOf(i)) ?? "";
+    // An account of this id is adopted only when it carries this resource's identity (an earlier create
+    // of ours whose answer was lost, a replacement, a parent move) or takeOver names its maker.
+    const { takenOverFrom } = await createOrAdopt(`service account ${email}`, i, "Otherwise choose another accountId (or namePrefix).", {
+      create: () =>
+        withRetry(() => gcp.iam.projects.serviceAccounts.create({ name: `projects/${project}`, requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description } } }), { what }).catch((e) => {
+          throw Object.assign(gcpError(e, what), { status: statusOf(e) });
+        }),
+      read: () => withRetry(() => gcp.iam.projects.serviceAccounts.get({ name }), { what: `read ${name}`, retryIf: (e) => statusOf(e) === 404 || statusOf(e) === 403, deadlineMs: serviceAccountTimings.visibleDeadlineMs }).then((r) => r.data),
+      tag: (found) => markerIn(found?.description ?? undefined),
+      adopt: async () => undefined,
+    });
     // The account exists from here on: if IAM is slow to show it, state still records it (the
     // host's ErrorResourceInitFailed), and the next `up` waits again instead of making another.
     const sa = await waitUntilVisible(gcp, name).catch((e) => {
@@ -64,10 +74,10 @@ export const serviceAccountOperations: Operations = engineFacing({
         properties: { ...outputs({ ...i, project }, { email, name }), pendingVisibility: true, __provider: (i as any).__provider },
       });
     });
-    if (i.autoNamed && ((sa.displayName ?? "") !== i.displayName || (sa.description ?? "") !== i.description)) {
+    if ((sa.displayName ?? "") !== i.displayName || (sa.description ?? "") !== description) {
       await patch(gcp, name, i, ["displayName", "description"]);
     }
-    return { id: name, outs: outputs({ ...i, project }, sa) };
+    return { id: name, outs: outputs({ ...i, project, takenOverFrom }, sa) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -75,7 +85,7 @@ export const serviceAccountOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const sa = await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
     if (!sa) return { id: "" };
-    return { id, props: outputs({ ...props, displayName: sa.data.displayName ?? "", description: sa.data.description ?? "" }, sa.data) };
+    return { id, props: outputs({ ...props, displayName: sa.data.displayName ?? "", description: stripMarker(sa.data.description ?? "") ?? "" }, sa.data) };
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
@@ -91,10 +101,18 @@ export const serviceAccountOperations: Operations = engineFacing({
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string) {
+  async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
-    await withRetry(() => gcp.iam.projects.serviceAccounts.delete({ name: id }), { what: `delete ${id}` }).catch((e) => {
-      if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+    await deleteIfOwned(`service account ${id}`, props ?? {}, {
+      read: async () => (await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`))?.data,
+      tag: (found) => markerIn(found?.description ?? undefined),
+      del: () =>
+        withRetry(() => gcp.iam.projects.serviceAccounts.delete({ name: id }), { what: `delete ${id}` }).then(
+          () => undefined,
+          (e) => {
+            if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+          },
+        ),
     });
   },
 });
@@ -127,7 +145,7 @@ async function waitUntilVisible(gcp: any, name: string): Promise<any> {
 async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
   const what = `update service account ${name}`;
   const res: any = await withRetry(
-    () => gcp.iam.projects.serviceAccounts.patch({ name, requestBody: { serviceAccount: { displayName: i.displayName, description: i.description }, updateMask: fields.join(",") } }),
+    () => gcp.iam.projects.serviceAccounts.patch({ name, requestBody: { serviceAccount: { displayName: i.displayName, description: withMarker(i.description, identityOf(i)) ?? "" }, updateMask: fields.join(",") } }),
     { what },
   ).catch((e) => {
     throw gcpError(e, what);
@@ -138,7 +156,7 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
 function outputs(i: any, sa: any) {
   const rest = withoutProvider(i);
   const email = sa.email ?? i.email;
-  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}` });
+  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}`, takenOverFrom: rest.takenOverFrom ?? "" });
 }
 
 export interface ServiceAccount {
@@ -160,10 +178,12 @@ export class ServiceAccount extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: ServiceAccountArgs = {}, opts?: pulumi.CustomResourceOptions) {
+    // Refused before anything is declared (the stack identity below is a resource too).
+    refuseImport("ServiceAccount", name, opts);
     super(
       ServiceAccount.provider,
       name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined },
+      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, deployment: args.deployment ?? stackIdentity().deployment, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined, takenOverFrom: undefined },
       refuseImport("ServiceAccount", name, opts),
       "gcp",
       "ServiceAccount",

@@ -52,7 +52,7 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
   });
   const up = await t.stack.up();
   // component, role, grant, rangefeed setting, changefeed — and the stack.
-  expect(up.summary.resourceChanges).toEqual({ create: 6 });
+  expect(up.summary.resourceChanges).toEqual({ create: 7 });
   expect(up.outputs.sink.value).toBe("gs://security-archive/zitadel?AUTH=implicit&partition_format=daily");
   expect(emu.iam.accounts.filter((a) => !a.bootstrap)).toEqual([]);
   const grant = emu.storage.buckets.get("security-archive")!.policy.bindings.find((b) => b.role.includes("zitadel_audit_writer"));
@@ -70,7 +70,7 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
   for (const f of got.files) expect(f).toMatch(/^zitadel\/\d{4}-\d\d-\d\d\/\d{33}-/);
 
   const d = await t.stack.destroy();
-  expect(d.summary.resourceChanges).toEqual({ delete: 6 });
+  expect(d.summary.resourceChanges).toEqual({ delete: 7 });
   expect(emu.storage.buckets.has("security-archive")).toBe(true);
   expect(emu.storage.buckets.get("security-archive")!.policy.bindings.some((b) => b.role.includes("zitadel_audit_writer"))).toBe(false);
 });

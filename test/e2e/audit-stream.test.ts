@@ -74,7 +74,7 @@ async function upUnderLoad(from: number): Promise<{ summary: Record<string, numb
 
 test("up provisions the guide's pipeline and the events arrive", async () => {
   const up = await t.stack.up({ onOutput: (s) => t.log.push(s) });
-  expect(up.summary.resourceChanges).toEqual({ create: 9 });
+  expect(up.summary.resourceChanges).toEqual({ create: 10 });
   const o = up.outputs;
   bucket = o.bucketName.value;
   expect(o.feedStatus.value).toBe("running");
@@ -90,14 +90,14 @@ test("up provisions the guide's pipeline and the events arrive", async () => {
 
 test("preview afterwards shows no changes", async () => {
   const pv = await t.stack.preview();
-  expect(pv.changeSummary).toEqual({ same: 9 });
+  expect(pv.changeSummary).toEqual({ same: 10 });
 });
 
 test("a query change is an update (handoff) with nothing missing", async () => {
   await t.stack.setConfig("zitadel-audit-stream:payloadEventTypes", { value: JSON.stringify(["instance.domain.added"]) });
   const before = (await t.stack.outputs()).jobId.value;
   const { summary } = await upUnderLoad(1000);
-  expect(summary).toEqual({ same: 8, update: 1 });
+  expect(summary).toEqual({ same: 9, update: 1 });
   expect((await t.stack.outputs()).jobId.value).not.toBe(before);
   expect((await allDelivered("query change")).missing).toBe(0);
 });
@@ -107,7 +107,7 @@ test("a key rotation replaces the key, switches the feed, and deletes the old ke
   expect(keysBefore).toHaveLength(1);
   await t.stack.setConfig("zitadel-audit-stream:keyRotationTrigger", { value: "2026-11-24" });
   const { summary, events } = await upUnderLoad(2000);
-  expect(summary).toEqual({ same: 7, replace: 1, update: 1 });
+  expect(summary).toEqual({ same: 8, replace: 1, update: 1 });
   // Engine order: the changefeed update finished before the old key's deletion began.
   const seq = (pred: (e: EngineEvent) => boolean) => events.findIndex(pred);
   const feedUpdated = seq((e) => e.resOutputsEvent?.metadata.op === "update" && e.resOutputsEvent.metadata.urn.endsWith("Changefeed::zitadel-audit-changefeed"));
@@ -130,9 +130,9 @@ test("refresh after an out-of-band pause shows the drift, and the next up heals 
   const rf = await t.stack.refresh();
   expect(rf.summary.resourceChanges).toMatchObject({ update: 1 });
   const pv = await t.stack.preview();
-  expect(pv.changeSummary).toEqual({ same: 8, update: 1 });
+  expect(pv.changeSummary).toEqual({ same: 9, update: 1 });
   const up = await t.stack.up();
-  expect(up.summary.resourceChanges).toEqual({ same: 8, update: 1 });
+  expect(up.summary.resourceChanges).toEqual({ same: 9, update: 1 });
   expect(up.outputs.jobId.value).toBe(jobId);
   expect(up.outputs.feedStatus.value).toBe("running");
   expect((await allDelivered("after healing")).missing).toBe(0);
@@ -165,7 +165,7 @@ test("destroy cancels the feed and keeps the bucket with its files (no forceDest
   const jobId = (await t.stack.outputs()).jobId.value;
   const files = (await readDelivered(admin, bucket, "events/")).files.length;
   const d = await t.stack.destroy();
-  expect(d.summary.resourceChanges).toEqual({ delete: 9 });
+  expect(d.summary.resourceChanges).toEqual({ delete: 10 });
   await waitFor("canceled", async () => (await pg.query("SHOW CHANGEFEED JOB $1", [jobId])).rows[0].status === "canceled");
   expect(emu.storage.buckets.has(bucket)).toBe(true);
   expect((await readDelivered(admin, bucket, "events/")).files.length).toBe(files);

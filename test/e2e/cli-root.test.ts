@@ -93,7 +93,7 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   // dev first; the root program runs from source, its providers from dist/, named through the
   // package's own `file:.` link in node_modules as in a consumer's state.
   const up = await cli.run(repoRoot, ["up", "--yes", "--stack", DEV]);
-  expect(summary(up.stdout)).toEqual({ created: 9 });
+  expect(summary(up.stdout)).toEqual({ created: 10 });
   for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
   await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", DEV]);
   const before = makeEvents(5, 2000);
@@ -109,7 +109,7 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   // The change, in dev's config only: stream the payload of instance.domain.added.
   await cli.run(repoRoot, ["config", "set", "--stack", DEV, "zitadel-audit-stream:payloadEventTypes", '["instance.domain.added"]']);
   const devPreview = await cli.run(repoRoot, ["preview", "--stack", DEV, "--diff"]);
-  expect(summary(devPreview.stdout)).toEqual({ update: 1, unchanged: 8 });
+  expect(summary(devPreview.stdout)).toEqual({ update: 1, unchanged: 9 });
   await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", PROD]);
   await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", DEV]);
   const dev2 = await outputs(DEV);
@@ -161,20 +161,20 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 2 });
   for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
-  expect(summary(destroyDev.stdout)).toEqual({ deleted: 9 });
+  expect(summary(destroyDev.stdout)).toEqual({ deleted: 10 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true
   const last = makeEvents(4, 2300);
   await insertEvents(pg, last);
   await delivered(PROD, last);
   const jobs = (await pg.query("SHOW CHANGEFEED JOBS")).rows.filter((j) => j.status === "running").map((j) => String(j.job_id));
   expect(jobs).toEqual([prod2.jobId]);
-  // Upgrading a 0.1.0 stack: `up` updates the 7 resources in place (their provider code changed),
-  // the feed keeps its job, and state then holds today's format.
+  // Upgrading a 0.1.0 stack: `up` updates the 7 resources in place (their provider code changed) and
+  // adds the stream's identity; the feed keeps its job, and state then holds today's format.
   await importAsVersion010(PROD);
-  expect(summary((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ updated: 7, unchanged: 2 });
+  expect(summary((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ created: 1, updated: 7, unchanged: 2 });
   expect((await outputs(PROD)).jobId).toBe(prod2.jobId);
   for (const m of storedModules(await cli.state(repoRoot, PROD))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
   await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", PROD]);
-  expect(summary((await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ deleted: 9 });
+  expect(summary((await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ deleted: 10 });
   expect((await pg.query("SHOW CHANGEFEED JOBS")).rows.filter((j) => j.status === "running")).toEqual([]);
 });

@@ -51,7 +51,7 @@ const ours = () => ({
 
 test("up creates the five resources, and the grant really lets the key write", async () => {
   const up = await t.stack.up({ onOutput: (s) => t.log.push(s) });
-  expect(up.summary.resourceChanges).toEqual({ create: 6 });
+  expect(up.summary.resourceChanges).toEqual({ create: 7 });
   const o = up.outputs;
   expect(o.keyJson.secret).toBe(true);
   expect(ours()).toEqual({ buckets: [o.bucket.value], accounts: [o.email.value], roles: [o.role.value.split("/").pop()], keys: [o.keyId.value] });
@@ -77,7 +77,7 @@ test("the key and the credentials are secrets in the state file: no private key 
 test("a second up changes nothing and makes no mutating call", async () => {
   const since = Date.now();
   const up = await t.stack.up();
-  expect(up.summary.resourceChanges).toEqual({ same: 6 });
+  expect(up.summary.resourceChanges).toEqual({ same: 7 });
   expect(emu.mutatingCalls(since)).toEqual([]);
 });
 
@@ -85,10 +85,10 @@ test("a rotationTrigger change replaces only the key, creating the new one befor
   const oldKey = (await t.stack.outputs()).keyId.value;
   rotation = "2026-11-24";
   const pv = await t.stack.preview();
-  expect(pv.changeSummary).toEqual({ same: 5, replace: 1 });
+  expect(pv.changeSummary).toEqual({ same: 6, replace: 1 });
   const since = Date.now();
   const up = await t.stack.up();
-  expect(up.summary.resourceChanges).toEqual({ same: 5, replace: 1 });
+  expect(up.summary.resourceChanges).toEqual({ same: 6, replace: 1 });
   const newKey = up.outputs.keyId.value;
   expect(newKey).not.toBe(oldKey);
   expect(ours().keys).toEqual([newKey]);
@@ -98,6 +98,6 @@ test("a rotationTrigger change replaces only the key, creating the new one befor
 
 test("destroy leaves the emulator with nothing of ours", async () => {
   const d = await t.stack.destroy();
-  expect(d.summary.resourceChanges).toEqual({ delete: 6 });
+  expect(d.summary.resourceChanges).toEqual({ delete: 7 });
   expect(ours()).toEqual({ buckets: [], accounts: [], roles: [], keys: [] });
 });

@@ -40,6 +40,12 @@ const PROVIDER_TEXT = "exports.handler = () => provider; // stand-in for the ser
  * A step that failed after the resource changed: the provider's error carried `id` and `properties`
  * (the dynamic host's ErrorResourceInitFailed), which the engine writes to state anyway.
  */
+/**
+ * A deployment id for resources driven here, as a StreamIdentity would give (the constructors pass the
+ * stack's or the stream's): with it, objects carry a full identity tag (provider/ownership.ts).
+ */
+export const TEST_DEPLOYMENT = "7e57000000000001";
+
 export class PartialFailure extends Error {
   constructor(
     message: string,

@@ -2,7 +2,7 @@
 // changefeed of the CockroachDB twin wrote: create, no-op, in-place updates (readers, schema),
 // adoption of our own lost create and refusal of somebody else's, the de-duplicating view, a line
 // of the wrong type failing loudly, and delete keeping what others put in the dataset.
-import { Driver, State } from "../harness/driver";
+import { Driver, TEST_DEPLOYMENT, State } from "../harness/driver";
 import { bigQueryDatasetOperations } from "../../provider/gcp/bigquery-dataset";
 import { bigQueryTableOperations } from "../../provider/gcp/bigquery-table";
 import { bigQueryViewOperations } from "../../provider/gcp/bigquery-view";
@@ -35,7 +35,7 @@ run("BigQuery resources over a changefeed's files", () => {
     await insertEvents(f.pg, events);
     await waitFor("delivery", async () => account(events, (await readDelivered(f.admin, f.bucket, `${prefix}/`)).lines).missing === 0);
     await f.pg.query("CANCEL JOB $1", [id]);
-    [ds, tb, vw] = await Promise.all([bigQueryDatasetOperations, bigQueryTableOperations, bigQueryViewOperations].map((o) => new Driver(o, config())));
+    [ds, tb, vw] = await Promise.all([bigQueryDatasetOperations, bigQueryTableOperations, bigQueryViewOperations].map((o) => new Driver(o, config(), () => ({ deployment: TEST_DEPLOYMENT }))));
   });
   afterAll(() => f?.stop());
 
@@ -135,8 +135,12 @@ run("BigQuery resources over a changefeed's files", () => {
     // A create whose answer was lost: state has nothing, the table exists with our label.
     const again = await tb.up(tableInputs());
     expect(again.op).toBe("create");
+    // Another resource of this stack naming the same table, and the same resource in another deployment: refused.
     const e = await failure(tb.up({ ...tableInputs(), owner: "p/s/someone-else" }));
-    expect(String(e.message)).toMatch(/already exists and this stack did not create it/);
+    expect(String(e.message)).toMatch(/already exists: it belongs to another resource of this stack .*It is left as it is\./);
+    const elsewhere = new Driver(bigQueryTableOperations, config(), () => ({ deployment: "0e4e000000000002" }));
+    const o = await failure(elsewhere.up(tableInputs()));
+    expect(String(o.message)).toMatch(new RegExp(`already exists: it was made by deployment ${TEST_DEPLOYMENT} .*not by this stack's deployment 0e4e000000000002\\. It is left as it is\\..* set takeOver: "${TEST_DEPLOYMENT}"`));
   });
 
   test("delete: view and table go, the files stay; a dataset holding somebody else's table is kept", async () => {

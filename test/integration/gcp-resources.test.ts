@@ -1,7 +1,7 @@
 // Each GCP resource's lifecycle against the emulator, through the real Google clients: create,
 // no-op diff, in-place update, replace, refresh after an out-of-band delete, delete twice.
 import { GcpEmulator } from "../twin/gcp/emulator";
-import { Driver, PartialFailure, State } from "../harness/driver";
+import { Driver, TEST_DEPLOYMENT, PartialFailure, State } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
 import { bucketOperations } from "../../provider/gcp/bucket";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
@@ -15,7 +15,9 @@ jest.setTimeout(120_000);
 let emu: GcpEmulator;
 let admin: Awaited<ReturnType<typeof gcpClients>>;
 const config = () => ({ "gcp:credentials": emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": emu.endpoint, "gcp:project": emu.project });
-const driver = (ops: Operations) => new Driver(ops, config());
+// Resources that make objects get a deployment, as their constructors give one (the stack's identity).
+const driver = (ops: Operations, deployment = TEST_DEPLOYMENT) =>
+  new Driver(ops, config(), () => ([bucketOperations, serviceAccountOperations, customRoleOperations].includes(ops) ? { deployment } : {}));
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
@@ -156,7 +158,7 @@ describe("ServiceAccount", () => {
   test("IAM slower than the wait: the account is recorded in state, and the next up finds the same one", async () => {
     emu.knobs.serviceAccountPropagationMs = 4000;
     serviceAccountTimings.visibleDeadlineMs = 1000;
-    const slow = new Driver(serviceAccountOperations, config(), () => ({ owner: "gcp-resources/test/slow-sa" }));
+    const slow = new Driver(serviceAccountOperations, config(), () => ({ owner: "gcp-resources/test/slow-sa", deployment: TEST_DEPLOYMENT }));
     try {
       const failed = await slow.up({ namePrefix: "slow-writer" }).catch((e) => e);
       expect(failed).toBeInstanceOf(PartialFailure);
@@ -181,7 +183,9 @@ describe("ServiceAccount", () => {
     const r = await d.up({ namePrefix: "cdc-writer", displayName: "CDC writer", description: "writes changefeed files" }, s);
     expect(r.op).toBe("update");
     s = r.state;
-    expect(emu.iam.findByEmail(s.outputs.email)!.description).toBe("writes changefeed files");
+    // The account carries the resource's identity after the user's text (provider/ownership.ts); outputs show the text alone.
+    expect(emu.iam.findByEmail(s.outputs.email)!.description).toMatch(new RegExp(`^writes changefeed files \\[zitadel-audit-stream ${TEST_DEPLOYMENT}-[0-9a-f]{10}-${s.outputs.instance}\\]$`));
+    expect(s.outputs.description).toBe("writes changefeed files");
     expect(s.outputs.uniqueId).toBe(emu.iam.findByEmail(s.outputs.email)!.uniqueId);
   });
 
@@ -193,8 +197,8 @@ describe("ServiceAccount", () => {
     expect(s.outputs.accountId).toBe("cdc-writer-two");
   });
 
-  test("an existing account that this stack did not create is not adopted", async () => {
-    await expect(d.up({ accountId: "cdc-writer-two" })).rejects.toThrow(/already exists and this stack did not create it/);
+  test("an existing account that another deployment made is not adopted", async () => {
+    await expect(driver(serviceAccountOperations, "0e4e000000000002").up({ accountId: "cdc-writer-two" })).rejects.toThrow(new RegExp(`already exists: it was made by deployment ${TEST_DEPLOYMENT} .*not by this stack's deployment 0e4e000000000002\\. It is left as it is\\. If it is yours .* set takeOver: "${TEST_DEPLOYMENT}"`));
   });
 
   test("out-of-band delete shows on refresh; delete twice is fine", async () => {

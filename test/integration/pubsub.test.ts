@@ -2,7 +2,7 @@
 // and a Changefeed into gcpubsub:// whose every event a SIEM's collector pulls from the subscription;
 // a writer that lost its grant is failing (health) and refused by up until granted again.
 import * as crypto from "crypto";
-import { Driver, State } from "../harness/driver";
+import { Driver, TEST_DEPLOYMENT, State } from "../harness/driver";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
 import { pubsubSubscriptionOperations } from "../../provider/gcp/pubsub-subscription";
 import { pubsubIamMemberOperations } from "../../provider/gcp/pubsub-iam-member";
@@ -13,7 +13,7 @@ import { account, eventKey, insertEvents, makeEvents, pullMessages, waitFor } fr
 jest.setTimeout(120_000);
 let f: CdcFixture;
 const gcpConfig = () => ({ "gcp:credentials": f.emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "gcp:project": f.emu.project });
-const driver = (ops: any, owner: string) => new Driver(ops, { ...gcpConfig(), "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: `pubsub-test/${owner}` }));
+const driver = (ops: any, owner: string) => new Driver(ops, { ...gcpConfig(), "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: `pubsub-test/${owner}`, deployment: TEST_DEPLOYMENT }));
 
 const pullAll = (subscription: string) => pullMessages(f.admin, subscription);
 
@@ -47,7 +47,7 @@ describe("topic, subscription and grants", () => {
 
   test("a topic of the same name is adopted only with this resource's label", async () => {
     expect((await topics().up({ name: "audit-events", labels: { team: "soc" } })).op).toBe("create");
-    await expect(driver(pubsubTopicOperations, "someone-else").up({ name: "audit-events" })).rejects.toThrow(/already exists and this stack did not create it/);
+    await expect(driver(pubsubTopicOperations, "someone-else").up({ name: "audit-events" })).rejects.toThrow(/already exists: it belongs to another resource of this stack \(resource [0-9a-f]{10}, instance [0-9a-f]{8}\): two resources name the same object\. It is left as it is\. Otherwise choose another name for the topic\./);
   });
 
   test("a member on the topic: added without touching others, refresh sees it removed, delete twice is fine", async () => {

@@ -84,7 +84,7 @@ test("CockroachDB refusing the sink (a key that is not base64), with the URI in 
 test("a feed whose key cannot write: the job's own retrying error", async () => {
   // An event for the initial scan, so the job has something to write (and is refused).
   await insertEvents(f.pg, makeEvents(1, 880_000));
-  const text = await provoke(() => changefeedOperations.create(cfg({ "zitadel-audit-stream:cockroachUrl": f.twin.url }), feed({ verifySinkAccess: false, options: {}, sink: { bucket: "secrets-no-grant", credentials: f.keyBase64 } })));
+  const text = await provoke(() => changefeedOperations.create(cfg({ "zitadel-audit-stream:cockroachUrl": f.twin.url, "gcp:credentials": f.emu.adminKeyFile, "gcp:project": f.emu.project }), feed({ verifySinkAccess: false, options: {}, sink: { bucket: "secrets-no-grant", credentials: f.keyBase64 } })));
   expect(text).toMatch(/cannot write to its sink|did not checkpoint/);
   expectNoSecret(text);
 });

@@ -1,0 +1,128 @@
+// StreamIdentity: the deployment identity every object of a stream carries (provider/ownership.ts,
+// docs/identity.md). Its create makes 16 random hex characters and nothing else, so it is in state before
+// anything with a side effect exists: a create of another resource cut short by a crash is then found
+// by this identity on the next run, and an object made by a same-named deployment elsewhere (another
+// backend, a stack whose state was lost) never carries it.
+//
+// AuditStream declares one without a parent (`<name>-identity`), so moving the stream under another
+// parent keeps it; resources declared on their own share the stack's (`zitadel-audit-stream-identity`).
+// Its delete, which comes after every resource that uses it, cancels any changefeed job still carrying
+// the deployment: one a first create started and never recorded (the process died, or the cluster went
+// away, right after CREATE CHANGEFEED), so that `pulumi destroy` leaves no job behind.
+//
+// The provider stored in state is `require(".../provider/stored/stream-identity.js")`
+// (provider/operations-provider.ts): this file's path and its `streamIdentityOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { operationsProvider } from "./operations-provider";
+import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "./shared";
+import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
+import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
+import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
+
+export interface StreamIdentityArgs {
+  /** The cluster where the stream's changefeed jobs run (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
+  connectionString?: pulumi.Input<string>;
+  /**
+   * Cancel, on delete, any changefeed job that still carries this identity. true: always (an
+   * unreachable cluster fails the delete, naming the risk); false: never; default: only when a
+   * connectionString or `zitadel-audit-stream:cockroachUrl` is set.
+   */
+  sweepJobs?: pulumi.Input<boolean>;
+}
+
+export const streamIdentityInputs = z.strictObject({
+  connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL").optional(),
+  sweepJobs: z.boolean().optional(),
+});
+
+export const streamIdentityOperations: Operations = engineFacing(
+  {
+    async check(_config: ConfigLike | undefined, _olds: any, news: any) {
+      const v = validate(streamIdentityInputs, news);
+      return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };
+    },
+
+    async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+      // Never a replacement: the identity must not change while objects carry it.
+      return classifyDiff(olds, news, { replace: [], update: ["connectionString", "sweepJobs"] });
+    },
+
+    async create(_config: ConfigLike | undefined, i: any) {
+      const deployment = newDeployment();
+      return { id: `identity-${deployment}`, outs: defined({ ...withoutProvider(i), deployment }) };
+    },
+
+    async read(_config: ConfigLike | undefined, id: string, props?: any) {
+      if (!props) throw new Error(importRefusal("StreamIdentity", id));
+      return { id, props: withoutProvider(props) };
+    },
+
+    async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+      return { outs: defined({ ...withoutProvider(news), deployment: olds.deployment }) };
+    },
+
+    async delete(config: ConfigLike | undefined, _id: string, props: any) {
+      const deployment = props.deployment;
+      const configured = !!props.connectionString || !!config?.get(URL_CONFIG_KEY);
+      if (!isDeployment(deployment) || props.sweepJobs === false || (props.sweepJobs === undefined && !configured)) return;
+      try {
+        await withClient(props.connectionString, config, async (c) => {
+          const left = await liveJobsWithPrefix(c, deploymentJobPrefix(deployment));
+          if (left.length === 0) return;
+          const ids = await cancelAll(c, left, 120_000);
+          console.log(`canceled changefeed job${ids.length > 1 ? "s" : ""} ${ids.join(", ")} of deployment ${deployment}, which no resource in state recorded (a create cut short)`);
+        });
+      } catch (e) {
+        const msg = `could not make sure no changefeed job of deployment ${deployment} still runs on CockroachDB at ${where(props.connectionString || config?.get(URL_CONFIG_KEY))}: ${(e as Error).message}`;
+        if (props.sweepJobs === true) {
+          throw new Error(`${msg}. Run \`pulumi destroy\` again once the cluster answers (or, if the cluster is gone, \`pulumi state delete\` this identity).`);
+        }
+        console.log(`warning: ${msg}`);
+      }
+    },
+  },
+  ["connectionString"],
+);
+
+export interface StreamIdentity {
+  /** 16 hex characters, made once; every object of the stream carries it. */
+  readonly deployment: pulumi.Output<string>;
+}
+
+/** The identity of one deployment of a stream: made once, kept in state, carried by every object the stream makes. */
+export class StreamIdentity extends pulumi.dynamic.Resource {
+  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
+  static get provider() {
+    return operationsProvider(__filename, "streamIdentityOperations", streamIdentityOperations);
+  }
+
+  constructor(name: string, args: StreamIdentityArgs = {}, opts?: pulumi.CustomResourceOptions) {
+    super(
+      StreamIdentity.provider,
+      name,
+      { connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sweepJobs: args.sweepJobs, deployment: undefined },
+      refuseImport("StreamIdentity", name, opts),
+      "index",
+      "StreamIdentity",
+    );
+  }
+}
+
+/** One per run of a program: keyed by the run's Stack resource (an inline Automation API program runs many times in one process). */
+const stackIdentities = new WeakMap<object, StreamIdentity>();
+const outsideAStack = {};
+
+/**
+ * The identity of resources declared on their own (not by an AuditStream, and without `deployment`):
+ * one per stack, made the first time one is declared, without a parent so that moving resources keeps it.
+ */
+export function stackIdentity(): StreamIdentity {
+  const key = pulumi.runtime.getStackResource() ?? outsideAStack;
+  let id = stackIdentities.get(key);
+  if (!id) {
+    id = new StreamIdentity("zitadel-audit-stream-identity", {});
+    stackIdentities.set(key, id);
+  }
+  return id;
+}
