@@ -147,9 +147,11 @@ export function auditStreamProblems(args: Record<string, unknown>): string[] {
     if (issue) problems.push(`prefix: ${issue.message}`);
   }
   if (args.takeOver !== undefined && plain(args.takeOver) && !/^([0-9a-f]{16}|legacy)$/.test(String(args.takeOver))) problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
-  // De-duplication (the BigQuery view, a reader of the files) needs every event's key in every line.
+  // De-duplication of the files (the BigQuery view, any reader) needs every event's key in every line;
+  // a Pub/Sub message carries the key beside the value whatever the columns.
   const q = args.query as Record<string, unknown> | undefined;
-  if (q && plain(q) && Array.isArray(q.columns) && q.columns.every(plain)) {
+  const toFiles = !Array.isArray(args.destinations) || (args.destinations as unknown[]).includes("gcs");
+  if (toFiles && q && plain(q) && Array.isArray(q.columns) && q.columns.every(plain)) {
     const missing = EVENTS2_PRIMARY_KEY.filter((c) => !(q.columns as unknown[]).includes(c));
     if (missing.length) problems.push(`query.columns: leaves out ${missing.join(", ")} of events2's primary key (${EVENTS2_PRIMARY_KEY.join(", ")}): the at-least-once duplicates could no longer be told apart; keep every key column`);
   }

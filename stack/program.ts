@@ -20,12 +20,13 @@
 //   zitadel-audit-stream:bigQuery                 JSON object: AuditStream's bigQuery option (dataset, table, view)
 //   zitadel-audit-stream:destinations             JSON list: "gcs" (default), "pubsub", or both
 //   zitadel-audit-stream:pubsub                   JSON object: AuditStream's pubsub option (region, topic, subscription, subscribers)
+//   zitadel-audit-stream:takeOver                 after a lost state: the deployment an error named (or "legacy") whose objects to take over
 import * as pulumi from "@pulumi/pulumi";
 import type * as Package from "../provider";
 
 const NS = "zitadel-audit-stream";
 /** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
-export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery", "destinations", "pubsub"];
+export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery", "destinations", "pubsub", "takeOver"];
 const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
 
 /**
@@ -90,6 +91,7 @@ export function auditStreamProgram(pkg: typeof Package) {
       bigQuery: cfg.getObject("bigQuery"),
       destinations,
       pubsub: cfg.getObject("pubsub"),
+      takeOver: cfg.get("takeOver"),
     });
     return {
       bucketName: stream.bucketName,
@@ -99,6 +101,7 @@ export function auditStreamProgram(pkg: typeof Package) {
       sinkUriRedacted: stream.sinkUriRedacted,
       feedStatus: stream.feedStatus,
       health: stream.health,
+      deployment: stream.identity.deployment,
       // Only what the stack has (an undefined stack output is a warning).
       ...(cfg.getObject("bigQuery") && toGcs ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQueryCommand: stream.bigQueryCommand } : {}),
       ...(destinations?.includes("pubsub") || (cfg.getObject("pubsub") && destinations === undefined)

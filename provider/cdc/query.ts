@@ -58,7 +58,9 @@ const tableName = z
       return parts.length >= 1 && parts.length <= 3 && parts.every((p) => PLAIN_IDENTIFIER.test(p));
     },
     'must be [database.]schema.table in plain lower-case identifiers, e.g. "eventstore.events2"',
-  );
+  )
+  // The builder's columns, filters and BigQuery schema are events2's: another table would not have them.
+  .refine((t) => /(^|\.)eventstore\.events2$/.test(t), 'must be ZITADEL\'s eventstore.events2 (optionally with its database, "zitadel.eventstore.events2"): the builder\'s columns are events2\'s; for another table write a raw query');
 
 const payloadOption = z.union(
   [
@@ -247,8 +249,15 @@ export function validateRawQuery(raw: string): string {
   if (!sel.fromClause || sel.fromClause.length !== 1) add("CDC queries read exactly one table: FROM must name one table");
   const isEvents2 = sel.fromClause?.length === 1 && sel.fromClause[0].RangeVar?.relname === "events2";
   // Catalogs hold credentials and cluster internals (pg_authid, system.users); they are never an audit stream.
-  const schema = String(sel.fromClause?.[0]?.RangeVar?.schemaname ?? sel.fromClause?.[0]?.RangeVar?.catalogname ?? "").toLowerCase();
-  if (["pg_catalog", "information_schema", "crdb_internal", "system", "pg_extension"].includes(schema)) add(`reads ${schema}.${sel.fromClause[0].RangeVar.relname}: system catalogs are not streamed; read eventstore.events2`);
+  // Catalogs hold credentials and cluster internals (pg_authid, system.users): never an audit stream,
+  // whether named as the database (system.public.users) or as the schema (pg_catalog.pg_authid).
+  const from = sel.fromClause?.length === 1 ? sel.fromClause[0].RangeVar : undefined;
+  if (from) {
+    const parts = [from.catalogname, from.schemaname, from.relname].filter((p: unknown) => typeof p === "string" && p !== "") as string[];
+    if (parts.slice(0, -1).some((p) => ["pg_catalog", "information_schema", "crdb_internal", "system", "pg_extension"].includes(p.toLowerCase()))) {
+      add(`reads ${parts.join(".")}: system catalogs are not streamed; read eventstore.events2`);
+    }
+  }
 
   walk(sel, (type, node) => {
     if (FORBIDDEN_NODES[type]) add(FORBIDDEN_NODES[type]);

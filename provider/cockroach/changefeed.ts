@@ -24,6 +24,7 @@ import { ConfigLike, DeepInput, Operations, UNKNOWN, classifyDiff, defined, same
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, isPubSubSink, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { changefeedOptionsSchema, ChangefeedOptions } from "../cdc/statement";
+import { payloadWarning } from "../cdc/secret-events";
 import { ValidationError, goDurationSeconds } from "../validation";
 import { Identity, isJobMarker, isLegacyJobMarker, jobMarker, jobTakeOverValue } from "../ownership";
 import { stackIdentity } from "../stream-identity";
@@ -32,7 +33,7 @@ import { LIVE, RUNNING, JobRow, cancelJob, decimalGreater, laterHighWater, resum
 import { cancelAll, jobsToCancelOnDelete, liveJobsOf, markerOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
 import { planUpdate } from "./plan";
-import { CREATE_ONLY, Feed, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
+import { CREATE_ONLY, Feed, UNKNOWN_KEY, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
 
 export interface ChangefeedArgs {
@@ -161,18 +162,19 @@ function feed(c: Db, config: ConfigLike | undefined, i: any, f: { id: string; hi
     timeout: i.timeoutSeconds * 1000,
     ...f,
     probe: i.proveDelivery === "checkpoint" ? undefined : (since: string) => deliveryProbe(config, i, since, identity),
+    accessChecked: i.verifySinkAccess !== false && !!i.sink?.credentials && i.sink.auth !== "implicit" && !i.sink.assumeRole,
   };
 }
 
 /** Deletes the writer's other keys once the job runs on its own key; what is left is recorded (`unusedKeys`) for the next up. */
 async function pruned(config: ConfigLike | undefined, i: any, id: string, outs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const left = await pruneKeys(config, i, identityOf(i), isLegacyJobMarker(i.marker)).catch((e) => {
-    throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but ${(e as Error).message}`), { id, properties: { ...outs, sink: { ...i.sink, credentials: "(set again by the next pulumi up)" }, __provider: i.__provider } });
+    throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but ${(e as Error).message}`), { id, properties: { ...outs, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider } });
   });
   if (left.length === 0) return { ...outs, unusedKeys: [] };
   throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but deleting the other keys of its writer failed: ${left.join(", ")}. The next \`pulumi up\` tries again.`), {
     id,
-    properties: { ...outs, unusedKeys: left, sink: { ...i.sink, credentials: "(set again by the next pulumi up)" }, __provider: i.__provider },
+    properties: { ...outs, unusedKeys: left, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider },
   });
 }
 
@@ -429,6 +431,8 @@ export class Changefeed extends pulumi.dynamic.Resource {
   constructor(name: string, args: ChangefeedArgs, opts?: pulumi.CustomResourceOptions) {
     // Refused before anything is declared (the stack identity below is a resource too).
     refuseImport("Changefeed", name, opts);
+    const payload = !pulumi.Output.isInstance(args.query) && !(args.query instanceof Promise) ? payloadWarning(args.query as { payload?: unknown } | undefined) : undefined;
+    if (payload) void pulumi.log.warn(`Changefeed ${name}: ${payload}`);
     super(
       Changefeed.provider,
       name,

@@ -15,7 +15,7 @@ export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
  * out of time is treated like a dropped connection (the client is closed and, for statements that
  * are safe to repeat, a new connection tries again; Db.query). Tests shorten them.
  */
-export const sqlTimeouts = { connectMs: 10_000, statementMs: 30_000 };
+export const sqlTimeouts = { connectMs: 10_000, statementMs: 30_000, reconnectMs: 30_000 };
 
 /** Node's names for network failures, which pg passes through as `code` (they are not SQLSTATEs). */
 const NETWORK_CODES: Record<string, string> = {
@@ -85,7 +85,7 @@ export class Db {
     private readonly reconnectMs: number,
   ) {}
 
-  static async open(connectionString: string | undefined, config?: ConfigLike, reconnectMs = 30_000): Promise<Db> {
+  static async open(connectionString: string | undefined, config?: ConfigLike, reconnectMs = sqlTimeouts.reconnectMs): Promise<Db> {
     const db = new Db(connectionString || config?.get(URL_CONFIG_KEY) || undefined, config, reconnectMs);
     db.client = await connect(db.url, config);
     return db;

@@ -35,6 +35,12 @@ export interface Feed {
   startedAt: string | null;
   /** Makes a read-back probe for the sink (proof of delivery), or undefined when checkpoints must do. */
   probe?: (since: string) => Promise<DeliveryProbe>;
+  /**
+   * The sink's writer was shown to hold its permission before the job started (testIamPermissions with
+   * its key). Without that (implicit or impersonated credentials), a job that wrote nothing yet has
+   * proven nothing: the read-back waits for something to read.
+   */
+  accessChecked: boolean;
 }
 
 /** CockroachDB's HLC now: a new job's events start after it. */
@@ -70,8 +76,11 @@ export function outputs(i: any, job: JobRow, history: string[], startedAt: strin
  * from what is true. The sink's key is not written there (it may not be the one in use); the next
  * update sees the sink as changed and sets it again.
  */
+/** What state holds in place of a sink key after a failure recorded it (the key in use is not known for sure). */
+export const UNKNOWN_KEY = "(set again by the next pulumi up)";
+
 export function stateSaying(message: string, inEffect: any, job: JobRow | undefined, f: Pick<Feed, "id" | "history" | "startedAt">, extra: Record<string, unknown> = {}): Error {
-  const sink = { ...inEffect.sink, credentials: inEffect.sink?.credentials ? "(set again by the next pulumi up)" : undefined };
+  const sink = { ...inEffect.sink, credentials: inEffect.sink?.credentials ? UNKNOWN_KEY : undefined };
   const row = job ?? { job_id: inEffect.jobId ?? "", status: "unknown", running_status: null, high_water_timestamp: null, error: "", sink_uri: "", description: "" };
   const props = outputs({ ...inEffect, sink }, row, f.history, f.startedAt ?? null, null, extra);
   return Object.assign(new Error(message), { id: f.id, properties: { ...props, __provider: inEffect.__provider } });
@@ -271,9 +280,15 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
   try {
     await probe?.open();
     await resumeJob(f.c, id, f.timeout);
-    return await proveDelivery(f, id, before.high_water_timestamp, probe, { quiet: true });
+    // A job that was retrying shows its old error until its next checkpoint: not a verdict on the new settings.
+    return await proveDelivery(f, id, before.high_water_timestamp, probe, { quiet: true, recovering: true });
   } catch (e) {
     const failure = (e as Error).message;
+    if (sinkChanged && olds.sink?.credentials === UNKNOWN_KEY) {
+      // State does not hold the previous key (a failure recorded it so): nothing to go back to.
+      const now = await showJob(f.c, id).catch(() => undefined);
+      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}); the previous key is not in state (an earlier failure left it out), so they were not set back: the job reads ${now?.status ?? "unknown"} with the new ones. Fix the sink's access and run \`pulumi up\` again.`, news, now, f);
+    }
     const back = alterClauses(news, olds, sinkChanged);
     try {
       await pauseJob(f.c, id, f.timeout);
@@ -338,9 +353,16 @@ export async function proveDelivery(f: Feed, jobId: string, since: string | null
         if (retrying) throw new WaitFailed(`changefeed job ${jobId} cannot write to its sink: ${retrying}`, job);
         const hw = job.high_water_timestamp ?? since;
         const expected = await selectsEventsBetween(f, since, hw);
-        if (expected === false) break; // nothing selected since it started: nothing to read back yet
+        // Nothing selected since it started: nothing to read back. With the writer's access checked
+        // beforehand that is enough; without it, wait for something it writes.
+        if (expected === false && f.accessChecked) break;
         if (Date.now() > deadline) {
-          const why = expected === true ? `it checkpointed past events it selects (committed after it started), but nothing it wrote since reached ${probe.where}` : `nothing it wrote since it started reached ${probe.where} (its raw query may select no event since then)`;
+          const why =
+            expected === true
+              ? `it checkpointed past events it selects (committed after it started), but nothing it wrote since reached ${probe.where}`
+              : expected === false
+                ? `it selected no event since it started, so nothing it wrote can be read back from ${probe.where}, and its credentials (implicit or impersonated) cannot be checked otherwise. Run \`pulumi up\` again once events flow, or set proveDelivery: "checkpoint" to accept its checkpoint`
+                : `nothing it wrote since it started reached ${probe.where} (its raw query may select no event since then)`;
           throw new WaitFailed(`changefeed job ${jobId} did not prove delivery within ${f.timeout / 1000}s: ${why}`, job);
         }
         if (!first) await new Promise((r) => setTimeout(r, 500));

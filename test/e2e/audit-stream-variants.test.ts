@@ -8,7 +8,7 @@ import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { gcpClients } from "../../provider/gcp/client";
 import { pubsubServiceAgentOf } from "../twin/gcp/resourcemanager";
-import { account, insertEvents, makeEvents, pullMessages, readDelivered, waitFor } from "../helpers/events";
+import { account, insertContinuously, insertEvents, makeEvents, pullMessages, readDelivered, waitFor } from "../helpers/events";
 
 jest.setTimeout(300_000);
 
@@ -50,8 +50,12 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
     },
     config: standInConfig(emu, twin.url),
   });
+  // With implicit credentials nothing can check the nodes' identity beforehand: up proves delivery by
+  // reading back what the job writes, so events flow while it runs (ZITADEL writes them in production).
+  const load = insertContinuously(twin.url, 40_000);
   const up = await t.stack.up();
-  // component, role, grant, rangefeed setting, changefeed — and the stack.
+  const during = await load.stop();
+  // component, identity, role, grant, rangefeed setting, changefeed — and the stack.
   expect(up.summary.resourceChanges).toEqual({ create: 7 });
   expect(up.outputs.sink.value).toBe("gs://security-archive/zitadel?AUTH=implicit&partition_format=daily");
   expect(emu.iam.accounts.filter((a) => !a.bootstrap)).toEqual([]);
@@ -60,6 +64,8 @@ test("existing bucket + implicit credentials: no bucket, account or key created;
 
   const pg = new Client({ connectionString: twin.url });
   await pg.connect();
+  // (Events from before the job started are not streamed: initial_scan "no".)
+  expect(during.length).toBeGreaterThan(0);
   const events = makeEvents(8);
   await insertEvents(pg, events);
   await pg.end();

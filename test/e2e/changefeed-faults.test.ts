@@ -9,7 +9,7 @@ import * as path from "path";
 import { spawn } from "child_process";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { account, insertContinuously, readDelivered, waitFor } from "../helpers/events";
-import { Driver, PartialFailure, State } from "../harness/driver";
+import { Driver, PartialFailure, State, TEST_DEPLOYMENT } from "../harness/driver";
 import { findRepoRoot } from "../harness/root";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 
@@ -20,7 +20,7 @@ let config: Record<string, string>;
 beforeAll(async () => {
   f = await cdcFixture({ checkpointMs: 300 });
   await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-  config = { "zitadel-audit-stream:cockroachUrl": f.twin.url, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
+  config = { "zitadel-audit-stream:cockroachUrl": f.twin.url, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "gcp:credentials": f.emu.adminKeyFile, "gcp:project": f.emu.project };
 });
 afterAll(() => f?.stop());
 
@@ -33,7 +33,7 @@ const sink = (prefix: string, credentials = f.keyBase64) => ({ bucket: f.bucket,
 /** One resource's program inputs, with its own identity (as the constructor gives it). */
 function resource(prefix: string) {
   const owner = `faults/${prefix}/${crypto.randomUUID()}`;
-  return { owner, inputs: { owner, sink: sink(prefix), options: { initial_scan: "no" }, timeoutSeconds: 30 } as Record<string, any> };
+  return { owner, inputs: { owner, deployment: TEST_DEPLOYMENT, sink: sink(prefix), options: { initial_scan: "no" }, timeoutSeconds: 30 } as Record<string, any> };
 }
 
 /** A feed of its own, running, with events flowing in from here on. */

@@ -95,15 +95,34 @@ async function recover(): Promise<void> {
     console.log("checkpoint truncated by the kill: restored <stack>.json.bak");
     const again = await cli.run(repoRoot, refresh, { allowFailure: true });
     // The copy can be broken too (the kill landed while both were written): start the stack again.
-    if (again.code !== 0) await stateLost();
+    if (again.code !== 0) {
+      await stateLost();
+      return upTakingOver();
+    }
   }
   await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK]);
 }
 
 /**
+ * `up` of a stack whose state was lost, as a user does it: the first `up` refuses the objects the lost
+ * state held (they carry its deployment, not the new one) and names the takeOver value; setting it
+ * takes them over; then it is removed again.
+ */
+async function upTakingOver(): Promise<void> {
+  const refused = await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
+  expect(refused.code).not.toBe(0);
+  const value = /set takeOver: \\?"([0-9a-f]{16}|legacy)\\?"/.exec(refused.stdout + refused.stderr)?.[1];
+  if (!value) throw new Error(`the refusal names no takeOver value:\n${refused.stdout}\n${refused.stderr}`);
+  await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:takeOver", value]);
+  await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK]);
+  await cli.run(repoRoot, ["config", "rm", "--stack", STACK, "zitadel-audit-stream:takeOver"]);
+}
+
+/**
  * The stack's state is gone (no usable checkpoint): `stack rm --force` keeping the config, `stack
- * init`. The next `up` must find and adopt what the old state knew: names derived from the stack's
- * identity, the feed's job by its marker, and the writer's old key deleted once the feed runs on a new one.
+ * init`. The next `up` is refused (the objects carry the lost deployment's identity) and, with the
+ * takeOver it names, takes over what the old state knew: the names derived from the stack's names, the
+ * feed's job (continued from), and the writer's old key deleted once the feed runs on a new one.
  */
 async function stateLost(): Promise<void> {
   console.log("state lost: the stack is made again; the next up adopts what exists");
@@ -166,12 +185,13 @@ test("kill -9 of the CLI or its process group at each step of create, handoff an
   // create: killed right after CREATE CHANGEFEED (the whole process group)
   await killedThenHealed("CREATE CHANGEFEED", "group", "create, process group killed");
 
-  // the state lost entirely (a backend deleted, a checkpoint beyond repair): up adopts everything
+  // the state lost entirely (a backend deleted, a checkpoint beyond repair): up refuses, and with
+  // the takeOver it names takes everything over
   await stateLost();
   await insert(5);
-  await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK]);
+  await upTakingOver();
   await insert(5);
-  await verify(events, "state lost, everything adopted");
+  await verify(events, "state lost, everything taken over");
 
   // handoff: killed after the new job's CREATE (the CLI alone; the provider process is orphaned)
   await configSet("payloadEventTypes", '["user.human.added"]');

@@ -91,6 +91,22 @@ const rows: Row[] = [
   ["raw query over pg_catalog", feed({ query: { query: "SELECT rolname, rolpassword FROM pg_catalog.pg_authid" } }), /^query\.query: .*system catalogs are not streamed/],
   ["raw query with a volatile function", feed({ query: { query: "SELECT instance_id, now() FROM eventstore.events2" } }), /^query\.query: .*function now\(\)/],
   ["unknown column", feed({ query: { columns: ["instance_id", "password"] } }), /^query\.columns\.1: unknown column/],
+  // Inputs that silently stop, shorten or widen a stream (issue #21)
+  ["raw query on another catalog's users table", feed({ query: { query: "SELECT username, \"hashedPassword\" FROM system.public.users" } }), /^query\.query: .*reads system\.public\.users: system catalogs are not streamed/],
+  ["builder table other than events2 (its columns are events2's)", feed({ query: { table: "public.audit_copy" } }), /^query\.table: must be ZITADEL's eventstore\.events2/],
+  ["raw query text over a sane size", feed({ query: { query: `SELECT instance_id FROM eventstore.events2 WHERE event_type IN (${Array.from({ length: 1500 }, (_, i) => `'user.type.${i}'`).join(", ")})` } }), /^query\.query: is longer than 20000 characters/],
+  ["Changefeed initial_scan only", feed({ options: { initial_scan: "only" } }), /^options\.initial_scan: "only" ends the job after the scan/],
+  ["Changefeed end_time", feed({ options: { end_time: "2030-01-01T00:00:00Z" } }), /^options\.end_time: ends the job at that time/],
+  ["schema_change_policy stop (silent at the next migration)", feed({ options: { schema_change_policy: "stop" } }), /^options\.schema_change_policy: "stop" stops the feed at the next schema change/],
+  ["cursor on a day that does not exist", feed({ options: { cursor: "2025-02-30T00:00:00Z" } }), /^options\.cursor: 2025-02-30T00:00:00Z is not a date \(no such day\)/],
+  ["cursor in the future", feed({ options: { cursor: "2999-01-01T00:00:00Z" } }), /^options\.cursor: .* is in the future/],
+  ["cursor before CockroachDB existed", feed({ options: { cursor: "1000000000000000000.0000000000" } }), /^options\.cursor: .* is before CockroachDB existed/],
+  ["gc_protect_expires_after shorter than a handoff", feed({ options: { gc_protect_expires_after: "2m" }, timeoutSeconds: 120 }), /^options\.gc_protect_expires_after: 2m is shorter than a handoff may keep the old job paused \(360 s/],
+  ["maxLagSeconds below the checkpoint interval", feed({ options: { min_checkpoint_frequency: "2m" }, maxLagSeconds: 60 }), /^maxLagSeconds: 60 s is less than the checkpoint interval \(min_checkpoint_frequency 120 s\)/],
+  ["takeOver that names no deployment", feed({ takeOver: "the-old-one" }), /^takeOver: must be the deployment an error named/],
+  ["stream takeOver that names no deployment", stream({ takeOver: "everything" }), /^takeOver: must be the deployment an error named/],
+  ["stream columns without the primary key (duplicates could not be told apart)", stream({ query: { columns: ["instance_id", "event_type", "created_at"] } }), /^query\.columns: leaves out aggregate_type, aggregate_id, sequence of events2's primary key/],
+  ["account takeOver that names no deployment", account({ takeOver: "yes" }), /^takeOver: must be the deployment an error named/],
   // GCP resources
   ["dataset reader that is public", check(bigQueryDatasetOperations, { datasetId: "audit", project: "zitadel-audit", readers: ["allUsers"] }), /^readers\.0: must be "user:…", "serviceAccount:…" or "group:…"/],
   ["table source URI with two wildcards", check(bigQueryTableOperations, { datasetId: "audit", tableId: "events", project: "zitadel-audit", schema: [{ name: "a", type: "STRING" }], sourceUris: ["gs://audit-bucket/*/x/*.ndjson"] }), /^sourceUris\.0: must be "gs:\/\/<bucket>\/<path>" with at most one "\*"/],
@@ -138,4 +154,28 @@ test("as the CLI gets them: no nested property (it would print `value {<nil>}`),
   }
   expect(cases[2]).toEqual([{ property: "timeoutSeconds", reason: expect.stringMatching(/at least 5 seconds/) }]);
   expect(cases[0]).toEqual([{ property: "", reason: "connectionString: must be a postgresql:// URL" }]);
+});
+
+describe("payloads that carry secrets: a warning, not a refusal (a user may mean it)", () => {
+  const { payloadWarning, secretBearing } = require("../../provider/cdc/secret-events") as typeof import("../../provider/cdc/secret-events");
+  test.each([
+    ["user.human.added", true],
+    ["user.human.password.changed", true],
+    ["user.machine.secret.set", true],
+    ["user.human.mfa.otp.added", true],
+    ["user.human.password.code.added", true],
+    ["project.application.oidc.secret.changed", true],
+    ["instance.smtp.config.password.changed", true],
+    ["instance.domain.added", false],
+    ["user.human.profile.changed", false],
+    ["org.added", false],
+  ])("%s carries a secret: %s", (type, expected) => {
+    expect(secretBearing(type)).toBe(expected);
+  });
+  test("payload all, and an allow-list naming secret-bearing types, each warn naming them; a harmless list does not", () => {
+    expect(payloadWarning({ payload: "all" })).toMatch(/^query\.payload "all" streams every event's payload, including password hashes/);
+    expect(payloadWarning({ payload: { eventTypes: ["instance.domain.added", "user.machine.secret.set"] } })).toMatch(/^query\.payload\.eventTypes names user\.machine\.secret\.set, whose payloads carry credentials/);
+    expect(payloadWarning({ payload: { eventTypes: ["instance.domain.added"] } })).toBeUndefined();
+    expect(payloadWarning(undefined)).toBeUndefined();
+  });
 });

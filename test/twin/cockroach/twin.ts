@@ -111,8 +111,13 @@ export interface CutFault {
   statement: RegExp;
   /** How many matching statements are cut (default 1). */
   times?: number;
-  /** "cut" closes the connection; "hold" keeps it open and never answers again (a hung node, or a client killed while it waits). */
-  mode?: "cut" | "hold";
+  /**
+   * "cut" closes the connection; "hold" keeps it open and never answers again (a hung node, or a client
+   * killed while it waits); "down" closes every connection and refuses new ones for `downMs` (the
+   * cluster unreachable right after the statement took effect).
+   */
+  mode?: "cut" | "hold" | "down";
+  downMs?: number;
 }
 
 /**
@@ -223,7 +228,14 @@ export class CockroachTwin implements TwinHost {
     await this.db.close();
   }
 
+  /** Until then, the twin is "down": connections are closed as they arrive (twin.down_after). */
+  private downUntil = 0;
+
   private async serve(socket: net.Socket): Promise<void> {
+    if (Date.now() < this.downUntil) {
+      socket.destroy();
+      return;
+    }
     // As CockroachDB's server does: without it every extended-protocol exchange waits ~40 ms for a delayed ACK.
     socket.setNoDelay(true);
     this.sockets.add(socket);
@@ -429,7 +441,10 @@ export class CockroachTwin implements TwinHost {
     if (f.times <= 0) this.cuts.splice(i, 1);
     this.held.push(label);
     if (f.mode === "hold") conn.muted = true;
-    else conn.socket.destroy();
+    else if (f.mode === "down") {
+      this.downUntil = Date.now() + (f.downMs ?? 0);
+      for (const s of this.sockets) s.destroy();
+    } else conn.socket.destroy();
     return true;
   }
 
@@ -476,9 +491,20 @@ export class CockroachTwin implements TwinHost {
         return { columns, rows: [[stmt.name === "kv.rangefeed.enabled" ? (v === "true" ? "t" : "f") : v]], tag: "SHOW 1" };
       }
       case "setSetting": {
+        if (stmt.name === "twin.down_after") {
+          // 'LABEL:MS': after the next statement with that label takes effect, the cluster is unreachable for MS.
+          const [label, ms] = (valueText(stmt.value!, params) ?? "").split(":");
+          this.cuts.push({ statement: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), times: 1, mode: "down", downMs: Number(ms) });
+          return { rows: [], tag: "SET CLUSTER SETTING" };
+        }
         if (stmt.name === "twin.cut_after" || stmt.name === "twin.hold_after") {
           // 'LABEL' or 'LABEL*N': the next N statements with that label take effect and go unanswered.
+          // '' clears every fault still waiting.
           const [label, times] = (valueText(stmt.value!, params) ?? "").split("*");
+          if (label === "") {
+            this.cuts.length = 0;
+            return { rows: [], tag: "SET CLUSTER SETTING" };
+          }
           this.cuts.push({ statement: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), times: times ? Number(times) : 1, mode: stmt.name === "twin.hold_after" ? "hold" : "cut" });
           return { rows: [], tag: "SET CLUSTER SETTING" };
         }
