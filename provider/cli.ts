@@ -6,6 +6,7 @@ import { execFile } from "child_process";
 import { withClient, explain, where, URL_CONFIG_KEY } from "./cockroach/sql";
 import { showJob } from "./cockroach/jobs";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./cockroach/health";
+import { readGcWindow } from "./cockroach/gc";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
@@ -166,7 +167,12 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
     try {
       await withClient(connectionString, undefined, async (c) => {
         const now = (await c.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0]?.t ?? null;
-        for (const f of group) results.push({ jobId: f.jobId, health: feedHealth(await showJob(c, f.jobId), now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS) });
+        for (const f of group) {
+          const job = await showJob(c, f.jobId);
+          // The job's own protection window, from its options as its description shows them.
+          const window = job ? await readGcWindow(c, { gc_protect_expires_after: /\bgc_protect_expires_after = '([^']+)'/.exec(job.description ?? "")?.[1] }) : undefined;
+          results.push({ jobId: f.jobId, health: feedHealth(job, now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window) });
+        }
       }, 0);
     } catch (e) {
       throw explain(e, `read the changefeed jobs at ${where(connectionString)}`);

@@ -185,3 +185,25 @@ export function jobRelation(marker: string | undefined, id: Identity, mine: stri
 
 /** What takeOver must say to continue from a foreign job: its deployment, or "legacy". */
 export const jobTakeOverValue = (marker: string): string => JOB_MARKER.exec(marker)?.[1] ?? "legacy";
+
+// Grants (IAM bindings) cannot carry a tag: the resource granted on records which instance of a grant
+// holds it, in a label `zitadel-audit-stream-grant-<hash of owner, role and member>: <instance>`. A grant
+// created anew (a replacement, a parent move) writes its own instance there; the older instance's
+// delete then finds another instance holding the binding and leaves it (docs/identity.md §5).
+const GRANT_LABEL_PREFIX = `${OWNER_LABEL}-grant-`;
+
+/** The label key of one grant lineage (its owner, role and member). */
+export const grantLabel = (owner: string, role: string, member: string): string => `${GRANT_LABEL_PREFIX}${hash(`${owner}|${role}|${member}`, 10)}`;
+
+/** Is this label one of ours (the owner tag or a grant record)? Reads strip them from the user's labels. */
+export const isOwnLabel = (key: string): boolean => key === OWNER_LABEL || key.startsWith(GRANT_LABEL_PREFIX);
+
+/** The user's labels: without ours. */
+export function userLabels(labels: Record<string, string> | undefined | null): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !isOwnLabel(k)));
+}
+
+/** On a grant's delete: remove the binding unless another instance of the grant holds it now. */
+export function grantMayRevoke(recorded: string | undefined, instance: string | undefined): boolean {
+  return recorded === undefined || instance === undefined || recorded === instance;
+}

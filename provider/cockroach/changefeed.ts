@@ -33,6 +33,7 @@ import { LIVE, RUNNING, JobRow, cancelJob, decimalGreater, laterHighWater, resum
 import { cancelAll, jobsToCancelOnDelete, liveJobsOf, markerOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
 import { planUpdate } from "./plan";
+import { readGcWindow } from "./gc";
 import { CREATE_ONLY, Feed, UNKNOWN_KEY, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
 
@@ -265,7 +266,7 @@ export const changefeedOperations: Operations = engineFacing(
             await probe?.close();
           }
         }
-        const outs = outputs(i, job, [jobId], startedAt, await clusterTime(c), extra);
+        const outs = outputs(i, job, [jobId], startedAt, await clusterTime(c), extra, await readGcWindow(c, i.options));
         return { id, outs: await pruned(config, i, id, outs) };
       });
     },
@@ -287,7 +288,7 @@ export const changefeedOperations: Operations = engineFacing(
         const note = adoptable ? `; job ${adoptable.job_id} of this resource, not recorded, runs: the next up continues from it` : "";
         // Never report the resource gone: the next update restarts it from the last high-water.
         const outs = job
-          ? outputs(props, job, props.jobHistory, props.startedAt, await clusterTime(c))
+          ? outputs(props, job, props.jobHistory, props.startedAt, await clusterTime(c), {}, await readGcWindow(c, props.options))
           : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)", health: feedHealth(undefined, null) };
         return { id, props: { ...outs, runningStatus: `${outs.runningStatus ?? ""}${note}` } };
       });
@@ -352,7 +353,7 @@ export const changefeedOperations: Operations = engineFacing(
             job = tracked!;
         }
         if (!history.includes(jobId)) history.push(jobId);
-        const outs = outputs({ ...news, marker }, job, history, olds.startedAt ?? null, await clusterTime(c), { clusterId: olds.clusterId ?? (await clusterId(c)), takenOverFrom: olds.takenOverFrom ?? "", gaps });
+        const outs = outputs({ ...news, marker }, job, history, olds.startedAt ?? null, await clusterTime(c), { clusterId: olds.clusterId ?? (await clusterId(c)), takenOverFrom: olds.takenOverFrom ?? "", gaps }, await readGcWindow(c, news.options));
         return { outs: await pruned(config, news, id, outs) };
       });
     },

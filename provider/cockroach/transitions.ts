@@ -15,6 +15,7 @@ import { ENDED, JobRow, LIVE, WaitFailed, cancelJob, decimalGreater, jobIdText, 
 import { cancelAll, liveJobsOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, feedHealth } from "./health";
 import type { DeliveryProbe } from "./sink-checks";
+import { GcWindow, readGcWindow, resumeAdvice } from "./gc";
 
 /** Options that take effect only when a feed is created (ALTER refuses them, research §6). */
 export const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
@@ -55,7 +56,7 @@ export async function clusterId(c: Db): Promise<string> {
 }
 
 /** The resource's outputs for a job row. */
-export function outputs(i: any, job: JobRow, history: string[], startedAt: string | null, now: string | null, extra: Record<string, unknown> = {}) {
+export function outputs(i: any, job: JobRow, history: string[], startedAt: string | null, now: string | null, extra: Record<string, unknown> = {}, window?: GcWindow) {
   return defined({
     ...withoutProvider(i),
     jobId: String(job.job_id),
@@ -65,7 +66,7 @@ export function outputs(i: any, job: JobRow, history: string[], startedAt: strin
     highWaterTimestamp: laterHighWater(job.high_water_timestamp, i.highWaterTimestamp),
     startedAt: startedAt ?? null,
     error: job.error ?? "",
-    health: feedHealth(job.status === "unknown" ? undefined : job, now, i.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS),
+    health: feedHealth(job.status === "unknown" ? undefined : job, now, i.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window),
     ...extra,
   });
 }
@@ -229,13 +230,14 @@ export async function handoff(f: Feed, oldId: string, inEffect: any, chosen?: st
     // whose answer was lost is found here).
     const strays = await liveJobsOf(f.c, f.identity, f.marker).then((l) => l.lineage.filter((j) => newerJob(String(j.job_id), oldId)), (r) => r as Error);
     const cleared = strays instanceof Error ? strays : await cancelAll(f.c, strays, f.timeout).catch((r) => r as Error);
+    const window = await readGcWindow(f.c, f.i.options).catch(() => undefined);
     if (cleared instanceof Error) {
       const now = await showJob(f.c, oldId).catch(() => undefined);
-      throw stateSaying(`${msg}. Whether a new job still runs cannot be made sure (${cleared.message}), so the previous job ${oldId} was left paused at high-water ${h}, not resumed beside it: the next \`pulumi up\` cancels any new job of this resource and resumes ${oldId}. Resume it before its protected timestamp expires (gc_protect_expires_after), or events after ${h} can no longer be read.`, inEffect, now, { ...f, history });
+      throw stateSaying(`${msg}. Whether a new job still runs cannot be made sure (${cleared.message}), so the previous job ${oldId} was left paused at high-water ${h}, not resumed beside it: the next \`pulumi up\` cancels any new job of this resource and resumes ${oldId}; ${resumeAdvice(h, window)}.`, inEffect, now, { ...f, history });
     }
     const back = await resumeJob(f.c, oldId, f.timeout).catch((r) => r as Error);
     if (back instanceof Error) {
-      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there. Resume it before its protected timestamp expires (gc_protect_expires_after), or events after ${h} can no longer be read.`, inEffect, paused, { ...f, history });
+      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there; ${resumeAdvice(h, window)}.`, inEffect, paused, { ...f, history });
     }
     throw stateSaying(`${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before${cleared.length ? `; the new job${cleared.length > 1 ? "s" : ""} ${cleared.join(", ")} ${cleared.length > 1 ? "were" : "was"} canceled (read back)` : ""}; nothing changed.`, inEffect, back, { ...f, history });
   }

@@ -8,9 +8,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
 import { changeMember, hasMember } from "./iam-policy";
+import { bucketTarget, recordGrant, releaseGrant } from "./grant-registry";
+import { newInstance } from "../ownership";
 import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -42,7 +44,10 @@ export const bucketIamMemberOperations: Operations = engineFacing({
   async create(config: ConfigLike | undefined, i: BucketIamMemberInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     await modifyPolicy(gcp, i, "add");
-    return { id: `${i.bucket}/${i.role}/${i.member}`, outs: { bucket: i.bucket, role: i.role, member: i.member } };
+    // This instance holds the binding now (a replacement or a moved copy makes a new instance).
+    const instance = newInstance();
+    const recorded = i.owner ? await recordGrant(bucketTarget(gcp, i.bucket), i.owner, i.role, i.member, instance) : false;
+    return { id: `${i.bucket}/${i.role}/${i.member}`, outs: outputs(i, recorded ? instance : undefined) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
@@ -53,19 +58,24 @@ export const bucketIamMemberOperations: Operations = engineFacing({
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
     });
     const present = hasMember(policy?.data, props.role, props.member);
-    return present ? { id, props: { bucket: props.bucket, role: props.role, member: props.member } } : { id: "" };
+    return present ? { id, props: outputs(props, props.instance) } : { id: "" };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, _olds: any, news: any) {
+  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
     // Only a new provider text gets here (every field replaces).
-    return { outs: { bucket: news.bucket, role: news.role, member: news.member } };
+    return { outs: outputs({ ...news, owner: olds.owner ?? news.owner }, olds.instance) };
   },
 
   async delete(config: ConfigLike | undefined, _id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
-    await modifyPolicy(gcp, props, "remove");
+    await releaseGrant(bucketTarget(gcp, props.bucket), props.owner, props.role, props.member, props.instance, () => modifyPolicy(gcp, props, "remove"));
   },
 });
+
+/** The grant's outputs: what it binds, and the instance that recorded it holds the binding (none: not recorded). */
+function outputs(i: { bucket: string; role: string; member: string; owner?: string }, instance: string | undefined) {
+  return defined({ bucket: i.bucket, role: i.role, member: i.member, owner: i.owner, instance });
+}
 
 /** Adds or removes the member on the bucket's policy (provider/gcp/iam-policy.ts). */
 async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "remove"): Promise<void> {
@@ -100,6 +110,6 @@ export class BucketIamMember extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
-    super(BucketIamMember.provider, name, { ...args }, refuseImport("BucketIamMember", name, opts), "gcp", "BucketIamMember");
+    super(BucketIamMember.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, instance: undefined }, refuseImport("BucketIamMember", name, opts), "gcp", "BucketIamMember");
   }
 }

@@ -11,7 +11,7 @@ import { operationsProvider } from "../operations-provider";
 import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
 import { prefixFrom } from "./naming";
 import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
-import { adoptDecision, identityFields, ownerLabels } from "../ownership";
+import { adoptDecision, identityFields, ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 
 export interface BucketArgs {
@@ -193,7 +193,7 @@ function fromApi(b: any): Partial<BucketInputs> {
   return {
     location: b.location,
     storageClass: b.storageClass,
-    labels: Object.fromEntries(Object.entries(b.labels ?? {}).filter(([k]) => k !== OWNER_LABEL)) as Record<string, string>,
+    labels: userLabels(b.labels),
     versioning: Boolean(b.versioning?.enabled),
     lifecycleRules: b.lifecycle?.rule ?? [],
     retentionPeriodSeconds: b.retentionPolicy ? Number(b.retentionPolicy.retentionPeriod) : undefined,

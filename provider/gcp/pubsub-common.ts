@@ -3,12 +3,26 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
-import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
+import { OWNER_LABEL, createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
+import { isOwnLabel } from "../ownership";
 
 /** One Pub/Sub call (client.ts callRest). */
 export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) => callRest<T>(gcp.pubsub, method, path, what, body);
 /** The same, undefined on 404. */
 export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.pubsub, path, what);
+
+/**
+ * PATCH of a topic or subscription. A patch of `labels` replaces the whole map, so the grant records
+ * other resources keep there (grant-registry.ts) are read and carried over.
+ */
+export async function patchResource(gcp: Gcp, name: string, kind: "topic" | "subscription", body: Record<string, any>, mask: string[], what: string): Promise<any> {
+  let labels = body.labels;
+  if (mask.includes("labels")) {
+    const now = (await psOrUndefined(gcp, `/${name}`, `read ${kind} ${name}`))?.labels ?? {};
+    labels = { ...Object.fromEntries(Object.entries(now).filter(([k]) => isOwnLabel(k) && k !== OWNER_LABEL)), ...body.labels };
+  }
+  return ps(gcp, "PATCH", `/${name}`, what, { [kind]: { ...body, labels }, updateMask: mask.join(",") });
+}
 
 /** The identity-bearing inputs of a topic or subscription. */
 type Owned = { owner?: string; deployment?: string; instance?: string; takeOver?: string };
@@ -23,7 +37,7 @@ export async function createOrAdoptResource(gcp: Gcp, name: string, kind: "topic
     create: () => ps(gcp, "PUT", `/${name}`, `create ${kind} ${name}`, body),
     read: () => ps(gcp, "GET", `/${name}`, `read ${kind} ${name}`),
     tag: labelTag,
-    adopt: () => ps(gcp, "PATCH", `/${name}`, `update ${kind} ${name} (adopting it)`, { [kind]: body, updateMask: mask.join(",") }),
+    adopt: () => patchResource(gcp, name, kind, body, mask, `update ${kind} ${name} (adopting it)`),
   });
   return r.takenOverFrom;
 }

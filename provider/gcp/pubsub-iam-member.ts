@@ -8,8 +8,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { Gcp, gcpClients, gcpConfigFrom, statusOf } from "./client";
 import { PubSubIamMemberInputs, pubsubIamMemberInputs } from "./schemas";
 import { changeMember, hasMember } from "./iam-policy";
+import { pubsubTarget, recordGrant, releaseGrant } from "./grant-registry";
+import { newInstance } from "../ownership";
 import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
 
 export interface PubSubIamMemberArgs {
   /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
@@ -49,26 +51,36 @@ export const pubsubIamMemberOperations: Operations = engineFacing({
   async create(config: ConfigLike | undefined, i: PubSubIamMemberInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     await changeMember(policyOf(gcp, i.resource), i.role, i.member, "add", `grant ${i.role} to ${i.member} on ${i.resource}`);
-    return { id: `${i.resource}/${i.role}/${i.member}`, outs: { resource: i.resource, role: i.role, member: i.member } };
+    // This instance holds the binding now (a replacement or a moved copy makes a new instance).
+    const instance = newInstance();
+    const recorded = i.owner ? await recordGrant(pubsubTarget(gcp, i.resource), i.owner, i.role, i.member, instance) : false;
+    return { id: `${i.resource}/${i.role}/${i.member}`, outs: outputs(i, recorded ? instance : undefined) };
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
     if (!props) throw new Error(importRefusal("PubSubIamMember", id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const policy = await policyOf(gcp, props.resource).get();
-    return hasMember(policy, props.role, props.member) ? { id, props: { resource: props.resource, role: props.role, member: props.member } } : { id: "" };
+    return hasMember(policy, props.role, props.member) ? { id, props: outputs(props, props.instance) } : { id: "" };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, _olds: any, news: any) {
+  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
     // Only a new provider text gets here (every field replaces).
-    return { outs: { resource: news.resource, role: news.role, member: news.member } };
+    return { outs: outputs({ ...news, owner: olds.owner ?? news.owner }, olds.instance) };
   },
 
   async delete(config: ConfigLike | undefined, _id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
-    await changeMember(policyOf(gcp, props.resource), props.role, props.member, "remove", `revoke ${props.role} from ${props.member} on ${props.resource}`);
+    await releaseGrant(pubsubTarget(gcp, props.resource), props.owner, props.role, props.member, props.instance, () =>
+      changeMember(policyOf(gcp, props.resource), props.role, props.member, "remove", `revoke ${props.role} from ${props.member} on ${props.resource}`),
+    );
   },
 });
+
+/** The grant's outputs: what it binds, and the instance that recorded it holds the binding (none: not recorded). */
+function outputs(i: { resource: string; role: string; member: string; owner?: string }, instance: string | undefined) {
+  return defined({ resource: i.resource, role: i.role, member: i.member, owner: i.owner, instance });
+}
 
 export interface PubSubIamMember {
   readonly resource: pulumi.Output<string>;
@@ -84,6 +96,6 @@ export class PubSubIamMember extends pulumi.dynamic.Resource {
   }
 
   constructor(name: string, args: PubSubIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
-    super(PubSubIamMember.provider, name, { ...args }, refuseImport("PubSubIamMember", name, opts), "gcp", "PubSubIamMember");
+    super(PubSubIamMember.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, instance: undefined }, refuseImport("PubSubIamMember", name, opts), "gcp", "PubSubIamMember");
   }
 }

@@ -9,9 +9,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubSubscriptionInputs, pubsubSubscriptionInputs } from "./schemas";
-import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
-import { OWNER_LABEL, identityOf } from "./ownership";
-import { identityFields, ownerLabels } from "../ownership";
+import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } from "./pubsub-common";
+import { identityOf } from "./ownership";
+import { identityFields, ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -81,8 +81,7 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const s = await psOrUndefined(gcp, `/${id}`, `read subscription ${id}`);
     if (!s) return { id: "" };
-    const { [OWNER_LABEL]: _mine, ...labels } = s.labels ?? {};
-    void _mine;
+    const labels = userLabels(s.labels);
     return {
       id,
       props: outputs({
@@ -104,7 +103,7 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     const mask = [...new Set(updates.map((u) => MASK[u] ?? u))];
-    await ps(gcp, "PATCH", `/${id}`, `update subscription ${id}`, { subscription: body({ ...news, owner: news.owner ?? olds.owner }), updateMask: mask.join(",") });
+    await patchResource(gcp, id, "subscription", body({ ...news, owner: news.owner ?? olds.owner }), mask, `update subscription ${id}`);
     return { outs: outputs(news) };
   },
 

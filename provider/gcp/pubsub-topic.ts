@@ -7,9 +7,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
 import { PubSubTopicInputs, pubsubTopicInputs } from "./schemas";
-import { createOrAdoptResource, deleteResource, ps, psOrUndefined } from "./pubsub-common";
-import { OWNER_LABEL, identityOf } from "./ownership";
-import { identityFields, ownerLabels } from "../ownership";
+import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } from "./pubsub-common";
+import { identityOf } from "./ownership";
+import { identityFields, ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import { operationsProvider } from "../operations-provider";
 import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
@@ -55,8 +55,7 @@ export const pubsubTopicOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const t = await psOrUndefined(gcp, `/${id}`, `read topic ${id}`);
     if (!t) return { id: "" };
-    const { [OWNER_LABEL]: _mine, ...labels } = t.labels ?? {};
-    void _mine;
+    const labels = userLabels(t.labels);
     return { id, props: outputs({ ...props, labels, messageRetentionDuration: t.messageRetentionDuration }) };
   },
 
@@ -65,7 +64,7 @@ export const pubsubTopicOperations: Operations = engineFacing({
     const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await gcpClients(gcpConfigFrom(config));
-    await ps(gcp, "PATCH", `/${id}`, `update topic ${id}`, { topic: body({ ...news, owner: news.owner ?? olds.owner }), updateMask: updates.join(",") });
+    await patchResource(gcp, id, "topic", body({ ...news, owner: news.owner ?? olds.owner }), updates, `update topic ${id}`);
     return { outs: outputs(news) };
   },
 

@@ -178,6 +178,8 @@ export const bucketIamMemberInputs = z.strictObject({
   bucket: bucketName,
   role: roleName,
   member,
+  /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the bucket (grant-registry.ts). */
+  owner: ownerSchema,
 });
 export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
 
@@ -314,5 +316,7 @@ export const pubsubIamMemberInputs = z.strictObject({
   resource: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"'),
   role: roleName,
   member,
+  /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the resource (grant-registry.ts). */
+  owner: ownerSchema,
 });
 export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;

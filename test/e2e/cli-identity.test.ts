@@ -67,6 +67,9 @@ async function project(label: string): Promise<{ cli: PulumiCli; dir: string; ru
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: zitadel-audit-identity\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
   fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
+  // Without a package.json of its own the language host would take the repository's (its "main" is the package).
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "zitadel-audit-identity", private: true, main: "index.ts" }));
+  fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "es2022", module: "commonjs", moduleResolution: "node", esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }));
   await cli.run(dir, ["stack", "init", STACK]);
   await cli.configure(dir, STACK, standInConfig(standIns.emu, standIns.twin.url));
   return { cli, dir, run: (args, opts) => cli.run(dir, [...args, "--stack", STACK], opts) };

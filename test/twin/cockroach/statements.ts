@@ -17,7 +17,9 @@ export type Statement =
   | { kind: "controlJob"; action: "PAUSE" | "RESUME" | "CANCEL"; job: Value }
   | { kind: "controlJobs"; action: "PAUSE" | "RESUME" | "CANCEL"; select: string }
   | { kind: "alterChangefeed"; job: Value; set: KvOption[]; unset: string[]; targetChange: boolean }
-  | { kind: "version" };
+  | { kind: "version" }
+  | { kind: "showZone"; target: string }
+  | { kind: "configureZone"; target: string; gcTtlSeconds: number };
 
 interface Token {
   t: "word" | "string" | "placeholder" | "number" | "punct" | "qident";
@@ -152,6 +154,12 @@ class Parser {
 export function parseCockroachStatement(sql: string): Statement | undefined {
   const text = sql.trim();
   if (/^select\s+version\s*\(\s*\)\s*;?$/i.test(text)) return { kind: "version" };
+  // Zone configurations of a table (sql.y show_zone_stmt, alter_zone_table_stmt): the twin knows one
+  // variable, gc.ttlseconds (research §2.2 cursor; docs "SHOW ZONE CONFIGURATIONS").
+  const show = /^show\s+zone\s+configuration\s+(?:from|for)\s+table\s+([a-z_][a-z0-9_.]*)\s*;?$/i.exec(text);
+  if (show) return { kind: "showZone", target: show[1] };
+  const alter = /^alter\s+table\s+([a-z_][a-z0-9_.]*)\s+configure\s+zone\s+using\s+gc\.ttlseconds\s*=\s*(\d+)\s*;?$/i.exec(text);
+  if (alter) return { kind: "configureZone", target: alter[1], gcTtlSeconds: Number(alter[2]) };
   if (!/^(show|set|reset|create\s+changefeed|pause|resume|cancel|alter\s+changefeed)\b/i.test(text)) return undefined;
   if (/^(set|show|reset)\b/i.test(text) && !/^(set|show|reset)\s+(cluster\s+setting|changefeed)\b/i.test(text)) return undefined;
   if (/^(pause|resume|cancel)\b/i.test(text) && !/^(pause|resume|cancel)\s+jobs?\b/i.test(text)) return undefined;

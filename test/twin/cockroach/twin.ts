@@ -163,6 +163,8 @@ export class CockroachTwin implements TwinHost {
   implicitKeyFile?: string;
   defaultCheckpointMs: number;
   gcTtlSeconds = 14_400;
+  /** gc.ttlseconds of tables configured with ALTER TABLE … CONFIGURE ZONE (events2's also sets gcTtlSeconds). */
+  private readonly zones = new Map<string, number>();
   jobStartDelayMs: number;
   url = "";
   private server?: net.Server;
@@ -189,6 +191,8 @@ export class CockroachTwin implements TwinHost {
     this.settings.set("enterprise.license", "");
     this.settings.set("cluster.organization", "");
     this.settings.set("cloudstorage.write_chunk.size", "5.0 MiB");
+    // Shown as an INTERVAL (research §2.2 gc_protect_expires_after: 4 days for feeds of v23.2+).
+    this.settings.set("changefeed.protect_timestamp.max_age", "96:00:00");
     // How long after a flush the frontier is checkpointed (twin knob; see Changefeeds.step).
     this.settings.set("twin.frontier_delay", opts.frontierDelay ?? "100ms");
     this.changefeeds = new Changefeeds(this);
@@ -465,6 +469,8 @@ export class CockroachTwin implements TwinHost {
     switch (stmt.kind) {
       case "version":
         return [{ name: "version", oid: w.OID.text }];
+      case "showZone":
+        return [{ name: "target", oid: w.OID.text }, { name: "raw_config_sql", oid: w.OID.text }];
       case "showSetting":
         return [{ name: stmt.name, oid: stmt.name === "kv.rangefeed.enabled" ? w.OID.bool : w.OID.text }];
       case "createChangefeed":
@@ -483,6 +489,17 @@ export class CockroachTwin implements TwinHost {
     switch (stmt.kind) {
       case "version":
         return { columns, rows: [[this.versionString()]], tag: "SELECT 1" };
+      case "showZone": {
+        // The table inherits RANGE default's zone unless configured; CockroachDB prints the whole zone.
+        const own = this.zones.has(stmt.target);
+        const sql = `${own ? `ALTER TABLE ${stmt.target}` : "ALTER RANGE default"} CONFIGURE ZONE USING\n\trange_min_bytes = 134217728,\n\trange_max_bytes = 536870912,\n\tgc.ttlseconds = ${this.zones.get(stmt.target) ?? this.gcTtlSeconds},\n\tnum_replicas = 3,\n\tconstraints = '[]',\n\tlease_preferences = '[]'`;
+        return { columns, rows: [[own ? `TABLE ${stmt.target}` : "RANGE default", sql]], tag: "SHOW 1" };
+      }
+      case "configureZone":
+        if (conn.user !== "root") throw new w.SqlError("42501", `user ${conn.user} does not have ZONECONFIG or CREATE privilege on relation ${stmt.target}`);
+        this.zones.set(stmt.target, stmt.gcTtlSeconds);
+        if (/(^|\.)eventstore\.events2$/.test(stmt.target)) this.gcTtlSeconds = stmt.gcTtlSeconds;
+        return { rows: [], tag: "CONFIGURE ZONE 1" };
       case "showSetting": {
         // Test knobs (the twin runs in its own process): what ran, and which answers a fault swallowed.
         if (stmt.name === "twin.executed" || stmt.name === "twin.held") return { columns, rows: [[(stmt.name === "twin.held" ? this.held : this.executed).join(",")]], tag: "SHOW 1" };
@@ -599,6 +616,10 @@ function statementLabel(stmt: Statement): string {
       return `${stmt.action} JOBS`;
     case "alterChangefeed":
       return "ALTER CHANGEFEED";
+    case "showZone":
+      return "SHOW ZONE CONFIGURATION";
+    case "configureZone":
+      return "CONFIGURE ZONE";
   }
 }
 
