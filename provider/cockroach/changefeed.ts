@@ -30,7 +30,7 @@ import { Identity, isJobMarker, isLegacyJobMarker, jobMarker, jobTakeOverValue }
 import { stackIdentity } from "../stream-identity";
 import { Db, explain, where, withClient } from "./sql";
 import { LIVE, RUNNING, JobRow, cancelJob, decimalGreater, laterHighWater, resumeJob, retryingError, showJob, toHlc } from "./jobs";
-import { cancelAll, jobsToCancelOnDelete, liveJobsOf, markerOf, newerJob } from "./reconcile";
+import { cancelAll, jobsToCancelBeside, liveJobsOf, markerOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
 import { planUpdate } from "./plan";
 import { readGcWindow } from "./gc";
@@ -283,7 +283,7 @@ export const changefeedOperations: Operations = engineFacing(
         const lineage = props.marker ? (await liveJobsOf(c, identityOf(props), props.marker, props.jobHistory ?? [])).lineage.filter((j) => String(j.job_id) !== String(props.jobId)) : [];
         const live = !!job && LIVE.includes(job.status);
         const timeout = (props.timeoutSeconds ?? 120) * 1000;
-        await cancelAll(c, live ? jobsToCancelOnDelete(lineage, props.jobId) : lineage.slice(0, -1), timeout);
+        await cancelAll(c, live ? jobsToCancelBeside(lineage, props.jobId, true) : lineage.slice(0, -1), timeout);
         const adoptable = live ? undefined : lineage[lineage.length - 1];
         const note = adoptable ? `; job ${adoptable.job_id} of this resource, not recorded, runs: the next up continues from it` : "";
         // Never report the resource gone: the next update restarts it from the last high-water.
@@ -365,8 +365,9 @@ export const changefeedOperations: Operations = engineFacing(
           // Its tracked job, and jobs of its lineage no newer than it (never a replacement's newer job).
           const lineage = props.marker ? (await liveJobsOf(c, identityOf(props), props.marker, props.jobHistory ?? [])).lineage : [];
           const tracked = props.jobId ? String(props.jobId) : undefined;
+          const trackedLive = lineage.some((j) => String(j.job_id) === tracked);
           if (tracked) await cancelJob(c, tracked, timeout);
-          await cancelAll(c, jobsToCancelOnDelete(lineage, tracked).filter((j) => String(j.job_id) !== tracked), timeout);
+          await cancelAll(c, jobsToCancelBeside(lineage, tracked, trackedLive), timeout);
         });
       } catch (e) {
         throw new Error(`${explain(e, `cancel changefeed job ${props.jobId || "(of this resource)"}`).message}. The job may still run on CockroachDB at ${where(props.connectionString || config?.get("zitadel-audit-stream:cockroachUrl"))}: run \`pulumi destroy\` (or \`up\`) again once the cluster answers, or cancel it there (CANCEL JOB ${props.jobId || "<id>"}; its metrics_label is ${props.marker}).`);

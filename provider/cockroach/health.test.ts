@@ -28,6 +28,8 @@ describe("feedHealth", () => {
     expect(h.lagSeconds).toBe(20);
     expect(explainSinkError("retryable error: Error 404: The specified bucket does not exist., notFound")).toMatch(/^the sink's bucket or topic is gone \(HTTP 404\)/);
     expect(explainSinkError("retryable error: oauth2: cannot fetch token: 400 Bad Request Response: {\"error\":\"invalid_grant\"}")).toMatch(/does not accept the feed's credentials/);
+    // A deleted service account is not a deleted bucket.
+    expect(explainSinkError('retryable error: oauth2: cannot fetch token: 400 Bad Request Response: {"error":"invalid_grant","error_description":"Invalid grant: account not found"}')).toMatch(/^the sink does not accept the feed's credentials \(a deleted or disabled key or account\)/);
   });
 
   test("paused, failed, canceled and gone are stopped, each with what up does about it", () => {
@@ -41,5 +43,27 @@ describe("feedHealth", () => {
     const nowMs = Number(BigInt(NOW.split(".")[0]) / 1_000_000n);
     expect(feedHealth(job({ high_water_timestamp: null, created: new Date(nowMs - 10_000) }), NOW)).toMatchObject({ state: "healthy", lagSeconds: null });
     expect(feedHealth(job({ high_water_timestamp: null, created: new Date(nowMs - 900_000) }), NOW)).toMatchObject({ state: "lagging", reason: expect.stringMatching(/no checkpoint in the 900 s/) });
+  });
+});
+
+describe("until when a feed that is not delivering can be resumed without a gap", () => {
+  const hwSec = 1_795_800_000; // a high-water 100,000 s before NOW
+  const hw = `${BigInt(hwSec) * 1_000_000_000n}.0000000000`;
+  test("a paused feed protected for 4 days: resumeBefore is the high-water plus 4 days, and the reason says it", () => {
+    const h = feedHealth(job({ status: "paused", high_water_timestamp: hw }), NOW, 300, { gcTtlSeconds: 14_400, protectSeconds: 4 * 86_400, protectSource: "changefeed.protect_timestamp.max_age 96:00:00" });
+    expect(h.resumeBefore).toBe(new Date((hwSec + 4 * 86_400) * 1000).toISOString());
+    expect(h.reason).toMatch(new RegExp(`resume it before ${h.resumeBefore!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(its protected timestamp expires after changefeed\\.protect_timestamp\\.max_age 96:00:00 without progress, and CockroachDB then cancels the job\\), or events after high-water ${hw} can no longer be read`));
+    expect(h.reason).not.toMatch(/nothing is lost|no event is lost/);
+  });
+  test("a failing feed with a TTL longer than its protection: the TTL decides", () => {
+    const rs = "retryable error: googleapi: Error 403: denied, forbidden";
+    const h = feedHealth(job({ running_status: rs, high_water_timestamp: hw }), NOW, 300, { gcTtlSeconds: 10 * 86_400, protectSeconds: 3600, protectSource: "gc_protect_expires_after 1h" });
+    expect(h.state).toBe("failing");
+    expect(h.resumeBefore).toBe(new Date((hwSec + 10 * 86_400) * 1000).toISOString());
+    expect(h.reason).toMatch(/eventstore\.events2 keeps old versions for gc\.ttlseconds 864000/);
+  });
+  test("a protection that never expires (max_age 0) gives no deadline; a healthy feed none either", () => {
+    expect(feedHealth(job({ status: "paused", high_water_timestamp: hw }), NOW, 300, { gcTtlSeconds: 14_400, protectSeconds: null, protectSource: "x" })).not.toHaveProperty("resumeBefore");
+    expect(feedHealth(job({}), NOW, 300, { gcTtlSeconds: 14_400, protectSeconds: 3600, protectSource: "x" })).not.toHaveProperty("resumeBefore");
   });
 });

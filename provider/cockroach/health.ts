@@ -49,10 +49,11 @@ export function explainSinkError(runningStatus: string, advice = "nothing is los
   if (/\b403\b|forbidden|permission|access denied/i.test(s)) {
     return `the sink refuses the feed's writer (HTTP 403${name ? `, ${name} missing` : ""}): grant it again (the writer's role on the ${pubsub ? "topic" : "bucket"}), then \`pulumi up\`; CockroachDB keeps retrying meanwhile: ${advice} — ${s}`;
   }
-  if (/\b404\b|not ?found|no such bucket|does not exist/i.test(s)) return `the sink's bucket or topic is gone (HTTP 404): recreate it (\`pulumi up\`) — ${s}`;
-  if (/\b401\b|invalid_grant|unauthenticated|invalid jwt|account (not found|disabled)|key .*(deleted|disabled)/i.test(s)) {
+  // Credentials before "not found": a deleted account or key reads "account not found", which is no missing bucket.
+  if (/\b401\b|invalid_grant|unauthenticated|invalid jwt|account (not found|disabled)|key .*(deleted|disabled|not found)/i.test(s)) {
     return `the sink does not accept the feed's credentials (a deleted or disabled key or account): rotate the key (keyRotationTrigger) and \`pulumi up\` — ${s}`;
   }
+  if (/\b404\b|not ?found|no such bucket|does not exist/i.test(s)) return `the sink's bucket or topic is gone (HTTP 404): recreate it (\`pulumi up\`) — ${s}`;
   return `the feed cannot write to its sink and keeps retrying — ${s}`;
 }
 

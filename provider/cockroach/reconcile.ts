@@ -44,14 +44,17 @@ export async function liveJobsWithPrefix(c: Db, prefix: string): Promise<JobRow[
 }
 
 /**
- * The jobs a resource's delete cancels: its tracked job, and jobs of its lineage (or its history) no
- * newer than the tracked one — never a newer one, which a replacement or a parent move of the same
- * resource started and still runs. With no tracked job (a first create that failed before its job id
- * was known), every job of the lineage.
+ * The jobs of its lineage a resource cancels beside its tracked job (on delete and refresh). While its
+ * tracked job is live, every other one: no newer instance took over (taking over hands off, which
+ * cancels the tracked job), so they are its own leftovers (a handoff cut short). Once the tracked job
+ * has ended, only those no newer than it: a newer one is a replacement's or a moved copy's, which
+ * handed off from it and still runs. With no tracked job (a first create that failed before its job
+ * id was known), every job of the lineage.
  */
-export function jobsToCancelOnDelete(lineage: JobRow[], tracked: string | undefined): JobRow[] {
-  if (!tracked) return lineage;
-  return lineage.filter((j) => !newerJob(String(j.job_id), tracked));
+export function jobsToCancelBeside(lineage: JobRow[], tracked: string | undefined, trackedLive: boolean): JobRow[] {
+  const others = lineage.filter((j) => String(j.job_id) !== tracked);
+  if (!tracked || trackedLive) return others;
+  return others.filter((j) => !newerJob(String(j.job_id), tracked));
 }
 
 /** Cancels each job (verified); returns their ids. */

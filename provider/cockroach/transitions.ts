@@ -13,7 +13,7 @@ import type { Identity } from "../ownership";
 import { ConnectionLostError, Db, explain } from "./sql";
 import { ENDED, JobRow, LIVE, WaitFailed, cancelJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, toHlc, waitForJob, waitPast } from "./jobs";
 import { cancelAll, liveJobsOf, newerJob } from "./reconcile";
-import { DEFAULT_MAX_LAG_SECONDS, feedHealth } from "./health";
+import { DEFAULT_MAX_LAG_SECONDS, explainSinkError, feedHealth } from "./health";
 import type { DeliveryProbe } from "./sink-checks";
 import { GcWindow, readGcWindow, resumeAdvice } from "./gc";
 
@@ -133,7 +133,9 @@ const GC_EXPIRED = /older than the GC threshold/;
  * `keep` (no other job to fall back to) it is left running and recorded, as CockroachDB would run it.
  */
 export async function startFrom(f: Feed, cursor: string, keep = false): Promise<{ jobId: string; job: JobRow }> {
-  const probe = f.probe ? await f.probe(cursor) : undefined;
+  // The cursor as given goes to CockroachDB; as an HLC it bounds the proof (a chosen cursor may be a timestamp).
+  const since = toHlc(cursor);
+  const probe = f.probe ? await f.probe(since) : undefined;
   await probe?.open();
   let jobId: string;
   try {
@@ -148,7 +150,7 @@ export async function startFrom(f: Feed, cursor: string, keep = false): Promise<
     throw e;
   }
   try {
-    const job = await proveDelivery(f, jobId, cursor, probe, { quiet: !keep });
+    const job = await proveDelivery(f, jobId, since, probe, { quiet: !keep });
     return { jobId, job };
   } catch (e) {
     if (keep) throw e;
@@ -176,7 +178,7 @@ export async function restart(f: Feed, olds: any, cursor: string | null): Promis
   if (!scanned && !from) {
     throw new Error(`changefeed job ${olds.jobId} is gone and never checkpointed, and state does not record when it started (a stack from before version 0.3), so where to continue is unknown. Set options.cursor to the time the feed was first created (or earlier: duplicates, never gaps) and run \`pulumi up\`.`);
   }
-  const since = from ?? (await clusterTime(f.c));
+  const since = from ? toHlc(from) : await clusterTime(f.c);
   const probe = f.probe && since ? await f.probe(since) : undefined;
   await probe?.open();
   try {
@@ -375,7 +377,8 @@ export async function proveDelivery(f: Feed, jobId: string, since: string | null
     if (!(e instanceof WaitFailed)) throw e;
     const j = e.job;
     const retrying = retryingError(j);
-    const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${retrying}` : /prove delivery/.test(e.message) ? e.message.replace(/^changefeed job \d+ /, "") : `did not checkpoint within ${f.timeout / 1000}s (status ${j.status})`;
+    // A sink error says what to do about it (a grant, a bucket, a deleted key: rotate) — explainSinkError.
+    const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${explainSinkError(retrying)}` : /prove delivery/.test(e.message) ? e.message.replace(/^changefeed job \d+ /, "") : `did not checkpoint within ${f.timeout / 1000}s (status ${j.status})`;
     const left = j && LIVE.includes(j.status) ? " It was left running, as CockroachDB runs it (it retries sink errors by itself): fix the cause, then `pulumi up` checks again; `health` and `npx zitadel-audit-stream health` say how it is." : "";
     if (opts.quiet) throw new Error(`changefeed job ${jobId} ${why}`);
     throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, f.i, j, { ...f, history: f.history.includes(jobId) ? f.history : [...f.history, jobId] });

@@ -47,11 +47,11 @@ async function liveJobs(): Promise<string[]> {
 // Every row has all six values: test.each treats a test function with more parameters than its row
 // as one taking jest's `done` callback, and then waits for it.
 const CASES: [string, InstallMode, number, (s: any) => { bucket: string; prefix: string }, string | undefined, "oldest-node" | "project-node"][] = [
-  ["guide-default", "tarball", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0", "oldest-node"],
-  ["payload-allowlist", "directory", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
-  ["existing-bucket", "link", 8, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined, "project-node"],
-  ["guide-default", "workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
-  ["payload-allowlist", "pnpm-workspace", 9, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
+  ["guide-default", "tarball", 10, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), "3.249.0", "oldest-node"],
+  ["payload-allowlist", "directory", 10, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
+  ["existing-bucket", "link", 9, () => ({ bucket: "acme-security-archive", prefix: "zitadel/events/" }), undefined, "project-node"],
+  ["guide-default", "workspace", 10, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
+  ["payload-allowlist", "pnpm-workspace", 10, (s) => ({ bucket: bucketOf(s), prefix: "events/" }), undefined, "project-node"],
 ];
 
 function bucketOf(state: any): string {

@@ -51,6 +51,14 @@ async function storedEndpoint(stack: string): Promise<string | undefined> {
 async function importAsVersion010(stack: string): Promise<void> {
   const v010: Record<string, string> = JSON.parse(fs.readFileSync(path.join(repoRoot, "test", "fixtures", "stored-providers-0.1.0.json"), "utf8"));
   const state = await cli.state(repoRoot, stack);
+  // 0.1.0 had no stream identity: no StreamIdentity, no identity fields, no dependency on it.
+  const identity = state.deployment.resources.find((r: any) => String(r.type).endsWith(":StreamIdentity"));
+  state.deployment.resources = state.deployment.resources.filter((r: any) => r !== identity);
+  for (const r of state.deployment.resources) {
+    for (const props of [r.inputs, r.outputs]) for (const k of ["deployment", "instance", "takeOver", "takenOverFrom"]) if (props) delete props[k];
+    if (r.dependencies) r.dependencies = r.dependencies.filter((u: string) => u !== identity?.urn);
+    if (r.propertyDependencies) for (const k of Object.keys(r.propertyDependencies)) r.propertyDependencies[k] = r.propertyDependencies[k].filter((u: string) => u !== identity?.urn);
+  }
   let n = 0;
   for (const r of state.deployment.resources) {
     const text = v010[String(r.type).split(":").pop()!];
@@ -140,7 +148,7 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   const endpoint = emu.endpoint;
   const dead = `http://127.0.0.1:${await closedPort()}`;
   await cli.run(repoRoot, ["config", "set", "--stack", PROD, "zitadel-audit-stream:gcpEndpoint", dead]);
-  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ unchanged: 9 });
+  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ unchanged: 10 });
   // ...while --run-program uses it, retries the refused connections, and fails naming the endpoint.
   const failed = await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--run-program", "--stack", PROD], { allowFailure: true });
   expect(failed.code).not.toBe(0);
@@ -151,7 +159,7 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   // (or `pulumi up`) stores the good one.
   expect(await storedEndpoint(PROD)).toBe(dead);
   await cli.run(repoRoot, ["config", "set", "--stack", PROD, "zitadel-audit-stream:gcpEndpoint", endpoint]);
-  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--run-program", "--stack", PROD])).stdout)).toEqual({ unchanged: 9 });
+  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--run-program", "--stack", PROD])).stdout)).toEqual({ unchanged: 10 });
   expect(await storedEndpoint(PROD)).toBe(endpoint);
 
   // A stack made by version 0.1.0 (its state holds the former provider format) still refreshes
@@ -161,7 +169,7 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 2 });
   for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
-  expect(summary(destroyDev.stdout)).toEqual({ deleted: 10 });
+  expect(summary(destroyDev.stdout)).toEqual({ deleted: 9 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true
   const last = makeEvents(4, 2300);
   await insertEvents(pg, last);
