@@ -51,14 +51,7 @@ async function storedEndpoint(stack: string): Promise<string | undefined> {
 async function importAsVersion010(stack: string): Promise<void> {
   const v010: Record<string, string> = JSON.parse(fs.readFileSync(path.join(repoRoot, "test", "fixtures", "stored-providers-0.1.0.json"), "utf8"));
   const state = await cli.state(repoRoot, stack);
-  // 0.1.0 had no stream identity: no StreamIdentity, no identity fields, no dependency on it.
-  const identity = state.deployment.resources.find((r: any) => String(r.type).endsWith(":StreamIdentity"));
-  state.deployment.resources = state.deployment.resources.filter((r: any) => r !== identity);
-  for (const r of state.deployment.resources) {
-    for (const props of [r.inputs, r.outputs]) for (const k of ["deployment", "instance", "takeOver", "takenOverFrom"]) if (props) delete props[k];
-    if (r.dependencies) r.dependencies = r.dependencies.filter((u: string) => u !== identity?.urn);
-    if (r.propertyDependencies) for (const k of Object.keys(r.propertyDependencies)) r.propertyDependencies[k] = r.propertyDependencies[k].filter((u: string) => u !== identity?.urn);
-  }
+  // The seven resources 0.1.0 had get its provider format; the stream's identity (added since) keeps today's.
   let n = 0;
   for (const r of state.deployment.resources) {
     const text = v010[String(r.type).split(":").pop()!];
@@ -166,20 +159,22 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   // and destroys: dev's state rewritten to that format and imported; destroying it (0.1.0's
   // provider objects running this version's operations) leaves prod running and delivering.
   await importAsVersion010(DEV);
-  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 2 });
-  for (const m of storedModules(await cli.state(repoRoot, DEV))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/);
+  expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 3 });
+  const formats = storedModules(await cli.state(repoRoot, DEV));
+  expect(formats.filter((m) => /^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/.test(m))).toHaveLength(7);
+  expect(formats.filter((m) => !/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\//.test(m))).toEqual(["zitadel-audit-stream/dist/provider/stored/stream-identity.js"]);
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
-  expect(summary(destroyDev.stdout)).toEqual({ deleted: 9 });
+  expect(summary(destroyDev.stdout)).toEqual({ deleted: 10 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true
   const last = makeEvents(4, 2300);
   await insertEvents(pg, last);
   await delivered(PROD, last);
   const jobs = (await pg.query("SHOW CHANGEFEED JOBS")).rows.filter((j) => j.status === "running").map((j) => String(j.job_id));
   expect(jobs).toEqual([prod2.jobId]);
-  // Upgrading a 0.1.0 stack: `up` updates the 7 resources in place (their provider code changed) and
-  // adds the stream's identity; the feed keeps its job, and state then holds today's format.
+  // Upgrading a stack in 0.1.0's format: `up` updates the 7 resources in place (their provider code
+  // changed); the feed keeps its job, and state then holds today's format.
   await importAsVersion010(PROD);
-  expect(summary((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ created: 1, updated: 7, unchanged: 2 });
+  expect(summary((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD])).stdout)).toEqual({ updated: 7, unchanged: 3 });
   expect((await outputs(PROD)).jobId).toBe(prod2.jobId);
   for (const m of storedModules(await cli.state(repoRoot, PROD))) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
   await cli.run(repoRoot, ["preview", "--expect-no-changes", "--stack", PROD]);
