@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Bucket, BucketArgs } from "./gcp/bucket";
 import { CustomRole } from "./gcp/custom-role";
-import { BucketIamMember } from "./gcp/bucket-iam-member";
+import { BucketIamMember, prefixCondition } from "./gcp/bucket-iam-member";
 import { ClusterSetting } from "./cockroach/cluster-setting";
 import { Changefeed } from "./cockroach/changefeed";
 import type { ChangefeedQueryOptions } from "./cdc/query";
@@ -55,6 +55,12 @@ export interface AuditStreamBigQueryArgs {
     /** The connection's service account email (`bq show --connection` shows it). */
     serviceAccount: pulumi.Input<string>;
   };
+  /**
+   * What the readers (or the connection's account) may read in the bucket: "prefix" (default) the
+   * stream's objects only, by an IAM Condition; "bucket" all of it — for an existing bucket without
+   * uniform bucket-level access, which takes no conditions.
+   */
+  readersScope?: "prefix" | "bucket";
 }
 
 export interface AuditStreamArgs {
@@ -179,7 +185,8 @@ function bigQueryProblems(bqa: unknown, options: Record<string, unknown> | undef
   if (bqa === undefined) return [];
   if (!bqa || typeof bqa !== "object" || Array.isArray(bqa)) return ["bigQuery: must be an object such as { datasetId: \"zitadel_audit\" }"];
   const a = bqa as Record<string, unknown>;
-  const known = ["datasetId", "location", "tableName", "viewName", "readers", "schema", "connection"];
+  const known = ["datasetId", "location", "tableName", "viewName", "readers", "schema", "connection", "readersScope"];
+  if (a.readersScope !== undefined && a.readersScope !== "prefix" && a.readersScope !== "bucket") return [`bigQuery.readersScope: must be "prefix" or "bucket", not ${JSON.stringify(a.readersScope)}`];
   const problems = Object.keys(a).filter((k) => !known.includes(k)).map((k) => `bigQuery.${k}: not a bigQuery option (known: ${known.join(", ")})`);
   const check = (key: string, schema: { safeParse(v: unknown): { success: boolean; error?: any } }) => {
     const v = a[key];
@@ -359,12 +366,14 @@ export class AuditStream extends pulumi.ComponentResource {
             { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)), ...owned },
             parent,
           );
-    // Whoever reads the files needs storage.objects.get and list on the bucket: the readers, or with a
-    // connection (BigLake) its service account alone.
+    // Whoever reads the files needs storage.objects.get and list: the readers, or with a connection
+    // (BigLake) its service account alone — on the stream's prefix only (an IAM Condition), unless
+    // readersScope "bucket" (a bucket without uniform bucket-level access takes no conditions).
+    const condition = (a.readersScope ?? "prefix") === "prefix" ? pulumi.all([bucketName, args.prefix]).apply(([b, p]) => prefixCondition(b, p ?? "events")) : undefined;
     if (a.connection) {
-      new BucketIamMember(`${name}-connection-reader`, { bucket: bucketName, role: "roles/storage.objectViewer", member: pulumi.interpolate`serviceAccount:${a.connection.serviceAccount}` }, parent);
+      new BucketIamMember(`${name}-connection-reader`, { bucket: bucketName, role: "roles/storage.objectViewer", member: pulumi.interpolate`serviceAccount:${a.connection.serviceAccount}`, condition }, parent);
     } else {
-      (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member }, parent));
+      (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member, condition }, parent));
     }
     return { dataset, table, view };
   }

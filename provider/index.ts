@@ -16,7 +16,7 @@ export { ValidationError, FieldProblem } from "./validation";
 export { Bucket, BucketArgs, LifecycleRule } from "./gcp/bucket";
 export { ServiceAccount, ServiceAccountArgs } from "./gcp/service-account";
 export { CustomRole, CustomRoleArgs } from "./gcp/custom-role";
-export { BucketIamMember, BucketIamMemberArgs } from "./gcp/bucket-iam-member";
+export { BucketIamMember, BucketIamMemberArgs, prefixCondition } from "./gcp/bucket-iam-member";
 export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-key";
 export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
 export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";

@@ -23,8 +23,9 @@ export const PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> 
     update: ["iam.roles.update"],
     delete: ["iam.roles.delete"],
   },
+  // The grant's holder is recorded in a bucket label (grant-registry.ts): read and patched.
   BucketIamMember: {
-    "create, update, delete": ["storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy"],
+    "create, update, delete": ["storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy", "storage.buckets.get", "storage.buckets.update"],
     "read (refresh)": ["storage.buckets.getIamPolicy"],
   },
   ServiceAccountKey: {
@@ -32,9 +33,10 @@ export const PERMISSIONS_BY_OPERATION: Record<string, Record<string, string[]>> 
     "read (refresh)": ["iam.serviceAccountKeys.get"],
     delete: ["iam.serviceAccountKeys.delete"],
   },
-  // With exclusiveKeys (AuditStream): after the feed runs on its key, the account's other keys go.
+  // Proof of delivery lists what the job wrote; with exclusiveKeys (AuditStream), once the feed runs on
+  // its key, the account's other keys go — after reading that the account is this stream's.
   Changefeed: {
-    "create, update": ["iam.serviceAccountKeys.list", "iam.serviceAccountKeys.delete"],
+    "create, update": ["storage.objects.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list", "iam.serviceAccountKeys.delete"],
   },
 };
 
@@ -94,9 +96,14 @@ export const PUBSUB_PERMISSIONS_BY_OPERATION: Record<string, Record<string, stri
   PubSubServiceAgent: {
     "create, read (refresh)": ["resourcemanager.projects.get"],
   },
+  // The grant's holder is recorded in a label of the topic or subscription (grant-registry.ts).
   PubSubIamMember: {
-    "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy"],
+    "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy", "pubsub.topics.get", "pubsub.topics.update", "pubsub.subscriptions.get", "pubsub.subscriptions.update"],
     "read (refresh)": ["pubsub.topics.getIamPolicy", "pubsub.subscriptions.getIamPolicy"],
+  },
+  // A Changefeed into Pub/Sub proves delivery through a probe subscription on the topic (sink-checks.ts).
+  "Changefeed (into Pub/Sub)": {
+    "create, update": ["pubsub.subscriptions.create", "pubsub.topics.attachSubscription", "pubsub.subscriptions.consume", "pubsub.subscriptions.delete"],
   },
 };
 

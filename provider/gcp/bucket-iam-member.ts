@@ -20,6 +20,11 @@ export interface BucketIamMemberArgs {
   role: pulumi.Input<string>;
   /** e.g. `serviceAccount:<email>`. */
   member: pulumi.Input<string>;
+  /**
+   * Grant only where an IAM Condition holds, e.g. objects under a prefix (AuditStream's readers: see
+   * prefixCondition). Needs uniform bucket-level access on the bucket.
+   */
+  condition?: pulumi.Input<{ title: pulumi.Input<string>; expression: pulumi.Input<string>; description?: pulumi.Input<string> }>;
 }
 
 export const bucketIamMemberOperations: Operations = engineFacing({
@@ -38,7 +43,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
   },
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, news, { replace: ["bucket", "role", "member"], update: [] });
+    return classifyDiff(olds, news, { replace: ["bucket", "role", "member", "condition"], update: [] });
   },
 
   async create(config: ConfigLike | undefined, i: BucketIamMemberInputs) {
@@ -57,7 +62,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
       if (statusOf(e) === 404) return undefined;
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
     });
-    const present = hasMember(policy?.data, props.role, props.member);
+    const present = hasMember(policy?.data, props.role, props.member, props.condition);
     return present ? { id, props: outputs(props, props.instance) } : { id: "" };
   },
 
@@ -73,8 +78,25 @@ export const bucketIamMemberOperations: Operations = engineFacing({
 });
 
 /** The grant's outputs: what it binds, and the instance that recorded it holds the binding (none: not recorded). */
-function outputs(i: { bucket: string; role: string; member: string; owner?: string }, instance: string | undefined) {
-  return defined({ bucket: i.bucket, role: i.role, member: i.member, owner: i.owner, instance });
+function outputs(i: { bucket: string; role: string; member: string; owner?: string; condition?: unknown }, instance: string | undefined) {
+  return defined({ bucket: i.bucket, role: i.role, member: i.member, condition: i.condition, owner: i.owner, instance });
+}
+
+/**
+ * The IAM Condition that scopes a grant on `bucket` to the objects under `prefix`: reading them
+ * (resource.name of an object, `projects/_/buckets/<b>/objects/<name>`) and listing them (a list call's
+ * resource is the bucket, so the listing's own prefix is what is checked: the
+ * storage.googleapis.com/objectListPrefix API attribute). IAM docs: "Resource attributes for IAM
+ * Conditions" (Cloud Storage resource names) and "Attribute reference" (API attributes).
+ */
+export function prefixCondition(bucket: string, prefix: string): { title: string; expression: string; description: string } {
+  const p = prefix.replace(/^\/+|\/+$/g, "");
+  const under = p ? `${p}/` : "";
+  return {
+    title: `objects under ${under || "the bucket"}`.slice(0, 100),
+    description: "zitadel-audit-stream: read and list only the stream's objects",
+    expression: `resource.name.startsWith("projects/_/buckets/${bucket}/objects/${under}") || api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("${under}")`,
+  };
 }
 
 /** Adds or removes the member on the bucket's policy (provider/gcp/iam-policy.ts). */
@@ -93,7 +115,7 @@ async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "rem
       await gcp.storage.buckets.setIamPolicy({ bucket: i.bucket, requestBody: policy });
     },
   };
-  await changeMember(access, i.role, i.member, op, what);
+  await changeMember(access, i.role, i.member, op, what, i.condition);
 }
 
 export interface BucketIamMember {

@@ -15,13 +15,26 @@ export interface PolicyAccess {
   set(policy: any): Promise<void>;
 }
 
-/** Is `member` in the unconditional binding of `role`? */
-export function hasMember(policy: any, role: string, member: string): boolean {
-  return Boolean(policy?.bindings?.some((b: any) => b.role === role && !b.condition && (b.members ?? []).includes(member)));
+/** An IAM Condition on a binding (policy version 3): the binding grants only where the expression holds. */
+export interface IamCondition {
+  title: string;
+  expression: string;
+  description?: string;
 }
 
-/** Adds or removes one member of one (unconditional) role binding, keeping everything else. */
-export async function changeMember(access: PolicyAccess, role: string, member: string, op: "add" | "remove", what: string): Promise<void> {
+/** The same condition (title and expression; none and none)? A binding is identified by its role and condition. */
+const sameCondition = (a: IamCondition | undefined, b: IamCondition | undefined): boolean => (!a && !b) || (!!a && !!b && a.title === b.title && a.expression === b.expression);
+
+/** Is `member` in the binding of `role` with this condition (none: the unconditional one)? */
+export function hasMember(policy: any, role: string, member: string, condition?: IamCondition): boolean {
+  return Boolean(policy?.bindings?.some((b: any) => b.role === role && sameCondition(b.condition, condition) && (b.members ?? []).includes(member)));
+}
+
+/**
+ * Adds or removes one member of one role binding (with `condition`, the binding of that role and
+ * condition; policies holding conditions are written as version 3), keeping everything else.
+ */
+export async function changeMember(access: PolicyAccess, role: string, member: string, op: "add" | "remove", what: string, condition?: IamCondition): Promise<void> {
   const notYetVisible = (e: unknown) => statusOf(e) === 400 && /Service account .* does not exist/.test(messageOf(e));
   const conflict = (e: unknown) => statusOf(e) === 412 || statusOf(e) === 409;
   await withRetry(
@@ -32,16 +45,18 @@ export async function changeMember(access: PolicyAccess, role: string, member: s
         throw Object.assign(new Error(`${what}: the resource does not exist`), { status: 404 });
       }
       const bindings: any[] = policy.bindings ?? [];
-      const target = bindings.find((b) => b.role === role && !b.condition);
+      const target = bindings.find((b) => b.role === role && sameCondition(b.condition, condition));
       const has = Boolean(target?.members?.includes(member));
       if ((op === "add") === has) return;
       if (op === "add") {
         if (target) target.members = [...target.members, member];
-        else bindings.push({ role, members: [member] });
+        else bindings.push({ role, members: [member], ...(condition ? { condition } : {}) });
       } else {
         target.members = target.members.filter((m: string) => m !== member);
       }
-      await access.set({ ...policy, bindings: bindings.filter((b) => (b.members ?? []).length > 0) });
+      const kept = bindings.filter((b) => (b.members ?? []).length > 0);
+      // Conditional bindings need policy version 3 (IAM "Policy versions").
+      await access.set({ ...policy, ...(kept.some((b) => b.condition) ? { version: 3 } : {}), bindings: kept });
     },
     { what, retryIf: (e) => conflict(e) || notYetVisible(e), deadlineMs: PROPAGATION_DEADLINE_MS, baseDelayMs: 300 },
   ).catch((e) => {

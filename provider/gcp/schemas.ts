@@ -178,6 +178,14 @@ export const bucketIamMemberInputs = z.strictObject({
   bucket: bucketName,
   role: roleName,
   member,
+  /** An IAM Condition (the bucket needs uniform bucket-level access); replace-only. */
+  condition: z
+    .strictObject({
+      title: z.string().min(1, "a condition needs a title").max(100),
+      expression: z.string().min(1, "a condition needs an expression").max(12_800),
+      description: z.string().max(256).optional(),
+    })
+    .optional(),
   /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the bucket (grant-registry.ts). */
   owner: ownerSchema,
 });

@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { insertEvents, makeEvents, readDelivered, account, waitFor } from "../helpers/events";
-import { Driver, State } from "../harness/driver";
+import { Driver, State, TEST_DEPLOYMENT } from "../harness/driver";
 import type { Operations } from "../../provider/shared";
 import { BIGQUERY_DEPLOYER_PERMISSIONS, DEPLOYER_PERMISSIONS, PUBSUB_DEPLOYER_PERMISSIONS } from "../../provider/permissions";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
@@ -37,9 +37,9 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   f.emu.grantProject(deployer.email!, DEPLOYER_PERMISSIONS);
   const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "zitadel-audit-stream:cockroachUrl": f.twin.url };
   const run = crypto.randomUUID();
-  // Resources with generated names (and the Changefeed's marker) get their identity as the constructors give it.
-  const d = (ops: Operations, name?: string) => new Driver(ops, config, () => (name ? { owner: `least/${run}/${name}` } : {}));
-  const [bucketD, saD, roleD, grantD, keyD, feedD] = [d(bucketOperations, "bucket"), d(serviceAccountOperations, "sa"), d(customRoleOperations, "role"), d(bucketIamMemberOperations), d(serviceAccountKeyOperations), d(changefeedOperations, "feed")];
+  // Every resource gets its identity as its constructor gives it: owner, and the stream's deployment where it makes objects.
+  const d = (ops: Operations, name?: string, deployment = true) => new Driver(ops, config, () => (name ? { owner: `least/${run}/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
+  const [bucketD, saD, roleD, grantD, keyD, feedD] = [d(bucketOperations, "bucket"), d(serviceAccountOperations, "sa"), d(customRoleOperations, "role"), d(bucketIamMemberOperations, "grant", false), d(serviceAccountKeyOperations), d(changefeedOperations, "feed")];
   const checksBefore = f.emu.checks.length;
 
   const bucket = (await bucketD.up({ namePrefix: "least-audit", forceDestroy: true })).state;
@@ -113,8 +113,8 @@ test("with the Pub/Sub destination: the documented Pub/Sub permissions run the t
   const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
   f.emu.grantProject(deployer.email!, PUBSUB_DEPLOYER_PERMISSIONS);
   const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
-  const d = (ops: Operations, name?: string) => new Driver(ops, config, () => (name ? { owner: `least/ps/${name}` } : {}));
-  const [topicD, subD, grantD] = [d(pubsubTopicOperations, "topic"), d(pubsubSubscriptionOperations, "sub"), d(pubsubIamMemberOperations)];
+  const d = (ops: Operations, name?: string, deployment = true) => new Driver(ops, config, () => (name ? { owner: `least/ps/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
+  const [topicD, subD, grantD] = [d(pubsubTopicOperations, "topic"), d(pubsubSubscriptionOperations, "sub"), d(pubsubIamMemberOperations, "grant", false)];
   const checksBefore = f.emu.checks.length;
   let topic = (await topicD.up({ name: "least-events" })).state;
   let sub = (await subD.up({ name: "least-siem", topic: "least-events" })).state;
@@ -127,6 +127,11 @@ test("with the Pub/Sub destination: the documented Pub/Sub permissions run the t
     (await grantD.up({ resource: sub.id, role: "roles/pubsub.subscriber", member })).state,
     (await grantD.up({ resource: sub.id, role: "roles/pubsub.subscriber", member: agent.outputs.member })).state,
   ];
+  // A changefeed into the topic proves delivery through a probe subscription (created, pulled, deleted).
+  await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
+  const feedD = new Driver(changefeedOperations, { ...config, "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: "least/ps/feed", deployment: TEST_DEPLOYMENT }));
+  const feed = (await feedD.up({ sink: { project: p, topic: "least-events", region: "us-east1", credentials: f.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
+  await feedD.destroy(feed);
   for (const [drv, s] of [[topicD, topic], [subD, sub], [agentD, agent], ...grants.map((g) => [grantD, g] as const)] as const) expect(await drv.refresh(s)).toBeDefined();
   topic = (await topicD.up({ name: "least-events", labels: { team: "soc" } }, topic)).state;
   sub = (await subD.up({ name: "least-siem", topic: "least-events", ackDeadlineSeconds: 90 }, sub)).state;

@@ -3,6 +3,7 @@
 // adoption of our own lost create and refusal of somebody else's, the de-duplicating view, a line
 // of the wrong type failing loudly, and delete keeping what others put in the dataset.
 import { Driver, TEST_DEPLOYMENT, State } from "../harness/driver";
+import { bucketIamMemberOperations, prefixCondition } from "../../provider/gcp/bucket-iam-member";
 import { bigQueryDatasetOperations } from "../../provider/gcp/bigquery-dataset";
 import { bigQueryTableOperations } from "../../provider/gcp/bigquery-table";
 import { bigQueryViewOperations } from "../../provider/gcp/bigquery-view";
@@ -125,10 +126,15 @@ run("BigQuery resources over a changefeed's files", () => {
     expect(Number(await count(biglake.outputs.fullId))).toBeGreaterThan(0);
     expect((await tb.up({ ...tableInputs(), owner: "p/s/biglake", tableId: "events_biglake", connectionId: `${p}.eu.audit-files` }, (await tb.refresh(biglake))!)).op).toBe("same");
     await tb.destroy(biglake);
-    // The ordinary table once the reader may read the bucket (AuditStream grants roles/storage.objectViewer).
-    const now = (await f.admin.storage.buckets.getIamPolicy({ bucket: f.bucket })).data;
-    await f.admin.storage.buckets.setIamPolicy({ bucket: f.bucket, requestBody: { ...now, bindings: [...(now.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${reader.email}`] }] } });
+    // The ordinary table once the reader may read the stream's files: AuditStream grants roles/storage.objectViewer
+    // on the stream's prefix only (an IAM Condition), and the query reads them all; the rest of the bucket stays closed.
+    const grant = new Driver(bucketIamMemberOperations, config());
+    const g = (await grant.up({ owner: "p/s/reader", bucket: f.bucket, role: "roles/storage.objectViewer", member: `serviceAccount:${reader.email}`, condition: prefixCondition(f.bucket, prefix) })).state;
     expect(Number(await count(view.outputs.fullId))).toBe(events.length);
+    await f.admin.storage.objects.insert({ bucket: f.bucket, name: "elsewhere/private.txt", media: { body: "not the stream's" } });
+    expect((await failure(asReader.storage.objects.get({ bucket: f.bucket, object: "elsewhere/private.txt" }))).status ?? 403).toBe(403);
+    expect((await failure(asReader.storage.objects.list({ bucket: f.bucket }))).status ?? 403).toBe(403);
+    expect((await grant.up({ owner: "p/s/reader", bucket: f.bucket, role: "roles/storage.objectViewer", member: `serviceAccount:${reader.email}`, condition: prefixCondition(f.bucket, prefix) }, (await grant.refresh(g))!)).op).toBe("same");
   });
 
   test("create adopts a table of the same id only when it carries this resource's label", async () => {

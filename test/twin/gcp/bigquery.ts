@@ -863,17 +863,21 @@ export class BigQueryApi {
       principal = reader;
     }
     for (const uri of t.externalDataConfiguration!.sourceUris as string[]) {
-      const { bucket } = splitUri(uri);
+      const { bucket, pattern } = splitUri(uri);
       const b = this.emu.storage.buckets.get(bucket);
       if (!b) throw new ApiError(404, `Not found: URI ${uri}`);
-      const scope = { project: b.project, bucket: b.name };
+      // Globbing lists with the part before the `*` as its prefix; each matched file is then read (a
+      // grant conditioned on the stream's prefix covers both: IAM Conditions, conditions.ts).
+      const star = pattern.indexOf("*");
+      const scope = { project: b.project, bucket: b.name, listPrefix: star < 0 ? pattern : pattern.slice(0, star) };
       if (!this.emu.allowed(principal, "storage.objects.list", scope)) {
         throw new ApiError(
           403,
           `Access Denied: BigQuery BigQuery: Permission denied while globbing file pattern. ${principal} does not have storage.objects.list access to the Google Cloud Storage bucket. Permission 'storage.objects.list' denied on resource (or it may not exist).`,
         );
       }
-      if (!this.emu.allowed(principal, "storage.objects.get", scope)) {
+      const matched = b.objects.filter((o) => o.live && (star < 0 ? o.name === pattern : o.name.startsWith(pattern.slice(0, star)) && o.name.endsWith(pattern.slice(star + 1))));
+      if (!matched.every((o) => this.emu.allowed(principal, "storage.objects.get", { project: b.project, bucket: b.name, object: o.name }))) {
         throw new ApiError(
           403,
           `Access Denied: BigQuery BigQuery: Permission denied while opening file. ${principal} does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist).`,

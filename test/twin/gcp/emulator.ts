@@ -58,6 +58,10 @@ export interface CallRecord {
 export interface Scope {
   project: string;
   bucket?: string;
+  /** The object a Cloud Storage request names (IAM Conditions on resource.name). */
+  object?: string;
+  /** The `prefix` of an objects.list request (the storage.googleapis.com/objectListPrefix attribute). */
+  listPrefix?: string;
   dataset?: string;
   topic?: string;
   subscription?: string;
@@ -207,7 +211,13 @@ export class GcpEmulator {
     if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
     if (scope.topic !== undefined || scope.subscription !== undefined) return this.pubsub.grants(scope, principal, permission);
     const bucket = this.storage.buckets.get(scope.bucket!);
-    return bucket ? policyGrants(this, bucket.policy, principal, permission) : false;
+    // A binding with a condition counts only when it holds for the request (conditions.ts).
+    const attrs = {
+      resourceName: scope.object !== undefined ? `projects/_/buckets/${bucket?.name}/objects/${scope.object}` : `projects/_/buckets/${bucket?.name}`,
+      resourceType: scope.object !== undefined ? ("storage.googleapis.com/Object" as const) : ("storage.googleapis.com/Bucket" as const),
+      listPrefix: permission === "storage.objects.list" ? scope.listPrefix ?? "" : undefined,
+    };
+    return bucket ? policyGrants(this, bucket.policy, principal, permission, attrs) : false;
   }
 
   require(api: Api, principal: string, permission: string, scope: Scope, what: string): void {

@@ -5,6 +5,7 @@ import * as crypto from "crypto";
 import { invalid } from "./errors";
 import type { GcpEmulator } from "./emulator";
 import { MEMBER_PATTERN } from "./roles";
+import { RequestAttributes, conditionHolds } from "./conditions";
 
 export interface Binding {
   role: string;
@@ -22,10 +23,13 @@ export function newPolicyEtag(): string {
   return crypto.randomBytes(6).toString("base64");
 }
 
-/** Does the policy bind the service account `principal` to a role that holds `permission`? */
-export function policyGrants(emu: GcpEmulator, policy: ResourcePolicy, principal: string, permission: string): boolean {
+/**
+ * Does the policy bind the service account `principal` to a role that holds `permission`? A binding
+ * with a condition counts only when the condition holds for the request's `attrs` (none: it does not).
+ */
+export function policyGrants(emu: GcpEmulator, policy: ResourcePolicy, principal: string, permission: string, attrs?: RequestAttributes): boolean {
   const member = `serviceAccount:${principal}`;
-  return policy.bindings.some((b) => b.members.includes(member) && emu.rolePermissions(b.role).includes(permission));
+  return policy.bindings.some((b) => b.members.includes(member) && emu.rolePermissions(b.role).includes(permission) && (!b.condition || (attrs !== undefined && conditionHolds(b.condition, attrs))));
 }
 
 /**

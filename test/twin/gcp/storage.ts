@@ -3,6 +3,7 @@
 // alt=media download, delete), with versioning and retention enforced (gcp-apis.md §1).
 import * as crypto from "crypto";
 import * as zlib from "zlib";
+import { checkCondition } from "./conditions";
 import { ApiError, crc32c, invalid, notFound } from "./errors";
 import type { GcpEmulator, Reply, Request, Register } from "./emulator";
 import { PREDEFINED_ROLES } from "./roles";
@@ -85,6 +86,10 @@ export class StorageApi {
 
   // ---------------------------------------------------------------- buckets
 
+  /**
+   * The bucket a request names, after checking `permission` on it. Object requests pass their object
+   * (r.params[1]) and listings their prefix, which IAM Conditions on bindings look at (conditions.ts).
+   */
   private bucket(r: Request, permission: string): BucketState {
     const b = this.buckets.get(r.params[0]);
     if (!b) {
@@ -94,7 +99,9 @@ export class StorageApi {
       }
       throw notFound("The specified bucket does not exist.");
     }
-    this.emu.require("storage", r.principal, permission, { project: b.project, bucket: b.name }, "the Google Cloud Storage bucket");
+    const object = permission.startsWith("storage.objects.") && permission !== "storage.objects.list" && r.params[1] !== undefined ? r.params[1] : undefined;
+    const listPrefix = permission === "storage.objects.list" ? r.query.get("prefix") ?? "" : undefined;
+    this.emu.require("storage", r.principal, permission, { project: b.project, bucket: b.name, object, listPrefix }, object !== undefined ? "the Google Cloud Storage object" : "the Google Cloud Storage bucket");
     return b;
   }
 
@@ -261,9 +268,9 @@ export class StorageApi {
     return {
       kind: "storage#policy",
       resourceId: `projects/_/buckets/${b.name}`,
-      version: 1,
+      version: b.policy.bindings.some((x) => x.condition) ? 3 : 1,
       etag: b.policy.etag,
-      bindings: b.policy.bindings.map((x) => ({ role: x.role, members: [...x.members] })),
+      bindings: b.policy.bindings.map((x) => ({ role: x.role, members: [...x.members], ...(x.condition ? { condition: x.condition } : {}) })),
     };
   }
 
@@ -277,6 +284,7 @@ export class StorageApi {
         throw new ApiError(412, "IAM conditions require uniform bucket-level access; enable uniform bucket-level access first.", { reason: "conditionNotMet" });
       }
       if ((body.version ?? 1) < 3) throw invalid("IAM policies with conditions must have version at least 3.");
+      checkCondition(binding.condition);
     });
     b.policy = { bindings, etag: newPolicyEtag() };
     return { json: this.policyJson(b) };
@@ -329,13 +337,13 @@ export class StorageApi {
     if (!b) throw notFound("The specified bucket does not exist.");
     if (!name) throw new ApiError(400, "Required parameter: name", { reason: "required" });
     const what = `the Google Cloud Storage object`;
-    this.emu.require("storage", principal, "storage.objects.create", { project: b.project, bucket: b.name }, what);
+    this.emu.require("storage", principal, "storage.objects.create", { project: b.project, bucket: b.name, object: name }, what);
     const existing = this.live(b, name);
     const ifGen = query.get("ifGenerationMatch");
     if (ifGen !== null && ifGen !== (existing?.generation ?? "0")) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
     if (existing) {
       // Overwriting also needs storage.objects.delete (gcp-apis.md §1.6).
-      this.emu.require("storage", principal, "storage.objects.delete", { project: b.project, bucket: b.name }, what);
+      this.emu.require("storage", principal, "storage.objects.delete", { project: b.project, bucket: b.name, object: name }, what);
       this.retire(b, existing);
     }
     this.generation += 1n;
