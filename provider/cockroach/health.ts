@@ -51,7 +51,7 @@ export function explainSinkError(runningStatus: string, advice = "nothing is los
   }
   // Credentials before "not found": a deleted account or key reads "account not found", which is no missing bucket.
   if (/\b401\b|invalid_grant|unauthenticated|invalid jwt|account (not found|disabled)|key .*(deleted|disabled|not found)/i.test(s)) {
-    return `the sink does not accept the feed's credentials (a deleted or disabled key or account): rotate the key (keyRotationTrigger) and \`pulumi up\` — ${s}`;
+    return `the sink does not accept the feed's credentials (a deleted or disabled key or account): rotate the key (keyRotationTrigger) and \`pulumi up\`; a key deleted out of band is also replaced by \`pulumi refresh\` then \`pulumi up\` — ${s}`;
   }
   if (/\b404\b|not ?found|no such bucket|does not exist/i.test(s)) return `the sink's bucket or topic is gone (HTTP 404): recreate it (\`pulumi up\`) — ${s}`;
   return `the feed cannot write to its sink and keeps retrying — ${s}`;

@@ -54,7 +54,7 @@ export async function verifySinkAccess(config: ConfigLike | undefined, i: any): 
     }
     if (statusOf(e) === 404) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
     if (statusOf(e) === 401 || /invalid_grant|account not found|disabled/i.test(messageOf(e))) {
-      throw new Error(`${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`; the changefeed was left as it was.`);
+      throw new Error(`${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`, or, if it was deleted, \`pulumi refresh\` then \`pulumi up\` makes a new one; the changefeed was left as it was.`);
     }
     throw new Error(`${what} failed (nothing was changed; run \`pulumi up\` again): ${messageOf(e)}`);
   }

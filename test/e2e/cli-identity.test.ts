@@ -2,7 +2,9 @@
 // `up --replace` of the changefeed and a move of the stream under a new parent leave exactly one job,
 // continuous with the old; a second backend deploying the same project and stack names is refused,
 // naming the owner, while the first stream's job and key stay live; a handoff cut short by an outage
-// prints the provider's own message; a stack destroyed after its first create was killed leaves no job.
+// prints the provider's own message; a stack destroyed after its first create was killed leaves no job;
+// past the GC window up refuses and a chosen cursor continues with the gap recorded; a key deleted out of
+// band shows on refresh and the next up heals the same stream.
 import * as fs from "fs";
 import * as path from "path";
 import { spawn } from "child_process";
@@ -30,7 +32,7 @@ const stream = new AuditStream("audit", {
   prefix: "events",
   partitionFormat: "flat",
   query: payload ? { payload: { eventTypes: payload } } : {},
-  changefeedOptions: { initial_scan: "no" },
+  changefeedOptions: cfg.getObject<Record<string, string>>("changefeedOptions") ?? { initial_scan: "no" },
   timeoutSeconds: 30,
   takeOver: cfg.get("takeOver"),
 }, { parent });
@@ -59,13 +61,13 @@ afterAll(async () => {
 });
 
 /** A project folder with the program above (inside the repository, so the package resolves as in its own projects) and a stack on a backend of its own. */
-async function project(label: string): Promise<{ cli: PulumiCli; dir: string; run: (args: string[], opts?: { allowFailure?: boolean }) => Promise<CliResult> }> {
+async function project(label: string, name = "zitadel-audit-identity"): Promise<{ cli: PulumiCli; dir: string; run: (args: string[], opts?: { allowFailure?: boolean }) => Promise<CliResult> }> {
   const base = fs.mkdtempSync(path.join(repoRoot, ".work", `identity-${label}-`));
   const cli = new PulumiCli(base);
   clis.push(cli);
   const dir = path.join(base, "project");
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: zitadel-audit-identity\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n`);
   fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
   // Without a package.json of its own the language host would take the repository's (its "main" is the package).
   fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "zitadel-audit-identity", private: true, main: "index.ts" }));
@@ -210,4 +212,73 @@ test("a stack destroyed after its first create was killed right after CREATE CHA
   await p.run(["refresh", "--yes", "--skip-preview", "--clear-pending-creates"], { allowFailure: true });
   await p.run(["destroy", "--yes", "--skip-preview"]);
   expect(await live(`zitadel-audit-stream.${deployment}.`)).toEqual([]);
+});
+
+test("past the GC window: up refuses and says how to continue; a chosen cursor continues with the gap recorded", async () => {
+  // A project name of its own: the names it derives are not the other tests' (a leftover of theirs would be refused as another deployment's).
+  const p = await project("gc", "zitadel-audit-gc");
+  try {
+    await p.run(["up", "--yes", "--skip-preview"]);
+    const first = await outputs(p);
+    await sql("ALTER TABLE eventstore.events2 CONFIGURE ZONE USING gc.ttlseconds = 2");
+    try {
+      // The job is lost (cancelled out of band) and stays away longer than the window.
+      await sql(`CANCEL JOB ${first.jobId}`);
+      await new Promise((r) => setTimeout(r, 3_000));
+      const refused = await p.run(["up", "--yes", "--skip-preview"], { allowFailure: true });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout + refused.stderr).toMatch(/older than CockroachDB's garbage-collection window .*Nothing was changed\..*set options\.cursor to a recent time/s);
+      expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([]);
+    } finally {
+      // Back to a window the next up cannot outlive (a 2 s window would expire the chosen cursor before the job starts).
+      await sql("ALTER TABLE eventstore.events2 CONFIGURE ZONE USING gc.ttlseconds = 14400");
+    }
+    const cursor = new Date().toISOString();
+    await p.run(["config", "set", "--stack", STACK, "zitadel-audit-stream:changefeedOptions", JSON.stringify({ initial_scan: "no", cursor })]);
+    await p.run(["up", "--yes", "--skip-preview"]);
+    const after = await outputs(p);
+    expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([after.jobId]);
+    const feed = (await p.cli.state(p.dir, STACK)).deployment.resources.find((r: any) => String(r.type).endsWith(":Changefeed"));
+    expect(feed.outputs.gaps).toEqual([{ from: expect.stringMatching(/^\d+\.\d+$/), to: cursor, at: expect.any(String), reason: expect.stringMatching(/cursor/) }]);
+    const events: ZitadelEvent[] = [];
+    await insert(events, 5);
+    await allDelivered(after.bucketName, events, "after the chosen cursor");
+  } finally {
+    await p.run(["destroy", "--yes", "--skip-preview"], { allowFailure: true });
+  }
+});
+
+test("the writer's key deleted out of band: up fails saying to rotate or refresh; refresh shows the key gone; up then makes a new key and the same stream delivers everything", async () => {
+  const p = await project("key", "zitadel-audit-key");
+  try {
+    await p.run(["up", "--yes", "--skip-preview"]);
+    const first = await outputs(p);
+    const keys = (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+    expect(keys).toHaveLength(1);
+    await standIns.admin.iam.projects.serviceAccounts.keys.delete({ name: keys[0].name! });
+    const events: ZitadelEvent[] = [];
+    await insert(events, 3);
+    await waitFor("the feed refused", async () => /^retryable error/.test((await sql("SHOW CHANGEFEED JOB $1", [first.jobId]))[0].running_status ?? ""), 60_000);
+    // Without a refresh, state still holds the key; diff reads the job, sees it retrying, and up says why and what to do.
+    const refused = await p.run(["up", "--yes", "--skip-preview"], { allowFailure: true });
+    const said = refused.stdout + refused.stderr;
+    expect(refused.code).not.toBe(0);
+    expect(said).toMatch(/(Rotate it|rotate the key) \(.*keyRotationTrigger.*`pulumi refresh` then `pulumi up`/);
+    expect(said).not.toMatch(/resource init failed|run `pulumi up` again/);
+    expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([first.jobId]);
+    await p.run(["refresh", "--yes", "--skip-preview"]);
+    const refreshed = (await p.cli.state(p.dir, STACK)).deployment.resources;
+    expect(refreshed.some((r: any) => String(r.type).endsWith(":ServiceAccountKey"))).toBe(false);
+    const feed = refreshed.find((r: any) => String(r.type).endsWith(":Changefeed"));
+    expect(feed.outputs.health.reason).toMatch(/does not accept the feed's credentials .*rotate the key \(keyRotationTrigger\).*`pulumi refresh` then `pulumi up`/);
+    const healed = await p.run(["up", "--yes", "--skip-preview"]);
+    expect(healed.stdout).toMatch(/ServiceAccountKey audit-key created/);
+    expect(healed.stdout).toMatch(/Changefeed audit-changefeed updated/);
+    const after = await outputs(p);
+    expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([after.jobId]);
+    await insert(events, 3);
+    await allDelivered(first.bucketName, events, "with the new key");
+  } finally {
+    await p.run(["destroy", "--yes", "--skip-preview"], { allowFailure: true });
+  }
 });
