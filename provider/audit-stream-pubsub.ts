@@ -19,7 +19,7 @@ import { PubSubServiceAgent } from "./gcp/pubsub-service-agent";
 import type { Changefeed } from "./cockroach/changefeed";
 import { Owned, destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import type { AuditStreamArgs } from "./audit-stream";
-import { member as memberSchema, pubsubId } from "./gcp/schemas";
+import { member as memberSchema, pubsubId } from "./gcp/fields";
 
 export interface AuditStreamPubSubArgs {
   /** The Pub/Sub regional endpoint the feed publishes through, e.g. "us-east1" (CockroachDB needs one unless the feed is unordered). */

@@ -9,8 +9,8 @@ import { ClusterSetting } from "./cockroach/cluster-setting";
 import { Changefeed } from "./cockroach/changefeed";
 import type { ChangefeedQueryOptions } from "./cdc/query";
 import type { ChangefeedOptions } from "./cdc/statement";
-import type { DeepInput } from "./shared";
-import { STORAGE_LOCATIONS, member, serviceAccountEmail } from "./gcp/schemas";
+import type { DeepInput } from "./engine/contract";
+import { STORAGE_LOCATIONS, member, serviceAccountEmail } from "./gcp/fields";
 import { sinkUriOptionsSchema } from "./cdc/sink";
 import { bucketName } from "./validation";
 import { BigQueryDataset } from "./gcp/bigquery-dataset";
@@ -23,7 +23,8 @@ import { AuditStreamPubSubArgs, pubsubDestination, pubsubProblems, pubsubWarning
 import { Owned, destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
 import { StreamIdentity } from "./stream-identity";
 import { EVENTS2_PRIMARY_KEY } from "./cdc/events2";
-import { bigQueryTableInputs, datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/schemas";
+import { datasetId as datasetIdSchema, datasetReader, tableId as tableIdSchema } from "./gcp/fields";
+import { bigQueryTableInputs } from "./gcp/bigquery-table";
 
 /** Query the events in BigQuery: a dataset, an external table over the feed's files, a de-duplicating view. */
 export interface AuditStreamBigQueryArgs {

@@ -28,7 +28,7 @@
 import * as fs from "fs";
 import Module from "module";
 import * as path from "path";
-import type { ConfigLike, Operations } from "./shared";
+import type { ConfigLike, Operations } from "./engine/contract";
 
 export const PACKAGE_NAME = "zitadel-audit-stream";
 

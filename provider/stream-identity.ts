@@ -14,11 +14,16 @@
 // (provider/operations-provider.ts): this file's path and its `streamIdentityOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { operationsProvider } from "./operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "./shared";
+import type { ConfigLike, Operations } from "./engine/contract";
+import { defined, withoutProvider } from "./engine/check";
+import { engineFacing, defineResource } from "./engine/define";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
+import { noImport } from "./engine/no-import";
+import { inputRules } from "./engine/rules";
+
+const NO_IMPORT = noImport("StreamIdentity", "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name");
 
 export interface StreamIdentityArgs {
   /** The cluster where the stream's changefeed jobs run (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -36,17 +41,13 @@ export const streamIdentityInputs = z.strictObject({
   sweepJobs: z.boolean().optional(),
 });
 
+// Never a replacement: the identity must not change while objects carry it.
+const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });
+
 export const streamIdentityOperations: Operations = engineFacing(
   {
-    async check(_config: ConfigLike | undefined, _olds: any, news: any) {
-      const v = validate(streamIdentityInputs, news);
-      return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };
-    },
-
-    async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-      // Never a replacement: the identity must not change while objects carry it.
-      return classifyDiff(olds, news, { replace: [], update: ["connectionString", "sweepJobs"] });
-    },
+    check: RULES.check,
+    diff: RULES.diff,
 
     async create(_config: ConfigLike | undefined, i: any) {
       const deployment = newDeployment();
@@ -54,7 +55,7 @@ export const streamIdentityOperations: Operations = engineFacing(
     },
 
     async read(_config: ConfigLike | undefined, id: string, props?: any) {
-      if (!props) throw new Error(importRefusal("StreamIdentity", id));
+      if (!props) throw new Error(NO_IMPORT.refusal(id));
       return { id, props: withoutProvider(props) };
     },
 
@@ -91,23 +92,10 @@ export interface StreamIdentity {
 }
 
 /** The identity of one deployment of a stream: made once, kept in state, carried by every object the stream makes. */
-export class StreamIdentity extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "streamIdentityOperations", streamIdentityOperations);
-  }
-
-  constructor(name: string, args: StreamIdentityArgs = {}, opts?: pulumi.CustomResourceOptions) {
-    super(
-      StreamIdentity.provider,
-      name,
-      { connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sweepJobs: args.sweepJobs, deployment: undefined },
-      refuseImport("StreamIdentity", name, opts),
-      "index",
-      "StreamIdentity",
-    );
-  }
-}
+export class StreamIdentity extends defineResource<StreamIdentityArgs>("index", __filename, { streamIdentityOperations }, NO_IMPORT, {
+  wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
+  outputs: ["connectionString", "sweepJobs", "deployment"],
+}) {}
 
 /** One per run of a program: keyed by the run's Stack resource (an inline Automation API program runs many times in one process). */
 const stackIdentities = new WeakMap<object, StreamIdentity>();

@@ -19,8 +19,10 @@
 // this file's path and its `changefeedOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, UNKNOWN, classifyDiff, defined, sameValue, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import { UNKNOWN, defined, validate } from "../engine/check";
+import { classifyDiff, sameValue } from "../engine/diff";
+import { engineFacing, defineResource } from "../engine/define";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, isPubSubSink, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { changefeedOptionsSchema, ChangefeedOptions } from "../cdc/statement";
@@ -36,6 +38,9 @@ import { planUpdate } from "./plan";
 import { readGcWindow } from "./gc";
 import { CREATE_ONLY, Feed, UNKNOWN_KEY, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
+import { noImport } from "../engine/no-import";
+
+const NO_IMPORT = noImport("Changefeed", "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)");
 
 export interface ChangefeedArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. Pointing it at another cluster replaces the feed. */
@@ -272,7 +277,7 @@ export const changefeedOperations: Operations = engineFacing(
     },
 
     async read(config: ConfigLike | undefined, id: string, props?: any) {
-      if (!props) throw new Error(importRefusal("Changefeed", id));
+      if (!props) throw new Error(NO_IMPORT.refusal(id));
       return withClient(props.connectionString, config, async (c) => {
         const job = props.jobId ? await showJob(c, props.jobId).catch((e) => {
           throw explain(e, `read changefeed job ${props.jobId}`);
@@ -424,45 +429,14 @@ export interface Changefeed {
 }
 
 /** A CockroachDB changefeed streaming a CDC query into Cloud Storage or Pub/Sub. */
-export class Changefeed extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "changefeedOperations", changefeedOperations);
-  }
-
-  constructor(name: string, args: ChangefeedArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("Changefeed", name, opts);
+export class Changefeed extends defineResource<ChangefeedArgs>("cockroach", __filename, { changefeedOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sink: pulumi.secret(args.sink) }),
+  announce: (name, args) => {
     const payload = !pulumi.Output.isInstance(args.query) && !(args.query instanceof Promise) ? payloadWarning(args.query as { payload?: unknown } | undefined) : undefined;
     if (payload) void pulumi.log.warn(`Changefeed ${name}: ${payload}`);
-    super(
-      Changefeed.provider,
-      name,
-      {
-        ...args,
-        connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined,
-        sink: pulumi.secret(args.sink),
-        owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
-        deployment: args.deployment ?? stackIdentity().deployment,
-        jobId: undefined,
-        jobHistory: undefined,
-        status: undefined,
-        runningStatus: undefined,
-        highWaterTimestamp: undefined,
-        error: undefined,
-        health: undefined,
-        sinkUriRedacted: undefined,
-        select: undefined,
-        marker: undefined,
-        startedAt: undefined,
-        unusedKeys: undefined,
-        clusterId: undefined,
-        takenOverFrom: undefined,
-        gaps: undefined,
-      },
-      { ...refuseImport("Changefeed", name, opts), additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "sink", "connectionString"] },
-      "cockroach",
-      "Changefeed",
-    );
-  }
-}
+  },
+  outputs: ["jobId", "jobHistory", "status", "runningStatus", "highWaterTimestamp", "error", "health", "sinkUriRedacted", "select", "marker", "startedAt", "unusedKeys", "clusterId", "takenOverFrom", "gaps"],
+  secretOutputs: ["sink", "connectionString"],
+}) {}

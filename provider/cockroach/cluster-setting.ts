@@ -7,10 +7,15 @@
 // `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("ClusterSetting", "declare it without `import`: it reads the setting and changes it only when needed");
 
 export interface ClusterSettingArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -65,15 +70,11 @@ function literal(v: string): string {
   return v === "true" || v === "false" ? v : sqlString(v);
 }
 
-export const clusterSettingOperations: Operations = engineFacing({
-  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
-    const v = validate(clusterSettingInputs, news);
-    return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };
-  },
+const RULES = inputRules({ schema: clusterSettingInputs, replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, news, { replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
-  },
+export const clusterSettingOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: any) {
     const r = await apply(config, i);
@@ -81,7 +82,7 @@ export const clusterSettingOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("ClusterSetting", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
       throw explain(e, `read cluster setting ${props.name}`);
     });
@@ -112,20 +113,7 @@ export interface ClusterSetting {
 }
 
 /** A CockroachDB cluster setting; by default turns on kv.rangefeed.enabled. */
-export class ClusterSetting extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "clusterSettingOperations", clusterSettingOperations);
-  }
-
-  constructor(name: string, args: ClusterSettingArgs = {}, opts?: pulumi.CustomResourceOptions) {
-    super(
-      ClusterSetting.provider,
-      name,
-      { ...args, connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, name: args.name, value: args.value, previousValue: undefined },
-      refuseImport("ClusterSetting", name, opts),
-      "cockroach",
-      "ClusterSetting",
-    );
-  }
-}
+export class ClusterSetting extends defineResource<ClusterSettingArgs>("cockroach", __filename, { clusterSettingOperations }, NO_IMPORT, {
+  wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
+  outputs: ["connectionString", "name", "value", "previousValue"],
+}) {}

@@ -6,7 +6,7 @@
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry, callRest, Gcp } from "../gcp/client";
 import { encodeCredentials, isPubSubSink } from "../cdc/sink";
 import { firstNameFrom } from "../cdc/files";
-import type { ConfigLike } from "../shared";
+import type { ConfigLike } from "../engine/contract";
 import * as crypto from "crypto";
 import { Identity, describeTag, markerIn, ownerLabels } from "../ownership";
 

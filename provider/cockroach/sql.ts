@@ -3,7 +3,7 @@
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
 // its path may change. `pg` is loaded on first use (only the provider process connects).
 import type { Client, QueryResult } from "pg";
-import type { ConfigLike } from "../shared";
+import type { ConfigLike } from "../engine/contract";
 
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
 

@@ -14,14 +14,20 @@
 // The provider stored in state is `require(".../provider/stored/bigquery-dataset.js")`
 // (provider/operations-provider.ts): this file's path and its `bigQueryDatasetOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom, Gcp } from "./client";
-import { BigQueryDatasetInputs, bigQueryDatasetInputs } from "./schemas";
+import { gcpClients, gcpConfigFrom, Gcp } from "./client";
+import { z } from "zod";
+import { projectId, utf8Max, datasetId, labels, datasetReader, identitySchema, PROJECT_DEFAULT } from "./fields";
 import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
 import { OWNER_LABEL, createOrAdopt, identityOf, labelTag } from "./ownership";
-import { identityFields, mayDelete, ownerLabels, tagOf } from "../ownership";
+import { mayDelete, ownerLabels, tagOf } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("BigQueryDataset", "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)");
 
 export interface BigQueryDatasetArgs {
   datasetId: pulumi.Input<string>;
@@ -38,6 +44,19 @@ export interface BigQueryDatasetArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const bigQueryDatasetInputs = z.strictObject({
+  datasetId,
+  project: projectId.optional(),
+  /** BigQuery locations are case-insensitive multi-regions ("US", "EU") or regions ("europe-west1"). */
+  location: z.string().regex(/^[A-Za-z0-9-]{2,40}$/, 'must be a BigQuery location such as "US", "EU" or "europe-west1"').default("US"),
+  description: utf8Max(16384, "description").default(""),
+  labels: labels.default({}),
+  readers: z.array(datasetReader).max(100).default([]).transform((r) => [...new Set(r)].sort()),
+  ...identitySchema,
+});
+
+export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { project: string };
+
 const REPLACE = ["datasetId", "project", "location"];
 const UPDATE = ["description", "labels", "readers"];
 
@@ -53,16 +72,15 @@ const isReaderOf = (entry: any, members: string[]) =>
     return (e.userByEmail !== undefined && e.userByEmail === entry.userByEmail) || (e.groupByEmail !== undefined && e.groupByEmail === entry.groupByEmail);
   });
 
+const RULES = inputRules({ schema: bigQueryDatasetInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE, deleteBeforeReplace: () => true });
+
 export const bigQueryDatasetOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(bigQueryDatasetInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
-  },
+  check: RULES.check,
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const location = (l: unknown) => (typeof l === "string" ? l.toUpperCase() : l);
-    return classifyDiff({ ...olds, location: location(olds.location) }, { ...news, project: news.project ?? olds.project, location: location(news.location) }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: true });
+    // BigQuery locations are case-insensitive.
+    const upper = (v: any) => ({ ...v, location: typeof v.location === "string" ? v.location.toUpperCase() : v.location });
+    return RULES.changes(upper(olds), upper(news));
   },
 
   async create(config: ConfigLike | undefined, i: BigQueryDatasetInputs) {
@@ -87,7 +105,7 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("BigQueryDataset", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const d = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
     if (!d) return { id: "" };
@@ -98,8 +116,8 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } }, olds.labels ?? {});
@@ -165,22 +183,8 @@ export interface BigQueryDataset {
 }
 
 /** A BigQuery dataset with read access for the given members. */
-export class BigQueryDataset extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "bigQueryDatasetOperations", bigQueryDatasetOperations);
-  }
-
-  constructor(name: string, args: BigQueryDatasetArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("BigQueryDataset", name, opts);
-    super(
-      BigQueryDataset.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, location: args.location, readers: args.readers, fullId: undefined, etag: undefined, takenOverFrom: undefined },
-      refuseImport("BigQueryDataset", name, opts),
-      "gcp",
-      "BigQueryDataset",
-    );
-  }
-}
+export class BigQueryDataset extends defineResource<BigQueryDatasetArgs>("gcp", __filename, { bigQueryDatasetOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  outputs: ["project", "location", "readers", "fullId", "etag", "takenOverFrom"],
+}) {}

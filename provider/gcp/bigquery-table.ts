@@ -6,15 +6,21 @@
 // The provider stored in state is `require(".../provider/stored/bigquery-table.js")`
 // (provider/operations-provider.ts): this file's path and its `bigQueryTableOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
-import { BigQueryTableInputs, bigQueryTableInputs } from "./schemas";
+import { gcpClients, gcpConfigFrom } from "./client";
+import { z } from "zod";
+import { projectId, utf8Max, datasetId, tableId, identitySchema, PROJECT_DEFAULT } from "./fields";
 import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
 import { identityOf } from "./ownership";
-import { identityFields, ownerLabels } from "../ownership";
+import { ownerLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import type { BigQueryField } from "../cdc/bigquery";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("BigQueryTable", "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name");
 
 export interface BigQueryTableArgs {
   datasetId: pulumi.Input<string>;
@@ -43,6 +49,35 @@ export interface BigQueryTableArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const bigQueryField = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, "field names are letters, digits and underscores, starting with a letter or underscore"),
+  type: z.enum(["STRING", "INT64", "BIGNUMERIC", "NUMERIC", "TIMESTAMP", "JSON", "BOOL", "FLOAT64", "DATE"], { error: "must be STRING, INT64, BIGNUMERIC, NUMERIC, TIMESTAMP, JSON, BOOL, FLOAT64 or DATE" }),
+  mode: z.enum(["NULLABLE", "REQUIRED"]).default("NULLABLE"),
+  description: z.string().max(1024).optional(),
+});
+
+export const bigQueryTableInputs = z.strictObject({
+  project: projectId.optional(),
+  datasetId,
+  tableId,
+  description: utf8Max(16384, "description").default(""),
+  schema: z.array(bigQueryField).min(1, "an external table needs at least one field"),
+  sourceUris: z
+    .array(z.string().regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]\/[^*]*\*?[^*]*$/, 'must be "gs://<bucket>/<path>" with at most one "*"'))
+    .min(1, "give at least one source URI"),
+  compression: z.enum(["NONE", "GZIP"]).default("NONE"),
+  ignoreUnknownValues: z.boolean().default(true),
+  maxBadRecords: z.number().int().min(0).default(0),
+  /** A BigQuery connection: the table becomes a BigLake table, read as the connection's service account. */
+  connectionId: z
+    .string()
+    .regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[A-Za-z0-9-]+\/connections\/[A-Za-z0-9_-]+|[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]+)$/, 'must be "project.location.connection" or "projects/<project>/locations/<location>/connections/<connection>"')
+    .optional(),
+  ...identitySchema,
+});
+
+export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
+
 const REPLACE = ["project", "datasetId", "tableId"];
 
 /** BigQuery answers with the legacy type names (INTEGER for INT64, …) whatever the table was created with (tables#TableFieldSchema). */
@@ -67,16 +102,11 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
   };
 }
 
-export const bigQueryTableOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(bigQueryTableInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
-  },
+const RULES = inputRules({ schema: bigQueryTableInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
-  },
+export const bigQueryTableOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: BigQueryTableInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -86,7 +116,7 @@ export const bigQueryTableOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("BigQueryTable", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const t = await bqOrUndefined(gcp, tablePath(props.project, props.datasetId, props.tableId), `read external table ${id}`);
     if (!t) return { id: "" };
@@ -110,8 +140,8 @@ export const bigQueryTableOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     const t = await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update external table ${id}`, tableBody({ ...news, owner: news.owner ?? olds.owner }));
@@ -141,22 +171,8 @@ export interface BigQueryTable {
 }
 
 /** A BigQuery external table over NDJSON files in Cloud Storage. */
-export class BigQueryTable extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "bigQueryTableOperations", bigQueryTableOperations);
-  }
-
-  constructor(name: string, args: BigQueryTableArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("BigQueryTable", name, opts);
-    super(
-      BigQueryTable.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullId: undefined, type: undefined, takenOverFrom: undefined },
-      refuseImport("BigQueryTable", name, opts),
-      "gcp",
-      "BigQueryTable",
-    );
-  }
-}
+export class BigQueryTable extends defineResource<BigQueryTableArgs>("gcp", __filename, { bigQueryTableOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  outputs: ["project", "fullId", "type", "takenOverFrom"],
+}) {}

@@ -5,14 +5,20 @@
 // The provider stored in state is `require(".../provider/stored/bigquery-view.js")`
 // (provider/operations-provider.ts): this file's path and its `bigQueryViewOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
-import { BigQueryViewInputs, bigQueryViewInputs } from "./schemas";
+import { gcpClients, gcpConfigFrom } from "./client";
+import { z } from "zod";
+import { projectId, utf8Max, datasetId, tableId, identitySchema, PROJECT_DEFAULT } from "./fields";
 import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
 import { identityOf } from "./ownership";
-import { identityFields, ownerLabels } from "../ownership";
+import { ownerLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("BigQueryView", "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name");
 
 export interface BigQueryViewArgs {
   datasetId: pulumi.Input<string>;
@@ -27,6 +33,18 @@ export interface BigQueryViewArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const bigQueryViewInputs = z.strictObject({
+  project: projectId.optional(),
+  datasetId,
+  tableId,
+  description: utf8Max(16384, "description").default(""),
+  /** GoogleSQL (the view is created with useLegacySql false). */
+  query: z.string().min(1).max(256 * 1024),
+  ...identitySchema,
+});
+
+export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };
+
 const REPLACE = ["project", "datasetId", "tableId"];
 const UPDATE = ["description", "query"];
 
@@ -40,16 +58,11 @@ function viewBody(i: BigQueryViewInputs & { project: string }) {
   };
 }
 
-export const bigQueryViewOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(bigQueryViewInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
-  },
+const RULES = inputRules({ schema: bigQueryViewInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
-  },
+export const bigQueryViewOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: BigQueryViewInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -59,7 +72,7 @@ export const bigQueryViewOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("BigQueryView", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const t = await bqOrUndefined(gcp, tablePath(props.project, props.datasetId, props.tableId), `read view ${id}`);
     if (!t) return { id: "" };
@@ -67,8 +80,8 @@ export const bigQueryViewOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update view ${id}`, viewBody({ ...news, owner: news.owner ?? olds.owner }));
@@ -96,22 +109,8 @@ export interface BigQueryView {
 }
 
 /** A GoogleSQL view. */
-export class BigQueryView extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "bigQueryViewOperations", bigQueryViewOperations);
-  }
-
-  constructor(name: string, args: BigQueryViewArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("BigQueryView", name, opts);
-    super(
-      BigQueryView.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullId: undefined, takenOverFrom: undefined },
-      refuseImport("BigQueryView", name, opts),
-      "gcp",
-      "BigQueryView",
-    );
-  }
-}
+export class BigQueryView extends defineResource<BigQueryViewArgs>("gcp", __filename, { bigQueryViewOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  outputs: ["project", "fullId", "takenOverFrom"],
+}) {}

@@ -10,9 +10,16 @@ import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./clie
 import { changeMember, hasMember } from "./iam-policy";
 import { bucketTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
-import { BucketIamMemberInputs, bucketIamMemberInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import { z } from "zod";
+import { bucketName } from "../validation";
+import { ownerSchema, roleName, member } from "./fields";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, validate } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("BucketIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -27,9 +34,30 @@ export interface BucketIamMemberArgs {
   condition?: pulumi.Input<{ title: pulumi.Input<string>; expression: pulumi.Input<string>; description?: pulumi.Input<string> }>;
 }
 
+export const bucketIamMemberInputs = z.strictObject({
+  bucket: bucketName,
+  role: roleName,
+  member,
+  /** An IAM Condition (the bucket needs uniform bucket-level access); replace-only. */
+  condition: z
+    .strictObject({
+      title: z.string().min(1, "a condition needs a title").max(100),
+      expression: z.string().min(1, "a condition needs an expression").max(12_800),
+      description: z.string().max(256).optional(),
+    })
+    .optional(),
+  /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the bucket (grant-registry.ts). */
+  owner: ownerSchema,
+});
+
+export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
+
+// A binding is its role, member and condition: any change is another binding.
+const RULES = inputRules({ schema: bucketIamMemberInputs, replace: ["bucket", "role", "member", "condition"], update: [] });
+
 export const bucketIamMemberOperations: Operations = engineFacing({
   async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(bucketIamMemberInputs, news);
+    const v = validate(RULES.schema, news);
     if (!v.inputs) return { failures: v.failures };
     // A bucket named by the program (AuditStream's existingBucket) is checked to exist in preview,
     // once per new name (a no-op preview makes no call). Only "not found" refuses; no permission to
@@ -42,9 +70,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
     return { inputs: v.inputs };
   },
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, news, { replace: ["bucket", "role", "member", "condition"], update: [] });
-  },
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: BucketIamMemberInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -56,7 +82,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("BucketIamMember", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
       if (statusOf(e) === 404) return undefined;
@@ -125,13 +151,7 @@ export interface BucketIamMember {
 }
 
 /** Grants one role on a bucket to one member, leaving the rest of the policy alone. */
-export class BucketIamMember extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "bucketIamMemberOperations", bucketIamMemberOperations);
-  }
-
-  constructor(name: string, args: BucketIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
-    super(BucketIamMember.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, instance: undefined }, refuseImport("BucketIamMember", name, opts), "gcp", "BucketIamMember");
-  }
-}
+export class BucketIamMember extends defineResource<BucketIamMemberArgs>("gcp", __filename, { bucketIamMemberOperations }, NO_IMPORT, {
+  owner: true,
+  outputs: ["instance"],
+}) {}

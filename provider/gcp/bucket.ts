@@ -5,14 +5,21 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
-import { BucketInputs, bucketInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, DeepInput, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
-import { prefixFrom } from "./naming";
+import { Gcp, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { z } from "zod";
+import { bucketName } from "../validation";
+import { STORAGE_LOCATIONS, projectId, identitySchema, PROJECT_DEFAULT } from "./fields";
+import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { prefixFrom } from "../engine/naming";
 import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
-import { adoptDecision, identityFields, ownerLabels, userLabels } from "../ownership";
+import { adoptDecision, ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("Bucket", "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)");
 
 export interface BucketArgs {
   /** Exact bucket name. Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -61,23 +68,104 @@ export interface LifecycleRule {
 
 type Outputs = BucketInputs & { url: string; selfLink: string; takenOverFrom: string };
 
+export const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
+
+const storageClass = z.enum(STORAGE_CLASSES, { error: `must be one of ${STORAGE_CLASSES.join(", ")}` });
+
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD");
+
+const count = z.number().int("must be a whole number").min(0, "must not be negative");
+
+const lifecycleRule = z
+  .strictObject({
+    action: z.strictObject({
+      type: z.enum(["Delete", "SetStorageClass", "AbortIncompleteMultipartUpload"], {
+        error: 'must be "Delete", "SetStorageClass" or "AbortIncompleteMultipartUpload"',
+      }),
+      storageClass: storageClass.optional(),
+    }),
+    condition: z
+      .strictObject({
+        age: count,
+        createdBefore: date,
+        isLive: z.boolean(),
+        numNewerVersions: count,
+        daysSinceNoncurrentTime: count,
+        noncurrentTimeBefore: date,
+        matchesPrefix: z.array(z.string().min(1)).min(1),
+        matchesSuffix: z.array(z.string().min(1)).min(1),
+        matchesStorageClass: z.array(storageClass).min(1),
+      })
+      .partial()
+      .refine((c) => Object.keys(c).length > 0, "a lifecycle rule needs at least one condition"),
+  })
+  .superRefine((rule, ctx) => {
+    if ((rule.action.type === "SetStorageClass") !== (rule.action.storageClass !== undefined)) {
+      ctx.addIssue({ code: "custom", path: ["action", "storageClass"], message: "storageClass is required with SetStorageClass, and only there" });
+    }
+  });
+
+export const bucketInputs = z.strictObject({
+  /** An explicit bucket name; otherwise `namePrefix` plus a random suffix. */
+  name: bucketName.optional(),
+  namePrefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,55}$/, "must be up to 56 lowercase letters, digits, '-' and '_', starting with a letter or digit")
+    .refine((s) => !s.startsWith("goog") && !/g[o0][o0]g[l1][e3]/.test(s), 'must not start with "goog" or contain "google"')
+    .optional(),
+  project: projectId.optional(),
+  location: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{1,39}$/, 'must be a Cloud Storage location such as "US", "EU" or "europe-west3"')
+    .transform((l) => l.toUpperCase())
+    .refine((l) => STORAGE_LOCATIONS.has(l), { message: "is not a Cloud Storage location (multi-regions US, EU, ASIA; dual-regions such as NAM4, EUR4; regions such as europe-west3): https://cloud.google.com/storage/docs/locations" })
+    .default("US"),
+  storageClass: storageClass.default("STANDARD"),
+  labels: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are 1-63 lowercase letters, digits, '_' and '-', starting with a letter"),
+      z.string().regex(/^[a-z0-9_-]{0,63}$/, "label values are up to 63 lowercase letters, digits, '_' and '-'"),
+    )
+    .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
+    .default({}),
+  versioning: z.boolean().default(false),
+  lifecycleRules: z.array(lifecycleRule).max(100, "at most 100 lifecycle rules").default([]),
+  /** Objects cannot be deleted or overwritten for this long after they are written. */
+  retentionPeriodSeconds: z
+    .number()
+    .int("must be whole seconds")
+    .positive("must be greater than zero")
+    .lt(3_155_760_000, "must be less than 100 years")
+    .optional(),
+  uniformBucketLevelAccess: z.boolean().default(true),
+  publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
+  /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
+  forceDestroy: z.boolean().default(false),
+  replaceNonEmpty: z.boolean().optional(),
+  ...identitySchema,
+}).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+
+export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
+
 const REPLACE = ["name", "project", "location"];
 const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
 
+const RULES = inputRules({
+  schema: bucketInputs,
+  ...PROJECT_DEFAULT,
+  identity: true,
+  replace: REPLACE,
+  update: UPDATE,
+  // A new name can exist beside the old one; the same name cannot.
+  deleteBeforeReplace: (olds, news) => olds.name === news.name,
+  name: { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] },
+});
+
 export const bucketOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(bucketInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    const identity = identityFields(olds, news);
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63 }) }) };
-    const n = physicalName(olds, v.inputs, { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] });
-    return { inputs: defined({ ...v.inputs, ...identity, ...n }) };
-  },
+  check: RULES.check,
 
   async diff(config: ConfigLike | undefined, id: string, olds: any, news: any) {
-    // Without an explicit or configured project the stored one stands (it came from ADC).
-    const n = { ...news, project: news.project ?? olds.project };
-    const d = classifyDiff(olds, n, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.name === news.name });
+    const d = RULES.changes(olds, news);
     // An audit archive is never deleted (forceDestroy) or stranded by a replacement the user did
     // not ask for by name: refused in preview while the bucket holds objects.
     if (d.replaces.length > 0 && news.replaceNonEmpty !== true) {
@@ -114,7 +202,7 @@ export const bucketOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("Bucket", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const b = await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
     if (!b) return { id: "" };
@@ -122,8 +210,8 @@ export const bucketOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const d = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const d = RULES.changes(olds, news);
     const api = toApi(news, d.updates.filter((k) => k !== "forceDestroy"), olds);
     if (Object.keys(api).length === 0) return { outs: outputs(news, { selfLink: olds.selfLink }) };
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -217,22 +305,9 @@ export interface Bucket {
 }
 
 /** A Cloud Storage bucket for audit logs. */
-export class Bucket extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "bucketOperations", bucketOperations);
-  }
-
-  constructor(name: string, args: BucketArgs = {}, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("Bucket", name, opts);
-    super(
-      Bucket.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56), ...args, deployment: args.deployment ?? stackIdentity().deployment, name: args.name, project: args.project, location: args.location, url: undefined, selfLink: undefined, forceDestroy: args.forceDestroy, takenOverFrom: undefined },
-      refuseImport("Bucket", name, opts),
-      "gcp",
-      "Bucket",
-    );
-  }
-}
+export class Bucket extends defineResource<BucketArgs>("gcp", __filename, { bucketOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56) }),
+  outputs: ["name", "project", "location", "url", "selfLink", "forceDestroy", "takenOverFrom"],
+}) {}

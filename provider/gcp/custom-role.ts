@@ -6,14 +6,20 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `customRoleOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
-import { CustomRoleInputs, customRoleInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
-import { prefixFrom } from "./naming";
+import { gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { z } from "zod";
+import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { prefixFrom } from "../engine/naming";
 import { deleteIfOwned, identityOf } from "./ownership";
-import { adoptDecision, identityFields, markerIn, stripMarker, withMarker } from "../ownership";
+import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
 import { stackIdentity } from "../stream-identity";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("CustomRole", "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)");
 
 export interface CustomRoleArgs {
   /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
@@ -32,23 +38,45 @@ export interface CustomRoleArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const permissionName = z
+  .string()
+  .regex(/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/, 'must be a permission name such as "storage.objects.create"');
+
+export const customRoleInputs = z.strictObject({
+  roleId: z.string().regex(/^[a-zA-Z0-9_.]{3,64}$/, "roleId is 3 to 64 letters, digits, '_' and '.'").optional(),
+  roleIdPrefix: z.string().regex(/^[a-zA-Z0-9_.]{1,57}$/, "must be up to 57 letters, digits, '_' and '.'").optional(),
+  project: projectId.optional(),
+  title: utf8Max(100, "title").optional(),
+  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
+  permissions: z
+    .array(permissionName)
+    .min(1, "a custom role needs at least one permission")
+    .max(3000, "at most 3000 permissions")
+    .transform((p) => [...new Set(p)].sort()),
+  stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
+  ...identitySchema,
+}).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
+
+export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
+
 const REPLACE = ["roleId", "project"];
 const UPDATE = ["title", "description", "permissions", "stage"];
 const MASK: Record<string, string> = { title: "title", description: "description", permissions: "includedPermissions", stage: "stage" };
 
-export const customRoleOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(customRoleInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    const identity = identityFields(olds, news);
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64 }) }) };
-    const n = physicalName(olds, v.inputs, { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, ...identity, roleId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration, title: v.inputs.title ?? n.name }) };
-  },
+const RULES = inputRules({
+  schema: customRoleInputs,
+  ...PROJECT_DEFAULT,
+  identity: true,
+  replace: REPLACE,
+  update: UPDATE,
+  name: { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] },
+  // The title defaults to the role's id.
+  finish: (i) => ({ title: i.title ?? i.roleId }),
+});
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
-  },
+export const customRoleOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: CustomRoleInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -87,7 +115,7 @@ export const customRoleOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("CustomRole", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
     // A soft-deleted role grants nothing: report it gone, and the next `up` undeletes it.
@@ -100,8 +128,8 @@ export const customRoleOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, {}) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
@@ -157,22 +185,9 @@ export interface CustomRole {
 }
 
 /** A project-level IAM custom role. */
-export class CustomRole extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "customRoleOperations", customRoleOperations);
-  }
-
-  constructor(name: string, args: CustomRoleArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("CustomRole", name, opts);
-    super(
-      CustomRole.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }), ...args, deployment: args.deployment ?? stackIdentity().deployment, roleId: args.roleId, project: args.project, name: undefined, takenOverFrom: undefined },
-      refuseImport("CustomRole", name, opts),
-      "gcp",
-      "CustomRole",
-    );
-  }
-}
+export class CustomRole extends defineResource<CustomRoleArgs>("gcp", __filename, { customRoleOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  defaults: (name) => ({ roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }) }),
+  outputs: ["roleId", "project", "name", "takenOverFrom"],
+}) {}

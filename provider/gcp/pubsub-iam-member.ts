@@ -6,12 +6,18 @@
 // (provider/operations-provider.ts): this file's path and its `pubsubIamMemberOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { Gcp, gcpClients, gcpConfigFrom, statusOf } from "./client";
-import { PubSubIamMemberInputs, pubsubIamMemberInputs } from "./schemas";
+import { z } from "zod";
+import { ownerSchema, roleName, member } from "./fields";
 import { changeMember, hasMember } from "./iam-policy";
 import { pubsubTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
 
 export interface PubSubIamMemberArgs {
   /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
@@ -38,15 +44,22 @@ function policyOf(gcp: Gcp, resource: string) {
   };
 }
 
-export const pubsubIamMemberOperations: Operations = engineFacing({
-  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
-    const v = validate(pubsubIamMemberInputs, news);
-    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
-  },
+export const pubsubIamMemberInputs = z.strictObject({
+  /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
+  resource: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"'),
+  role: roleName,
+  member,
+  /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the resource (grant-registry.ts). */
+  owner: ownerSchema,
+});
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, news, { replace: ["resource", "role", "member"], update: [] });
-  },
+export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;
+
+const RULES = inputRules({ schema: pubsubIamMemberInputs, replace: ["resource", "role", "member"], update: [] });
+
+export const pubsubIamMemberOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: PubSubIamMemberInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -58,7 +71,7 @@ export const pubsubIamMemberOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("PubSubIamMember", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const policy = await policyOf(gcp, props.resource).get();
     return hasMember(policy, props.role, props.member) ? { id, props: outputs(props, props.instance) } : { id: "" };
@@ -89,13 +102,7 @@ export interface PubSubIamMember {
 }
 
 /** Grants one role on a topic or subscription to one member, leaving the rest of the policy alone. */
-export class PubSubIamMember extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "pubsubIamMemberOperations", pubsubIamMemberOperations);
-  }
-
-  constructor(name: string, args: PubSubIamMemberArgs, opts?: pulumi.CustomResourceOptions) {
-    super(PubSubIamMember.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, instance: undefined }, refuseImport("PubSubIamMember", name, opts), "gcp", "PubSubIamMember");
-  }
-}
+export class PubSubIamMember extends defineResource<PubSubIamMemberArgs>("gcp", __filename, { pubsubIamMemberOperations }, NO_IMPORT, {
+  owner: true,
+  outputs: ["instance"],
+}) {}

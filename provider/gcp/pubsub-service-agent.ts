@@ -14,10 +14,15 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-service-agent.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubServiceAgentOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, defaultProject, gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
-import { PubSubServiceAgentInputs, pubsubServiceAgentInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, importRefusal, refuseImport, engineFacing } from "../shared";
+import { Gcp, gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { z } from "zod";
+import { projectId, PROJECT_DEFAULT } from "./fields";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("PubSubServiceAgent", "declare it without `import`: it only reads the project's Pub/Sub service agent, and makes nothing");
 
 export interface PubSubServiceAgentArgs {
   /** The project whose agent it is (the subscription's project); default: the provider's project. */
@@ -50,15 +55,17 @@ function outputs(project: string, number: string) {
   return { project, projectNumber: number, email, member: `serviceAccount:${email}` };
 }
 
-export const pubsubServiceAgentOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, _olds: any, news: any) {
-    const v = validate(pubsubServiceAgentInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    return v.inputs ? { inputs: defined(v.inputs) } : { failures: v.failures };
-  },
+export const pubsubServiceAgentInputs = z.strictObject({
+  project: projectId.optional(),
+});
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: ["project"], update: [] });
-  },
+export type PubSubServiceAgentInputs = z.output<typeof pubsubServiceAgentInputs>;
+
+const RULES = inputRules({ schema: pubsubServiceAgentInputs, ...PROJECT_DEFAULT, replace: ["project"], update: [] });
+
+export const pubsubServiceAgentOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: PubSubServiceAgentInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -68,7 +75,7 @@ export const pubsubServiceAgentOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("PubSubServiceAgent", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     // A deleted project answers 403 here: refresh then fails loudly rather than dropping the grants' member.
     const gcp = await gcpClients(gcpConfigFrom(config));
     const outs = outputs(props.project, await projectNumber(gcp, props.project));
@@ -95,13 +102,6 @@ export interface PubSubServiceAgent {
 }
 
 /** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
-export class PubSubServiceAgent extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "pubsubServiceAgentOperations", pubsubServiceAgentOperations);
-  }
-
-  constructor(name: string, args: PubSubServiceAgentArgs, opts?: pulumi.CustomResourceOptions) {
-    super(PubSubServiceAgent.provider, name, { project: args.project, projectNumber: undefined, email: undefined, member: undefined }, refuseImport("PubSubServiceAgent", name, opts), "gcp", "PubSubServiceAgent");
-  }
-}
+export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>("gcp", __filename, { pubsubServiceAgentOperations }, NO_IMPORT, {
+  outputs: ["project", "projectNumber", "email", "member"],
+}) {}

@@ -7,14 +7,20 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-subscription.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubSubscriptionOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
-import { PubSubSubscriptionInputs, pubsubSubscriptionInputs } from "./schemas";
+import { gcpClients, gcpConfigFrom } from "./client";
+import { z } from "zod";
+import { projectId, labels, pubsubId, seconds, identitySchema, PROJECT_DEFAULT } from "./fields";
 import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } from "./pubsub-common";
 import { identityOf } from "./ownership";
-import { identityFields, ownerLabels, userLabels } from "../ownership";
+import { ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("PubSubSubscription", "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name");
 
 export interface PubSubSubscriptionArgs {
   name: pulumi.Input<string>;
@@ -38,6 +44,25 @@ export interface PubSubSubscriptionArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const pubsubSubscriptionInputs = z.strictObject({
+  project: projectId.optional(),
+  name: pubsubId,
+  /** The topic's id in the same project, or its full name `projects/<p>/topics/<t>`. */
+  topic: z.string().regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/)?[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be a topic id or "projects/<project>/topics/<topic>"'),
+  ackDeadlineSeconds: z.number().int().min(10, "at least 10").max(600, "at most 600").default(60),
+  /** How long unacknowledged messages are kept: default 7 days (the maximum), so a collector outage of days loses nothing. */
+  messageRetentionDuration: seconds(600, 7 * 86_400, "messageRetentionDuration").default("604800s"),
+  retainAckedMessages: z.boolean().default(false),
+  /** An attribute filter (fixed once created). */
+  filter: z.string().max(256).optional(),
+  deadLetterTopic: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"').optional(),
+  maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
+  labels: labels.default({}),
+  ...identitySchema,
+}).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
+
+export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
+
 const REPLACE = ["project", "name", "topic", "filter"];
 const UPDATE = ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterTopic", "maxDeliveryAttempts", "labels"];
 const MASK: Record<string, string> = { deadLetterTopic: "deadLetterPolicy", maxDeliveryAttempts: "deadLetterPolicy" };
@@ -57,16 +82,11 @@ function body(i: PubSubSubscriptionInputs & { project: string }) {
   });
 }
 
-export const pubsubSubscriptionOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(pubsubSubscriptionInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
-  },
+const RULES = inputRules({ schema: pubsubSubscriptionInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
-  },
+export const pubsubSubscriptionOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: PubSubSubscriptionInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -77,7 +97,7 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("PubSubSubscription", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const s = await psOrUndefined(gcp, `/${id}`, `read subscription ${id}`);
     if (!s) return { id: "" };
@@ -98,8 +118,8 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     const mask = [...new Set(updates.map((u) => MASK[u] ?? u))];
@@ -129,22 +149,8 @@ export interface PubSubSubscription {
 }
 
 /** A pull subscription that never expires. */
-export class PubSubSubscription extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "pubsubSubscriptionOperations", pubsubSubscriptionOperations);
-  }
-
-  constructor(name: string, args: PubSubSubscriptionArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("PubSubSubscription", name, opts);
-    super(
-      PubSubSubscription.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullName: undefined, topicName: undefined, detached: undefined, takenOverFrom: undefined },
-      refuseImport("PubSubSubscription", name, opts),
-      "gcp",
-      "PubSubSubscription",
-    );
-  }
-}
+export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>("gcp", __filename, { pubsubSubscriptionOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  outputs: ["project", "fullName", "topicName", "detached", "takenOverFrom"],
+}) {}

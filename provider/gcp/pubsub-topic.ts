@@ -5,14 +5,20 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-topic.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubTopicOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom } from "./client";
-import { PubSubTopicInputs, pubsubTopicInputs } from "./schemas";
+import { gcpClients, gcpConfigFrom } from "./client";
+import { z } from "zod";
+import { projectId, labels, pubsubId, seconds, identitySchema, PROJECT_DEFAULT } from "./fields";
 import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } from "./pubsub-common";
 import { identityOf } from "./ownership";
-import { identityFields, ownerLabels, userLabels } from "../ownership";
+import { ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("PubSubTopic", "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name");
 
 export interface PubSubTopicArgs {
   name: pulumi.Input<string>;
@@ -26,21 +32,27 @@ export interface PubSubTopicArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const pubsubTopicInputs = z.strictObject({
+  project: projectId.optional(),
+  name: pubsubId,
+  labels: labels.default({}),
+  /** How long the topic keeps messages for seek/replay; unset: not kept beyond subscriptions. */
+  messageRetentionDuration: seconds(600, 31 * 86_400, "messageRetentionDuration").optional(),
+  ...identitySchema,
+});
+
+export type PubSubTopicInputs = z.output<typeof pubsubTopicInputs> & { project: string };
+
 const REPLACE = ["project", "name"];
 const UPDATE = ["labels", "messageRetentionDuration"];
 
 const body = (i: PubSubTopicInputs) => defined({ labels: { ...i.labels, ...ownerLabels(identityOf(i)) }, messageRetentionDuration: i.messageRetentionDuration });
 
-export const pubsubTopicOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(pubsubTopicInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    return { inputs: defined({ ...v.inputs, ...identityFields(olds, news) }) };
-  },
+const RULES = inputRules({ schema: pubsubTopicInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE });
-  },
+export const pubsubTopicOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: PubSubTopicInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -51,7 +63,7 @@ export const pubsubTopicOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("PubSubTopic", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const t = await psOrUndefined(gcp, `/${id}`, `read topic ${id}`);
     if (!t) return { id: "" };
@@ -60,8 +72,8 @@ export const pubsubTopicOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await gcpClients(gcpConfigFrom(config));
     await patchResource(gcp, id, "topic", body({ ...news, owner: news.owner ?? olds.owner }), updates, `update topic ${id}`);
@@ -87,15 +99,8 @@ export interface PubSubTopic {
 }
 
 /** A Pub/Sub topic. */
-export class PubSubTopic extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "pubsubTopicOperations", pubsubTopicOperations);
-  }
-
-  constructor(name: string, args: PubSubTopicArgs, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("PubSubTopic", name, opts);
-    super(PubSubTopic.provider, name, { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, ...args, deployment: args.deployment ?? stackIdentity().deployment, project: args.project, fullName: undefined, takenOverFrom: undefined }, refuseImport("PubSubTopic", name, opts), "gcp", "PubSubTopic");
-  }
-}
+export class PubSubTopic extends defineResource<PubSubTopicArgs>("gcp", __filename, { pubsubTopicOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  outputs: ["project", "fullName", "takenOverFrom"],
+}) {}

@@ -8,9 +8,15 @@
 // `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
-import { ServiceAccountKeyInputs, serviceAccountKeyInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
+import { z } from "zod";
+import { serviceAccountEmail } from "./fields";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("ServiceAccountKey", "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it");
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -28,15 +34,22 @@ function accountName(email: string): string {
   return `projects/${project}/serviceAccounts/${email}`;
 }
 
-export const serviceAccountKeyOperations: Operations = engineFacing({
-  async check(_config: ConfigLike | undefined, _olds: any, news: any) {
-    const v = validate(serviceAccountKeyInputs, news);
-    return v.inputs ? { inputs: v.inputs } : { failures: v.failures };
-  },
+export const serviceAccountKeyInputs = z.strictObject({
+  serviceAccountEmail,
+  // RSA-1024 is below NIST SP 800-131A's 2048-bit minimum for RSA signatures; IAM still offers it.
+  keyAlgorithm: z.enum(["KEY_ALG_RSA_2048"], { error: 'must be "KEY_ALG_RSA_2048" (1024-bit RSA keys are too weak for credentials that sign audit writes)' }).default("KEY_ALG_RSA_2048"),
+  /** Any value; changing it creates a new key, then deletes the old one. */
+  rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
+});
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    return classifyDiff(olds, news, { replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
-  },
+export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;
+
+// Every change makes a new key (create before delete: the feed switches before the old key goes).
+const RULES = inputRules({ schema: serviceAccountKeyInputs, replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
+
+export const serviceAccountKeyOperations: Operations = engineFacing({
+  check: RULES.check,
+  diff: RULES.diff,
 
   async create(config: ConfigLike | undefined, i: ServiceAccountKeyInputs) {
     const gcp = await gcpClients(gcpConfigFrom(config));
@@ -75,7 +88,7 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("ServiceAccountKey", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const gone = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: id }), { what: `read key ${id}` }).then(
       () => false,
@@ -113,20 +126,7 @@ export interface ServiceAccountKey {
 }
 
 /** A service account key; its key file is a secret output. */
-export class ServiceAccountKey extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "serviceAccountKeyOperations", serviceAccountKeyOperations);
-  }
-
-  constructor(name: string, args: ServiceAccountKeyArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      ServiceAccountKey.provider,
-      name,
-      { ...args, name: undefined, keyId: undefined, validAfterTime: undefined, privateKeyJson: undefined, privateKeyBase64: undefined },
-      { ...refuseImport("ServiceAccountKey", name, opts), additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRETS] },
-      "gcp",
-      "ServiceAccountKey",
-    );
-  }
-}
+export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>("gcp", __filename, { serviceAccountKeyOperations }, NO_IMPORT, {
+  outputs: ["name", "keyId", "validAfterTime", "privateKeyJson", "privateKeyBase64"],
+  secretOutputs: SECRETS,
+}) {}

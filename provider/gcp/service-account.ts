@@ -5,14 +5,20 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { defaultProject, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
-import { ServiceAccountInputs, serviceAccountInputs } from "./schemas";
-import { operationsProvider } from "../operations-provider";
-import { ConfigLike, Operations, classifyDiff, defined, physicalName, previewName, validate, withoutProvider, importRefusal, refuseImport, engineFacing } from "../shared";
-import { prefixFrom } from "./naming";
+import { gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
+import { z } from "zod";
+import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
+import type { ConfigLike, Operations } from "../engine/contract";
+import { defined, withoutProvider } from "../engine/check";
+import { engineFacing, defineResource } from "../engine/define";
+import { prefixFrom } from "../engine/naming";
 import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
-import { identityFields, markerIn, stripMarker, withMarker } from "../ownership";
+import { markerIn, stripMarker, withMarker } from "../ownership";
 import { stackIdentity } from "../stream-identity";
+import { noImport } from "../engine/no-import";
+import { inputRules } from "../engine/rules";
+
+const NO_IMPORT = noImport("ServiceAccount", "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)");
 
 export interface ServiceAccountArgs {
   /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -27,23 +33,42 @@ export interface ServiceAccountArgs {
   takeOver?: pulumi.Input<string>;
 }
 
+export const serviceAccountInputs = z.strictObject({
+  accountId: z
+    .string()
+    .min(6, "accountId is 6 to 30 characters")
+    .max(30, "accountId is 6 to 30 characters")
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])$/, "accountId must match ^[a-z]([-a-z0-9]*[a-z0-9])$ (RFC 1035)")
+    .optional(),
+  namePrefix: z.string().regex(/^[a-z][-a-z0-9]{0,22}$/, "must be up to 23 lowercase letters, digits and '-', starting with a letter").optional(),
+  project: projectId.optional(),
+  displayName: utf8Max(100, "displayName").default(""),
+  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
+  ...identitySchema,
+}).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
+
+export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
+
 const REPLACE = ["accountId", "project"];
 const UPDATE = ["displayName", "description"];
 /** A new account must be seen this many times in a row before it counts as visible (as Terraform does). */
 const VISIBLE_STREAK = 3;
 
+const RULES = inputRules({
+  schema: serviceAccountInputs,
+  ...PROJECT_DEFAULT,
+  identity: true,
+  replace: REPLACE,
+  update: UPDATE,
+  deleteBeforeReplace: (olds, news) => olds.accountId === news.accountId,
+  name: { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] },
+});
+
 export const serviceAccountOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
-    const v = validate(serviceAccountInputs, { project: defaultProject(gcpConfigFrom(config)), ...news });
-    if (!v.inputs) return { failures: v.failures };
-    const identity = identityFields(olds, news);
-    if (!v.complete) return { inputs: defined({ ...v.inputs, ...identity, ...previewName(olds, news, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30 }) }) };
-    const n = physicalName(olds, v.inputs, { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] });
-    return { inputs: defined({ ...v.inputs, ...identity, accountId: n.name, autoNamed: n.autoNamed, nameGeneration: n.nameGeneration }) };
-  },
+  check: RULES.check,
 
   async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const d = classifyDiff(olds, { ...news, project: news.project ?? olds.project }, { replace: REPLACE, update: UPDATE, deleteBeforeReplace: olds.accountId === news.accountId });
+    const d = RULES.changes(olds, news);
     // An account IAM did not show in time: the next update waits for it again.
     return olds.pendingVisibility === true ? { ...d, changes: true } : d;
   },
@@ -81,7 +106,7 @@ export const serviceAccountOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(importRefusal("ServiceAccount", id));
+    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const sa = await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
     if (!sa) return { id: "" };
@@ -89,8 +114,8 @@ export const serviceAccountOperations: Operations = engineFacing({
   },
 
   async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
-    const news = { ...checked, project: checked.project ?? olds.project };
-    const { updates } = classifyDiff(olds, news, { replace: REPLACE, update: UPDATE });
+    const news = RULES.withSticky(olds, checked);
+    const { updates } = RULES.changes(olds, news);
     if (olds.pendingVisibility === true) {
       const gcp = await gcpClients(gcpConfigFrom(config));
       const sa = await waitUntilVisible(gcp, id);
@@ -171,22 +196,9 @@ export interface ServiceAccount {
 }
 
 /** An IAM service account. */
-export class ServiceAccount extends pulumi.dynamic.Resource {
-  /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
-  static get provider() {
-    return operationsProvider(__filename, "serviceAccountOperations", serviceAccountOperations);
-  }
-
-  constructor(name: string, args: ServiceAccountArgs = {}, opts?: pulumi.CustomResourceOptions) {
-    // Refused before anything is declared (the stack identity below is a resource too).
-    refuseImport("ServiceAccount", name, opts);
-    super(
-      ServiceAccount.provider,
-      name,
-      { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`, namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23), ...args, deployment: args.deployment ?? stackIdentity().deployment, accountId: args.accountId, project: args.project, email: undefined, name: undefined, uniqueId: undefined, member: undefined, takenOverFrom: undefined },
-      refuseImport("ServiceAccount", name, opts),
-      "gcp",
-      "ServiceAccount",
-    );
-  }
-}
+export class ServiceAccount extends defineResource<ServiceAccountArgs>("gcp", __filename, { serviceAccountOperations }, NO_IMPORT, {
+  owner: true,
+  defaultDeployment: () => stackIdentity().deployment,
+  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23) }),
+  outputs: ["accountId", "project", "email", "name", "uniqueId", "member", "takenOverFrom"],
+}) {}

@@ -58,7 +58,7 @@ async function upKilledAfter(statement: string, target: "cli" | "group"): Promis
   else process.kill(-child.pid!, "SIGKILL");
   await exited;
   if (target === "cli") {
-    // The provider process the dead CLI started stops by itself (provider/shared.ts exitWithOrphanedHost).
+    // The provider process the dead CLI started stops by itself (provider/engine/watchdog.ts exitWithOrphanedHost).
     // (Pulumi starts plugins in process groups of their own, so they are found as new processes.)
     const started = () => providerProcesses().filter((p) => !providersBefore.has(p));
     await waitFor("the orphaned dynamic provider to exit", async () => started().length === 0, 5_000, 100).catch((e) => {
@@ -80,7 +80,7 @@ function providerProcesses(): string[] {
  * cancel`), clear the operations it never finished, then `up`.
  */
 async function recover(): Promise<void> {
-  // An orphaned provider process stops within a second (provider/shared.ts exitWithOrphanedHost).
+  // An orphaned provider process stops within a second (provider/engine/watchdog.ts exitWithOrphanedHost).
   await new Promise((r) => setTimeout(r, 1500));
   await cli.run(repoRoot, ["cancel", "--yes", "--stack", STACK], { allowFailure: true });
   const refresh = ["refresh", "--yes", "--skip-preview", "--clear-pending-creates", "--stack", STACK];

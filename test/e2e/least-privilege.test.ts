@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { insertEvents, makeEvents, readDelivered, account, waitFor } from "../helpers/events";
 import { Driver, State, TEST_DEPLOYMENT } from "../harness/driver";
-import type { Operations } from "../../provider/shared";
+import type { Operations } from "../../provider/engine/contract";
 import { BIGQUERY_DEPLOYER_PERMISSIONS, DEPLOYER_PERMISSIONS, PUBSUB_DEPLOYER_PERMISSIONS } from "../../provider/permissions";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
 import { pubsubServiceAgentOperations } from "../../provider/gcp/pubsub-service-agent";

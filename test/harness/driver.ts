@@ -4,7 +4,7 @@
 // read(id, outputs) on refresh, a blank id meaning gone; delete(id, outputs). `__provider` rides
 // along in inputs and outputs as the host adds it.
 
-import type { ConfigLike, Operations } from "../../provider/shared";
+import type { ConfigLike, Operations } from "../../provider/engine/contract";
 
 export interface State {
   id: string;

@@ -1,5 +1,5 @@
 // Check failures with their full property path, whichever way the provider rendered them for the
-// CLI (a top-level property, or "" with the path leading the reason; provider/shared.ts forEngine).
+// CLI (a top-level property, or "" with the path leading the reason; provider/engine/define.ts forEngine).
 export interface Failure {
   property: string;
   reason: string;

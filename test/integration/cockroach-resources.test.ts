@@ -5,7 +5,7 @@ import * as crypto from "crypto";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { Accounting, ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import { Driver, TEST_DEPLOYMENT, PartialFailure, State } from "../harness/driver";
-import type { Operations } from "../../provider/shared";
+import type { Operations } from "../../provider/engine/contract";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
 

@@ -2,7 +2,7 @@
 // no-op diff, in-place update, replace, refresh after an out-of-band delete, delete twice.
 import { GcpEmulator } from "../twin/gcp/emulator";
 import { Driver, TEST_DEPLOYMENT, PartialFailure, State } from "../harness/driver";
-import type { Operations } from "../../provider/shared";
+import type { Operations } from "../../provider/engine/contract";
 import { bucketOperations } from "../../provider/gcp/bucket";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
 import { customRoleOperations } from "../../provider/gcp/custom-role";

@@ -5,7 +5,7 @@ import * as crypto from "crypto";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { account, insertContinuously, insertEvents, makeEvents, readDelivered, waitFor } from "../helpers/events";
 import { Driver, PartialFailure, TEST_DEPLOYMENT } from "../harness/driver";
-import type { Operations } from "../../provider/shared";
+import type { Operations } from "../../provider/engine/contract";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { serviceAccountOperations } from "../../provider/gcp/service-account";
 import { bucketOperations } from "../../provider/gcp/bucket";

@@ -6,7 +6,7 @@ import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
 import { bucketOperations } from "../../provider/gcp/bucket";
-import { scrubSecrets } from "../../provider/shared";
+import { scrubSecrets } from "../../provider/engine/secrets";
 import { insertEvents, makeEvents } from "../helpers/events";
 
 jest.setTimeout(120_000);

@@ -2,7 +2,7 @@
 // AuditStream's own checks) and each resource's `check` with not-yet-known values (the key of a new
 // service account is unknown then): every row here must be refused in that state, not at `up`.
 import { auditStreamProblems } from "../../provider/audit-stream";
-import { UNKNOWN } from "../../provider/shared";
+import { UNKNOWN } from "../../provider/engine/check";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { clusterSettingOperations } from "../../provider/cockroach/cluster-setting";
 import { bucketOperations } from "../../provider/gcp/bucket";
@@ -13,7 +13,7 @@ import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-
 import { serviceAccountOperations } from "../../provider/gcp/service-account";
 import { customRoleOperations } from "../../provider/gcp/custom-role";
 import { loadSqlParser } from "../../provider/cdc/query";
-import type { Operations } from "../../provider/shared";
+import type { Operations } from "../../provider/engine/contract";
 import { named } from "../helpers/failures";
 
 beforeAll(() => loadSqlParser());
@@ -142,7 +142,7 @@ test("as the CLI gets them: no nested property (it would print `value {<nil>}`),
     await raw({ connectionString: "mysql://root:hunter2@db:3306" }),
     await raw({ sink: { bucket: "audit-bucket", credentials: UNKNOWN, prefix: "x?y" } }),
     await raw({ timeoutSeconds: 1 }),
-    (await bucketOperations.check(undefined, {}, { owner: "p/s/b", namePrefix: "audit", project: "zitadel-audit", location: "mars", lifecycleRules: [{ action: { type: "Delete" } }], __provider: "t" })).failures,
+    (await bucketOperations.check(undefined, {}, { owner: "p/s/b", namePrefix: "audit", project: "zitadel-audit", location: "mars", lifecycleRules: [{ action: { type: "Delete" } }], __provider: "t" })).failures ?? [],
   ];
   for (const failures of cases) {
     expect(failures.length).toBeGreaterThan(0);

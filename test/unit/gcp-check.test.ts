@@ -1,7 +1,7 @@
 // Bad inputs are refused at `check` with field-level failures, before any API call.
 import { named } from "../helpers/failures";
 import { Bucket, BucketIamMember, CustomRole, PubSubServiceAgent, ServiceAccount, ServiceAccountKey, pubsubServiceAgentEmail } from "../../provider";
-import { UNKNOWN } from "../../provider/shared";
+import { UNKNOWN } from "../../provider/engine/check";
 
 const checkOf = (cls: any) => (news: Record<string, unknown>) => cls.provider.check({}, { ...news, __provider: "text" });
 const bucket = checkOf(Bucket);

@@ -1,0 +1,46 @@
+// The contract between a resource module and Pulumi's dynamic provider host: the operations a
+// resource exports and the config they are given. Types only.
+//
+// The Operations call signature (config first, then the engine's arguments) is stable API: the
+// OperationsProvider copied into users' state calls it (provider/operations-provider.ts).
+import type * as pulumi from "@pulumi/pulumi";
+import type { DiffResult } from "./diff";
+
+/** The provider config as `configure` receives it (namespaced keys, secrets unwrapped). */
+export interface ConfigLike {
+  get(key: string): string | undefined;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/**
+ * What a resource module exports for its provider: the real work, given the provider config. `I` is
+ * the checked inputs, `S` the state (outputs) the resource keeps; `olds` of `check` is the previous
+ * inputs, empty on create.
+ */
+export interface Operations<I = any, S = any> {
+  check(config: ConfigLike | undefined, olds: any, news: any): Promise<{ inputs?: I; failures?: CheckFailure[] }>;
+  diff(config: ConfigLike | undefined, id: string, olds: S, news: I): Promise<DiffResult>;
+  create(config: ConfigLike | undefined, inputs: I): Promise<{ id: string; outs: S }>;
+  read(config: ConfigLike | undefined, id: string, props?: S): Promise<{ id: string; props?: S; inputs?: Record<string, unknown> }>;
+  update(config: ConfigLike | undefined, id: string, olds: S, news: I): Promise<{ outs: S }>;
+  delete(config: ConfigLike | undefined, id: string, props: S): Promise<void>;
+}
+
+type Scalar = string | number | boolean | null | undefined;
+
+/**
+ * `T` as users write it in a program: every field, element and the whole value may be a
+ * `pulumi.Input` (an Output of another resource, a promise, or a plain value), at every depth —
+ * e.g. `sink: { bucket: bucket.name, credentials: key.privateKeyBase64 }`. The engine resolves the
+ * nested values before `check` sees them.
+ */
+export type DeepInput<T> = [T] extends [Scalar]
+  ? pulumi.Input<T>
+  : T extends ReadonlyArray<infer U>
+    ? pulumi.Input<ReadonlyArray<DeepInput<U>>>
+    : pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>;
+
