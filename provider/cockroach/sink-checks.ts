@@ -3,7 +3,8 @@
 // delivery), and, with exclusiveKeys, deleting the writer's other keys once the job runs on its own.
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).
-import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry, callRest, Gcp } from "../gcp/client";
+import { gcpClients, gcpConfigFrom, gcpError, callRest, Gcp } from "../gcp/client";
+import { messageOf, notFound, statusOf, withRetry } from "../gcp/recovery";
 import { encodeCredentials, isPubSubSink } from "../cdc/sink";
 import { firstNameFrom } from "../cdc/files";
 import type { ConfigLike } from "../engine/contract";
@@ -52,7 +53,7 @@ export async function verifySinkAccess(config: ConfigLike | undefined, i: any): 
       const grant = pubsub ? "roles/pubsub.publisher on the topic" : "the guide's custom role, or roles/storage.objectCreator";
       throw new Error(`${what}: it may not (testIamPermissions answered without ${permission}). Grant ${permission} on the ${pubsub ? "topic" : "bucket"} to serviceAccount:${email} (${grant}) and run \`pulumi up\` again; the changefeed was left as it was.`);
     }
-    if (statusOf(e) === 404) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
+    if (notFound(e)) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
     if (statusOf(e) === 401 || /invalid_grant|account not found|disabled/i.test(messageOf(e))) {
       throw new Error(`${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`, or, if it was deleted, \`pulumi refresh\` then \`pulumi up\` makes a new one; the changefeed was left as it was.`);
     }
@@ -143,7 +144,7 @@ function pubsubProbe(gcp: Gcp, sink: any, identity: Identity): DeliveryProbe {
     async close() {
       if (!made) return;
       await callRest(gcp.pubsub, "DELETE", `/${name}`, `delete the probe subscription ${name}`).catch((e) => {
-        if ((e as any).status !== 404) console.log(`warning: ${messageOf(e)} (it expires by itself after a day unused)`);
+        if (!notFound(e)) console.log(`warning: ${messageOf(e)} (it expires by itself after a day unused)`);
       });
     },
   };
@@ -177,7 +178,7 @@ export async function pruneKeys(config: ConfigLike | undefined, i: any, identity
     const others = (listed.data.keys ?? []).map((k) => k.name!).filter((n) => n.split("/").pop() !== key.private_key_id);
     for (const name of others) {
       await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name }), { what: `delete unused key ${name}` }).catch((e) => {
-        if (statusOf(e) !== 404) left.push(name);
+        if (!notFound(e)) left.push(name);
       });
     }
   } catch (e) {

@@ -4,6 +4,7 @@
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
 import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
+import { notFound } from "./recovery";
 
 /** One BigQuery call (client.ts callRest). */
 export const bq = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
@@ -38,7 +39,7 @@ export async function deleteTable(gcp: Gcp, project: string, dataset: string, ta
       try {
         await bq(gcp, "DELETE", tablePath(project, dataset, table), `delete ${name}`);
       } catch (e) {
-        if ((e as any).status !== 404) throw e;
+        if (!notFound(e)) throw e;
       }
     },
   });

@@ -26,6 +26,7 @@ import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
 import { inputRules } from "../engine/rules";
+import { notFound } from "./recovery";
 
 const NO_IMPORT = noImport("BigQueryDataset", "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)");
 
@@ -135,7 +136,7 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     try {
       await bq(gcp, "DELETE", datasetPath(props.project, props.datasetId), `delete dataset ${id}`);
     } catch (e) {
-      if ((e as any).status === 404) return;
+      if (notFound(e)) return;
       if ((e as any).reason === "resourceInUse") {
         // Tables this stack did not create (ours were deleted before, in dependency order): kept.
         console.log(`dataset ${id} still holds tables this stack did not create: it is kept, with them (delete it yourself when they are no longer needed)`);

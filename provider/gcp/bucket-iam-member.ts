@@ -6,7 +6,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketIamMemberOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { notFound, withRetry } from "./recovery";
 import { changeMember, hasMember } from "./iam-policy";
 import { bucketTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
@@ -64,7 +65,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
     // look is left to the grant itself.
     if (v.complete && v.inputs.bucket !== olds?.bucket) {
       const gcp = await gcpClients(gcpConfigFrom(config)).catch(() => undefined);
-      const missing = gcp && (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(() => false, (e) => statusOf(e) === 404));
+      const missing = gcp && (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(() => false, notFound));
       if (missing) return { failures: [{ property: "bucket", reason: `gs://${v.inputs.bucket} does not exist (with AuditStream: check existingBucket, or leave it out to create a bucket)` }] };
     }
     return { inputs: v.inputs };
@@ -85,7 +86,7 @@ export const bucketIamMemberOperations: Operations = engineFacing({
     if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
     const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
-      if (statusOf(e) === 404) return undefined;
+      if (notFound(e)) return undefined;
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
     });
     const present = hasMember(policy?.data, props.role, props.member, props.condition);
@@ -133,7 +134,7 @@ async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "rem
       try {
         return (await gcp.storage.buckets.getIamPolicy({ bucket: i.bucket, optionsRequestedPolicyVersion: 3 })).data;
       } catch (e) {
-        if (statusOf(e) === 404) return undefined;
+        if (notFound(e)) return undefined;
         throw e;
       }
     },

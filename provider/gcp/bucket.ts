@@ -5,7 +5,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { Gcp, gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { STORAGE_LOCATIONS, projectId, identitySchema, PROJECT_DEFAULT } from "./fields";
@@ -170,7 +171,7 @@ export const bucketOperations: Operations = engineFacing({
     // not ask for by name: refused in preview while the bucket holds objects.
     if (d.replaces.length > 0 && news.replaceNonEmpty !== true) {
       const gcp = await gcpClients(gcpConfigFrom(config));
-      const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`))));
+      const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) => (notFound(e) ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`))));
       if ((page?.data.items ?? []).length > 0) {
         // A generated name changes because of the others; name what the user changed.
         const changed = d.replaces.filter((k) => !(k === "name" && news.autoNamed)).join(", ") || d.replaces.join(", ");
@@ -204,7 +205,7 @@ export const bucketOperations: Operations = engineFacing({
   async read(config: ConfigLike | undefined, id: string, props?: any) {
     if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
-    const b = await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
+    const b = await unlessNotFound(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
     if (!b) return { id: "" };
     return { id, props: outputs({ ...props, ...fromApi(b.data) }, b.data) };
   },
@@ -225,7 +226,7 @@ export const bucketOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     // A bucket another instance or deployment took over since is neither emptied nor deleted.
     await deleteIfOwned(`bucket ${id}`, props, {
-      read: async () => (await getOrUndefined(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`))?.data,
+      read: async () => (await unlessNotFound(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`))?.data,
       tag: labelTag,
       del: () => deleteBucket(gcp, id, props),
     });
@@ -237,17 +238,17 @@ async function deleteBucket(gcp: Gcp, id: string, props: any): Promise<void> {
     if (props.forceDestroy) {
       let pageToken: string | undefined;
       do {
-        const page = (await withRetry(() => gcp.storage.objects.list({ bucket: id, versions: true, pageToken }), { what: `list objects of ${id}` }).catch((e) => (statusOf(e) === 404 ? undefined : Promise.reject(gcpError(e, `empty bucket ${id}`)))))?.data;
+        const page = (await withRetry(() => gcp.storage.objects.list({ bucket: id, versions: true, pageToken }), { what: `list objects of ${id}` }).catch((e) => (notFound(e) ? undefined : Promise.reject(gcpError(e, `empty bucket ${id}`)))))?.data;
         for (const o of page?.items ?? []) {
           await withRetry(() => gcp.storage.objects.delete({ bucket: id, object: o.name!, generation: o.generation! }), { what: `delete gs://${id}/${o.name}` }).catch((e) => {
-            if (statusOf(e) !== 404) throw gcpError(e, `empty bucket ${id} (forceDestroy)`);
+            if (!notFound(e)) throw gcpError(e, `empty bucket ${id} (forceDestroy)`);
           });
         }
         pageToken = page?.nextPageToken ?? undefined;
       } while (pageToken);
     }
     await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
-      if (statusOf(e) === 404) return;
+      if (notFound(e)) return;
       if (statusOf(e) === 409) {
         throw new Error(`bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`);
       }

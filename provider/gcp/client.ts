@@ -9,6 +9,7 @@ import type { storage_v1 } from "@googleapis/storage";
 import type { Gaxios } from "gaxios";
 import type { GoogleAuth, JWT } from "google-auth-library";
 import * as fs from "fs";
+import { messageOf, notFound, statusOf, withRetry } from "./recovery";
 
 export interface GcpConfig {
   /** Service account key JSON, or a path to it (as `gcp:credentials` accepts). Unset: ADC. */
@@ -165,93 +166,6 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
 // ---------------------------------------------------------------------------------------------
 // Errors and retries
 
-/** HTTP status of a Google API error (gaxios), or undefined for network errors. */
-export function statusOf(e: unknown): number | undefined {
-  const err = e as any;
-  const s = err?.status ?? err?.response?.status ?? (typeof err?.code === "number" ? err.code : undefined);
-  return typeof s === "number" ? s : undefined;
-}
-
-/** Google's message for an API error; for a network error, what failed, where, and why. */
-export function messageOf(e: unknown): string {
-  const err = e as any;
-  const message = String(err?.response?.data?.error?.message ?? err?.message ?? e);
-  const cause = networkCause(e) ?? (message === "fetch failed" ? deepestCause(e) : undefined);
-  if (!cause) return message;
-  let where = "";
-  try {
-    where = ` at ${new URL(String(err?.config?.url ?? err?.cause?.config?.url)).origin}`;
-  } catch {
-    // no URL on this error
-  }
-  return `${message} (${cause}${where})`;
-}
-
-const TRANSIENT_NETWORK = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|UND_ERR_SOCKET|UND_ERR_CONNECT_TIMEOUT|socket hang up|other side closed/;
-
-/**
- * The network failure behind an error, if it is one. Node's fetch (which gaxios 7 uses) throws
- * "fetch failed" and keeps the reason, e.g. `ECONNREFUSED`, in `cause` (undici's documented error
- * shape), possibly nested: the chain is searched a few levels deep.
- */
-export function networkCause(e: unknown): string | undefined {
-  let c: any = e;
-  for (let depth = 0; c && depth < 6; depth++, c = c.cause) {
-    for (const text of [c.code, c.message]) {
-      const m = typeof text === "string" ? TRANSIENT_NETWORK.exec(text) : null;
-      if (m) return m[0];
-    }
-  }
-  return undefined;
-}
-
-function deepestCause(e: unknown): string | undefined {
-  let c: any = (e as any)?.cause;
-  let last: string | undefined;
-  for (let depth = 0; c && depth < 6; depth++, c = c.cause) if (typeof c.message === "string") last = c.message;
-  return last;
-}
-
-/** 429, 5xx and dropped or refused connections are always worth another try. */
-export function isTransient(e: unknown): boolean {
-  const s = statusOf(e);
-  if (s === 429 || (s !== undefined && s >= 500)) return true;
-  return s === undefined && networkCause(e) !== undefined;
-}
-
-export interface RetryOptions {
-  /** What is being done, for messages: "create bucket audit-logs". */
-  what: string;
-  /** Extra conditions worth retrying, e.g. a new service account not visible yet. */
-  retryIf?: (e: unknown) => boolean;
-  /** Give up after this long (default 60 s). */
-  deadlineMs?: number;
-  /** First back-off delay (default 500 ms), doubling to at most 10 s, with full jitter. */
-  baseDelayMs?: number;
-}
-
-/** Runs `fn` until it succeeds, a non-retryable error occurs, or the deadline passes. */
-export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
-  const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
-  const base = opts.baseDelayMs ?? 500;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      const retryable = isTransient(e) || (opts.retryIf?.(e) ?? false);
-      if (!retryable || Date.now() >= deadline) {
-        if (retryable) throw Object.assign(new Error(`${opts.what}: still failing after ${attempt + 1} attempts: ${messageOf(e)}`), { lastError: e });
-        throw e;
-      }
-      const retryAfter = Number((e as any)?.response?.headers?.get?.("retry-after") ?? (e as any)?.response?.headers?.["retry-after"]);
-      const backoff = Math.random() * Math.min(10_000, base * 2 ** attempt);
-      const delay = Math.min(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : backoff, Math.max(0, deadline - Date.now()));
-      if (attempt === 3) console.log(`${opts.what}: retrying (${messageOf(e)})`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-}
-
 /**
  * One REST call (BigQuery, Pub/Sub) with the shared retries (429, 5xx, dropped connections). A
  * failure names what was attempted and keeps the HTTP status and Google's reason on the error.
@@ -269,17 +183,7 @@ export async function getRestOrUndefined<T = any>(api: RestApi, path: string, wh
   try {
     return await callRest<T>(api, "GET", path, what);
   } catch (e) {
-    if ((e as any).status === 404) return undefined;
-    throw e;
-  }
-}
-
-/** Reads something that may not exist: undefined on 404. */
-export async function getOrUndefined<T>(fn: () => Promise<T>, what: string): Promise<T | undefined> {
-  try {
-    return await withRetry(fn, { what });
-  } catch (e) {
-    if (statusOf(e) === 404) return undefined;
+    if (notFound(e)) return undefined;
     throw e;
   }
 }

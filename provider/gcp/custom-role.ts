@@ -6,7 +6,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `customRoleOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, getOrUndefined, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { notFound, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
 import type { ConfigLike, Operations } from "../engine/contract";
@@ -82,7 +83,7 @@ export const customRoleOperations: Operations = engineFacing({
     const gcp = await gcpClients(gcpConfigFrom(config));
     const project = i.project ?? gcp.project;
     const name = `projects/${project}/roles/${i.roleId}`;
-    const existing = await getOrUndefined(() => gcp.iam.projects.roles.get({ name }), `read ${name}`).catch((e) => {
+    const existing = await unlessNotFound(() => gcp.iam.projects.roles.get({ name }), `read ${name}`).catch((e) => {
       throw gcpError(e, `check whether ${name} exists`);
     });
     let role: any;
@@ -117,7 +118,7 @@ export const customRoleOperations: Operations = engineFacing({
   async read(config: ConfigLike | undefined, id: string, props?: any) {
     if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
-    const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
+    const r = await unlessNotFound(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
     // A soft-deleted role grants nothing: report it gone, and the next `up` undeletes it.
     if (!r || r.data.deleted) return { id: "" };
     const d = r.data;
@@ -137,7 +138,7 @@ export const customRoleOperations: Operations = engineFacing({
 
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
-    const r = await getOrUndefined(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`).catch((e) => {
+    const r = await unlessNotFound(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`).catch((e) => {
       throw gcpError(e, `read ${id}`);
     });
     if (!r || r.data.deleted) return;
@@ -148,7 +149,7 @@ export const customRoleOperations: Operations = engineFacing({
         withRetry(() => gcp.iam.projects.roles.delete({ name: id }), { what: `delete ${id}` }).then(
           () => undefined,
           (e) => {
-            if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+            if (!notFound(e)) throw gcpError(e, `delete ${id}`);
           },
         ),
     });

@@ -4,7 +4,8 @@
 // as before (its delete removes the binding).
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
-import { Gcp, messageOf, statusOf, withRetry } from "./client";
+import { Gcp } from "./client";
+import { messageOf, notFound, withRetry } from "./recovery";
 import { grantLabel, grantMayRevoke } from "../ownership";
 
 export interface GrantTarget {
@@ -22,7 +23,7 @@ export function bucketTarget(gcp: Gcp, bucket: string): GrantTarget {
       try {
         return ((await withRetry(() => gcp.storage.buckets.get({ bucket, fields: "labels" }), { what: `read the labels of bucket ${bucket}` })).data.labels ?? {}) as Record<string, string>;
       } catch (e) {
-        if (statusOf(e) === 404) return undefined;
+        if (notFound(e)) return undefined;
         throw e;
       }
     },
@@ -39,7 +40,7 @@ export function pubsubTarget(gcp: Gcp, resource: string): GrantTarget {
     try {
       return (await withRetry(() => gcp.pubsub.request<any>("GET", `/${resource}`), { what: `read ${resource}` })).data;
     } catch (e) {
-      if (statusOf(e) === 404) return undefined;
+      if (notFound(e)) return undefined;
       throw e;
     }
   };

@@ -4,10 +4,8 @@
 // "Service account … does not exist" (a new account not yet visible; gcp-apis.md §1.5, §2.2).
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
-import { gcpError, messageOf, statusOf, withRetry } from "./client";
-
-/** How long a grant to a new service account keeps being retried while IAM catches up. */
-export const PROPAGATION_DEADLINE_MS = 180_000;
+import { gcpError } from "./client";
+import { etagConflict, iamNotYetVisible, iamPropagation, messageOf, statusOf, withRetry } from "./recovery";
 
 export interface PolicyAccess {
   /** The resource's policy; undefined when the resource is gone (404). */
@@ -35,8 +33,6 @@ export function hasMember(policy: any, role: string, member: string, condition?:
  * condition; policies holding conditions are written as version 3), keeping everything else.
  */
 export async function changeMember(access: PolicyAccess, role: string, member: string, op: "add" | "remove", what: string, condition?: IamCondition): Promise<void> {
-  const notYetVisible = (e: unknown) => statusOf(e) === 400 && /Service account .* does not exist/.test(messageOf(e));
-  const conflict = (e: unknown) => statusOf(e) === 412 || statusOf(e) === 409;
   await withRetry(
     async () => {
       const policy = await access.get();
@@ -58,7 +54,7 @@ export async function changeMember(access: PolicyAccess, role: string, member: s
       // Conditional bindings need policy version 3 (IAM "Policy versions").
       await access.set({ ...policy, ...(kept.some((b) => b.condition) ? { version: 3 } : {}), bindings: kept });
     },
-    { what, retryIf: (e) => conflict(e) || notYetVisible(e), deadlineMs: PROPAGATION_DEADLINE_MS, baseDelayMs: 300 },
+    { what, retryIf: (e) => etagConflict(e) || iamNotYetVisible(e), deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 300 },
   ).catch((e) => {
     throw statusOf(e) === undefined && /still failing/.test(messageOf(e)) ? e : gcpError(e, what);
   });

@@ -5,6 +5,7 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Identity, OWNER_LABEL, adoptDecision, mayDelete, tagOf } from "../ownership";
+import { alreadyExists } from "./recovery";
 
 export { OWNER_LABEL };
 
@@ -28,7 +29,7 @@ export async function createOrAdopt<T>(
   try {
     return { made: await ops.create(), takenOverFrom: "" };
   } catch (e) {
-    if ((e as any).status !== 409) throw e;
+    if (!alreadyExists(e)) throw e;
   }
   const found = await ops.read();
   const d = adoptDecision(ops.tag(found), identityOf(i), i.takeOver);

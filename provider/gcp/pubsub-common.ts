@@ -5,6 +5,7 @@
 import { Gcp, callRest, getRestOrUndefined } from "./client";
 import { OWNER_LABEL, createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 import { isOwnLabel } from "../ownership";
+import { notFound } from "./recovery";
 
 /** One Pub/Sub call (client.ts callRest). */
 export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) => callRest<T>(gcp.pubsub, method, path, what, body);
@@ -51,7 +52,7 @@ export async function deleteResource(gcp: Gcp, name: string, kind: string, i: Ow
       try {
         await ps(gcp, "DELETE", `/${name}`, `delete ${kind} ${name}`);
       } catch (e) {
-        if ((e as any).status !== 404) throw e;
+        if (!notFound(e)) throw e;
       }
     },
   });

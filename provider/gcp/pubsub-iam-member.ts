@@ -5,7 +5,8 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-iam-member.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubIamMemberOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom, statusOf } from "./client";
+import { Gcp, gcpClients, gcpConfigFrom } from "./client";
+
 import { z } from "zod";
 import { ownerSchema, roleName, member } from "./fields";
 import { changeMember, hasMember } from "./iam-policy";
@@ -16,6 +17,7 @@ import { defined } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
 import { inputRules } from "../engine/rules";
+import { notFound } from "./recovery";
 
 const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
 
@@ -34,7 +36,7 @@ function policyOf(gcp: Gcp, resource: string) {
       try {
         return (await gcp.pubsub.request("GET", `/${resource}:getIamPolicy`)).data;
       } catch (e) {
-        if (statusOf(e) === 404) return undefined;
+        if (notFound(e)) return undefined;
         throw e;
       }
     },

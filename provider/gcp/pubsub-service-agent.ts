@@ -14,7 +14,8 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-service-agent.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubServiceAgentOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom, gcpError, statusOf, withRetry } from "./client";
+import { Gcp, gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { statusOf, withRetry } from "./recovery";
 import { z } from "zod";
 import { projectId, PROJECT_DEFAULT } from "./fields";
 import type { ConfigLike, Operations } from "../engine/contract";

@@ -7,7 +7,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, messageOf, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { accountNotYetVisible, iamPropagation, keyGone, messageOf, notFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { serviceAccountEmail } from "./fields";
 import type { ConfigLike, Operations } from "../engine/contract";
@@ -58,17 +59,17 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
     const key = (
       await withRetry(
         () => gcp.iam.projects.serviceAccounts.keys.create({ name: accountName(i.serviceAccountEmail), requestBody: { keyAlgorithm: i.keyAlgorithm, privateKeyType: "TYPE_GOOGLE_CREDENTIALS_FILE" } }),
-        { what, retryIf: (e) => statusOf(e) === 404 || statusOf(e) === 403, deadlineMs: 180_000, baseDelayMs: 300 },
+        { what, retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 300 },
       ).catch((e) => {
         throw gcpError(e, what);
       })
     ).data;
     // Keys are eventually consistent too: wait until a read sees it (gcp-apis.md §2.3).
-    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: (e) => statusOf(e) === 404, deadlineMs: 120_000, baseDelayMs: 200 }).catch(async (e) => {
+    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: notFound, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 200 }).catch(async (e) => {
       // Not recorded in state, so it must not stay live: delete it (and say whether that worked).
       const removed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: key.name! }), { what: `delete key ${key.name}` }).then(
         () => "it was deleted again",
-        (d) => (statusOf(d) === 404 ? "it was deleted again" : `deleting it failed too (${messageOf(d)}); the next Changefeed update of an AuditStream deletes unused keys of its account`),
+        (d) => (notFound(d) ? "it was deleted again" : `deleting it failed too (${messageOf(d)}); the next Changefeed update of an AuditStream deletes unused keys of its account`),
       );
       throw new Error(`${gcpError(e, `read back key ${key.name}`).message} The key is not in state: ${removed}.`);
     });
@@ -94,7 +95,7 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
       () => false,
       (e) => {
         // IAM answers 403 for keys of deleted accounts (Terraform treats it as gone, gcp-apis.md §2.3).
-        if (statusOf(e) === 404 || statusOf(e) === 403) return true;
+        if (keyGone(e)) return true;
         throw gcpError(e, `read key ${id}`);
       },
     );
@@ -109,7 +110,7 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
   async delete(config: ConfigLike | undefined, id: string) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: id }), { what: `delete key ${id}` }).catch((e) => {
-      if (statusOf(e) !== 404 && statusOf(e) !== 403) throw gcpError(e, `delete key ${id}`);
+      if (!keyGone(e)) throw gcpError(e, `delete key ${id}`);
     });
   },
 });

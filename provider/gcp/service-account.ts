@@ -5,7 +5,8 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError, getOrUndefined, isTransient, statusOf, withRetry } from "./client";
+import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { accountNotYetVisible, iamPropagation, notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
 import type { ConfigLike, Operations } from "../engine/contract";
@@ -87,7 +88,7 @@ export const serviceAccountOperations: Operations = engineFacing({
         withRetry(() => gcp.iam.projects.serviceAccounts.create({ name: `projects/${project}`, requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description } } }), { what }).catch((e) => {
           throw Object.assign(gcpError(e, what), { status: statusOf(e) });
         }),
-      read: () => withRetry(() => gcp.iam.projects.serviceAccounts.get({ name }), { what: `read ${name}`, retryIf: (e) => statusOf(e) === 404 || statusOf(e) === 403, deadlineMs: serviceAccountTimings.visibleDeadlineMs }).then((r) => r.data),
+      read: () => withRetry(() => gcp.iam.projects.serviceAccounts.get({ name }), { what: `read ${name}`, retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs }).then((r) => r.data),
       tag: (found) => markerIn(found?.description ?? undefined),
       adopt: async () => undefined,
     });
@@ -108,7 +109,7 @@ export const serviceAccountOperations: Operations = engineFacing({
   async read(config: ConfigLike | undefined, id: string, props?: any) {
     if (!props) throw new Error(NO_IMPORT.refusal(id));
     const gcp = await gcpClients(gcpConfigFrom(config));
-    const sa = await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
+    const sa = await unlessNotFound(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
     if (!sa) return { id: "" };
     return { id, props: outputs({ ...props, displayName: sa.data.displayName ?? "", description: stripMarker(sa.data.description ?? "") ?? "" }, sa.data) };
   },
@@ -129,42 +130,37 @@ export const serviceAccountOperations: Operations = engineFacing({
   async delete(config: ConfigLike | undefined, id: string, props: any) {
     const gcp = await gcpClients(gcpConfigFrom(config));
     await deleteIfOwned(`service account ${id}`, props ?? {}, {
-      read: async () => (await getOrUndefined(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`))?.data,
+      read: async () => (await unlessNotFound(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`))?.data,
       tag: (found) => markerIn(found?.description ?? undefined),
       del: () =>
         withRetry(() => gcp.iam.projects.serviceAccounts.delete({ name: id }), { what: `delete ${id}` }).then(
           () => undefined,
           (e) => {
-            if (statusOf(e) !== 404) throw gcpError(e, `delete ${id}`);
+            if (!notFound(e)) throw gcpError(e, `delete ${id}`);
           },
         ),
     });
   },
 });
 
-/** How long create waits for IAM to show a new account (tests shorten it; nothing serializes it). */
-export const serviceAccountTimings = { visibleDeadlineMs: 180_000 };
-
-/** Polls until IAM shows the new account several times in a row (404 and 403 mean "not yet", §2.2). */
+/**
+ * Reads until IAM shows the new account several times in a row (gcp-apis.md §2.2: Terraform asks for
+ * three); 404 and 403 mean "not yet" (accountNotYetVisible) for iamPropagation.deadlineMs.
+ */
 async function waitUntilVisible(gcp: any, name: string): Promise<any> {
-  const limit = serviceAccountTimings.visibleDeadlineMs;
-  const deadline = Date.now() + limit;
-  let streak = 0;
-  let delay = 200;
-  for (;;) {
-    try {
-      const sa = (await gcp.iam.projects.serviceAccounts.get({ name })).data;
-      if (++streak >= VISIBLE_STREAK) return sa;
-      delay = 25; // confirm quickly once it shows up (three reads in a row, gcp-apis.md §2.2)
-    } catch (e) {
-      if (statusOf(e) !== 404 && statusOf(e) !== 403 && !isTransient(e)) throw gcpError(e, `read ${name}`);
-      streak = 0;
-      if (Date.now() > deadline) throw new Error(`${name} was created but IAM still does not show it after ${Math.round(limit / 1000)}s`);
-      if (delay >= 3200) console.log(`waiting for ${name} to become visible in IAM`);
+  const limit = iamPropagation.deadlineMs;
+  const readInARow = async () => {
+    let sa: any;
+    for (let n = 0; n < VISIBLE_STREAK; n++) {
+      if (n > 0) await new Promise((r) => setTimeout(r, 25));
+      sa = (await gcp.iam.projects.serviceAccounts.get({ name })).data;
     }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 5000);
-  }
+    return sa;
+  };
+  return withRetry(readInARow, { what: `wait for IAM to show ${name}`, retryIf: accountNotYetVisible, deadlineMs: limit, baseDelayMs: 200 }).catch((e) => {
+    if (!accountNotYetVisible((e as any).lastError ?? e)) throw gcpError(e, `read ${name}`);
+    throw new Error(`${name} was created but IAM still does not show it after ${Math.round(limit / 1000)}s`);
+  });
 }
 
 async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {

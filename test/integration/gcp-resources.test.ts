@@ -6,7 +6,8 @@ import type { Operations } from "../../provider/engine/contract";
 import { bucketOperations } from "../../provider/gcp/bucket";
 import { bucketIamMemberOperations } from "../../provider/gcp/bucket-iam-member";
 import { customRoleOperations } from "../../provider/gcp/custom-role";
-import { serviceAccountOperations, serviceAccountTimings } from "../../provider/gcp/service-account";
+import { serviceAccountOperations } from "../../provider/gcp/service-account";
+import { iamPropagation } from "../../provider/gcp/recovery";
 import { serviceAccountKeyOperations } from "../../provider/gcp/service-account-key";
 import { gcpClients } from "../../provider/gcp/client";
 
@@ -157,7 +158,7 @@ describe("ServiceAccount", () => {
 
   test("IAM slower than the wait: the account is recorded in state, and the next up finds the same one", async () => {
     emu.knobs.serviceAccountPropagationMs = 4000;
-    serviceAccountTimings.visibleDeadlineMs = 1000;
+    iamPropagation.deadlineMs = 1000;
     const slow = new Driver(serviceAccountOperations, config(), () => ({ owner: "gcp-resources/test/slow-sa", deployment: TEST_DEPLOYMENT }));
     try {
       const failed = await slow.up({ namePrefix: "slow-writer" }).catch((e) => e);
@@ -174,7 +175,7 @@ describe("ServiceAccount", () => {
       await slow.destroy(again.state);
     } finally {
       emu.knobs.serviceAccountPropagationMs = 0;
-      serviceAccountTimings.visibleDeadlineMs = 180_000;
+      iamPropagation.deadlineMs = 180_000;
     }
   });
 

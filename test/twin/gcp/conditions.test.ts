@@ -2,7 +2,8 @@
 // list the objects under it and nothing else; a condition the emulator cannot judge is refused when set.
 import { GcpEmulator } from "./emulator";
 import { conditionHolds, parseCondition } from "./conditions";
-import { Gcp, gcpClients, statusOf } from "../../../provider/gcp/client";
+import { Gcp, gcpClients } from "../../../provider/gcp/client";
+import { statusOf } from "../../../provider/gcp/recovery";
 import { prefixCondition } from "../../../provider/gcp/bucket-iam-member";
 
 jest.setTimeout(60_000);

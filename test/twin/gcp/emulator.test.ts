@@ -3,7 +3,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import { GcpEmulator } from "./emulator";
 import { crc32c } from "./errors";
-import { Gcp, gcpClients, statusOf, withRetry } from "../../../provider/gcp/client";
+import { Gcp, gcpClients } from "../../../provider/gcp/client";
+import { statusOf, withRetry } from "../../../provider/gcp/recovery";
 
 jest.setTimeout(60_000);
 

@@ -2,7 +2,8 @@
 // (@googleapis/cloudresourcemanager v1, as the provider uses it).
 import { GcpEmulator } from "./emulator";
 import { projectNumberOf, pubsubServiceAgentOf } from "./resourcemanager";
-import { gcpClients, statusOf } from "../../../provider/gcp/client";
+import { gcpClients } from "../../../provider/gcp/client";
+import { statusOf } from "../../../provider/gcp/recovery";
 
 let emu: GcpEmulator;
 beforeAll(async () => {
