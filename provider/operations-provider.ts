@@ -4,13 +4,13 @@
 // Pulumi stores a dynamic resource's provider as the text of a function (pulumi-dynamic.md §2.1).
 // What it captures decides what state holds: a module object whose `require.cache` path runs
 // through node_modules becomes a `require("<pkg>/<path>")` (createClosure.ts captureModuleAsync,
-// §2.2), but any other module is copied by value with everything it reaches — which fails outright
+// pulumi-dynamic.md §2.2), but any other module is copied by value with everything it reaches — which fails outright
 // for zod (`package.json export path … not found`) and would freeze old code into state.
 //
 // So the provider a resource hands to Pulumi is, where it can be, a *module object*: the exports of
 // provider/stored/<resource>.js, whose own properties are the provider methods (engineProvider).
 // State then holds ~300 bytes, `require("zitadel-audit-stream/dist/provider/stored/<resource>.js")`,
-// resolved in the provider process from its cwd, the program directory (§2.1, §3.2), so `refresh`
+// resolved in the provider process from its cwd, the program directory (pulumi-dynamic.md §2.1, §3.2), so `refresh`
 // and `destroy` of a stack run the installed version's code. The serializer finds a module by
 // scanning `require.cache` for its exports and names it by that path:
 //   - installed as a copy (npm tarball or registry, pnpm's store): the module's own path runs

@@ -1,5 +1,5 @@
 // The sink URI of a changefeed: `gs://` (cockroach-changefeeds.md §3) or `gcpubsub://`
-// (docs/pubsub-research.md §1), and its redacted form (§3.2).
+// (pubsub-research.md §1), and its redacted form (cockroach-changefeeds.md §3.2).
 import { z } from "zod";
 import { ValidationError, bucketName, parseOrThrow } from "../validation";
 
@@ -22,7 +22,7 @@ const objectPrefix = z
     message: 'prefix cannot contain "." or ".." segments',
   });
 
-/** How the sink authenticates, for either kind: AUTH, CREDENTIALS and ASSUME_ROLE (§3.1; pubsub-research §1). */
+/** How the sink authenticates, for either kind: AUTH, CREDENTIALS and ASSUME_ROLE (§3.1; pubsub-research.md §1). */
 function authRules(o: { auth?: string; credentials?: string }, ctx: z.RefinementCtx): void {
   const auth = o.auth ?? (o.credentials !== undefined ? "specified" : undefined);
   if (auth === undefined) {
@@ -46,8 +46,8 @@ const authFields = {
 
 /**
  * A Pub/Sub destination: `gcpubsub://<project>?region=<region>&topic_name=<topic>&AUTH=…&CREDENTIALS=…`
- * (pubsub-research §1). One topic receives every row; the sink publishes `{"Key":[…],"Value":{…},"Topic":"…"}`
- * (§3). Without `region` CockroachDB needs `WITH unordered`, which rules out `resolved` (§1).
+ * (pubsub-research.md §1). One topic receives every row; the sink publishes `{"Key":[…],"Value":{…},"Topic":"…"}`
+ * (pubsub-research.md §3). Without `region` CockroachDB needs `WITH unordered`, which rules out `resolved` (§1).
  */
 export const pubsubSinkOptionsSchema = z
   .strictObject({
@@ -78,7 +78,7 @@ export const gcsSinkOptionsSchema = z
     // auth: `specified` (default when credentials are given): the key in CREDENTIALS; `implicit`: the nodes'
     // own Google credentials. credentials: the service account key, its JSON text or that text base64-encoded
     // (as `privateKeyData` from the IAM API). assumeRole: the impersonation chain, earlier entries delegates,
-    // the last the account that writes (§3.1 ASSUME_ROLE).
+    // the last the account that writes (cockroach-changefeeds.md §3.1 ASSUME_ROLE).
     ...authFields,
     partitionFormat: z.enum(["flat", "daily", "hourly"], { error: 'must be "flat", "daily" or "hourly"' }).optional(),
     /** Target size of each output file, e.g. "16MB" (CockroachDB's default). */
@@ -156,7 +156,7 @@ export function buildSinkUri(opts: SinkUriOptions): string {
     return params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
   };
   if (isPubSubSink(parsed)) {
-    // The project is the URI's host (sink_pubsub_v2.go makePubsubSinkClient; pubsub-research §1).
+    // The project is the URI's host (sink_pubsub_v2.go makePubsubSinkClient; pubsub-research.md §1).
     const p = parsed as z.output<typeof pubsubSinkOptionsSchema>;
     return `gcpubsub://${p.project}?${auth(p, [...(p.region ? [["region", p.region] as [string, string]] : []), ["topic_name", p.topic]])}`;
   }
@@ -168,7 +168,7 @@ export function buildSinkUri(opts: SinkUriOptions): string {
   return `gs://${o.bucket}${path}?${auth(o, params)}`;
 }
 
-/** Query parameters whose values CockroachDB replaces with `redacted` for GCS (§3.2). */
+/** Query parameters whose values CockroachDB replaces with `redacted` for GCS (cockroach-changefeeds.md §3.2). */
 const REDACTED_PARAMS = new Set(["CREDENTIALS", "BEARER_TOKEN"]);
 
 /** Go's url.QueryEscape: unreserved bytes stay, space becomes '+', everything else %XX (upper-case hex). */

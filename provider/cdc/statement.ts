@@ -6,7 +6,7 @@ import { ChangefeedQueryOptions, buildChangefeedQuery } from "./query";
 import { sqlString } from "./events2";
 import { PRINTABLE_ASCII, goDuration, parseOrThrow } from "../validation";
 
-/** An AS OF SYSTEM TIME-style timestamp: HLC decimal, integer nanoseconds, or an ISO timestamp (§2.2 `cursor`). */
+/** An AS OF SYSTEM TIME-style timestamp: HLC decimal, integer nanoseconds, or an ISO timestamp (cockroach-changefeeds.md §2.2 `cursor`). */
 const timestamp = z
   .string()
   .regex(

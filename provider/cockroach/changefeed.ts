@@ -1,5 +1,5 @@
 // Changefeed: a CockroachDB CDC-query changefeed into Cloud Storage or Pub/Sub. Its Pulumi id is stable
-// and the running job's id is an output, so every change is an update (research §6, §13); which
+// and the running job's id is an output, so every change is an update (cockroach-changefeeds.md §6, §13); which
 // transition an update needs is decided in plan.ts, and the transitions are in transitions.ts:
 // - sink, credentials or alterable options → PAUSE, ALTER, RESUME, then prove the new sink delivers;
 //   if it does not, the old settings are restored.

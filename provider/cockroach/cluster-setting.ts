@@ -1,7 +1,7 @@
 // ClusterSetting: a CockroachDB cluster setting, `kv.rangefeed.enabled` = true by default (the
 // guide's first CockroachDB step). Reads first and sets only when needed; keeps the value on delete
 // by default, since other changefeeds may depend on it. On a virtual cluster (CockroachDB
-// Basic/Standard) the setting is operator-only but already on: that counts as success (research §7).
+// Basic/Standard) the setting is operator-only but already on: that counts as success (cockroach-changefeeds.md §7).
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.

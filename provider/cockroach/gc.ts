@@ -3,7 +3,7 @@
 // zone's gc.ttlseconds (default 14,400 s); a changefeed's protected timestamp holds them back at its
 // high-water, but only while the job makes progress within gc_protect_expires_after (the job option, or
 // the cluster setting changefeed.protect_timestamp.max_age, 4 days by default, for feeds created on
-// v23.2+): then the protection expires and the job is cancelled (research §2.2 gc_protect_expires_after, D11).
+// v23.2+): then the protection expires and the job is cancelled (cockroach-changefeeds.md §2.2 gc_protect_expires_after, D11).
 // So the deadline is the high-water's time plus the protection window when there is one, else plus the TTL.
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).

@@ -1,6 +1,6 @@
 // A changefeed's health, from what CockroachDB shows of its job: the worst failure of an audit
 // stream is silence, and a feed that cannot write keeps `status = running` (CockroachDB retries sink
-// errors forever, cockroach #43216; research §4.3) with `running_status = retryable error: …`.
+// errors forever, cockroach #43216; cockroach-changefeeds.md §4.3) with `running_status = retryable error: …`.
 // Pure: the job row and the cluster's time in, one verdict out.
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).

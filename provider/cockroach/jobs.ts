@@ -1,5 +1,5 @@
 // Changefeed job control: SHOW, PAUSE, RESUME and CANCEL, each verified by reading the job back,
-// so no message claims a state the job is not in (research §5.2–5.4).
+// so no message claims a state the job is not in (cockroach-changefeeds.md §5.2–5.4).
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).
 import { Db, explain } from "./sql";
@@ -27,13 +27,13 @@ export function jobIdText(id: unknown): string {
   return s;
 }
 
-/** `SHOW CHANGEFEED JOB id`: no row for an unknown or non-changefeed job (research §5.2). */
+/** `SHOW CHANGEFEED JOB id`: no row for an unknown or non-changefeed job (cockroach-changefeeds.md §5.2). */
 export async function showJob(c: Db, jobId: string): Promise<JobRow | undefined> {
   const r = await c.query("SHOW CHANGEFEED JOB $1", [jobIdText(jobId)]);
   return r.rows[0];
 }
 
-/** `SHOW CHANGEFEED JOBS`: every changefeed, finished ones younger than 12 h (v24.3+, research §5.2). */
+/** `SHOW CHANGEFEED JOBS`: every changefeed, finished ones younger than 12 h (v24.3+, cockroach-changefeeds.md §5.2). */
 export async function listJobs(c: Db): Promise<JobRow[]> {
   return (await c.query("SHOW CHANGEFEED JOBS")).rows;
 }
@@ -99,7 +99,7 @@ export async function resumeJob(c: Db, jobId: string, timeout: number): Promise<
 
 /**
  * CANCEL, idempotently: a job already canceled, finished, failed or gone is fine; one whose pause
- * is still being requested (it refuses CANCEL, research §5.4) is cancelled once paused. Verified:
+ * is still being requested (it refuses CANCEL, cockroach-changefeeds.md §5.4) is cancelled once paused. Verified:
  * returns only when the job reads back as canceled (or cancel-requested), or gone.
  */
 export async function cancelJob(c: Db, jobId: string, timeout: number): Promise<void> {

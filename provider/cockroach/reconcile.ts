@@ -7,8 +7,8 @@
 // in the job description, only redacting the sink URI's secret parameters and options with a
 // redaction function (webhook_auth_header, client_key, the schema registry user):
 // makeChangefeedDescription in pkg/ccl/changefeedccl/changefeed_stmt.go re-renders the statement
-// with every option, sorted (research §3.2). So the marker reads back from `SHOW CHANGEFEED JOBS`.
-// metrics_label only scopes the feed's metrics when server.child_metrics.enabled is on (research
+// with every option, sorted (cockroach-changefeeds.md §3.2). So the marker reads back from `SHOW CHANGEFEED JOBS`.
+// metrics_label only scopes the feed's metrics when server.child_metrics.enabled is on (cockroach-changefeeds.md
 // §2.2); a per-stream scope is harmless there.
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).

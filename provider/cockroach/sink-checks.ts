@@ -30,7 +30,7 @@ export async function verifySinkAccess(config: ConfigLike | undefined, i: any): 
   const gcp = await gcpClients({ credentials: key, endpoint: gcpConfigFrom(config).endpoint });
   const email = JSON.parse(key).client_email;
   // What the sink's writer must hold, asked with its own key (testIamPermissions needs no permission):
-  // storage.objects.create on the bucket, or pubsub.topics.publish on the topic (pubsub-research §7).
+  // storage.objects.create on the bucket, or pubsub.topics.publish on the topic (pubsub-research.md §7).
   const pubsub = isPubSubSink(sink);
   const permission = pubsub ? "pubsub.topics.publish" : "storage.objects.create";
   const target = pubsub ? `projects/${sink.project}/topics/${sink.topic}` : `gs://${sink.bucket}`;

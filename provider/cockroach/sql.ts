@@ -73,7 +73,7 @@ export function where(url: string | undefined): string {
 /**
  * A connection that survives drops: a statement that fails because the connection went away is
  * retried on a new connection (with backoff, for up to `reconnectMs`), which is safe for reads and
- * for PAUSE/RESUME/CANCEL/ALTER, all idempotent in CockroachDB (research §5.4, §6). A statement
+ * for PAUSE/RESUME/CANCEL/ALTER, all idempotent in CockroachDB (cockroach-changefeeds.md §5.4, §6). A statement
  * that is not (CREATE CHANGEFEED) is sent with `once`: a drop then throws ConnectionLostError, and
  * the caller must find out whether it ran (provider/cockroach/reconcile.ts).
  */
@@ -139,7 +139,7 @@ export async function withClient<T>(connectionString: string | undefined, config
   }
 }
 
-/** One line that says what failed, why, and what to do about it (research §10). */
+/** One line that says what failed, why, and what to do about it (cockroach-changefeeds.md §10). */
 export function explain(e: unknown, what: string): Error {
   const err = e as { code?: string; message?: string };
   const msg = err?.message ?? String(e);

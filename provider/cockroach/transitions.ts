@@ -18,7 +18,7 @@ import { DEFAULT_MAX_LAG_SECONDS, explainSinkError, feedHealth } from "./health"
 import type { DeliveryProbe } from "./sink-checks";
 import { GcWindow, readGcWindow, resumeAdvice } from "./gc";
 
-/** Options that take effect only when a feed is created (ALTER refuses them, research §6). */
+/** Options that take effect only when a feed is created (ALTER refuses them, cockroach-changefeeds.md §6). */
 export const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
 
 export const omit = (o: Record<string, unknown> = {}, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
@@ -311,7 +311,7 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
   }
 }
 
-/** Versions where ALTER CHANGEFEED silently drops a CDC query (fixed in 23.1.24, 23.2.7 and 24.1.0; research §6). */
+/** Versions where ALTER CHANGEFEED silently drops a CDC query (fixed in 23.1.24, 23.2.7 and 24.1.0; cockroach-changefeeds.md §6). */
 export async function alterDropsQuery(c: Db): Promise<boolean> {
   const v = String((await c.query("SELECT version()")).rows[0]?.version ?? "");
   const m = /v(\d+)\.(\d+)\.(\d+)/.exec(v);

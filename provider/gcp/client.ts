@@ -70,7 +70,7 @@ export interface Gcp {
   /** Cloud Resource Manager v1 (a project's number), loaded on first use: only the Pub/Sub service agent needs it. */
   readonly resourcemanager: cloudresourcemanager_v1.Cloudresourcemanager;
   project: string;
-  /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0.3). */
+  /** Per-call options for media uploads, which ignore the client's rootUrl (gcp-apis.md §0, fact 3). */
   uploadOptions: { rootUrl?: string };
 }
 

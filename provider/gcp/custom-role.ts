@@ -1,6 +1,6 @@
 // CustomRole: a project-level IAM custom role. Replace-only: roleId, project; title, description,
 // permissions and stage update in place (gcp-apis.md §7.3). Deleted roles are soft-deleted and their
-// id stays taken for up to 37 days (§3), so create undeletes and patches a deleted role of the same
+// id stays taken for up to 37 days (gcp-apis.md §3), so create undeletes and patches a deleted role of the same
 // id instead of failing, as Terraform does.
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at

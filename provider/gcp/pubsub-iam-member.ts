@@ -29,7 +29,7 @@ export interface PubSubIamMemberArgs {
   member: pulumi.Input<string>;
 }
 
-/** The resource's policy (GET …:getIamPolicy, pubsub-research §8), and its writer. */
+/** The resource's policy (GET …:getIamPolicy, pubsub-research.md §8), and its writer. */
 function policyOf(gcp: Gcp, resource: string) {
   return {
     get: async () => {

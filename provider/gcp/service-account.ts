@@ -1,6 +1,6 @@
 // ServiceAccount: an IAM service account. Replace-only: accountId, project; displayName and
 // description update in place (gcp-apis.md §7.2). Create waits until the new account is visible
-// (IAM is eventually consistent, §2.2) so that the grants after it do not fail.
+// (IAM is eventually consistent, gcp-apis.md §2.2) so that the grants after it do not fail.
 //
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.

@@ -1,4 +1,4 @@
-// Realistic ZITADEL events (event types from internal/repository, research §11.2) inserted the way
+// Realistic ZITADEL events (event types from internal/repository, cockroach-changefeeds.md §11.2) inserted the way
 // ZITADEL does on CockroachDB (created_at and position from cluster_logical_timestamp()), and the
 // bookkeeping that proves delivery: every inserted event found in the bucket at least once.
 import { Client } from "pg";

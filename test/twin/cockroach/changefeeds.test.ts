@@ -1,4 +1,4 @@
-// The twin's job state machine (research §5.4), in-process and without timing: the engine is not
+// The twin's job state machine (cockroach-changefeeds.md §5.4), in-process and without timing: the engine is not
 // started, so a requested pause stays requested.
 import { Changefeeds, Job, TwinHost } from "./changefeeds";
 

@@ -629,7 +629,7 @@ export class Changefeeds {
       const resolved = job.options.resolved !== undefined && Date.now() - job.lastResolved >= (job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved"));
       const sink = job.sink;
       if (writer instanceof PubSubPublisher && isPubSub(sink)) {
-        // One message a row; a resolved message is not wrapped (pubsub-research §3).
+        // One message a row; a resolved message is not wrapped (pubsub-research.md §3).
         const topic = sink.topic;
         await writer.publish([...batch.lines.map((l) => pubsubMessage(l.key, l.line, topic)), ...(resolved ? [crdbJson({ __crdb__: { resolved: batch.now } })] : [])]);
       } else if (writer instanceof GcsWriter && !isPubSub(sink)) {
@@ -723,7 +723,7 @@ export class Changefeeds {
         ...(job.options.topic_in_value ? { topic: this.topicOf(job) } : {}),
       };
       if (Object.keys(meta).length) fields.__crdb__ = meta;
-      // The message key: the primary key's values (a Pub/Sub message's "Key", pubsub-research §3).
+      // The message key: the primary key's values (a Pub/Sub message's "Key", pubsub-research.md §3).
       return { ts, line: crdbLine(fields), key: crdbJson(key.map((c) => rows[ord].row[c] ?? null)) };
     });
   }

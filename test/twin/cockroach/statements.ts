@@ -155,7 +155,7 @@ export function parseCockroachStatement(sql: string): Statement | undefined {
   const text = sql.trim();
   if (/^select\s+version\s*\(\s*\)\s*;?$/i.test(text)) return { kind: "version" };
   // Zone configurations of a table (sql.y show_zone_stmt, alter_zone_table_stmt): the twin knows one
-  // variable, gc.ttlseconds (research §2.2 cursor; docs "SHOW ZONE CONFIGURATIONS").
+  // variable, gc.ttlseconds (cockroach-changefeeds.md §2.2 cursor; docs "SHOW ZONE CONFIGURATIONS").
   const show = /^show\s+zone\s+configuration\s+(?:from|for)\s+table\s+([a-z_][a-z0-9_.]*)\s*;?$/i.exec(text);
   if (show) return { kind: "showZone", target: show[1] };
   const alter = /^alter\s+table\s+([a-z_][a-z0-9_.]*)\s+configure\s+zone\s+using\s+gc\.ttlseconds\s*=\s*(\d+)\s*;?$/i.exec(text);

@@ -64,7 +64,7 @@ BEGIN
           CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END);
   RETURN NULL;
 END $$;
--- ZITADEL's eventstore.events2 (cmd/initialise/sql/cockroach/08_events_table.sql; research §11.1).
+-- ZITADEL's eventstore.events2 (cmd/initialise/sql/cockroach/08_events_table.sql; cockroach-changefeeds.md §11.1).
 CREATE SCHEMA eventstore;
 CREATE TABLE eventstore.events2 (
   instance_id TEXT NOT NULL,
@@ -191,7 +191,7 @@ export class CockroachTwin implements TwinHost {
     this.settings.set("enterprise.license", "");
     this.settings.set("cluster.organization", "");
     this.settings.set("cloudstorage.write_chunk.size", "5.0 MiB");
-    // Shown as an INTERVAL (research §2.2 gc_protect_expires_after: 4 days for feeds of v23.2+).
+    // Shown as an INTERVAL (cockroach-changefeeds.md §2.2 gc_protect_expires_after: 4 days for feeds of v23.2+).
     this.settings.set("changefeed.protect_timestamp.max_age", "96:00:00");
     // How long after a flush the frontier is checkpointed (twin knob; see Changefeeds.step).
     this.settings.set("twin.frontier_delay", opts.frontierDelay ?? "100ms");
