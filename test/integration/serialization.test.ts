@@ -12,18 +12,18 @@ import { Consumer, consumerLayout } from "../harness/consumer";
 jest.setTimeout(120_000);
 
 /**
- * Every module a stored provider may `require`. Renaming or removing one breaks `destroy` and
- * `refresh` of stacks created with an older version, so a change here must be deliberate.
+ * Every module a stored provider may `require`, listed from provider/stored/ itself. Renaming or
+ * removing one breaks `destroy` and `refresh` of stacks created with an older version, so the folder
+ * must keep every path a released version stored (test/fixtures/stored-modules.json); a new module is
+ * added to that list deliberately.
  */
-const STORED_MODULES = [
-  "zitadel-audit-stream/dist/provider/stored/bucket.js",
-  "zitadel-audit-stream/dist/provider/stored/service-account.js",
-  "zitadel-audit-stream/dist/provider/stored/custom-role.js",
-  "zitadel-audit-stream/dist/provider/stored/bucket-iam-member.js",
-  "zitadel-audit-stream/dist/provider/stored/service-account-key.js",
-  "zitadel-audit-stream/dist/provider/stored/cluster-setting.js",
-  "zitadel-audit-stream/dist/provider/stored/changefeed.js",
-];
+const STORED_DIR = path.join(__dirname, "..", "..", "provider", "stored");
+const STORED_MODULES = fs
+  .readdirSync(STORED_DIR)
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => `zitadel-audit-stream/dist/provider/stored/${f.replace(/\.ts$/, ".js")}`)
+  .sort();
+const PINNED: string[] = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "stored-modules.json"), "utf8"));
 /** What 0.1.0 stored: `{ module: "<one of these>", operations: "<its export>" }` and forwarding methods. */
 const V010_MODULES: Record<string, string> = {
   "zitadel-audit-stream/dist/provider/gcp/bucket.js": "bucketOperations",
@@ -34,19 +34,22 @@ const V010_MODULES: Record<string, string> = {
   "zitadel-audit-stream/dist/provider/cockroach/cluster-setting.js": "clusterSettingOperations",
   "zitadel-audit-stream/dist/provider/cockroach/changefeed.js": "changefeedOperations",
 };
+/** The resources 0.1.0 had (its fixture holds their stored text). */
 const RESOURCES = ["Bucket", "ServiceAccount", "CustomRole", "BucketIamMember", "ServiceAccountKey", "ClusterSetting", "Changefeed"] as const;
 const V010: Record<string, string> = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "stored-providers-0.1.0.json"), "utf8"));
 
 let emu: GcpEmulator;
 let consumer: Consumer;
+/** Every exported resource's serialized provider, by class name. */
 const texts: Record<string, string> = {};
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
   consumer = consumerLayout("serialize");
-  for (const r of RESOURCES) {
-    const provider = (consumer.pkg as any)[r].provider;
-    texts[r] = (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;
+  for (const [name, value] of Object.entries(consumer.pkg as Record<string, any>)) {
+    if (typeof value !== "function" || !value.provider) continue;
+    const provider = value.provider;
+    texts[name] = (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;
   }
 });
 afterAll(async () => {
@@ -54,13 +57,24 @@ afterAll(async () => {
   await emu?.stop();
 });
 
-test.each(RESOURCES)("%s's serialized provider is at most 1 KB: a require of its stable stored module, nothing else", (r) => {
-  expect(texts[r].length).toBeLessThanOrEqual(1024);
-  const required = [...texts[r].matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]);
-  expect(required).toHaveLength(1);
-  expect(STORED_MODULES).toContain(required[0]);
-  expect(texts[r]).not.toMatch(/\bmodule: "/);
+test("provider/stored/ keeps every module a released version's state may require, and nothing unlisted", () => {
+  expect(STORED_MODULES).toEqual([...PINNED].sort());
   for (const mod of STORED_MODULES) expect(fs.existsSync(path.join(consumer.dir, "node_modules", mod))).toBe(true);
+});
+
+test("every resource's serialized provider is at most 1 KB: a require of its own stored module, nothing else; every stored module is some resource's", () => {
+  expect(Object.keys(texts).length).toBeGreaterThanOrEqual(RESOURCES.length);
+  const used = new Map<string, string>();
+  for (const [r, text] of Object.entries(texts)) {
+    expect({ r, bytes: text.length <= 1024 }).toEqual({ r, bytes: true });
+    const required = [...text.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]);
+    expect({ r, required: required.length }).toEqual({ r, required: 1 });
+    expect(STORED_MODULES).toContain(required[0]);
+    expect(text).not.toMatch(/\bmodule: "/);
+    expect({ module: required[0], usedBy: used.get(required[0]) ?? r }).toEqual({ module: required[0], usedBy: r });
+    used.set(required[0], r);
+  }
+  expect([...used.keys()].sort()).toEqual(STORED_MODULES);
 });
 
 test.each(RESOURCES)("%s: what 0.1.0 stored still names a module and export this version has", (r) => {
