@@ -14,7 +14,7 @@
 // (provider/operations-provider.ts): this file's path and its `streamIdentityOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ConfigLike, Operations } from "./engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "./engine/contract";
 import { defined, withoutProvider } from "./engine/check";
 import { engineFacing, defineResource } from "./engine/define";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
@@ -40,6 +40,7 @@ export const streamIdentityInputs = z.strictObject({
   connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL").optional(),
   sweepJobs: z.boolean().optional(),
 });
+true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;
 
 // Never a replacement: the identity must not change while objects carry it.
 const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });

@@ -19,7 +19,7 @@
 // this file's path and its `changefeedOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, DeepInput, Operations, Permissions } from "../engine/contract";
 import { UNKNOWN, defined, validate } from "../engine/check";
 import { classifyDiff, sameValue } from "../engine/diff";
 import { engineFacing, defineResource } from "../engine/define";
@@ -41,6 +41,22 @@ import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
 import { noImport } from "../engine/no-import";
 
 const NO_IMPORT = noImport("Changefeed", "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)");
+
+/**
+ * What the deploying identity needs for a Changefeed into a bucket (permissions.ts assembles these):
+ * proof of delivery lists what the job wrote; with exclusiveKeys (AuditStream), once the feed runs on
+ * its key, the account's other keys go — after reading that the account is this stream's.
+ * The changefeed's own writer needs only storage.objects.create on the bucket (the guide's custom role);
+ * the access check before a feed uses a key (testIamPermissions) needs no permission at all.
+ */
+export const CHANGEFEED_PERMISSIONS: Permissions = {
+  "create, update": ["storage.objects.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list", "iam.serviceAccountKeys.delete"],
+};
+
+/** Into Pub/Sub, proof of delivery goes through a probe subscription on the topic (sink-checks.ts). */
+export const CHANGEFEED_PUBSUB_PERMISSIONS: Permissions = {
+  "create, update": ["pubsub.subscriptions.create", "pubsub.topics.attachSubscription", "pubsub.subscriptions.consume", "pubsub.subscriptions.delete"],
+};
 
 export interface ChangefeedArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. Pointing it at another cluster replaces the feed. */
@@ -135,6 +151,8 @@ export const changefeedInputs = z
     const checkpoint = o.min_checkpoint_frequency !== undefined ? goDurationSeconds(o.min_checkpoint_frequency) : 30;
     if (i.maxLagSeconds < checkpoint) issue(["maxLagSeconds"], `${i.maxLagSeconds} s is less than the checkpoint interval (min_checkpoint_frequency ${checkpoint} s): a healthy feed would read as lagging between checkpoints`);
   });
+
+true satisfies ArgsInSchema<ChangefeedArgs, typeof changefeedInputs>;
 
 /** Why a cursor can never be right (a date that does not exist, or the future), or undefined. */
 export function cursorProblem(cursor: string, now = Date.now()): string | undefined {

@@ -7,7 +7,7 @@
 // `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { explain, withClient } from "./sql";
@@ -37,6 +37,7 @@ export const clusterSettingInputs = z.strictObject({
     .default("true"),
   keepOnDelete: z.boolean().default(true),
 });
+true satisfies ArgsInSchema<ClusterSettingArgs, typeof clusterSettingInputs>;
 
 const norm = (v: unknown) => (typeof v === "boolean" ? String(v) : String(v ?? ""));
 

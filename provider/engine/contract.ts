@@ -44,3 +44,13 @@ export type DeepInput<T> = [T] extends [Scalar]
     ? pulumi.Input<ReadonlyArray<DeepInput<U>>>
     : pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>;
 
+
+/** The permissions a resource's operations need from the deploying identity: operation (or a list of them) → permissions. */
+export type Permissions = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * Compile-time check that every key of a resource's Args is a field its schema knows (a field added to
+ * the Args but not the schema would be dropped by check without a word): `true satisfies
+ * ArgsInSchema<BucketArgs, typeof bucketInputs>` fails to compile, naming the stray keys, otherwise.
+ */
+export type ArgsInSchema<Args, Schema extends import("zod").ZodType> = [Exclude<keyof Args, keyof import("zod").input<Schema>>] extends [never] ? true : { argsNotInSchema: Exclude<keyof Args, keyof import("zod").input<Schema>> };

@@ -21,14 +21,23 @@ import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
 import { OWNER_LABEL, createOrAdopt, identityOf, labelTag } from "./ownership";
 import { mayDelete, ownerLabels, tagOf } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 import { notFound } from "./recovery";
 
 const NO_IMPORT = noImport("BigQueryDataset", "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const BIGQUERY_DATASET_PERMISSIONS: Permissions = {
+  create: ["bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.update"],
+  "read (refresh)": ["bigquery.datasets.get"],
+  update: ["bigquery.datasets.get", "bigquery.datasets.update"],
+  delete: ["bigquery.datasets.delete"],
+};
 
 export interface BigQueryDatasetArgs {
   datasetId: pulumi.Input<string>;
@@ -55,6 +64,7 @@ export const bigQueryDatasetInputs = z.strictObject({
   readers: z.array(datasetReader).max(100).default([]).transform((r) => [...new Set(r)].sort()),
   ...identitySchema,
 });
+true satisfies ArgsInSchema<BigQueryDatasetArgs, typeof bigQueryDatasetInputs>;
 
 export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { project: string };
 

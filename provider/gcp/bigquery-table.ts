@@ -14,13 +14,22 @@ import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import type { BigQueryField } from "../cdc/bigquery";
-import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, DeepInput, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("BigQueryTable", "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). An external table over Cloud Storage also needs to read the bucket at create (BigQuery docs, "Create Cloud Storage external tables", required permissions); the emulator does not check those, so the least-privilege tests check the bigquery.* part both ways. */
+export const BIGQUERY_TABLE_PERMISSIONS: Permissions = {
+  create: ["bigquery.tables.create", "storage.buckets.get", "storage.objects.get", "storage.objects.list"],
+  "read (refresh)": ["bigquery.tables.get"],
+  update: ["bigquery.tables.update"],
+  delete: ["bigquery.tables.delete"],
+};
 
 export interface BigQueryTableArgs {
   datasetId: pulumi.Input<string>;
@@ -75,6 +84,7 @@ export const bigQueryTableInputs = z.strictObject({
     .optional(),
   ...identitySchema,
 });
+true satisfies ArgsInSchema<BigQueryTableArgs, typeof bigQueryTableInputs>;
 
 export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
 

@@ -12,13 +12,22 @@ import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from ".
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("BigQueryView", "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const BIGQUERY_VIEW_PERMISSIONS: Permissions = {
+  create: ["bigquery.tables.create"],
+  "read (refresh)": ["bigquery.tables.get"],
+  update: ["bigquery.tables.update"],
+  delete: ["bigquery.tables.delete"],
+};
 
 export interface BigQueryViewArgs {
   datasetId: pulumi.Input<string>;
@@ -42,6 +51,7 @@ export const bigQueryViewInputs = z.strictObject({
   query: z.string().min(1).max(256 * 1024),
   ...identitySchema,
 });
+true satisfies ArgsInSchema<BigQueryViewArgs, typeof bigQueryViewInputs>;
 
 export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };
 

@@ -14,13 +14,20 @@ import { newInstance } from "../ownership";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { ownerSchema, roleName, member } from "./fields";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, validate } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("BucketIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). The grant's holder is recorded in a bucket label (grant-registry.ts): read and patched. */
+export const BUCKET_IAM_MEMBER_PERMISSIONS: Permissions = {
+  "create, update, delete": ["storage.buckets.getIamPolicy", "storage.buckets.setIamPolicy", "storage.buckets.get", "storage.buckets.update"],
+  "read (refresh)": ["storage.buckets.getIamPolicy"],
+};
 
 export interface BucketIamMemberArgs {
   bucket: pulumi.Input<string>;
@@ -50,6 +57,7 @@ export const bucketIamMemberInputs = z.strictObject({
   /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the bucket (grant-registry.ts). */
   owner: ownerSchema,
 });
+true satisfies ArgsInSchema<BucketIamMemberArgs, typeof bucketIamMemberInputs>;
 
 export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
 

@@ -10,7 +10,7 @@ import { notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { STORAGE_LOCATIONS, projectId, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ConfigLike, DeepInput, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, DeepInput, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { prefixFrom } from "../engine/naming";
@@ -18,9 +18,18 @@ import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
 import { adoptDecision, ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("Bucket", "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const BUCKET_PERMISSIONS: Permissions = {
+  create: ["storage.buckets.create"],
+  "read (refresh)": ["storage.buckets.get"],
+  update: ["storage.buckets.update"],
+  delete: ["storage.buckets.delete", "storage.objects.list", "storage.objects.delete"],
+};
 
 export interface BucketArgs {
   /** Exact bucket name. Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -145,6 +154,7 @@ export const bucketInputs = z.strictObject({
   replaceNonEmpty: z.boolean().optional(),
   ...identitySchema,
 }).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+true satisfies ArgsInSchema<BucketArgs, typeof bucketInputs>;
 
 export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
 

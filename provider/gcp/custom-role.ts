@@ -10,7 +10,7 @@ import { gcpClients, gcpConfigFrom, gcpError } from "./client";
 import { notFound, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { prefixFrom } from "../engine/naming";
@@ -18,9 +18,18 @@ import { deleteIfOwned, identityOf } from "./ownership";
 import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("CustomRole", "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const CUSTOM_ROLE_PERMISSIONS: Permissions = {
+  create: ["iam.roles.create", "iam.roles.get"],
+  "read (refresh)": ["iam.roles.get"],
+  update: ["iam.roles.update"],
+  delete: ["iam.roles.delete"],
+};
 
 export interface CustomRoleArgs {
   /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
@@ -57,6 +66,7 @@ export const customRoleInputs = z.strictObject({
   stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
   ...identitySchema,
 }).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
+true satisfies ArgsInSchema<CustomRoleArgs, typeof customRoleInputs>;
 
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
 

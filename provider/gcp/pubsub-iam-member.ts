@@ -12,14 +12,21 @@ import { ownerSchema, roleName, member } from "./fields";
 import { changeMember, hasMember } from "./iam-policy";
 import { pubsubTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 import { notFound } from "./recovery";
 
 const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). The grant's holder is recorded in a label of the topic or subscription (grant-registry.ts). */
+export const PUBSUB_IAM_MEMBER_PERMISSIONS: Permissions = {
+  "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy", "pubsub.topics.get", "pubsub.topics.update", "pubsub.subscriptions.get", "pubsub.subscriptions.update"],
+  "read (refresh)": ["pubsub.topics.getIamPolicy", "pubsub.subscriptions.getIamPolicy"],
+};
 
 export interface PubSubIamMemberArgs {
   /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
@@ -54,6 +61,7 @@ export const pubsubIamMemberInputs = z.strictObject({
   /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the resource (grant-registry.ts). */
   owner: ownerSchema,
 });
+true satisfies ArgsInSchema<PubSubIamMemberArgs, typeof pubsubIamMemberInputs>;
 
 export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;
 

@@ -18,12 +18,18 @@ import { Gcp, gcpClients, gcpConfigFrom, gcpError } from "./client";
 import { statusOf, withRetry } from "./recovery";
 import { z } from "zod";
 import { projectId, PROJECT_DEFAULT } from "./fields";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("PubSubServiceAgent", "declare it without `import`: it only reads the project's Pub/Sub service agent, and makes nothing");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). Only with dead-lettering (AuditStream pubsub.maxDeliveryAttempts): the agent's email needs the project number. */
+export const PUBSUB_SERVICE_AGENT_PERMISSIONS: Permissions = {
+  "create, read (refresh)": ["resourcemanager.projects.get"],
+};
 
 export interface PubSubServiceAgentArgs {
   /** The project whose agent it is (the subscription's project); default: the provider's project. */
@@ -59,6 +65,7 @@ function outputs(project: string, number: string) {
 export const pubsubServiceAgentInputs = z.strictObject({
   project: projectId.optional(),
 });
+true satisfies ArgsInSchema<PubSubServiceAgentArgs, typeof pubsubServiceAgentInputs>;
 
 export type PubSubServiceAgentInputs = z.output<typeof pubsubServiceAgentInputs>;
 

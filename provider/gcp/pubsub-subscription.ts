@@ -14,13 +14,22 @@ import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } f
 import { identityOf } from "./ownership";
 import { ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("PubSubSubscription", "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const PUBSUB_SUBSCRIPTION_PERMISSIONS: Permissions = {
+  create: ["pubsub.subscriptions.create", "pubsub.topics.attachSubscription"],
+  "read (refresh)": ["pubsub.subscriptions.get"],
+  update: ["pubsub.subscriptions.update"],
+  delete: ["pubsub.subscriptions.delete"],
+};
 
 export interface PubSubSubscriptionArgs {
   name: pulumi.Input<string>;
@@ -60,6 +69,7 @@ export const pubsubSubscriptionInputs = z.strictObject({
   labels: labels.default({}),
   ...identitySchema,
 }).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
+true satisfies ArgsInSchema<PubSubSubscriptionArgs, typeof pubsubSubscriptionInputs>;
 
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
 

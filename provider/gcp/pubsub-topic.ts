@@ -12,13 +12,22 @@ import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } f
 import { identityOf } from "./ownership";
 import { ownerLabels, userLabels } from "../ownership";
 import { stackIdentity } from "../stream-identity";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("PubSubTopic", "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const PUBSUB_TOPIC_PERMISSIONS: Permissions = {
+  create: ["pubsub.topics.create"],
+  "read (refresh)": ["pubsub.topics.get"],
+  update: ["pubsub.topics.update"],
+  delete: ["pubsub.topics.delete"],
+};
 
 export interface PubSubTopicArgs {
   name: pulumi.Input<string>;
@@ -40,6 +49,7 @@ export const pubsubTopicInputs = z.strictObject({
   messageRetentionDuration: seconds(600, 31 * 86_400, "messageRetentionDuration").optional(),
   ...identitySchema,
 });
+true satisfies ArgsInSchema<PubSubTopicArgs, typeof pubsubTopicInputs>;
 
 export type PubSubTopicInputs = z.output<typeof pubsubTopicInputs> & { project: string };
 

@@ -11,13 +11,21 @@ import { gcpClients, gcpConfigFrom, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, keyGone, messageOf, notFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { serviceAccountEmail } from "./fields";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("ServiceAccountKey", "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const SERVICE_ACCOUNT_KEY_PERMISSIONS: Permissions = {
+  create: ["iam.serviceAccountKeys.create"],
+  "read (refresh)": ["iam.serviceAccountKeys.get"],
+  delete: ["iam.serviceAccountKeys.delete"],
+};
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -42,6 +50,7 @@ export const serviceAccountKeyInputs = z.strictObject({
   /** Any value; changing it creates a new key, then deletes the old one. */
   rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
 });
+true satisfies ArgsInSchema<ServiceAccountKeyArgs, typeof serviceAccountKeyInputs>;
 
 export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;
 

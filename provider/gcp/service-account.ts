@@ -9,7 +9,7 @@ import { gcpClients, gcpConfigFrom, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ConfigLike, Operations } from "../engine/contract";
+import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
 import { defined, withoutProvider } from "../engine/check";
 import { engineFacing, defineResource } from "../engine/define";
 import { prefixFrom } from "../engine/naming";
@@ -17,9 +17,18 @@ import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
 import { markerIn, stripMarker, withMarker } from "../ownership";
 import { stackIdentity } from "../stream-identity";
 import { noImport } from "../engine/no-import";
+import type { Permissions } from "../engine/contract";
 import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("ServiceAccount", "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)");
+
+/** What the deploying identity needs, by operation (permissions.ts assembles these). */
+export const SERVICE_ACCOUNT_PERMISSIONS: Permissions = {
+  create: ["iam.serviceAccounts.create", "iam.serviceAccounts.get"],
+  "read (refresh)": ["iam.serviceAccounts.get"],
+  update: ["iam.serviceAccounts.update"],
+  delete: ["iam.serviceAccounts.delete"],
+};
 
 export interface ServiceAccountArgs {
   /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -47,6 +56,7 @@ export const serviceAccountInputs = z.strictObject({
   description: utf8Max(256 - MARKER_ROOM, "description").default(""),
   ...identitySchema,
 }).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
+true satisfies ArgsInSchema<ServiceAccountArgs, typeof serviceAccountInputs>;
 
 export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
 
