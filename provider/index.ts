@@ -37,5 +37,5 @@ export { StreamIdentity, StreamIdentityArgs } from "./stream-identity";
 
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
-export { AuditStreamPubSubArgs } from "./audit-stream-pubsub";
+export type { AuditStreamPubSubArgs } from "./audit-stream";
 export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION, PUBSUB_DEPLOYER_PERMISSIONS, PUBSUB_PERMISSIONS_BY_OPERATION } from "./permissions";

@@ -1,4 +1,4 @@
-import { pubsubProblems, pubsubWarnings } from "./audit-stream-pubsub";
+import { pubsubProblems, pubsubWarnings } from "./pubsub";
 
 describe("the pubsub argument", () => {
   test("no subscription of the stream's own: warned at preview that events published before the user's subscription are lost", () => {

@@ -10,37 +10,17 @@
 // Pub/Sub service agent granted roles/pubsub.publisher on that topic and roles/pubsub.subscriber on
 // the source subscription. Without those grants Pub/Sub forwards nothing and keeps redelivering.
 import * as pulumi from "@pulumi/pulumi";
-import type { ServiceAccount } from "./gcp/service-account";
-import { CustomRole } from "./gcp/custom-role";
-import { PubSubTopic } from "./gcp/pubsub-topic";
-import { PubSubSubscription } from "./gcp/pubsub-subscription";
-import { PubSubIamMember } from "./gcp/pubsub-iam-member";
-import { PubSubServiceAgent } from "./gcp/pubsub-service-agent";
-import type { Changefeed } from "./cockroach/changefeed";
-import { Owned, destinationChangefeed, sinkWriter, writerSink } from "./audit-stream-writer";
-import type { AuditStreamArgs } from "./audit-stream";
-import { member as memberSchema, pubsubId } from "./gcp/fields";
-
-export interface AuditStreamPubSubArgs {
-  /** The Pub/Sub regional endpoint the feed publishes through, e.g. "us-east1" (CockroachDB needs one unless the feed is unordered). */
-  region: string;
-  /** The topic id. Default "<name>-events". */
-  topicName?: string;
-  /** The pull subscription for the SIEM's collector. Default "<name>-siem"; null for none. */
-  subscriptionName?: string | null;
-  /** Members who may pull from the subscription (roles/pubsub.subscriber), e.g. the collector's service account. */
-  subscribers?: pulumi.Input<string>[];
-  /** Default 60. */
-  ackDeadlineSeconds?: number;
-  /** Default "604800s" (7 days). */
-  messageRetentionDuration?: string;
-  /**
-   * Dead-lettering: a message not acknowledged after this many deliveries (5-100) moves to the topic
-   * "<topic>-dead-letter", kept by the subscription "<subscription>-dead-letter" (which the subscribers
-   * may pull too). Needs resourcemanager.projects.get to find the project's Pub/Sub service agent.
-   */
-  maxDeliveryAttempts?: number;
-}
+import type { ServiceAccount } from "../../gcp/service-account";
+import { CustomRole } from "../../gcp/custom-role";
+import { PubSubTopic } from "../../gcp/pubsub-topic";
+import { PubSubSubscription } from "../../gcp/pubsub-subscription";
+import { PubSubIamMember } from "../../gcp/pubsub-iam-member";
+import { PubSubServiceAgent } from "../../gcp/pubsub-service-agent";
+import type { Changefeed } from "../../cockroach/changefeed";
+import { member as memberSchema, pubsubId } from "../../gcp/fields";
+import { AuditStreamPubSubArgs, PUBSUB_OPTIONS, StreamContext, unknownKeys } from "../args";
+import type { Source } from "../sources/cockroach";
+import { ownsKey, sinkWriter, writerSink } from "../writer";
 
 /** Problems in the `pubsub` argument, each named (checked in the program, so at preview). */
 export function pubsubProblems(p: unknown, destinations: unknown): string[] {
@@ -55,8 +35,7 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
   if (p === undefined) return problems;
   if (!p || typeof p !== "object" || Array.isArray(p)) return [...problems, 'pubsub: must be an object such as { region: "us-east1" }'];
   const a = p as Record<string, unknown>;
-  const known = ["region", "topicName", "subscriptionName", "subscribers", "ackDeadlineSeconds", "messageRetentionDuration", "maxDeliveryAttempts"];
-  problems.push(...Object.keys(a).filter((k) => !known.includes(k)).map((k) => `pubsub.${k}: not a pubsub option (known: ${known.join(", ")})`));
+  problems.push(...unknownKeys(a, PUBSUB_OPTIONS, "pubsub.", "a pubsub option"));
   if (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region)) problems.push('pubsub.region: must be a Google Cloud region such as "us-east1" (the endpoint CockroachDB publishes through)');
   for (const k of ["topicName", "subscriptionName"]) {
     if (typeof a[k] === "string" && !pubsubId.safeParse(a[k]).success) problems.push(`pubsub.${k}: ${pubsubId.safeParse(a[k]).error!.issues[0].message}`);
@@ -94,7 +73,8 @@ export interface PubSubDestination {
 }
 
 /** The Pub/Sub destination's resources, children of the component. */
-export function pubsubDestination(name: string, args: AuditStreamArgs, owned: Owned, p: AuditStreamPubSubArgs, dependsOn: pulumi.Resource[], parent: pulumi.CustomResourceOptions): PubSubDestination {
+export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, source: Source): PubSubDestination {
+  const { name, args, owned, parent } = ctx;
   const topicName = p.topicName ?? `${name}-events`;
   const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project, ...owned }, parent);
   const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project, ...owned }, parent) : undefined;
@@ -117,7 +97,7 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, owned: Ow
           parent,
         );
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
-  const deadLetterSubscription = deadLetter && subscription ? deadLettering(name, args, owned, p, subscriptionName, deadLetter, subscription, parent) : undefined;
+  const deadLetterSubscription = deadLetter && subscription ? deadLettering(ctx, p, subscriptionName, deadLetter, subscription) : undefined;
 
   // The writer may publish to this topic and do nothing else.
   const role = new CustomRole(
@@ -125,15 +105,16 @@ export function pubsubDestination(name: string, args: AuditStreamArgs, owned: Ow
     { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project, ...owned },
     parent,
   );
-  const writer = sinkWriter(name, args, owned, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" }, parent);
+  const writer = sinkWriter(ctx, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" });
   const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
   const sink = writerSink(args, writer, pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })));
-  const changefeed = destinationChangefeed(`${name}-pubsub-changefeed`, args, owned, sink, [grant, ...dependsOn], parent);
+  const changefeed = source.feed(`${name}-pubsub-changefeed`, sink, [grant], ownsKey(args));
   return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
 }
 
 /** The dead-letter topic's subscription and the service agent's two grants (see the header). */
-function deadLettering(name: string, args: AuditStreamArgs, owned: Owned, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription, parent: pulumi.CustomResourceOptions): PubSubSubscription {
+function deadLettering(ctx: StreamContext, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription): PubSubSubscription {
+  const { name, args, owned, parent } = ctx;
   const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project, ...owned }, parent);
   (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent));
   const agent = new PubSubServiceAgent(`${name}-pubsub-agent`, { project: args.project }, parent);
