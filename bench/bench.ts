@@ -17,11 +17,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
-import { PulumiCli } from "../test/harness/cli";
-import { repoRoot, standInConfig } from "../test/harness/engine";
-import { StandIns, startStandIns } from "../test/helpers/stand-ins";
-import { eventKey, insertEvents, makeEvents, readDelivered } from "../test/helpers/events";
-import type { CallRecord } from "../test/twin/gcp/emulator";
+import { PulumiCli, repoRoot, standInConfig } from "../tools/harness/pulumi-cli";
+import { RunningStandIns, eventKey, insertEvents, makeEvents, startStandIns } from "../stand-ins";
+import { readDelivered } from "../tools/harness/delivered";
+import { Gcp, gcpClients } from "../provider/gcp/client";
+import type { CallRecord } from "../stand-ins";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const N = Number(process.env.BENCH_STREAMS ?? 20);
@@ -32,7 +32,8 @@ const median = (xs: number[]) => {
 };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-let standIns: StandIns;
+let standIns: RunningStandIns;
+let admin: Gcp;
 let cli: PulumiCli;
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -195,7 +196,7 @@ async function deliveryP99(): Promise<{ p99: number; handoffFree: true }> {
     }
     const deadline = performance.now() + 60_000;
     while (seen.size < sent.size && performance.now() < deadline) {
-      const lines = (await readDelivered(standIns.admin, bucket, "events/")).lines;
+      const lines = (await readDelivered(admin, bucket, "events/")).lines;
       const now = performance.now();
       for (const l of lines) {
         const k = eventKey(l);
@@ -215,6 +216,7 @@ async function deliveryP99(): Promise<{ p99: number; handoffFree: true }> {
 async function main(): Promise<void> {
   const t0 = Date.now();
   standIns = await startStandIns({ checkpointMs: 300 });
+  admin = await gcpClients({ credentials: standIns.emu.adminKeyFile, endpoint: standIns.emu.endpoint });
   await standIns.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
   cli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-bench-")));
   try {

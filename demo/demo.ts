@@ -9,10 +9,10 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { PulumiCli, summary } from "../test/harness/cli";
-import { repoRoot, standInConfig } from "../test/harness/engine";
-import { ZitadelEvent, account, insertContinuously, insertEvents, makeEvents, pullMessages, readDelivered } from "../test/helpers/events";
-import { startStandIns } from "../test/helpers/stand-ins";
+import { PulumiCli, repoRoot, standInConfig, summary } from "../tools/harness/pulumi-cli";
+import { account, pullMessages, readDelivered } from "../tools/harness/delivered";
+import { ZitadelEvent, insertContinuously, insertEvents, makeEvents, startStandIns } from "../stand-ins";
+import { gcpClients } from "../provider/gcp/client";
 
 const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   say("starting the stand-ins: GCP emulator and CockroachDB twin (loopback only)");
   const standIns = await startStandIns();
-  const { emu, twin, admin, pg } = standIns;
+  const { emu, twin, pg } = standIns;
+  // What reached the destinations is read with the product's own client, as the emulator's admin.
+  const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
   info(`GCP emulator ${emu.endpoint}, project ${emu.project}; CockroachDB twin ${twin.url}`);
 
   // A fresh backend, and the stack's config file Pulumi.demo.yaml (git-ignored) from scratch.

@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
-import { findRepoRoot } from "../test/harness/root";
+import { findRepoRoot } from "./harness/root";
 
 const root = findRepoRoot();
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");

@@ -1,5 +1,6 @@
-// Which functions a CDC query may call: one source of truth for the provider's raw-query check
-// (provider/cdc/query.ts) and the CockroachDB twin (test/twin/cockroach/changefeeds.ts).
+// Which functions a CDC query may call, for the provider's raw-query check (provider/cdc/query.ts).
+// The CockroachDB twin keeps its own list from CockroachDB's sources; a test runs every function
+// allowed here through it (test/integration/twin-cdc.test.ts).
 //
 // CockroachDB's rule (pkg/ccl/changefeedccl/cdceval/functions.go, functionDenyList and
 // cdcFunctions): a builtin with a volatile overload is refused, one with a stable overload is

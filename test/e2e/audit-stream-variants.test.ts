@@ -2,12 +2,12 @@
 // CockroachDB nodes' own Google identity (AUTH=implicit) instead of a key; and into both the bucket
 // and a Pub/Sub topic, one changefeed each.
 import { Client } from "pg";
-import { GcpEmulator } from "../twin/gcp/emulator";
-import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
+import { GcpEmulator } from "../../stand-ins";
+import { RunningTwin, startCockroachTwin } from "../../stand-ins";
 import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { gcpClients } from "../../provider/gcp/client";
-import { pubsubServiceAgentOf } from "../twin/gcp/resourcemanager";
+import { pubsubServiceAgentOf } from "../../stand-ins";
 import { account, insertContinuously, insertEvents, makeEvents, pullMessages, readDelivered, waitFor } from "../helpers/events";
 
 jest.setTimeout(300_000);

@@ -3,8 +3,8 @@
 // stand-ins, counting every audit event by its key.
 import { Client } from "pg";
 import { EngineEvent } from "@pulumi/pulumi/automation";
-import { GcpEmulator } from "../twin/gcp/emulator";
-import { RunningTwin, startCockroachTwin } from "../twin/cockroach/spawn";
+import { GcpEmulator } from "../../stand-ins";
+import { RunningTwin, startCockroachTwin } from "../../stand-ins";
 import { Consumer, consumerLayout } from "../harness/consumer";
 import { TestStack, newTestStack, standInConfig } from "../harness/engine";
 import { Gcp, gcpClients } from "../../provider/gcp/client";

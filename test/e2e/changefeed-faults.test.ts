@@ -10,7 +10,7 @@ import { spawn } from "child_process";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { account, insertContinuously, readDelivered, waitFor } from "../helpers/events";
 import { Driver, PartialFailure, State, TEST_DEPLOYMENT } from "../harness/driver";
-import { findRepoRoot } from "../harness/root";
+import { findRepoRoot } from "../../tools/harness/root";
 import { changefeedOperations } from "../../provider/cockroach/changefeed";
 
 jest.setTimeout(300_000);

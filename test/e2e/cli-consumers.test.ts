@@ -4,7 +4,7 @@
 // `preview --expect-no-changes`, `refresh`, `destroy`, through the real Node language host.
 import { spawnSync } from "child_process";
 import type { Client } from "pg";
-import type { GcpEmulator } from "../twin/gcp/emulator";
+import type { GcpEmulator } from "../../stand-ins";
 import { ConsumerProject, InstallMode, PulumiCli, consumerProject, storedModules, summary } from "../harness/cli";
 import { standInConfig } from "../harness/engine";
 import type { Gcp } from "../../provider/gcp/client";

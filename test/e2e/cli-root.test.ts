@@ -8,7 +8,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import type { Client } from "pg";
-import type { GcpEmulator } from "../twin/gcp/emulator";
+import type { GcpEmulator } from "../../stand-ins";
 import { PulumiCli, storedModules, summary } from "../harness/cli";
 import { repoRoot, standInConfig } from "../harness/engine";
 import type { Gcp } from "../../provider/gcp/client";

@@ -2,7 +2,7 @@
 // against the GCP emulator.
 import * as fs from "fs";
 import * as path from "path";
-import { GcpEmulator } from "../twin/gcp/emulator";
+import { GcpEmulator } from "../../stand-ins";
 import { newTestStack, TestStack } from "../harness/engine";
 import { Consumer, consumerLayout } from "../harness/consumer";
 

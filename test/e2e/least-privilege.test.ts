@@ -21,7 +21,7 @@ import { changefeedOperations } from "../../provider/cockroach/changefeed";
 import { bigQueryDatasetOperations } from "../../provider/gcp/bigquery-dataset";
 import { bigQueryTableOperations } from "../../provider/gcp/bigquery-table";
 import { bigQueryViewOperations } from "../../provider/gcp/bigquery-view";
-import { bqemulatorInstalled } from "../twin/gcp/bigquery-engine";
+import { bqemulatorInstalled } from "../../stand-ins";
 
 jest.setTimeout(180_000);
 

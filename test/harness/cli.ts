@@ -7,72 +7,10 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { execFile, execFileSync } from "child_process";
-import { cliPathDirs, findPulumiCli, repoRoot } from "./engine";
+import { execFileSync } from "child_process";
+import { repoRoot } from "../../tools/harness/pulumi-cli";
 
-export const PASSPHRASE = "zitadel-audit-stream-tests";
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** A backend, a PULUMI_HOME and the environment every command of a test uses. */
-export class PulumiCli {
-  readonly bin = findPulumiCli();
-  readonly backend: string;
-  readonly home: string;
-  readonly env: NodeJS.ProcessEnv;
-
-  /** `ownHome: false` keeps the user's PULUMI_HOME (the demo, whose stack a user goes on using). */
-  constructor(
-    readonly base: string,
-    opts: { ownHome?: boolean } = {},
-  ) {
-    this.backend = path.join(base, "backend");
-    this.home = opts.ownHome === false ? (process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi")) : path.join(base, "pulumi-home");
-    fs.mkdirSync(this.backend, { recursive: true });
-    fs.mkdirSync(this.home, { recursive: true });
-    this.env = {
-      ...process.env,
-      PULUMI_BACKEND_URL: `file://${this.backend}`,
-      PULUMI_HOME: this.home,
-      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      // The language host and the dynamic-provider launcher sit next to the CLI; `node` is the
-      // project's Node 24 (consumers run on theirs).
-      PATH: [...cliPathDirs(this.bin), process.env.PATH ?? ""].join(path.delimiter),
-    };
-  }
-
-  /** Runs `pulumi ...args` in `cwd`; throws with the whole output unless it exits 0 (or `allowFailure`). */
-  run(cwd: string, args: string[], opts: { allowFailure?: boolean; onOutput?: (text: string) => void } = {}): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = execFile(this.bin, ["--non-interactive", ...args], { cwd, env: this.env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
-        const r = { code, stdout: String(stdout), stderr: String(stderr) };
-        if (code !== 0 && !opts.allowFailure) reject(new Error(`pulumi ${args.join(" ")} (in ${cwd}) exited ${code}\n${r.stdout}\n${r.stderr}`));
-        else resolve(r);
-      });
-      if (opts.onOutput) child.stdout?.on("data", (d) => opts.onOutput!(String(d)));
-      child.stdin?.end();
-    });
-  }
-
-  /** `pulumi stack export` of a stack, parsed. */
-  async state(cwd: string, stack: string): Promise<any> {
-    return JSON.parse((await this.run(cwd, ["stack", "export", "--stack", stack])).stdout);
-  }
-
-  /** `pulumi config set` of every key, secrets with --secret (values as arguments: these are test values). */
-  async configure(cwd: string, stack: string, config: Record<string, { value: string; secret?: boolean }>): Promise<void> {
-    for (const [k, v] of Object.entries(config)) {
-      await this.run(cwd, ["config", "set", "--stack", stack, ...(v.secret ? ["--secret"] : []), k, "--", v.value]);
-    }
-  }
-}
+export { PASSPHRASE, CliResult, PulumiCli, summary } from "../../tools/harness/pulumi-cli";
 
 /**
  * The module every dynamic resource's stored provider in a state export loads: the one it
@@ -87,16 +25,6 @@ export function storedModules(state: any): string[] {
       const mods = [...text.matchAll(/\brequire\("([^"]+)"\)|\bmodule: "([^"]+)"/g)].map((m) => m[1] ?? m[2]);
       return mods.length ? mods.join(",") : "<none>";
     });
-}
-
-/** Resource-change counts from the CLI's summary ("+ 9 created", "9 unchanged", …). */
-export function summary(out: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  const block = out.slice(out.lastIndexOf("Resources:"));
-  for (const m of block.matchAll(/^\s+(?:[+~-]+|\+-)?\s*(\d+) (to create|created|to update|updated|to delete|deleted|to replace|replaced|unchanged|errored)/gm)) {
-    counts[m[2].replace(/^to /, "")] = Number(m[1]);
-  }
-  return counts;
 }
 
 export type InstallMode = "tarball" | "directory" | "link" | "workspace" | "pnpm-workspace";

@@ -1,10 +1,10 @@
 // The world a changefeed needs, built the way the guide's first five steps build it: a bucket, a
 // service account, a custom role holding only storage.objects.create, the bucket grant, and a key.
 import type { Client } from "pg";
-import type { GcpEmulator } from "../twin/gcp/emulator";
-import type { RunningTwin } from "../twin/cockroach/spawn";
+import type { GcpEmulator } from "../../stand-ins";
+import type { RunningTwin } from "../../stand-ins";
 import type { Gcp } from "../../provider/gcp/client";
-import type { TwinOptions } from "../twin/cockroach/twin";
+import type { TwinOptions } from "../../stand-ins";
 import { startStandIns } from "./stand-ins";
 
 export interface CdcFixture {

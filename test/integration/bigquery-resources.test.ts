@@ -10,7 +10,7 @@ import { bigQueryViewOperations } from "../../provider/gcp/bigquery-view";
 import { bigQuerySchema, bigQuerySourceUris, buildCreateChangefeedStatement, buildSinkUri, dedupViewQuery } from "../../provider";
 import { CdcFixture, cdcFixture } from "../helpers/cdc-fixture";
 import { insertEvents, makeEvents, readDelivered, waitFor, account } from "../helpers/events";
-import { bqemulatorInstalled } from "../twin/gcp/bigquery-engine";
+import { bqemulatorInstalled } from "../../stand-ins";
 
 jest.setTimeout(180_000);
 const run = bqemulatorInstalled() ? describe : describe.skip;

@@ -1,6 +1,6 @@
 // Each GCP resource's lifecycle against the emulator, through the real Google clients: create,
 // no-op diff, in-place update, replace, refresh after an out-of-band delete, delete twice.
-import { GcpEmulator } from "../twin/gcp/emulator";
+import { GcpEmulator } from "../../stand-ins";
 import { Driver, TEST_DEPLOYMENT, PartialFailure, State } from "../harness/driver";
 import type { Operations } from "../../provider/engine/contract";
 import { bucketOperations } from "../../provider/gcp/bucket";

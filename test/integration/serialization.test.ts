@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFile } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
-import { GcpEmulator } from "../twin/gcp/emulator";
+import { GcpEmulator } from "../../stand-ins";
 import { Consumer, consumerLayout } from "../harness/consumer";
 
 jest.setTimeout(120_000);

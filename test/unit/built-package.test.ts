@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { makeKeyWithAwkwardBase64 } from "../helpers/keys";
-import { findRepoRoot } from "../harness/root";
+import { findRepoRoot } from "../../tools/harness/root";
 
 const root = findRepoRoot();
 

@@ -45,5 +45,8 @@ test("the demo, the bench and the tools never reach into test/; the stand-ins on
 test("the scanner sees imports: a file known to import another is found to", () => {
   const index = importsOf(path.join(repoRoot, "provider", "index.ts"));
   expect(index.files).toContain(path.join(repoRoot, "provider", "permissions.ts"));
-  expect(index.packages).toContain("@pulumi/pulumi");
+  const component = importsOf(path.join(repoRoot, "provider", "audit-stream", "index.ts"));
+  expect(component.packages).toContain("@pulumi/pulumi");
+  // Type-only imports count: this one is `import type`.
+  expect(component.files).toContain(path.join(repoRoot, "provider", "cockroach", "health.ts"));
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs bqemulator (PyPI, the query engine behind the GCP emulator's BigQuery subset,
-# test/twin/gcp/bigquery-engine.ts) into <repo>/.cache/bqemulator/venv.
+# stand-ins/gcp/bigquery-engine.ts) into <repo>/.cache/bqemulator/venv.
 #
 # - Idempotent: when the venv's bqemulator runs (--version) and imports, nothing is done.
 # - Pinned versions, as probed in docs/bigquery-research.md: bqemulator 1.4.0 runs on DuckDB 1.5.5;
