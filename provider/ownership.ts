@@ -20,6 +20,7 @@
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
 import * as crypto from "crypto";
+import type * as pulumi from "@pulumi/pulumi";
 
 /** The label key (GCP labels) and the description marker's word. */
 export const OWNER_LABEL = "zitadel-audit-stream";
@@ -33,6 +34,14 @@ export interface Identity {
   owner: string;
   deployment?: string;
   instance?: string;
+}
+
+/** The arguments of every resource whose objects carry a stream's identity. */
+export interface OwnedArgs {
+  /** The stream's identity (StreamIdentity.deployment), carried by what this resource makes (a label, or a marker in a description). Default: the stack's. */
+  deployment?: pulumi.Input<string>;
+  /** Adopt what another deployment of the same names made (the one the error names, or "legacy"): the recovery after a lost state. Recorded in `takenOverFrom`. */
+  takeOver?: pulumi.Input<string>;
 }
 
 export const newDeployment = (): string => crypto.randomBytes(8).toString("hex");

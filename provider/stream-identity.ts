@@ -14,14 +14,11 @@
 // (provider/operations-provider.ts): this file's path and its `streamIdentityOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ArgsInSchema, ConfigLike, Operations } from "./engine/contract";
-import { defined, withoutProvider } from "./engine/check";
-import { engineFacing, defineResource } from "./engine/define";
+import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "./engine";
+import type { ArgsInSchema, ConfigLike, Operations, Outputs } from "./engine";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
-import { noImport } from "./engine/no-import";
-import { inputRules } from "./engine/rules";
 
 const NO_IMPORT = noImport("StreamIdentity", "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name");
 
@@ -46,6 +43,7 @@ true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;
 const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });
 
 export const streamIdentityOperations: Operations = engineFacing(
+  NO_IMPORT,
   {
     check: RULES.check,
     diff: RULES.diff,
@@ -56,7 +54,6 @@ export const streamIdentityOperations: Operations = engineFacing(
     },
 
     async read(_config: ConfigLike | undefined, id: string, props?: any) {
-      if (!props) throw new Error(NO_IMPORT.refusal(id));
       return { id, props: withoutProvider(props) };
     },
 
@@ -87,16 +84,16 @@ export const streamIdentityOperations: Operations = engineFacing(
   ["connectionString"],
 );
 
-export interface StreamIdentity {
-  /** 16 hex characters, made once; every object of the stream carries it. */
-  readonly deployment: pulumi.Output<string>;
-}
+export interface StreamIdentity extends Outputs<{ /** 16 hex characters, made once; every object of the stream carries it. */ deployment: string }> {}
 
 /** The identity of one deployment of a stream: made once, kept in state, carried by every object the stream makes. */
 export class StreamIdentity extends defineResource<StreamIdentityArgs>("index", __filename, { streamIdentityOperations }, NO_IMPORT, {
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["connectionString", "sweepJobs", "deployment"],
 }) {}
+
+/** What a resource whose objects carry the stream's identity gives defineResource: its owner, and the stack's deployment by default. */
+export const OWNED = { owner: true, defaultDeployment: () => stackIdentity().deployment } as const;
 
 /** One per run of a program: keyed by the run's Stack resource (an inline Automation API program runs many times in one process). */
 const stackIdentities = new WeakMap<object, StreamIdentity>();

@@ -19,17 +19,15 @@
 // this file's path and its `changefeedOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ArgsInSchema, ConfigLike, DeepInput, Operations, Permissions } from "../engine/contract";
-import { UNKNOWN, defined, validate } from "../engine/check";
-import { classifyDiff, sameValue } from "../engine/diff";
-import { engineFacing, defineResource } from "../engine/define";
+import { UNKNOWN, classifyDiff, defineResource, defined, engineFacing, noImport, sameValue, validate } from "../engine";
+import type { ArgsInSchema, ConfigLike, DeepInput, Operations, Outputs, Permissions } from "../engine";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, isPubSubSink, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { changefeedOptionsSchema, ChangefeedOptions } from "../cdc/statement";
 import { payloadWarning } from "../cdc/secret-events";
 import { ValidationError, goDurationSeconds } from "../validation";
 import { Identity, isJobMarker, isLegacyJobMarker, jobMarker, jobTakeOverValue } from "../ownership";
-import { stackIdentity } from "../stream-identity";
+import { OWNED } from "../stream-identity";
 import { Db, explain, where, withClient } from "./sql";
 import { LIVE, RUNNING, JobRow, cancelJob, decimalGreater, laterHighWater, resumeJob, retryingError, showJob, toHlc } from "./jobs";
 import { cancelAll, jobsToCancelBeside, liveJobsOf, markerOf, newerJob } from "./reconcile";
@@ -38,7 +36,6 @@ import { planUpdate } from "./plan";
 import { readGcWindow } from "./gc";
 import { CREATE_ONLY, Feed, UNKNOWN_KEY, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
-import { noImport } from "../engine/no-import";
 
 const NO_IMPORT = noImport("Changefeed", "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)");
 
@@ -154,6 +151,8 @@ export const changefeedInputs = z
 
 true satisfies ArgsInSchema<ChangefeedArgs, typeof changefeedInputs>;
 
+export type ChangefeedInputs = z.output<typeof changefeedInputs>;
+
 /** Why a cursor can never be right (a date that does not exist, or the future), or undefined. */
 export function cursorProblem(cursor: string, now = Date.now()): string | undefined {
   let ms: number;
@@ -202,7 +201,8 @@ async function pruned(config: ConfigLike | undefined, i: any, id: string, outs: 
   });
 }
 
-export const changefeedOperations: Operations = engineFacing(
+export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState> = engineFacing(
+  NO_IMPORT,
   {
     async check(_config: ConfigLike | undefined, olds: any, news: any) {
       if (typeof news.query?.query === "string") await loadSqlParser();
@@ -295,7 +295,6 @@ export const changefeedOperations: Operations = engineFacing(
     },
 
     async read(config: ConfigLike | undefined, id: string, props?: any) {
-      if (!props) throw new Error(NO_IMPORT.refusal(id));
       return withClient(props.connectionString, config, async (c) => {
         const job = props.jobId ? await showJob(c, props.jobId).catch((e) => {
           throw explain(e, `read changefeed job ${props.jobId}`);
@@ -416,45 +415,69 @@ export function needsHealing(job: JobRow | undefined): string | undefined {
   return retryingError(job);
 }
 
-export interface Changefeed {
-  /** The running job (a string: CockroachDB job ids exceed 2^53). It changes on a handoff. */
-  readonly jobId: pulumi.Output<string>;
-  /** Every job this resource has run, oldest first. */
-  readonly jobHistory: pulumi.Output<string[]>;
-  readonly status: pulumi.Output<string>;
-  readonly runningStatus: pulumi.Output<string>;
-  readonly highWaterTimestamp: pulumi.Output<string | null>;
-  readonly error: pulumi.Output<string>;
-  /**
-   * healthy | lagging | failing | stopped, with the reason in one line and the high-water's lag,
-   * as of the last create, update or refresh (`pulumi refresh` reads it anew).
-   */
-  readonly health: pulumi.Output<FeedHealth>;
-  /** The sink as CockroachDB shows it, CREDENTIALS=redacted. */
-  readonly sinkUriRedacted: pulumi.Output<string>;
-  /** The SELECT the feed runs. */
-  readonly select: pulumi.Output<string>;
-  /** The `metrics_label` every job of this resource carries, by which a job left by a crash is found. */
-  readonly marker: pulumi.Output<string>;
-  /** CockroachDB's cluster time when the first job was created. */
-  readonly startedAt: pulumi.Output<string | null>;
-  /** The cluster's id (`crdb_internal.cluster_id()`): a connection to another cluster replaces the feed. */
-  readonly clusterId: pulumi.Output<string>;
-  /** The deployment (or "legacy") whose job this feed took over with `takeOver`; "" when none. */
-  readonly takenOverFrom: pulumi.Output<string>;
-  /** Spans of events the feed skipped because a cursor was chosen after its last high-water: `{ from, to, at, reason }`. */
-  readonly gaps: pulumi.Output<{ from: string; to: string; at: string; reason: string }[]>;
+/** A span of events the feed skipped because a cursor was chosen after its last high-water. */
+export interface Gap {
+  from: string;
+  to: string;
+  at: string;
+  reason: string;
 }
+
+/**
+ * What a Changefeed keeps in state: its checked inputs and what the jobs showed. Each field says which
+ * version first wrote it; a stack last written by an older version lacks the later fields, and each
+ * reader says what a missing one means. 0.1.0's inputs had no proveDelivery, maxLagSeconds, deployment
+ * or takeOver: check fills their defaults on the next up (deployment: the stack's StreamIdentity).
+ */
+export interface ChangefeedState extends ChangefeedInputs {
+  /** The running job (a string: CockroachDB job ids exceed 2^53). It changes on a handoff. Since 0.1.0. */
+  jobId: string;
+  /** Every job this resource has run, oldest first. Since 0.1.0. */
+  jobHistory: string[];
+  /** The job's status as last read (running, paused, failed, …; "unknown" when a failure left it unread). Since 0.1.0. */
+  status: string;
+  /** CockroachDB's running_status: a retrying sink error shows here. Since 0.1.0. */
+  runningStatus: string;
+  /** The job's high-water, an HLC decimal (a string, every digit kept); null before the first checkpoint. Since 0.1.0. */
+  highWaterTimestamp: string | null;
+  /** The job's error, "" when none. Since 0.1.0. */
+  error: string;
+  /** The sink as CockroachDB shows it, CREDENTIALS=redacted. Since 0.1.0. */
+  sinkUriRedacted: string;
+  /** The SELECT the feed runs. Since 0.1.0. */
+  select: string;
+  /** The `metrics_label` every job of this resource carries, by which a job left by a crash is found (0.1.0's form is isLegacyJobMarker's). Since 0.1.0. */
+  marker: string;
+  /** CockroachDB's cluster time when the first job was created; null when no job ever checkpointed. Since 0.1.0. */
+  startedAt: string | null;
+  /**
+   * healthy | lagging | failing | stopped, with the reason in one line and the high-water's lag, as of
+   * the last create, update or refresh. After 0.1.0; missing: read anew by the next diff or refresh.
+   */
+  health?: FeedHealth;
+  /** Keys of the writer's account that could not be deleted yet (exclusiveKeys): the next update tries again. After 0.1.0; missing: none. */
+  unusedKeys?: string[];
+  /** The cluster's id (`crdb_internal.cluster_id()`): a connection to another cluster replaces the feed. After 0.1.0; missing: recorded by the next update. */
+  clusterId?: string;
+  /** The deployment (or "legacy") whose job this feed took over with `takeOver`; "" when none. After 0.1.0; missing: none. */
+  takenOverFrom?: string;
+  /** Spans of events the feed skipped because a cursor was chosen after its last high-water. After 0.1.0; missing: none. */
+  gaps?: Gap[];
+}
+
+/** The outputs a program reads. */
+const OUTPUTS = ["jobId", "jobHistory", "status", "runningStatus", "highWaterTimestamp", "error", "health", "sinkUriRedacted", "select", "marker", "startedAt", "clusterId", "takenOverFrom", "gaps"] as const;
+
+export interface Changefeed extends Outputs<Pick<ChangefeedState, (typeof OUTPUTS)[number]>> {}
 
 /** A CockroachDB changefeed streaming a CDC query into Cloud Storage or Pub/Sub. */
 export class Changefeed extends defineResource<ChangefeedArgs>("cockroach", __filename, { changefeedOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sink: pulumi.secret(args.sink) }),
   announce: (name, args) => {
     const payload = !pulumi.Output.isInstance(args.query) && !(args.query instanceof Promise) ? payloadWarning(args.query as { payload?: unknown } | undefined) : undefined;
     if (payload) void pulumi.log.warn(`Changefeed ${name}: ${payload}`);
   },
-  outputs: ["jobId", "jobHistory", "status", "runningStatus", "highWaterTimestamp", "error", "health", "sinkUriRedacted", "select", "marker", "startedAt", "unusedKeys", "clusterId", "takenOverFrom", "gaps"],
+  outputs: [...OUTPUTS, "unusedKeys"],
   secretOutputs: ["sink", "connectionString"],
 }) {}

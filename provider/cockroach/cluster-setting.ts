@@ -7,13 +7,10 @@
 // `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
+import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
+import type { ArgsInSchema, ConfigLike, Operations, Outputs } from "../engine";
 import { explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
-import { noImport } from "../engine/no-import";
-import { inputRules } from "../engine/rules";
 
 const NO_IMPORT = noImport("ClusterSetting", "declare it without `import`: it reads the setting and changes it only when needed");
 
@@ -73,9 +70,8 @@ function literal(v: string): string {
 
 const RULES = inputRules({ schema: clusterSettingInputs, replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
 
-export const clusterSettingOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const clusterSettingOperations: Operations = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
   async create(config: ConfigLike | undefined, i: any) {
     const r = await apply(config, i);
@@ -83,7 +79,6 @@ export const clusterSettingOperations: Operations = engineFacing({
   },
 
   async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
     const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
       throw explain(e, `read cluster setting ${props.name}`);
     });
@@ -105,13 +100,7 @@ export const clusterSettingOperations: Operations = engineFacing({
   },
 }, ["connectionString"]);
 
-
-export interface ClusterSetting {
-  readonly name: pulumi.Output<string>;
-  readonly value: pulumi.Output<string>;
-  /** The value before this resource first set it. */
-  readonly previousValue: pulumi.Output<string>;
-}
+export interface ClusterSetting extends Outputs<{ name: string; value: string; /** The value before this resource first set it. */ previousValue: string }> {}
 
 /** A CockroachDB cluster setting; by default turns on kv.rangefeed.enabled. */
 export class ClusterSetting extends defineResource<ClusterSettingArgs>("cockroach", __filename, { clusterSettingOperations }, NO_IMPORT, {

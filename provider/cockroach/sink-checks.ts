@@ -3,7 +3,7 @@
 // delivery), and, with exclusiveKeys, deleting the writer's other keys once the job runs on its own.
 //
 // Reached from state only through provider/cockroach/changefeed.ts (see provider/operations-provider.ts).
-import { gcpClients, gcpConfigFrom, gcpError, callRest, Gcp } from "../gcp/client";
+import { Gcp, callRest, clientsFor, gcpClients, gcpConfigFrom, gcpError } from "../gcp/client";
 import { messageOf, notFound, statusOf, withRetry } from "../gcp/recovery";
 import { encodeCredentials, isPubSubSink } from "../cdc/sink";
 import { firstNameFrom } from "../cdc/files";
@@ -82,7 +82,7 @@ export interface DeliveryProbe {
 }
 
 export async function deliveryProbe(config: ConfigLike | undefined, i: any, since: string, identity: Identity): Promise<DeliveryProbe> {
-  const gcp = await gcpClients(gcpConfigFrom(config)).catch((e) => {
+  const gcp = await clientsFor(config).catch((e) => {
     throw new Error(`changefeed: proving delivery reads back what the job writes, as the deploying identity, and there is none: ${(e as Error).message}. Give the deployer's credentials (gcp:credentials or Application Default Credentials, and gcp:project), or set proveDelivery: "checkpoint" (the job's first checkpoint then counts as proof). Nothing was changed.`);
   });
   return isPubSubSink(i.sink) ? pubsubProbe(gcp, i.sink, identity) : gcsProbe(gcp, i.sink, since);
@@ -162,7 +162,7 @@ export async function pruneKeys(config: ConfigLike | undefined, i: any, identity
   if (!i.exclusiveKeys || !key) return [];
   const account = `projects/-/serviceAccounts/${key.client_email}`;
   const left: string[] = [];
-  const gcp = await gcpClients(gcpConfigFrom(config));
+  const gcp = await clientsFor(config);
   const sa = await withRetry(() => gcp.iam.projects.serviceAccounts.get({ name: account }), { what: `read ${key.client_email}` }).catch((e) => {
     throw gcpError(e, `read the writer account ${key.client_email} (before deleting its other keys)`);
   });

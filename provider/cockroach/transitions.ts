@@ -8,8 +8,7 @@
 import { buildSinkUri } from "../cdc/sink";
 import { ChangefeedOptions, renderChangefeedOptions } from "../cdc/statement";
 import { feedRows } from "../cdc/query";
-import { defined, withoutProvider } from "../engine/check";
-import { sameValue } from "../engine/diff";
+import { defined, sameValue, withoutProvider } from "../engine";
 import type { Identity } from "../ownership";
 import { ConnectionLostError, Db, explain } from "./sql";
 import { ENDED, JobRow, LIVE, WaitFailed, cancelJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, toHlc, waitForJob, waitPast } from "./jobs";

@@ -30,6 +30,11 @@ export interface Operations<I = any, S = any> {
   delete(config: ConfigLike | undefined, id: string, props: S): Promise<void>;
 }
 
+/** The operations as a resource file writes them: `read` always has the state (engineFacing refuses a read without it: an import). */
+export interface ResourceOperations<I = any, S = any> extends Omit<Operations<I, S>, "read"> {
+  read(config: ConfigLike | undefined, id: string, props: S): Promise<{ id: string; props?: S; inputs?: Record<string, unknown> }>;
+}
+
 type Scalar = string | number | boolean | null | undefined;
 
 /**
@@ -54,3 +59,6 @@ export type Permissions = Readonly<Record<string, readonly string[]>>;
  * ArgsInSchema<BucketArgs, typeof bucketInputs>` fails to compile, naming the stray keys, otherwise.
  */
 export type ArgsInSchema<Args, Schema extends import("zod").ZodType> = [Exclude<keyof Args, keyof import("zod").input<Schema>>] extends [never] ? true : { argsNotInSchema: Exclude<keyof Args, keyof import("zod").input<Schema>> };
+
+/** A resource's outputs as a program reads them: `export interface Bucket extends Outputs<{ name: string; … }> {}` beside its class. */
+export type Outputs<T> = { readonly [K in keyof T]-?: pulumi.Output<Exclude<T[K], undefined>> };

@@ -2,7 +2,7 @@
 // only what is its own: args, schema, outputs, operations, permissions and import advice; and the
 // operations as the engine sees them (engineFacing).
 import * as pulumi from "@pulumi/pulumi";
-import type { ConfigLike, Operations } from "./contract";
+import type { ConfigLike, Operations, ResourceOperations } from "./contract";
 import { NoImport } from "./no-import";
 import { scrubSecrets, secretsIn } from "./secrets";
 import { startWatchdog } from "./watchdog";
@@ -27,10 +27,11 @@ export function forEngine<T extends { failures?: { property: string; reason: str
 
 /**
  * The operations as the engine should see them: `check`'s failures rendered for the CLI (see
- * forEngine), and every error message scrubbed of secrets (see scrubSecrets) — the connection
- * string, the sink's key, private keys, and the config's credentials — whatever the input's secrecy.
+ * forEngine), every error message scrubbed of secrets (see scrubSecrets) — the connection string,
+ * the sink's key, private keys, and the config's credentials — whatever the input's secrecy, and
+ * `read` without state (what `pulumi import` and `get` ask for) refused with the resource's advice.
  */
-export function engineFacing<I, S>(ops: Operations<I, S>, secretKeys: string[] = []): Operations<I, S> {
+export function engineFacing<I, S>(imports: NoImport, ops: ResourceOperations<I, S>, secretKeys: string[] = []): Operations<I, S> {
   const guard =
     <A extends unknown[], R>(fn: (config: ConfigLike | undefined, ...args: A) => Promise<R>) =>
     async (config: ConfigLike | undefined, ...args: A): Promise<R> => {
@@ -53,7 +54,10 @@ export function engineFacing<I, S>(ops: Operations<I, S>, secretKeys: string[] =
     check: guard(async (config, olds, news) => forEngine(await ops.check(config, olds, news), secretKeys)),
     diff: guard(ops.diff),
     create: guard(ops.create),
-    read: guard(ops.read),
+    read: guard(async (config, id: string, props?: S) => {
+      if (!props) throw new Error(imports.refusal(id));
+      return ops.read(config, id, props);
+    }),
     update: guard(ops.update),
     delete: guard(ops.delete),
   };

@@ -44,6 +44,8 @@ export interface Rules<S extends z.ZodType> extends InputRules<S> {
   withSticky<T extends Record<string, any>>(olds: Record<string, any>, news: T): T;
   /** The diff and the fields that update in place. */
   changes(olds: Record<string, any>, news: Record<string, any>): DiffResult & { updates: string[] };
+  /** `check` and `diff` as a resource's operations: `engineFacing({ ...RULES.handlers, async create() {…}, … })`. */
+  readonly handlers: Pick<Rules<S>, "check" | "diff">;
 }
 
 export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
@@ -53,7 +55,7 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
   };
   const changes = (olds: Record<string, any>, news: Record<string, any>) =>
     classifyDiff(olds, withSticky(olds, news), { replace: [...r.replace], update: [...r.update], deleteBeforeReplace: r.deleteBeforeReplace?.(olds, news) ?? false });
-  return {
+  const rules: Omit<Rules<S>, "handlers"> = {
     ...r,
     withSticky,
     changes,
@@ -72,4 +74,5 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
       return changes(olds, news);
     },
   };
+  return { ...rules, handlers: { check: rules.check, diff: rules.diff } };
 }

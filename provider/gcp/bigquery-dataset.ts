@@ -14,44 +14,30 @@
 // The provider stored in state is `require(".../provider/stored/bigquery-dataset.js")`
 // (provider/operations-provider.ts): this file's path and its `bigQueryDatasetOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, Gcp } from "./client";
+import { Gcp, clientsFor } from "./client";
 import { z } from "zod";
-import { projectId, utf8Max, datasetId, labels, datasetReader, identitySchema, PROJECT_DEFAULT } from "./fields";
+import { PROJECT_DEFAULT, ProjectArgs, datasetId, datasetReader, identitySchema, labels, projectId, utf8Max } from "./fields";
 import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
 import { OWNER_LABEL, createOrAdopt, identityOf, labelTag } from "./ownership";
 import { mayDelete, ownerLabels, tagOf } from "../ownership";
-import { stackIdentity } from "../stream-identity";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
+import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { notFound } from "./recovery";
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("BigQueryDataset", "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const BIGQUERY_DATASET_PERMISSIONS: Permissions = {
-  create: ["bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.update"],
-  "read (refresh)": ["bigquery.datasets.get"],
-  update: ["bigquery.datasets.get", "bigquery.datasets.update"],
-  delete: ["bigquery.datasets.delete"],
-};
+export const BIGQUERY_DATASET_PERMISSIONS = collectionPermissions("bigquery.datasets", { create: ["bigquery.datasets.get", "bigquery.datasets.update"], update: ["bigquery.datasets.get"] });
 
-export interface BigQueryDatasetArgs {
+export interface BigQueryDatasetArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
-  project?: pulumi.Input<string>;
   /** Default "US". */
   location?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Members who may read the dataset's tables: "user:…", "serviceAccount:…", "group:…". */
   readers?: pulumi.Input<pulumi.Input<string>[]>;
-  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export const bigQueryDatasetInputs = z.strictObject({
@@ -67,6 +53,9 @@ export const bigQueryDatasetInputs = z.strictObject({
 true satisfies ArgsInSchema<BigQueryDatasetArgs, typeof bigQueryDatasetInputs>;
 
 export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { project: string };
+
+/** What a BigQueryDataset keeps in state. */
+export type BigQueryDatasetState = BigQueryDatasetInputs & { fullId: string; etag: string; takenOverFrom: string };
 
 const REPLACE = ["datasetId", "project", "location"];
 const UPDATE = ["description", "labels", "readers"];
@@ -85,17 +74,17 @@ const isReaderOf = (entry: any, members: string[]) =>
 
 const RULES = inputRules({ schema: bigQueryDatasetInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE, deleteBeforeReplace: () => true });
 
-export const bigQueryDatasetOperations: Operations = engineFacing({
+export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQueryDatasetState> = engineFacing(NO_IMPORT, {
   check: RULES.check,
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async diff(_config, _id, olds, news) {
     // BigQuery locations are case-insensitive.
     const upper = (v: any) => ({ ...v, location: typeof v.location === "string" ? v.location.toUpperCase() : v.location });
     return RULES.changes(upper(olds), upper(news));
   },
 
-  async create(config: ConfigLike | undefined, i: BigQueryDatasetInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const name = `${project}:${i.datasetId}`;
     const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabels(identityOf(i)) } };
@@ -115,9 +104,8 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     return { id: name, outs: outputs({ ...i, project, takenOverFrom }, final) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const d = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
     if (!d) return { id: "" };
     const readers = (props.readers as string[]).filter((m) => (d.access ?? []).some((a: any) => isReaderOf(a, [m])));
@@ -126,17 +114,17 @@ export const bigQueryDatasetOperations: Operations = engineFacing({
     return { id, props: outputs({ ...props, description: d.description ?? "", labels, readers, location: d.location ?? props.location }, d) };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } }, olds.labels ?? {});
     return { outs: outputs(news, d) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id, props) {
+    const gcp = await clientsFor(config);
     if (tagOf(identityOf(props)) !== undefined) {
       const found = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
       if (!found) return;
@@ -179,23 +167,15 @@ async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders:
   }
 }
 
-function outputs(i: any, d: any) {
+function outputs(i: any, d: any): BigQueryDatasetState {
   const rest = withoutProvider(i);
-  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "", takenOverFrom: rest.takenOverFrom ?? "" });
+  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as BigQueryDatasetState;
 }
 
-export interface BigQueryDataset {
-  readonly datasetId: pulumi.Output<string>;
-  readonly project: pulumi.Output<string>;
-  readonly location: pulumi.Output<string>;
-  /** `project:dataset`. */
-  readonly fullId: pulumi.Output<string>;
-  readonly readers: pulumi.Output<string[]>;
-}
+export interface BigQueryDataset extends Outputs<{ datasetId: string; project: string; location: string; /** `project:dataset`. */ fullId: string; readers: string[] }> {}
 
 /** A BigQuery dataset with read access for the given members. */
 export class BigQueryDataset extends defineResource<BigQueryDatasetArgs>("gcp", __filename, { bigQueryDatasetOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   outputs: ["project", "location", "readers", "fullId", "etag", "takenOverFrom"],
 }) {}

@@ -6,35 +6,26 @@
 // The provider stored in state is `require(".../provider/stored/bigquery-table.js")`
 // (provider/operations-provider.ts): this file's path and its `bigQueryTableOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom } from "./client";
+import { clientsFor, clientsWithProject } from "./client";
 import { z } from "zod";
-import { projectId, utf8Max, datasetId, tableId, identitySchema, PROJECT_DEFAULT } from "./fields";
+import { PROJECT_DEFAULT, ProjectArgs, datasetId, identitySchema, projectId, tableId, utf8Max } from "./fields";
 import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from "./bigquery-common";
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
-import { stackIdentity } from "../stream-identity";
+
 import type { BigQueryField } from "../cdc/bigquery";
-import type { ArgsInSchema, ConfigLike, DeepInput, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
+import type { ArgsInSchema, DeepInput, Operations, Outputs } from "../engine";
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("BigQueryTable", "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name");
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). An external table over Cloud Storage also needs to read the bucket at create (BigQuery docs, "Create Cloud Storage external tables", required permissions); the emulator does not check those, so the least-privilege tests check the bigquery.* part both ways. */
-export const BIGQUERY_TABLE_PERMISSIONS: Permissions = {
-  create: ["bigquery.tables.create", "storage.buckets.get", "storage.objects.get", "storage.objects.list"],
-  "read (refresh)": ["bigquery.tables.get"],
-  update: ["bigquery.tables.update"],
-  delete: ["bigquery.tables.delete"],
-};
+export const BIGQUERY_TABLE_PERMISSIONS = collectionPermissions("bigquery.tables", { create: ["storage.buckets.get", "storage.objects.get", "storage.objects.list"] });
 
-export interface BigQueryTableArgs {
+export interface BigQueryTableArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
   tableId: pulumi.Input<string>;
-  project?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   /** The columns (bigQuerySchema() gives the changefeed's). */
   schema: DeepInput<BigQueryField[]>;
@@ -52,10 +43,6 @@ export interface BigQueryTableArgs {
    * (give that account roles/storage.objectViewer on it instead).
    */
   connectionId?: pulumi.Input<string>;
-  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export const bigQueryField = z.strictObject({
@@ -88,11 +75,15 @@ true satisfies ArgsInSchema<BigQueryTableArgs, typeof bigQueryTableInputs>;
 
 export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
 
+/** What a BigQueryTable keeps in state. */
+export type BigQueryTableState = BigQueryTableInputs & { fullId: string; type: string; takenOverFrom: string };
+
 const REPLACE = ["project", "datasetId", "tableId"];
+const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords", "connectionId"];
+const RULES = inputRules({ schema: bigQueryTableInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
 /** BigQuery answers with the legacy type names (INTEGER for INT64, …) whatever the table was created with (tables#TableFieldSchema). */
 const STANDARD_TYPE: Record<string, string> = { INTEGER: "INT64", FLOAT: "FLOAT64", BOOLEAN: "BOOL" };
-const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords", "connectionId"];
 
 function tableBody(i: BigQueryTableInputs & { project: string }) {
   return {
@@ -112,22 +103,22 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
   };
 }
 
-const RULES = inputRules({ schema: bigQueryTableInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
+function outputs(i: any, t: any): BigQueryTableState {
+  const rest = withoutProvider(i);
+  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL", takenOverFrom: rest.takenOverFrom ?? "" }) as BigQueryTableState;
+}
 
-export const bigQueryTableOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTableState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: BigQueryTableInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
-    const inputs = { ...i, project: i.project ?? gcp.project };
+  async create(config, i) {
+    const { gcp, inputs } = await clientsWithProject(config, i);
     const t = await createOrAdoptTable(gcp, inputs.project, i.datasetId, i.tableId, i, tableBody(inputs), "external table");
     return { id: `${inputs.project}.${i.datasetId}.${i.tableId}`, outs: outputs({ ...inputs, takenOverFrom: t.takenOverFrom }, t.made) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const t = await bqOrUndefined(gcp, tablePath(props.project, props.datasetId, props.tableId), `read external table ${id}`);
     if (!t) return { id: "" };
     const x = t.externalDataConfiguration ?? {};
@@ -149,40 +140,26 @@ export const bigQueryTableOperations: Operations = engineFacing({
     };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     const t = await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update external table ${id}`, tableBody({ ...news, owner: news.owner ?? olds.owner }));
     return { outs: outputs(news, t) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id, props) {
+    const gcp = await clientsFor(config);
     // The table only points at the files: they stay in the bucket.
     await deleteTable(gcp, props.project, props.datasetId, props.tableId, "external table", props);
   },
 });
 
-function outputs(i: any, t: any) {
-  const rest = withoutProvider(i);
-  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL", takenOverFrom: rest.takenOverFrom ?? "" });
-}
-
-export interface BigQueryTable {
-  readonly project: pulumi.Output<string>;
-  readonly datasetId: pulumi.Output<string>;
-  readonly tableId: pulumi.Output<string>;
-  /** `project.dataset.table`, as GoogleSQL names it. */
-  readonly fullId: pulumi.Output<string>;
-  readonly schema: pulumi.Output<BigQueryField[]>;
-  readonly sourceUris: pulumi.Output<string[]>;
-}
+export interface BigQueryTable extends Outputs<{ project: string; datasetId: string; tableId: string; /** `project.dataset.table`, as GoogleSQL names it. */ fullId: string; schema: BigQueryField[]; sourceUris: string[] }> {}
 
 /** A BigQuery external table over NDJSON files in Cloud Storage. */
 export class BigQueryTable extends defineResource<BigQueryTableArgs>("gcp", __filename, { bigQueryTableOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   outputs: ["project", "fullId", "type", "takenOverFrom"],
 }) {}

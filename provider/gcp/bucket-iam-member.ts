@@ -6,7 +6,7 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketIamMemberOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { clientsFor, gcpError } from "./client";
 import { notFound, withRetry } from "./recovery";
 import { changeMember, hasMember } from "./iam-policy";
 import { bucketTarget, recordGrant, releaseGrant } from "./grant-registry";
@@ -14,12 +14,8 @@ import { newInstance } from "../ownership";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { ownerSchema, roleName, member } from "./fields";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, validate } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { defineResource, defined, engineFacing, inputRules, noImport, validate } from "../engine";
+import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
 
 const NO_IMPORT = noImport("BucketIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
 
@@ -61,18 +57,21 @@ true satisfies ArgsInSchema<BucketIamMemberArgs, typeof bucketIamMemberInputs>;
 
 export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
 
+/** What a BucketIamMember keeps in state. */
+export type BucketIamMemberState = Pick<BucketIamMemberInputs, "bucket" | "role" | "member" | "condition" | "owner"> & { /** Which instance of the grant holds the binding (grant-registry.ts); none for a grant recorded nowhere. */ instance?: string };
+
 // A binding is its role, member and condition: any change is another binding.
 const RULES = inputRules({ schema: bucketIamMemberInputs, replace: ["bucket", "role", "member", "condition"], update: [] });
 
-export const bucketIamMemberOperations: Operations = engineFacing({
-  async check(config: ConfigLike | undefined, olds: any, news: any) {
+export const bucketIamMemberOperations: Operations<BucketIamMemberInputs, BucketIamMemberState> = engineFacing(NO_IMPORT, {
+  async check(config, olds, news) {
     const v = validate(RULES.schema, news);
     if (!v.inputs) return { failures: v.failures };
     // A bucket named by the program (AuditStream's existingBucket) is checked to exist in preview,
     // once per new name (a no-op preview makes no call). Only "not found" refuses; no permission to
     // look is left to the grant itself.
     if (v.complete && v.inputs.bucket !== olds?.bucket) {
-      const gcp = await gcpClients(gcpConfigFrom(config)).catch(() => undefined);
+      const gcp = await clientsFor(config).catch(() => undefined);
       const missing = gcp && (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(() => false, notFound));
       if (missing) return { failures: [{ property: "bucket", reason: `gs://${v.inputs.bucket} does not exist (with AuditStream: check existingBucket, or leave it out to create a bucket)` }] };
     }
@@ -81,8 +80,8 @@ export const bucketIamMemberOperations: Operations = engineFacing({
 
   diff: RULES.diff,
 
-  async create(config: ConfigLike | undefined, i: BucketIamMemberInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     await modifyPolicy(gcp, i, "add");
     // This instance holds the binding now (a replacement or a moved copy makes a new instance).
     const instance = newInstance();
@@ -90,9 +89,8 @@ export const bucketIamMemberOperations: Operations = engineFacing({
     return { id: `${i.bucket}/${i.role}/${i.member}`, outs: outputs(i, recorded ? instance : undefined) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
       if (notFound(e)) return undefined;
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
@@ -101,13 +99,13 @@ export const bucketIamMemberOperations: Operations = engineFacing({
     return present ? { id, props: outputs(props, props.instance) } : { id: "" };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async update(_config, _id, olds, news) {
     // Only a new provider text gets here (every field replaces).
     return { outs: outputs({ ...news, owner: olds.owner ?? news.owner }, olds.instance) };
   },
 
-  async delete(config: ConfigLike | undefined, _id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, _id, props) {
+    const gcp = await clientsFor(config);
     await releaseGrant(bucketTarget(gcp, props.bucket), props.owner, props.role, props.member, props.instance, () => modifyPolicy(gcp, props, "remove"));
   },
 });
@@ -153,11 +151,7 @@ async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "rem
   await changeMember(access, i.role, i.member, op, what, i.condition);
 }
 
-export interface BucketIamMember {
-  readonly bucket: pulumi.Output<string>;
-  readonly role: pulumi.Output<string>;
-  readonly member: pulumi.Output<string>;
-}
+export interface BucketIamMember extends Outputs<{ bucket: string; role: string; member: string }> {}
 
 /** Grants one role on a bucket to one member, leaving the rest of the policy alone. */
 export class BucketIamMember extends defineResource<BucketIamMemberArgs>("gcp", __filename, { bucketIamMemberOperations }, NO_IMPORT, {

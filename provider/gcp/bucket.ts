@@ -5,38 +5,26 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { Gcp, clientsFor, gcpError } from "./client";
 import { notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { bucketName } from "../validation";
-import { STORAGE_LOCATIONS, projectId, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ArgsInSchema, ConfigLike, DeepInput, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { prefixFrom } from "../engine/naming";
+import { PROJECT_DEFAULT, ProjectArgs, STORAGE_LOCATIONS, identitySchema, projectId } from "./fields";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, DeepInput, Operations, Outputs } from "../engine";
 import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
 import { adoptDecision, ownerLabels, userLabels } from "../ownership";
-import { stackIdentity } from "../stream-identity";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("Bucket", "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const BUCKET_PERMISSIONS: Permissions = {
-  create: ["storage.buckets.create"],
-  "read (refresh)": ["storage.buckets.get"],
-  update: ["storage.buckets.update"],
-  delete: ["storage.buckets.delete", "storage.objects.list", "storage.objects.delete"],
-};
+export const BUCKET_PERMISSIONS = collectionPermissions("storage.buckets", { delete: ["storage.objects.list", "storage.objects.delete"] });
 
-export interface BucketArgs {
+export interface BucketArgs extends ProjectArgs {
   /** Exact bucket name. Default: `namePrefix` (default: the resource name) plus a random suffix. */
   name?: pulumi.Input<string>;
   namePrefix?: pulumi.Input<string>;
-  /** Default: `gcp:project`, the environment, or the credentials' project. */
-  project?: pulumi.Input<string>;
   /** Default "US". Changing it replaces the bucket. */
   location?: pulumi.Input<string>;
   storageClass?: pulumi.Input<"STANDARD" | "NEARLINE" | "COLDLINE" | "ARCHIVE">;
@@ -55,10 +43,6 @@ export interface BucketArgs {
    * set true for that one change after copying them (the old bucket is then deleted with forceDestroy, or left).
    */
   replaceNonEmpty?: pulumi.Input<boolean>;
-  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt a bucket of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export interface LifecycleRule {
@@ -76,7 +60,8 @@ export interface LifecycleRule {
   };
 }
 
-type Outputs = BucketInputs & { url: string; selfLink: string; takenOverFrom: string };
+/** What a Bucket keeps in state: its checked inputs and what Cloud Storage gave it. */
+export type BucketState = BucketInputs & { url: string; selfLink: string; takenOverFrom: string };
 
 export const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] as const;
 
@@ -172,15 +157,15 @@ const RULES = inputRules({
   name: { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] },
 });
 
-export const bucketOperations: Operations = engineFacing({
+export const bucketOperations: Operations<BucketInputs, BucketState> = engineFacing(NO_IMPORT, {
   check: RULES.check,
 
-  async diff(config: ConfigLike | undefined, id: string, olds: any, news: any) {
+  async diff(config, id, olds, news) {
     const d = RULES.changes(olds, news);
     // An audit archive is never deleted (forceDestroy) or stranded by a replacement the user did
     // not ask for by name: refused in preview while the bucket holds objects.
     if (d.replaces.length > 0 && news.replaceNonEmpty !== true) {
-      const gcp = await gcpClients(gcpConfigFrom(config));
+      const gcp = await clientsFor(config);
       const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) => (notFound(e) ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`))));
       if ((page?.data.items ?? []).length > 0) {
         // A generated name changes because of the others; name what the user changed.
@@ -191,8 +176,8 @@ export const bucketOperations: Operations = engineFacing({
     return d;
   },
 
-  async create(config: ConfigLike | undefined, i: BucketInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const what = `create bucket ${i.name}`;
     let data;
@@ -212,28 +197,27 @@ export const bucketOperations: Operations = engineFacing({
     return { id: i.name, outs: outputs({ ...i, project, takenOverFrom }, data) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const b = await unlessNotFound(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`);
     if (!b) return { id: "" };
     return { id, props: outputs({ ...props, ...fromApi(b.data) }, b.data) };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const d = RULES.changes(olds, news);
     const api = toApi(news, d.updates.filter((k) => k !== "forceDestroy"), olds);
     if (Object.keys(api).length === 0) return { outs: outputs(news, { selfLink: olds.selfLink }) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     const b = await withRetry(() => gcp.storage.buckets.patch({ bucket: id, requestBody: api }), { what: `update bucket ${id}` }).catch((e) => {
       throw gcpError(e, `update bucket ${id}`);
     });
     return { outs: outputs(news, b.data) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id, props) {
+    const gcp = await clientsFor(config);
     // A bucket another instance or deployment took over since is neither emptied nor deleted.
     await deleteIfOwned(`bucket ${id}`, props, {
       read: async () => (await unlessNotFound(() => gcp.storage.buckets.get({ bucket: id }), `read bucket ${id}`))?.data,
@@ -301,24 +285,16 @@ function fromApi(b: any): Partial<BucketInputs> {
   };
 }
 
-function outputs(i: any, b: any): Outputs {
+function outputs(i: any, b: any): BucketState {
   const { retentionPeriodSeconds, ...rest } = withoutProvider(i);
-  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as Outputs;
+  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as BucketState;
 }
 
-export interface Bucket {
-  readonly name: pulumi.Output<string>;
-  readonly project: pulumi.Output<string>;
-  readonly location: pulumi.Output<string>;
-  readonly url: pulumi.Output<string>;
-  readonly selfLink: pulumi.Output<string>;
-  readonly forceDestroy: pulumi.Output<boolean>;
-}
+export interface Bucket extends Outputs<{ name: string; project: string; location: string; url: string; selfLink: string; forceDestroy: boolean }> {}
 
 /** A Cloud Storage bucket for audit logs. */
 export class Bucket extends defineResource<BucketArgs>("gcp", __filename, { bucketOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56) }),
   outputs: ["name", "project", "location", "url", "selfLink", "forceDestroy", "takenOverFrom"],
 }) {}

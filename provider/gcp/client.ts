@@ -31,6 +31,15 @@ const PROJECT_ENVS = ["GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"
  * engine hands it to `configure`), then the environment @pulumi/gcp and Terraform read
  * (GOOGLE_CREDENTIALS, the project variables), then Application Default Credentials.
  */
+/** The clients for an operation's provider config (one set per credentials, project and endpoint). */
+export const clientsFor = (config?: ConfigSource): Promise<Gcp> => clientsFor(config);
+
+/** The clients for an operation, and its inputs with the project filled in (the clients' own when the inputs name none). */
+export async function clientsWithProject<T extends { project?: string }>(config: ConfigSource | undefined, i: T): Promise<{ gcp: Gcp; inputs: T & { project: string } }> {
+  const gcp = await clientsFor(config);
+  return { gcp, inputs: { ...i, project: i.project ?? gcp.project } };
+}
+
 export function gcpConfigFrom(config?: ConfigSource): GcpConfig {
   const env = process.env;
   const pick = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== "");

@@ -6,46 +6,32 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `customRoleOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { clientsFor, gcpError } from "./client";
 import { notFound, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
-import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { prefixFrom } from "../engine/naming";
+import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { deleteIfOwned, identityOf } from "./ownership";
 import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
-import { stackIdentity } from "../stream-identity";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("CustomRole", "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const CUSTOM_ROLE_PERMISSIONS: Permissions = {
-  create: ["iam.roles.create", "iam.roles.get"],
-  "read (refresh)": ["iam.roles.get"],
-  update: ["iam.roles.update"],
-  delete: ["iam.roles.delete"],
-};
+export const CUSTOM_ROLE_PERMISSIONS = collectionPermissions("iam.roles", { create: ["iam.roles.get"] });
 
-export interface CustomRoleArgs {
+export interface CustomRoleArgs extends ProjectArgs {
   /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
   roleId?: pulumi.Input<string>;
+  /** Up to 57 letters, digits, '_' and '.'; a random suffix is added. */
   roleIdPrefix?: pulumi.Input<string>;
-  project?: pulumi.Input<string>;
   /** Default: the role id. */
   title?: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   permissions: pulumi.Input<pulumi.Input<string>[]>;
   /** Default "GA". */
   stage?: pulumi.Input<"ALPHA" | "BETA" | "GA" | "DEPRECATED" | "DISABLED" | "EAP">;
-  /** The stream's identity (StreamIdentity.deployment), carried in the role's description. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt a role of this id made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export const permissionName = z
@@ -70,6 +56,9 @@ true satisfies ArgsInSchema<CustomRoleArgs, typeof customRoleInputs>;
 
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
 
+/** What a CustomRole keeps in state. */
+export type CustomRoleState = CustomRoleInputs & { name: string; takenOverFrom: string };
+
 const REPLACE = ["roleId", "project"];
 const UPDATE = ["title", "description", "permissions", "stage"];
 const MASK: Record<string, string> = { title: "title", description: "description", permissions: "includedPermissions", stage: "stage" };
@@ -85,12 +74,11 @@ const RULES = inputRules({
   finish: (i) => ({ title: i.title ?? i.roleId }),
 });
 
-export const customRoleOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: CustomRoleInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const name = `projects/${project}/roles/${i.roleId}`;
     const existing = await unlessNotFound(() => gcp.iam.projects.roles.get({ name }), `read ${name}`).catch((e) => {
@@ -125,9 +113,8 @@ export const customRoleOperations: Operations = engineFacing({
     return { id: name, outs: outputs({ ...i, project, takenOverFrom }, role) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const r = await unlessNotFound(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`);
     // A soft-deleted role grants nothing: report it gone, and the next `up` undeletes it.
     if (!r || r.data.deleted) return { id: "" };
@@ -138,16 +125,16 @@ export const customRoleOperations: Operations = engineFacing({
     };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, {}) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id, props) {
+    const gcp = await clientsFor(config);
     const r = await unlessNotFound(() => gcp.iam.projects.roles.get({ name: id }), `read ${id}`).catch((e) => {
       throw gcpError(e, `read ${id}`);
     });
@@ -182,23 +169,16 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
   return res.data;
 }
 
-function outputs(i: any, role: any) {
+function outputs(i: any, role: any): CustomRoleState {
   const rest = withoutProvider(i);
-  return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}`, takenOverFrom: rest.takenOverFrom ?? "" });
+  return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}`, takenOverFrom: rest.takenOverFrom ?? "" }) as CustomRoleState;
 }
 
-export interface CustomRole {
-  readonly roleId: pulumi.Output<string>;
-  readonly project: pulumi.Output<string>;
-  /** `projects/<project>/roles/<roleId>`, the form a binding needs. */
-  readonly name: pulumi.Output<string>;
-  readonly permissions: pulumi.Output<string[]>;
-}
+export interface CustomRole extends Outputs<{ roleId: string; project: string; /** `projects/<project>/roles/<roleId>`, the form a binding needs. */ name: string; permissions: string[] }> {}
 
 /** A project-level IAM custom role. */
 export class CustomRole extends defineResource<CustomRoleArgs>("gcp", __filename, { customRoleOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   defaults: (name) => ({ roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }) }),
   outputs: ["roleId", "project", "name", "takenOverFrom"],
 }) {}

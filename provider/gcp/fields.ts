@@ -4,6 +4,14 @@
 import { z } from "zod";
 import type { ConfigLike } from "../engine/contract";
 import { defaultProject, gcpConfigFrom } from "./client";
+import type * as pulumi from "@pulumi/pulumi";
+import type { OwnedArgs } from "../ownership";
+
+/** The arguments of a GCP resource a stream owns. */
+export interface ProjectArgs extends OwnedArgs {
+  /** The GCP project. Default: `gcp:project`, the environment, or the credentials' project. */
+  project?: pulumi.Input<string>;
+}
 
 /**
  * The project: `gcp:project`, the environment, or the credentials' project, known in `check` without

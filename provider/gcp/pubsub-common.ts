@@ -4,7 +4,7 @@
 // Reached from state only through the modules under provider/stored/: its path may change.
 import { Gcp, callRest, getRestOrUndefined } from "./client";
 import { OWNER_LABEL, createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
-import { isOwnLabel } from "../ownership";
+import { isOwnLabel, userLabels } from "../ownership";
 import { notFound } from "./recovery";
 
 /** One Pub/Sub call (client.ts callRest). */
@@ -23,6 +23,12 @@ export async function patchResource(gcp: Gcp, name: string, kind: "topic" | "sub
     labels = { ...Object.fromEntries(Object.entries(now).filter(([k]) => isOwnLabel(k) && k !== OWNER_LABEL)), ...body.labels };
   }
   return ps(gcp, "PATCH", `/${name}`, what, { [kind]: { ...body, labels }, updateMask: mask.join(",") });
+}
+
+/** A topic or subscription as it reads now, with the user's labels apart from ours; undefined when it is gone. */
+export async function readResource(gcp: Gcp, name: string, kind: "topic" | "subscription"): Promise<{ found: any; labels: Record<string, string> } | undefined> {
+  const found = await psOrUndefined(gcp, `/${name}`, `read ${kind} ${name}`);
+  return found ? { found, labels: userLabels(found.labels) } : undefined;
 }
 
 /** The identity-bearing inputs of a topic or subscription. */

@@ -5,19 +5,15 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-iam-member.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubIamMemberOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom } from "./client";
+import { Gcp, clientsFor } from "./client";
 
 import { z } from "zod";
 import { ownerSchema, roleName, member } from "./fields";
 import { changeMember, hasMember } from "./iam-policy";
 import { pubsubTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { defineResource, defined, engineFacing, inputRules, noImport } from "../engine";
+import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
 import { notFound } from "./recovery";
 
 const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
@@ -65,14 +61,16 @@ true satisfies ArgsInSchema<PubSubIamMemberArgs, typeof pubsubIamMemberInputs>;
 
 export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;
 
+/** What a PubSubIamMember keeps in state. */
+export type PubSubIamMemberState = Pick<PubSubIamMemberInputs, "resource" | "role" | "member" | "owner"> & { /** Which instance of the grant holds the binding (grant-registry.ts). */ instance?: string };
+
 const RULES = inputRules({ schema: pubsubIamMemberInputs, replace: ["resource", "role", "member"], update: [] });
 
-export const pubsubIamMemberOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const pubsubIamMemberOperations: Operations<PubSubIamMemberInputs, PubSubIamMemberState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: PubSubIamMemberInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     await changeMember(policyOf(gcp, i.resource), i.role, i.member, "add", `grant ${i.role} to ${i.member} on ${i.resource}`);
     // This instance holds the binding now (a replacement or a moved copy makes a new instance).
     const instance = newInstance();
@@ -80,20 +78,19 @@ export const pubsubIamMemberOperations: Operations = engineFacing({
     return { id: `${i.resource}/${i.role}/${i.member}`, outs: outputs(i, recorded ? instance : undefined) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const policy = await policyOf(gcp, props.resource).get();
     return hasMember(policy, props.role, props.member) ? { id, props: outputs(props, props.instance) } : { id: "" };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async update(_config, _id, olds, news) {
     // Only a new provider text gets here (every field replaces).
     return { outs: outputs({ ...news, owner: olds.owner ?? news.owner }, olds.instance) };
   },
 
-  async delete(config: ConfigLike | undefined, _id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, _id, props) {
+    const gcp = await clientsFor(config);
     await releaseGrant(pubsubTarget(gcp, props.resource), props.owner, props.role, props.member, props.instance, () =>
       changeMember(policyOf(gcp, props.resource), props.role, props.member, "remove", `revoke ${props.role} from ${props.member} on ${props.resource}`),
     );
@@ -105,11 +102,7 @@ function outputs(i: { resource: string; role: string; member: string; owner?: st
   return defined({ resource: i.resource, role: i.role, member: i.member, owner: i.owner, instance });
 }
 
-export interface PubSubIamMember {
-  readonly resource: pulumi.Output<string>;
-  readonly role: pulumi.Output<string>;
-  readonly member: pulumi.Output<string>;
-}
+export interface PubSubIamMember extends Outputs<{ resource: string; role: string; member: string }> {}
 
 /** Grants one role on a topic or subscription to one member, leaving the rest of the policy alone. */
 export class PubSubIamMember extends defineResource<PubSubIamMemberArgs>("gcp", __filename, { pubsubIamMemberOperations }, NO_IMPORT, {

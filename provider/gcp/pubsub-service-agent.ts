@@ -14,15 +14,12 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-service-agent.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubServiceAgentOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { Gcp, clientsFor, gcpError } from "./client";
 import { statusOf, withRetry } from "./recovery";
 import { z } from "zod";
 import { projectId, PROJECT_DEFAULT } from "./fields";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { defineResource, engineFacing, inputRules, noImport } from "../engine";
+import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
 
 const NO_IMPORT = noImport("PubSubServiceAgent", "declare it without `import`: it only reads the project's Pub/Sub service agent, and makes nothing");
 
@@ -69,28 +66,29 @@ true satisfies ArgsInSchema<PubSubServiceAgentArgs, typeof pubsubServiceAgentInp
 
 export type PubSubServiceAgentInputs = z.output<typeof pubsubServiceAgentInputs>;
 
+/** What a PubSubServiceAgent keeps in state. */
+export type PubSubServiceAgentState = { project: string; projectNumber: string; email: string; member: string };
+
 const RULES = inputRules({ schema: pubsubServiceAgentInputs, ...PROJECT_DEFAULT, replace: ["project"], update: [] });
 
-export const pubsubServiceAgentOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const pubsubServiceAgentOperations: Operations<PubSubServiceAgentInputs, PubSubServiceAgentState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: PubSubServiceAgentInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const outs = outputs(project, await projectNumber(gcp, project));
     return { id: outs.email, outs };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
+  async read(config, id, props) {
     // A deleted project answers 403 here: refresh then fails loudly rather than dropping the grants' member.
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     const outs = outputs(props.project, await projectNumber(gcp, props.project));
     return { id: outs.email, props: outs };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async update(_config, _id, olds, news) {
     // Only a new provider text gets here (the project replaces); the number stays.
     return { outs: outputs(news.project ?? olds.project, olds.projectNumber) };
   },
@@ -100,14 +98,7 @@ export const pubsubServiceAgentOperations: Operations = engineFacing({
   },
 });
 
-export interface PubSubServiceAgent {
-  readonly project: pulumi.Output<string>;
-  readonly projectNumber: pulumi.Output<string>;
-  /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */
-  readonly email: pulumi.Output<string>;
-  /** `serviceAccount:<email>`, for PubSubIamMember. */
-  readonly member: pulumi.Output<string>;
-}
+export interface PubSubServiceAgent extends Outputs<{ project: string; projectNumber: string; /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */ email: string; /** `serviceAccount:<email>`, for PubSubIamMember. */ member: string }> {}
 
 /** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
 export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>("gcp", __filename, { pubsubServiceAgentOperations }, NO_IMPORT, {

@@ -7,35 +7,25 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-subscription.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubSubscriptionOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom } from "./client";
+import { clientsFor, clientsWithProject } from "./client";
 import { z } from "zod";
-import { projectId, labels, pubsubId, seconds, identitySchema, PROJECT_DEFAULT } from "./fields";
-import { createOrAdoptResource, deleteResource, patchResource, psOrUndefined } from "./pubsub-common";
+import { PROJECT_DEFAULT, ProjectArgs, identitySchema, labels, projectId, pubsubId, seconds } from "./fields";
+import { createOrAdoptResource, deleteResource, patchResource, readResource } from "./pubsub-common";
 import { identityOf } from "./ownership";
-import { ownerLabels, userLabels } from "../ownership";
-import { stackIdentity } from "../stream-identity";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { ownerLabels } from "../ownership";
+
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
+import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("PubSubSubscription", "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const PUBSUB_SUBSCRIPTION_PERMISSIONS: Permissions = {
-  create: ["pubsub.subscriptions.create", "pubsub.topics.attachSubscription"],
-  "read (refresh)": ["pubsub.subscriptions.get"],
-  update: ["pubsub.subscriptions.update"],
-  delete: ["pubsub.subscriptions.delete"],
-};
+export const PUBSUB_SUBSCRIPTION_PERMISSIONS = collectionPermissions("pubsub.subscriptions", { create: ["pubsub.topics.attachSubscription"] });
 
-export interface PubSubSubscriptionArgs {
+export interface PubSubSubscriptionArgs extends ProjectArgs {
   name: pulumi.Input<string>;
   /** The topic's id (same project) or full name. */
   topic: pulumi.Input<string>;
-  project?: pulumi.Input<string>;
   /** Default 60. */
   ackDeadlineSeconds?: pulumi.Input<number>;
   /** Default "604800s" (7 days, the most Pub/Sub keeps unacknowledged messages). */
@@ -47,10 +37,6 @@ export interface PubSubSubscriptionArgs {
   deadLetterTopic?: pulumi.Input<string>;
   maxDeliveryAttempts?: pulumi.Input<number>;
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** The stream's identity (StreamIdentity.deployment), carried in a label. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt an existing one of this name made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export const pubsubSubscriptionInputs = z.strictObject({
@@ -73,8 +59,13 @@ true satisfies ArgsInSchema<PubSubSubscriptionArgs, typeof pubsubSubscriptionInp
 
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
 
+/** What a PubSubSubscription keeps in state. */
+export type PubSubSubscriptionState = PubSubSubscriptionInputs & { fullName: string; topicName: string; detached: boolean; takenOverFrom: string };
+
 const REPLACE = ["project", "name", "topic", "filter"];
 const UPDATE = ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterTopic", "maxDeliveryAttempts", "labels"];
+const RULES = inputRules({ schema: pubsubSubscriptionInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
+
 const MASK: Record<string, string> = { deadLetterTopic: "deadLetterPolicy", maxDeliveryAttempts: "deadLetterPolicy" };
 
 const topicName = (i: { project: string; topic: string }) => (i.topic.startsWith("projects/") ? i.topic : `projects/${i.project}/topics/${i.topic}`);
@@ -92,26 +83,25 @@ function body(i: PubSubSubscriptionInputs & { project: string }) {
   });
 }
 
-const RULES = inputRules({ schema: pubsubSubscriptionInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
+function outputs(i: any): PubSubSubscriptionState {
+  const rest = withoutProvider(i);
+  return defined({ ...rest, fullName: `projects/${rest.project}/subscriptions/${rest.name}`, topicName: topicName(rest as { project: string; topic: string }), detached: rest.detached ?? false, takenOverFrom: rest.takenOverFrom ?? "" }) as PubSubSubscriptionState;
+}
 
-export const pubsubSubscriptionOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, PubSubSubscriptionState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: PubSubSubscriptionInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
-    const inputs = { ...i, project: i.project ?? gcp.project };
+  async create(config, i) {
+    const { gcp, inputs } = await clientsWithProject(config, i);
     const id = `projects/${inputs.project}/subscriptions/${i.name}`;
     const takenOverFrom = await createOrAdoptResource(gcp, id, "subscription", i, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
     return { id, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
-    const s = await psOrUndefined(gcp, `/${id}`, `read subscription ${id}`);
-    if (!s) return { id: "" };
-    const labels = userLabels(s.labels);
+  async read(config, id, props) {
+    const read = await readResource(await clientsFor(config), id, "subscription");
+    if (!read) return { id: "" };
+    const { found: s, labels } = read;
     return {
       id,
       props: outputs({
@@ -127,40 +117,25 @@ export const pubsubSubscriptionOperations: Operations = engineFacing({
     };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     const mask = [...new Set(updates.map((u) => MASK[u] ?? u))];
     await patchResource(gcp, id, "subscription", body({ ...news, owner: news.owner ?? olds.owner }), mask, `update subscription ${id}`);
     return { outs: outputs(news) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    await deleteResource(await gcpClients(gcpConfigFrom(config)), id, "subscription", props ?? {});
+  async delete(config, id, props) {
+    await deleteResource(await clientsFor(config), id, "subscription", props ?? {});
   },
 });
 
-function outputs(i: any) {
-  const rest = withoutProvider(i);
-  return defined({ ...rest, fullName: `projects/${rest.project}/subscriptions/${rest.name}`, topicName: topicName(rest as { project: string; topic: string }), detached: rest.detached ?? false, takenOverFrom: rest.takenOverFrom ?? "" });
-}
-
-export interface PubSubSubscription {
-  readonly name: pulumi.Output<string>;
-  readonly project: pulumi.Output<string>;
-  /** `projects/<project>/subscriptions/<name>`. */
-  readonly fullName: pulumi.Output<string>;
-  /** The topic's full name. */
-  readonly topicName: pulumi.Output<string>;
-  /** True after a refresh found its topic deleted (it then receives nothing). */
-  readonly detached: pulumi.Output<boolean>;
-}
+export interface PubSubSubscription extends Outputs<{ name: string; project: string; /** `projects/<project>/subscriptions/<name>`. */ fullName: string; /** The topic's full name. */ topicName: string; /** True after a refresh found its topic deleted (it then receives nothing). */ detached: boolean }> {}
 
 /** A pull subscription that never expires. */
 export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>("gcp", __filename, { pubsubSubscriptionOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   outputs: ["project", "fullName", "topicName", "detached", "takenOverFrom"],
 }) {}

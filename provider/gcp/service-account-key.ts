@@ -7,25 +7,16 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { clientsFor, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, keyGone, messageOf, notFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { serviceAccountEmail } from "./fields";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+import { collectionPermissions, defineResource, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
+import type { ArgsInSchema, Operations, Outputs } from "../engine";
 
 const NO_IMPORT = noImport("ServiceAccountKey", "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const SERVICE_ACCOUNT_KEY_PERMISSIONS: Permissions = {
-  create: ["iam.serviceAccountKeys.create"],
-  "read (refresh)": ["iam.serviceAccountKeys.get"],
-  delete: ["iam.serviceAccountKeys.delete"],
-};
+export const SERVICE_ACCOUNT_KEY_PERMISSIONS = collectionPermissions("iam.serviceAccountKeys", { update: false });
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -54,15 +45,17 @@ true satisfies ArgsInSchema<ServiceAccountKeyArgs, typeof serviceAccountKeyInput
 
 export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;
 
+/** What a ServiceAccountKey keeps in state. */
+export type ServiceAccountKeyState = ServiceAccountKeyInputs & { name: string; keyId: string; validAfterTime: string; privateKeyBase64: string; privateKeyJson: string };
+
 // Every change makes a new key (create before delete: the feed switches before the old key goes).
 const RULES = inputRules({ schema: serviceAccountKeyInputs, replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
 
-export const serviceAccountKeyOperations: Operations = engineFacing({
-  check: RULES.check,
-  diff: RULES.diff,
+export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, ServiceAccountKeyState> = engineFacing(NO_IMPORT, {
+  ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: ServiceAccountKeyInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const what = `create a key for ${i.serviceAccountEmail}`;
     // A just-created account may not be visible yet: 404/403 are retried for a while.
     const key = (
@@ -97,9 +90,8 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
     };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const gone = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: id }), { what: `read key ${id}` }).then(
       () => false,
       (e) => {
@@ -111,29 +103,20 @@ export const serviceAccountKeyOperations: Operations = engineFacing({
     return gone ? { id: "" } : { id, props };
   },
 
-  async update(_config: ConfigLike | undefined, _id: string, olds: any) {
+  async update(_config, _id, olds) {
     // Only a new provider text gets here (every field replaces): keep the key as it is.
     return { outs: withoutProvider(olds) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id) {
+    const gcp = await clientsFor(config);
     await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: id }), { what: `delete key ${id}` }).catch((e) => {
       if (!keyGone(e)) throw gcpError(e, `delete key ${id}`);
     });
   },
 });
 
-export interface ServiceAccountKey {
-  readonly name: pulumi.Output<string>;
-  readonly keyId: pulumi.Output<string>;
-  readonly serviceAccountEmail: pulumi.Output<string>;
-  readonly validAfterTime: pulumi.Output<string>;
-  /** The key file (JSON). Secret. */
-  readonly privateKeyJson: pulumi.Output<string>;
-  /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */
-  readonly privateKeyBase64: pulumi.Output<string>;
-}
+export interface ServiceAccountKey extends Outputs<{ name: string; keyId: string; serviceAccountEmail: string; validAfterTime: string; /** The key file (JSON). Secret. */ privateKeyJson: string; /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */ privateKeyBase64: string }> {}
 
 /** A service account key; its key file is a secret output. */
 export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>("gcp", __filename, { serviceAccountKeyOperations }, NO_IMPORT, {

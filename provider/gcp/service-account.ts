@@ -5,42 +5,30 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { gcpClients, gcpConfigFrom, gcpError } from "./client";
+import { clientsFor, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
-import { MARKER_ROOM, projectId, utf8Max, identitySchema, PROJECT_DEFAULT } from "./fields";
-import type { ArgsInSchema, ConfigLike, Operations } from "../engine/contract";
-import { defined, withoutProvider } from "../engine/check";
-import { engineFacing, defineResource } from "../engine/define";
-import { prefixFrom } from "../engine/naming";
+import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
 import { markerIn, stripMarker, withMarker } from "../ownership";
-import { stackIdentity } from "../stream-identity";
-import { noImport } from "../engine/no-import";
-import type { Permissions } from "../engine/contract";
-import { inputRules } from "../engine/rules";
+
+import { OWNED } from "../stream-identity";
 
 const NO_IMPORT = noImport("ServiceAccount", "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)");
 
-/** What the deploying identity needs, by operation (permissions.ts assembles these). */
-export const SERVICE_ACCOUNT_PERMISSIONS: Permissions = {
-  create: ["iam.serviceAccounts.create", "iam.serviceAccounts.get"],
-  "read (refresh)": ["iam.serviceAccounts.get"],
-  update: ["iam.serviceAccounts.update"],
-  delete: ["iam.serviceAccounts.delete"],
-};
+export const SERVICE_ACCOUNT_PERMISSIONS = collectionPermissions("iam.serviceAccounts", { create: ["iam.serviceAccounts.get"] });
 
-export interface ServiceAccountArgs {
+export interface ServiceAccountArgs extends ProjectArgs {
   /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
   accountId?: pulumi.Input<string>;
+  /** Up to 23 lowercase letters, digits and '-', starting with a letter; a 6-character suffix is added. */
   namePrefix?: pulumi.Input<string>;
-  project?: pulumi.Input<string>;
+  /** At most 100 bytes (UTF-8). */
   displayName?: pulumi.Input<string>;
+  /** At most 256 bytes less the room the stream's marker takes (it is kept in the description). */
   description?: pulumi.Input<string>;
-  /** The stream's identity (StreamIdentity.deployment), carried in the account's description. Default: the stack's. */
-  deployment?: pulumi.Input<string>;
-  /** Adopt an account of this id made by another deployment (the one the error names, or "legacy"): the recovery after a lost state. */
-  takeOver?: pulumi.Input<string>;
 }
 
 export const serviceAccountInputs = z.strictObject({
@@ -60,6 +48,9 @@ true satisfies ArgsInSchema<ServiceAccountArgs, typeof serviceAccountInputs>;
 
 export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
 
+/** What a ServiceAccount keeps in state. */
+export type ServiceAccountState = ServiceAccountInputs & { email: string; name: string; uniqueId: string; member: string; takenOverFrom: string; /** IAM did not show the account in time: the next up waits again. */ pendingVisibility?: boolean };
+
 const REPLACE = ["accountId", "project"];
 const UPDATE = ["displayName", "description"];
 /** A new account must be seen this many times in a row before it counts as visible (as Terraform does). */
@@ -75,17 +66,17 @@ const RULES = inputRules({
   name: { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] },
 });
 
-export const serviceAccountOperations: Operations = engineFacing({
+export const serviceAccountOperations: Operations<ServiceAccountInputs, ServiceAccountState> = engineFacing(NO_IMPORT, {
   check: RULES.check,
 
-  async diff(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+  async diff(_config, _id, olds, news) {
     const d = RULES.changes(olds, news);
     // An account IAM did not show in time: the next update waits for it again.
     return olds.pendingVisibility === true ? { ...d, changes: true } : d;
   },
 
-  async create(config: ConfigLike | undefined, i: ServiceAccountInputs) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async create(config, i) {
+    const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const email = `${i.accountId}@${project}.iam.gserviceaccount.com`;
     const name = `projects/${project}/serviceAccounts/${email}`;
@@ -116,29 +107,28 @@ export const serviceAccountOperations: Operations = engineFacing({
     return { id: name, outs: outputs({ ...i, project, takenOverFrom }, sa) };
   },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    if (!props) throw new Error(NO_IMPORT.refusal(id));
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async read(config, id, props) {
+    const gcp = await clientsFor(config);
     const sa = await unlessNotFound(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`);
     if (!sa) return { id: "" };
     return { id, props: outputs({ ...props, displayName: sa.data.displayName ?? "", description: stripMarker(sa.data.description ?? "") ?? "" }, sa.data) };
   },
 
-  async update(config: ConfigLike | undefined, id: string, olds: any, checked: any) {
+  async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const { updates } = RULES.changes(olds, news);
     if (olds.pendingVisibility === true) {
-      const gcp = await gcpClients(gcpConfigFrom(config));
+      const gcp = await clientsFor(config);
       const sa = await waitUntilVisible(gcp, id);
       return { outs: outputs(news, updates.length ? await patch(gcp, id, news, updates) : sa) };
     }
     if (updates.length === 0) return { outs: outputs(news, olds) };
-    const gcp = await gcpClients(gcpConfigFrom(config));
+    const gcp = await clientsFor(config);
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
   },
 
-  async delete(config: ConfigLike | undefined, id: string, props: any) {
-    const gcp = await gcpClients(gcpConfigFrom(config));
+  async delete(config, id, props) {
+    const gcp = await clientsFor(config);
     await deleteIfOwned(`service account ${id}`, props ?? {}, {
       read: async () => (await unlessNotFound(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`))?.data,
       tag: (found) => markerIn(found?.description ?? undefined),
@@ -184,27 +174,17 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
   return res.data;
 }
 
-function outputs(i: any, sa: any) {
+function outputs(i: any, sa: any): ServiceAccountState {
   const rest = withoutProvider(i);
   const email = sa.email ?? i.email;
-  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}`, takenOverFrom: rest.takenOverFrom ?? "" });
+  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}`, takenOverFrom: rest.takenOverFrom ?? "" }) as ServiceAccountState;
 }
 
-export interface ServiceAccount {
-  readonly accountId: pulumi.Output<string>;
-  readonly project: pulumi.Output<string>;
-  readonly email: pulumi.Output<string>;
-  /** `projects/<project>/serviceAccounts/<email>` */
-  readonly name: pulumi.Output<string>;
-  readonly uniqueId: pulumi.Output<string>;
-  /** `serviceAccount:<email>`, ready for an IAM binding. */
-  readonly member: pulumi.Output<string>;
-}
+export interface ServiceAccount extends Outputs<{ accountId: string; project: string; email: string; /** `projects/<project>/serviceAccounts/<email>` */ name: string; uniqueId: string; /** `serviceAccount:<email>`, ready for an IAM binding. */ member: string }> {}
 
 /** An IAM service account. */
 export class ServiceAccount extends defineResource<ServiceAccountArgs>("gcp", __filename, { serviceAccountOperations }, NO_IMPORT, {
-  owner: true,
-  defaultDeployment: () => stackIdentity().deployment,
+  ...OWNED,
   defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23) }),
   outputs: ["accountId", "project", "email", "name", "uniqueId", "member", "takenOverFrom"],
 }) {}
