@@ -1,7 +1,13 @@
 // Unit tests sit beside the code they test (provider/**/*.test.ts) and in test/unit;
 // integration tests (test/integration) run the product against the stand-ins; engine tests (test/e2e)
 // drive the real Pulumi CLI and are slower.
-const SLOW = ["test/e2e/cli-consumers.test.ts", "test/e2e/cli-root.test.ts", "test/e2e/cli-faults.test.ts", "test/e2e/changefeed-faults.test.ts", "test/e2e/cli-identity.test.ts"];
+const SLOW = [
+  "test/e2e/cli-consumers.test.ts",
+  "test/e2e/cli-root.test.ts",
+  "test/e2e/cli-faults.test.ts",
+  "test/e2e/changefeed-faults.test.ts",
+  "test/e2e/cli-identity.test.ts",
+];
 /** @type {import('jest').Config} */
 const common = {
   preset: "ts-jest",

@@ -90,9 +90,19 @@ async function rootRun(L: number, run: number): Promise<RootRun> {
     const phaseMs = calls.length ? last.at - calls[0].at + L : 0;
     if (process.env.BENCH_TRACE && run === 1) {
       // Each call's start (its response less the injected latency) and end, from the first call's start.
-      for (const c of calls) console.log(`  ${String(c.at - calls[0].at).padStart(5)} → ${String(c.at - calls[0].at + L).padStart(5)} ms  ${c.method} ${c.path} ${c.status} ${c.principal ?? ""}`);
+      for (const c of calls)
+        console.log(
+          `  ${String(c.at - calls[0].at).padStart(5)} → ${String(c.at - calls[0].at + L).padStart(5)} ms  ${c.method} ${c.path} ${c.status} ${c.principal ?? ""}`,
+        );
     }
-    const r: RootRun = { L, upMs, phaseMs, ratio: phaseMs / (criticalRoundTrips(calls) * L), gcpCalls: calls.length, tokens: calls.filter((c) => c.path === "/token").length };
+    const r: RootRun = {
+      L,
+      upMs,
+      phaseMs,
+      ratio: phaseMs / (criticalRoundTrips(calls) * L),
+      gcpCalls: calls.length,
+      tokens: calls.filter((c) => c.path === "/token").length,
+    };
     if (L === 100) {
       let m = standIns.emu.calls.length;
       const sqlBefore = await sqlStatements();
@@ -156,7 +166,10 @@ async function serializeMs(): Promise<{ startMs: number; netMs: number; coldMs: 
       console.log(JSON.stringify([t1 - t0, performance.now() - t1]));
     })();`;
   const { execFileSync } = await import("child_process");
-  const run = (warm: boolean): number[] => JSON.parse(execFileSync(process.execPath, ["-e", script(warm)], { cwd: path.join(repoRoot, "stack"), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  const run = (warm: boolean): number[] =>
+    JSON.parse(
+      execFileSync(process.execPath, ["-e", script(warm)], { cwd: path.join(repoRoot, "stack"), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
+    );
   const [startMs, netMs] = run(true);
   return { startMs, netMs, coldMs: run(false)[1] };
 }
@@ -231,14 +244,18 @@ async function main(): Promise<void> {
       for (const L of [100, 300]) {
         const r = await rootRun(L, run);
         root.push(r);
-        console.log(`run ${run} L=${L}ms: up ${Math.round(r.upMs)} ms, resource phase ${Math.round(r.phaseMs)} ms, ratio ${round(r.ratio)}, ${r.gcpCalls} Google calls (${r.tokens} tokens)`);
+        console.log(
+          `run ${run} L=${L}ms: up ${Math.round(r.upMs)} ms, resource phase ${Math.round(r.phaseMs)} ms, ratio ${round(r.ratio)}, ${r.gcpCalls} Google calls (${r.tokens} tokens)`,
+        );
       }
       const one = await streamsUp(1, run);
       const many = await streamsUp(N, run);
       extraResources = Math.max(1, many.resources - one.resources);
       n1.push(one.upMs);
       nN.push(many.upMs);
-      console.log(`run ${run}: up of 1 stream ${Math.round(one.upMs)} ms (${one.resources} resources), of ${N} streams ${Math.round(many.upMs)} ms (${many.resources} resources)`);
+      console.log(
+        `run ${run}: up of 1 stream ${Math.round(one.upMs)} ms (${one.resources} resources), of ${N} streams ${Math.round(many.upMs)} ms (${many.resources} resources)`,
+      );
     }
     const at = (L: number) => root.filter((r) => r.L === L);
     const ser = [await serializeMs(), await serializeMs(), await serializeMs()];

@@ -77,11 +77,17 @@ async function main(): Promise<void> {
     const destination: Record<string, string> =
       SINK === "gcs"
         ? { forceDestroy: "true", bigQuery: JSON.stringify({ datasetId: "zitadel_audit_demo" }) }
-        : { destinations: JSON.stringify(["pubsub"]), pubsub: JSON.stringify({ region: "us-east1", topicName: "zitadel-audit-events", subscriptionName: "zitadel-audit-siem" }) };
+        : {
+            destinations: JSON.stringify(["pubsub"]),
+            pubsub: JSON.stringify({ region: "us-east1", topicName: "zitadel-audit-events", subscriptionName: "zitadel-audit-siem" }),
+          };
     await cli.configure(repoRoot, STACK, standInConfig(emu, twin.url, { changefeedOptions: JSON.stringify({ initial_scan: "no" }), ...destination }));
     show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
     const o = await outputs();
-    result = SINK === "pubsub" ? await pubsubDemo(o, { cli, twinUrl: twin.url, admin, pg }) : await gcsDemo(o, { cli, twinUrl: twin.url, admin, pg, project: emu.project });
+    result =
+      SINK === "pubsub"
+        ? await pubsubDemo(o, { cli, twinUrl: twin.url, admin, pg })
+        : await gcsDemo(o, { cli, twinUrl: twin.url, admin, pg, project: emu.project });
 
     if (KEEP) {
       say("keeping everything running (--keep); Ctrl-C destroys the stack and stops the stand-ins");
@@ -137,14 +143,17 @@ async function handoff(o: any, env: { cli: PulumiCli; twinUrl: string }): Promis
  * event counted by key, and the distinct events counted again by BigQuery through the view.
  */
 async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: any; pg: any; project: string }): Promise<Record<string, unknown>> {
-    const bucket = o.bucketName as string;
+  const bucket = o.bucketName as string;
   info(`bucket ${bucket}; writer ${o.serviceAccountEmail}; role ${o.roleName}`);
   info(`changefeed job ${o.jobId} (${o.feedStatus}) into ${o.sinkUriRedacted}`);
 
   say(`writing ${EVENTS} ZITADEL events (user.human.added with e-mail and phone, password changes, domains, …)`);
   const first = makeEvents(EVENTS);
   await insertEvents(env.pg, first);
-  await waitForDelivery("delivery", async () => ({ delivered: account(first, (await readDelivered(env.admin, bucket, "events/")).lines).delivered, total: first.length }));
+  await waitForDelivery("delivery", async () => ({
+    delivered: account(first, (await readDelivered(env.admin, bucket, "events/")).lines).delivered,
+    total: first.length,
+  }));
 
   say("what landed");
   const landed = await readDelivered(env.admin, bucket, "events/");
@@ -156,7 +165,10 @@ async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: an
 
   const { during, o2 } = await handoff(o, env);
   const all = [...first, ...during];
-  await waitForDelivery("delivery", async () => ({ delivered: account(all, (await readDelivered(env.admin, bucket, "events/")).lines).delivered, total: all.length }));
+  await waitForDelivery("delivery", async () => ({
+    delivered: account(all, (await readDelivered(env.admin, bucket, "events/")).lines).delivered,
+    total: all.length,
+  }));
 
   say("counting every event by its key");
   const final = await readDelivered(env.admin, bucket, "events/");
@@ -173,8 +185,13 @@ async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: an
   };
   const [[bigQueryRows]] = await query(`SELECT COUNT(*) AS events FROM \`${o2.bigQueryViewId}\``);
   const [[tableRows]] = await query(`SELECT COUNT(*) AS lines FROM \`${o2.bigQueryTableId}\``);
-  info(`${bigQueryRows} events in the view; ${tableRows} lines in the table (the view drops the ${Number(tableRows) - Number(bigQueryRows)} at-least-once copies)`);
-  for (const [type, n] of await query(`SELECT event_type, COUNT(*) AS events FROM \`${o2.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`)) info(`  ${String(n).padStart(5)}  ${type}`);
+  info(
+    `${bigQueryRows} events in the view; ${tableRows} lines in the table (the view drops the ${Number(tableRows) - Number(bigQueryRows)} at-least-once copies)`,
+  );
+  for (const [type, n] of await query(
+    `SELECT event_type, COUNT(*) AS events FROM \`${o2.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`,
+  ))
+    info(`  ${String(n).padStart(5)}  ${type}`);
   info(`the same from a shell: ${o2.bigQueryCommand}`);
   const result = {
     sink: "gcs",
@@ -188,7 +205,8 @@ async function gcsDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin: an
     jobIds: [o.jobId, o2.jobId],
     stack: STACK,
   };
-  if (Number(bigQueryRows) !== a.delivered) throw Object.assign(new Error(`BigQuery counted ${bigQueryRows} distinct events through the view, but the bucket holds ${a.delivered}`), { result });
+  if (Number(bigQueryRows) !== a.delivered)
+    throw Object.assign(new Error(`BigQuery counted ${bigQueryRows} distinct events through the view, but the bucket holds ${a.delivered}`), { result });
   return result;
 }
 
@@ -217,7 +235,18 @@ async function pubsubDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin:
   say("counting every event by its key");
   const a = account(all, values());
   info(`inserted ${a.inserted}, delivered ${a.delivered}, missing ${a.missing}, duplicates ${a.duplicates} (at-least-once); ${pulled.length} messages pulled`);
-  return { sink: "pubsub", eventsInserted: a.inserted, eventsDelivered: a.delivered, missing: a.missing, duplicates: a.duplicates, messages: pulled.length, topic: o.pubsubTopic, subscription: o.pubsubSubscription, jobIds: [o.jobId, o2.jobId], stack: STACK };
+  return {
+    sink: "pubsub",
+    eventsInserted: a.inserted,
+    eventsDelivered: a.delivered,
+    missing: a.missing,
+    duplicates: a.duplicates,
+    messages: pulled.length,
+    topic: o.pubsubTopic,
+    subscription: o.pubsubSubscription,
+    jobIds: [o.jobId, o2.jobId],
+    stack: STACK,
+  };
 }
 
 main().catch((e) => {

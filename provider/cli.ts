@@ -51,19 +51,32 @@ export function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     switch (flag) {
-      case "--connection-string": a.connectionString = value(i++, flag); break;
+      case "--connection-string":
+        a.connectionString = value(i++, flag);
+        break;
       case "--job-id": {
         const id = value(i++, flag);
         if (!/^\d+$/.test(id)) throw new UsageError(`--job-id: not a job id: ${id}`);
         a.jobIds.push(id);
         break;
       }
-      case "--stack": a.stack = value(i++, flag); break;
-      case "--cwd": a.cwd = value(i++, flag); break;
-      case "--max-lag-seconds": a.maxLagSeconds = seconds(value(i++, flag), flag); break;
-      case "--timeout-seconds": a.timeoutSeconds = seconds(value(i++, flag), flag); break;
-      case "--json": a.json = true; break;
-      default: throw new UsageError(`unknown argument ${flag}`);
+      case "--stack":
+        a.stack = value(i++, flag);
+        break;
+      case "--cwd":
+        a.cwd = value(i++, flag);
+        break;
+      case "--max-lag-seconds":
+        a.maxLagSeconds = seconds(value(i++, flag), flag);
+        break;
+      case "--timeout-seconds":
+        a.timeoutSeconds = seconds(value(i++, flag), flag);
+        break;
+      case "--json":
+        a.json = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument ${flag}`);
     }
   }
   if (a.jobIds.length === 0 && !a.stack) throw new UsageError("give --job-id or --stack");
@@ -93,7 +106,11 @@ export function feedsInState(exported: any): FeedRef[] {
       const jobId = plain(o.jobId);
       const conn = plain(o.connectionString);
       const lag = plain(o.maxLagSeconds);
-      return { jobId: typeof jobId === "string" ? jobId : "", connectionString: typeof conn === "string" && conn ? conn : undefined, maxLagSeconds: typeof lag === "number" ? lag : undefined };
+      return {
+        jobId: typeof jobId === "string" ? jobId : "",
+        connectionString: typeof conn === "string" && conn ? conn : undefined,
+        maxLagSeconds: typeof lag === "number" ? lag : undefined,
+      };
     })
     .filter((f) => /^\d+$/.test(f.jobId));
 }
@@ -103,8 +120,16 @@ function pulumi(args: string[], cwd: string, timeoutMs: number): Promise<string>
   return new Promise((resolve, reject) => {
     execFile("pulumi", args, { cwd, encoding: "utf8", timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
-      const line = String(stderr || err.message).trim().split("\n").find((l) => l.trim()) ?? err.message;
-      reject(Object.assign(new Error(err.killed ? `no answer from the Pulumi CLI within ${Math.round(timeoutMs / 1000)}s` : line.trim()), { missingKey: /not found/i.test(String(stderr)) && /configuration key/i.test(String(stderr)) }));
+      const line =
+        String(stderr || err.message)
+          .trim()
+          .split("\n")
+          .find((l) => l.trim()) ?? err.message;
+      reject(
+        Object.assign(new Error(err.killed ? `no answer from the Pulumi CLI within ${Math.round(timeoutMs / 1000)}s` : line.trim()), {
+          missingKey: /not found/i.test(String(stderr)) && /configuration key/i.test(String(stderr)),
+        }),
+      );
     });
   });
 }
@@ -123,7 +148,10 @@ export async function health(argv: string[], out: (line: string) => void = conso
   let waitingFor = "the check";
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NoAnswer(`no answer: ${waitingFor} did not finish within ${a.timeoutSeconds}s (--timeout-seconds)`)), a.timeoutSeconds * 1000);
+    timer = setTimeout(
+      () => reject(new NoAnswer(`no answer: ${waitingFor} did not finish within ${a.timeoutSeconds}s (--timeout-seconds)`)),
+      a.timeoutSeconds * 1000,
+    );
   });
   try {
     return await Promise.race([check(a, deadline, out, (what) => (waitingFor = what)), timeout]);
@@ -160,26 +188,39 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
     feeds.push(...found.map((f) => ({ ...f, connectionString: a.connectionString ?? f.connectionString ?? fallback })));
   }
   const byConnection = new Map<string | undefined, FeedRef[]>();
-  for (const f of feeds) if (!(byConnection.get(f.connectionString) ?? []).some((g) => g.jobId === f.jobId)) byConnection.set(f.connectionString, [...(byConnection.get(f.connectionString) ?? []), f]);
+  for (const f of feeds)
+    if (!(byConnection.get(f.connectionString) ?? []).some((g) => g.jobId === f.jobId))
+      byConnection.set(f.connectionString, [...(byConnection.get(f.connectionString) ?? []), f]);
   const results: { jobId: string; health: FeedHealth }[] = [];
   for (const [connectionString, group] of byConnection) {
     doing(`CockroachDB at ${where(connectionString)}`);
     try {
-      await withClient(connectionString, undefined, async (c) => {
-        const now = (await c.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0]?.t ?? null;
-        for (const f of group) {
-          const job = await showJob(c, f.jobId);
-          // The job's own protection window, from its options as its description shows them.
-          const window = job ? await readGcWindow(c, { gc_protect_expires_after: /\bgc_protect_expires_after = '([^']+)'/.exec(job.description ?? "")?.[1] }) : undefined;
-          results.push({ jobId: f.jobId, health: feedHealth(job, now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window) });
-        }
-      }, 0);
+      await withClient(
+        connectionString,
+        undefined,
+        async (c) => {
+          const now = (await c.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0]?.t ?? null;
+          for (const f of group) {
+            const job = await showJob(c, f.jobId);
+            // The job's own protection window, from its options as its description shows them.
+            const window = job
+              ? await readGcWindow(c, { gc_protect_expires_after: /\bgc_protect_expires_after = '([^']+)'/.exec(job.description ?? "")?.[1] })
+              : undefined;
+            results.push({ jobId: f.jobId, health: feedHealth(job, now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window) });
+          }
+        },
+        0,
+      );
     } catch (e) {
       throw explain(e, `read the changefeed jobs at ${where(connectionString)}`);
     }
   }
   for (const r of results) {
-    out(a.json ? JSON.stringify({ jobId: r.jobId, ...r.health }) : `changefeed job ${r.jobId}: ${r.health.state}: ${r.health.reason}${r.health.lagSeconds === null ? "" : ` (lag ${Math.round(r.health.lagSeconds)} s)`}`);
+    out(
+      a.json
+        ? JSON.stringify({ jobId: r.jobId, ...r.health })
+        : `changefeed job ${r.jobId}: ${r.health.state}: ${r.health.reason}${r.health.lagSeconds === null ? "" : ` (lag ${Math.round(r.health.lagSeconds)} s)`}`,
+    );
   }
   return results.every((r) => r.health.state === "healthy") ? 0 : 1;
 }

@@ -2,12 +2,7 @@
 // Pure builders for the changefeed's SQL and sink URI.
 export { buildChangefeedQuery, loadSqlParser, validateRawQuery, ChangefeedQueryOptions, MAX_LIST } from "./cdc/query";
 export { buildSinkUri, redactSinkUri, encodeCredentials, isPubSubSink, SinkUriOptions, GcsSinkOptions, PubSubSinkOptions } from "./cdc/sink";
-export {
-  buildCreateChangefeedStatement,
-  renderChangefeedOptions,
-  ChangefeedOptions,
-  CreateChangefeedStatementOptions,
-} from "./cdc/statement";
+export { buildCreateChangefeedStatement, renderChangefeedOptions, ChangefeedOptions, CreateChangefeedStatementOptions } from "./cdc/statement";
 export { bigQuerySchema, bigQuerySourceUris, sourceUriMatches, dedupViewQuery, exampleQueries, tableRef, BigQueryField, BigQueryType } from "./cdc/bigquery";
 export { EVENTS2_COLUMNS, EVENTS2_PRIMARY_KEY, GUIDE_COLUMNS, DEFAULT_TABLE, Events2Column } from "./cdc/events2";
 export { ValidationError, FieldProblem } from "./validation";
@@ -38,4 +33,11 @@ export { StreamIdentity, StreamIdentityArgs } from "./stream-identity";
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
 export type { AuditStreamPubSubArgs } from "./audit-stream";
-export { DEPLOYER_PERMISSIONS, PERMISSIONS_BY_OPERATION, BIGQUERY_DEPLOYER_PERMISSIONS, BIGQUERY_PERMISSIONS_BY_OPERATION, PUBSUB_DEPLOYER_PERMISSIONS, PUBSUB_PERMISSIONS_BY_OPERATION } from "./permissions";
+export {
+  DEPLOYER_PERMISSIONS,
+  PERMISSIONS_BY_OPERATION,
+  BIGQUERY_DEPLOYER_PERMISSIONS,
+  BIGQUERY_PERMISSIONS_BY_OPERATION,
+  PUBSUB_DEPLOYER_PERMISSIONS,
+  PUBSUB_PERMISSIONS_BY_OPERATION,
+} from "./permissions";

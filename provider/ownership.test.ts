@@ -59,7 +59,12 @@ test.each([
   ["legacy, no takeOver", undefined, undefined, { adopt: false }],
   ["legacy, takeOver legacy", legacyLabel(owner), "legacy", { adopt: true, takenOverFrom: "legacy" }],
   ["another resource of this deployment", otherResource, undefined, { adopt: false }],
-  ["another resource of this deployment, takeOver of our own deployment", otherResource, "0123456789abcdef", { adopt: true, takenOverFrom: "0123456789abcdef" }],
+  [
+    "another resource of this deployment, takeOver of our own deployment",
+    otherResource,
+    "0123456789abcdef",
+    { adopt: true, takenOverFrom: "0123456789abcdef" },
+  ],
 ] as const)("create finding an object that is %s", (_what, found, takeOver, expected) => {
   const d = adoptDecision(found, me, takeOver);
   expect(d).toMatchObject(expected);

@@ -131,14 +131,21 @@ export function takeOverValue(found: string | undefined): string {
  * legacy object is adopted only when `takeOver` names its maker exactly (the recovery after a lost
  * state); the result says so, for the resource's `takenOverFrom` output.
  */
-export function adoptDecision(found: string | undefined, id: Identity, takeOver: string | undefined): { adopt: true; takenOverFrom: string } | { adopt: false; why: string } {
+export function adoptDecision(
+  found: string | undefined,
+  id: Identity,
+  takeOver: string | undefined,
+): { adopt: true; takenOverFrom: string } | { adopt: false; why: string } {
   const r = relationOf(found, id);
   if (r === "mine" || r === "lineage") return { adopt: true, takenOverFrom: "" };
   const value = takeOverValue(found);
   if (takeOver !== undefined && takeOver === value) return { adopt: true, takenOverFrom: value };
   const m = TAG.exec(found ?? "");
   if (m && id.deployment && m[1] === id.deployment) {
-    return { adopt: false, why: `it belongs to another resource of this stack (resource ${m[2]}, instance ${m[3]}): two resources name the same object. It is left as it is` };
+    return {
+      adopt: false,
+      why: `it belongs to another resource of this stack (resource ${m[2]}, instance ${m[3]}): two resources name the same object. It is left as it is`,
+    };
   }
   return {
     adopt: false,

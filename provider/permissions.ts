@@ -19,7 +19,8 @@ import { CHANGEFEED_PERMISSIONS, CHANGEFEED_PUBSUB_PERMISSIONS } from "./cockroa
 
 type ByResource = Record<string, Record<string, string[]>>;
 
-const copy = (rows: Record<string, Permissions>): ByResource => Object.fromEntries(Object.entries(rows).map(([r, ops]) => [r, Object.fromEntries(Object.entries(ops).map(([op, ps]) => [op, [...ps]]))]));
+const copy = (rows: Record<string, Permissions>): ByResource =>
+  Object.fromEntries(Object.entries(rows).map(([r, ops]) => [r, Object.fromEntries(Object.entries(ops).map(([op, ps]) => [op, [...ps]]))]));
 
 /** Every permission of a table, once, sorted. */
 const allOf = (table: ByResource): string[] => [...new Set(Object.values(table).flatMap((ops) => Object.values(ops).flat()))].sort();

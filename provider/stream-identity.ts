@@ -20,7 +20,10 @@ import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
 
-const NO_IMPORT = noImport("StreamIdentity", "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name");
+const NO_IMPORT = noImport(
+  "StreamIdentity",
+  "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name",
+);
 
 export interface StreamIdentityArgs {
   /** The cluster where the stream's changefeed jobs run (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -34,7 +37,10 @@ export interface StreamIdentityArgs {
 }
 
 export const streamIdentityInputs = z.strictObject({
-  connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL").optional(),
+  connectionString: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+    .optional(),
   sweepJobs: z.boolean().optional(),
 });
 true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;
@@ -70,7 +76,9 @@ export const streamIdentityOperations: Operations = engineFacing(
           const left = await liveJobsWithPrefix(c, deploymentJobPrefix(deployment));
           if (left.length === 0) return;
           const ids = await cancelAll(c, left, 120_000);
-          console.log(`canceled changefeed job${ids.length > 1 ? "s" : ""} ${ids.join(", ")} of deployment ${deployment}, which no resource in state recorded (a create cut short)`);
+          console.log(
+            `canceled changefeed job${ids.length > 1 ? "s" : ""} ${ids.join(", ")} of deployment ${deployment}, which no resource in state recorded (a create cut short)`,
+          );
         });
       } catch (e) {
         const msg = `could not make sure no changefeed job of deployment ${deployment} still runs on CockroachDB at ${where(props.connectionString || config?.get(URL_CONFIG_KEY))}: ${(e as Error).message}`;

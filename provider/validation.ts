@@ -39,7 +39,10 @@ function flatten(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): Fi
     }
     // A bad record key says only "Invalid key in record"; its own issues say why.
     if (issue.code === "invalid_key" && issue.issues.length) {
-      return flatten(issue.issues.map((i) => ({ ...i, path: [] })), path);
+      return flatten(
+        issue.issues.map((i) => ({ ...i, path: [] })),
+        path,
+      );
     }
     return [{ field: path.map(String).join("."), reason: issue.message }];
   });
@@ -56,9 +59,7 @@ export function parseOrThrow<S extends z.ZodType>(what: string, schema: S, value
 export const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** A Go `time.ParseDuration` string limited to ASCII units, e.g. "10s", "1m30s", "500ms". */
-export const goDuration = z
-  .string()
-  .regex(/^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, 'must be a Go duration such as "10s", "1m30s" or "500ms"');
+export const goDuration = z.string().regex(/^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/, 'must be a Go duration such as "10s", "1m30s" or "500ms"');
 
 /** Seconds in a Go duration ("1h30m", "500ms"), as Go's time.ParseDuration reads it. */
 export function goDurationSeconds(d: string): number {
@@ -74,21 +75,17 @@ export function goDurationSeconds(d: string): number {
  * dashes, underscores and dots, starting and ending with a letter or digit; no "goog" prefix,
  * no "google" inside, not an IPv4 address.
  */
-export const bucketName = z
-  .string()
-  .superRefine((name, ctx) => {
-    const fail = (message: string) => ctx.addIssue({ code: "custom", message });
-    if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(name)) {
-      return fail(
-        "bucket names use lowercase letters, digits, '-', '_' and '.', and start and end with a letter or digit",
-      );
-    }
-    const max = name.includes(".") ? 222 : 63;
-    if (name.length < 3 || name.length > max) return fail(`bucket names are 3 to ${max} characters long`);
-    if (name.split(".").some((part) => part.length === 0 || part.length > 63)) {
-      return fail("each dot-separated part of a bucket name is 1 to 63 characters long");
-    }
-    if (name.startsWith("goog")) return fail('bucket names cannot start with "goog"');
-    if (/g[o0][o0]gle/.test(name)) return fail('bucket names cannot contain "google" or close misspellings');
-    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return fail("bucket names cannot be IP addresses");
-  });
+export const bucketName = z.string().superRefine((name, ctx) => {
+  const fail = (message: string) => ctx.addIssue({ code: "custom", message });
+  if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(name)) {
+    return fail("bucket names use lowercase letters, digits, '-', '_' and '.', and start and end with a letter or digit");
+  }
+  const max = name.includes(".") ? 222 : 63;
+  if (name.length < 3 || name.length > max) return fail(`bucket names are 3 to ${max} characters long`);
+  if (name.split(".").some((part) => part.length === 0 || part.length > 63)) {
+    return fail("each dot-separated part of a bucket name is 1 to 63 characters long");
+  }
+  if (name.startsWith("goog")) return fail('bucket names cannot start with "goog"');
+  if (/g[o0][o0]gle/.test(name)) return fail('bucket names cannot contain "google" or close misspellings');
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return fail("bucket names cannot be IP addresses");
+});

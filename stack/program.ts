@@ -26,7 +26,26 @@ import type * as Package from "../provider";
 
 const NS = "zitadel-audit-stream";
 /** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
-export const CONFIG_KEYS = ["cockroachUrl", "gcpEndpoint", "payloadEventTypes", "instanceIds", "existingBucket", "bucketLocation", "retentionDays", "forceDestroy", "prefix", "partitionFormat", "credentials", "implicitMember", "keyRotationTrigger", "changefeedOptions", "bigQuery", "destinations", "pubsub", "takeOver"];
+export const CONFIG_KEYS = [
+  "cockroachUrl",
+  "gcpEndpoint",
+  "payloadEventTypes",
+  "instanceIds",
+  "existingBucket",
+  "bucketLocation",
+  "retentionDays",
+  "forceDestroy",
+  "prefix",
+  "partitionFormat",
+  "credentials",
+  "implicitMember",
+  "keyRotationTrigger",
+  "changefeedOptions",
+  "bigQuery",
+  "destinations",
+  "pubsub",
+  "takeOver",
+];
 const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
 
 /**
@@ -51,7 +70,8 @@ export function stackConfigProblems(all: Record<string, string>): string[] {
       } catch {
         v = undefined;
       }
-      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) problems.push(`${full}: must be a JSON list of strings, e.g. '["user.human.added"]' (set with \`pulumi config set --path\` or as JSON)`);
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+        problems.push(`${full}: must be a JSON list of strings, e.g. '["user.human.added"]' (set with \`pulumi config set --path\` or as JSON)`);
     }
   }
   return problems;
@@ -71,13 +91,14 @@ export function auditStreamProgram(pkg: typeof Package) {
     const toGcs = destinations === undefined || destinations.includes("gcs");
     const stream = new pkg.AuditStream("zitadel-audit", {
       existingBucket,
-      bucket: existingBucket || !toGcs
-        ? undefined
-        : {
-            location: cfg.get("bucketLocation"),
-            retentionPeriodSeconds: retentionDays ? retentionDays * 86_400 : undefined,
-            forceDestroy: cfg.getBoolean("forceDestroy") ?? false,
-          },
+      bucket:
+        existingBucket || !toGcs
+          ? undefined
+          : {
+              location: cfg.get("bucketLocation"),
+              retentionPeriodSeconds: retentionDays ? retentionDays * 86_400 : undefined,
+              forceDestroy: cfg.getBoolean("forceDestroy") ?? false,
+            },
       prefix: cfg.get("prefix"),
       partitionFormat: cfg.get("partitionFormat") as "flat" | "daily" | "hourly" | undefined,
       query: {
@@ -103,7 +124,9 @@ export function auditStreamProgram(pkg: typeof Package) {
       health: stream.health,
       deployment: stream.identity.deployment,
       // Only what the stack has (an undefined stack output is a warning).
-      ...(cfg.getObject("bigQuery") && toGcs ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQueryCommand: stream.bigQueryCommand } : {}),
+      ...(cfg.getObject("bigQuery") && toGcs
+        ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQueryCommand: stream.bigQueryCommand }
+        : {}),
       ...(destinations?.includes("pubsub") || (cfg.getObject("pubsub") && destinations === undefined)
         ? { pubsubTopic: stream.pubsubTopic, pubsubSubscription: stream.pubsubSubscription, pubsubJobId: stream.pubsubJobId }
         : {}),

@@ -14,7 +14,11 @@ export interface ZitadelEvent {
 }
 
 const KINDS: [string, string, (i: number) => Record<string, unknown> | null][] = [
-  ["user", "user.human.added", (i) => ({ userName: `user${i}`, email: `user${i}@example.com`, firstName: "Ada", lastName: "Lovelace", phone: "+41 79 000 00 00" })],
+  [
+    "user",
+    "user.human.added",
+    (i) => ({ userName: `user${i}`, email: `user${i}@example.com`, firstName: "Ada", lastName: "Lovelace", phone: "+41 79 000 00 00" }),
+  ],
   ["user", "user.human.password.changed", () => ({ secret: { algorithm: "bcrypt", hash: "$2a$14$..." }, userAgentID: "ua-1" })],
   ["user", "user.human.email.verified", () => null],
   ["user", "user.token.added", (i) => ({ tokenId: `tok${i}`, scopes: ["openid"] })],
@@ -29,7 +33,15 @@ export function makeEvents(count: number, from = 0, instanceId = "26280039646727
   return Array.from({ length: count }, (_, n) => {
     const i = from + n;
     const [aggregateType, eventType, payload] = KINDS[i % KINDS.length];
-    return { instanceId, aggregateType, aggregateId: `${aggregateType}-${i % 7}`, sequence: i + 1, eventType, owner: "262800396467339521", payload: payload(i) };
+    return {
+      instanceId,
+      aggregateType,
+      aggregateId: `${aggregateType}-${i % 7}`,
+      sequence: i + 1,
+      eventType,
+      owner: "262800396467339521",
+      payload: payload(i),
+    };
   });
 }
 

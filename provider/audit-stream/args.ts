@@ -150,11 +150,28 @@ export const ARGUMENTS = {
 } as const satisfies Record<keyof Required<AuditStreamArgs>, Part>;
 
 /** Every option of `bigQuery`, once. */
-export const BIGQUERY_OPTIONS = ["datasetId", "location", "tableName", "viewName", "readers", "schema", "connection", "readersScope"] as const satisfies readonly (keyof AuditStreamBigQueryArgs)[];
+export const BIGQUERY_OPTIONS = [
+  "datasetId",
+  "location",
+  "tableName",
+  "viewName",
+  "readers",
+  "schema",
+  "connection",
+  "readersScope",
+] as const satisfies readonly (keyof AuditStreamBigQueryArgs)[];
 true satisfies [Exclude<keyof AuditStreamBigQueryArgs, (typeof BIGQUERY_OPTIONS)[number]>] extends [never] ? true : false;
 
 /** Every option of `pubsub`, once. */
-export const PUBSUB_OPTIONS = ["region", "topicName", "subscriptionName", "subscribers", "ackDeadlineSeconds", "messageRetentionDuration", "maxDeliveryAttempts"] as const satisfies readonly (keyof AuditStreamPubSubArgs)[];
+export const PUBSUB_OPTIONS = [
+  "region",
+  "topicName",
+  "subscriptionName",
+  "subscribers",
+  "ackDeadlineSeconds",
+  "messageRetentionDuration",
+  "maxDeliveryAttempts",
+] as const satisfies readonly (keyof AuditStreamPubSubArgs)[];
 true satisfies [Exclude<keyof AuditStreamPubSubArgs, (typeof PUBSUB_OPTIONS)[number]>] extends [never] ? true : false;
 
 /** Arguments given that no table above lists, as "<path>: not a … (known: …)". */

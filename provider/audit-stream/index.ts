@@ -65,7 +65,11 @@ export class AuditStream extends pulumi.ComponentResource {
     const bigQuery = gcs && args.bigQuery ? bigQueryDestination(ctx, args.bigQuery, gcs.bucketName) : undefined;
     this.bigQueryTableId = bigQuery ? bigQuery.table.fullId : pulumi.output(undefined);
     this.bigQueryViewId = bigQuery?.view ? bigQuery.view.fullId : pulumi.output(undefined);
-    this.bigQueryCommand = bigQuery ? (bigQuery.view ?? bigQuery.table).fullId.apply((id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`) : pulumi.output(undefined);
+    this.bigQueryCommand = bigQuery
+      ? (bigQuery.view ?? bigQuery.table).fullId.apply(
+          (id) => `bq query --use_legacy_sql=false 'SELECT event_type, COUNT(*) AS events FROM \`${id}\` GROUP BY event_type ORDER BY events DESC'`,
+        )
+      : pulumi.output(undefined);
 
     this.bucketName = gcs ? gcs.bucketName : pulumi.output("");
     this.serviceAccountEmail = gcs?.account ? gcs.account.email : pubsub?.account ? pubsub.account.email : pulumi.output(undefined);

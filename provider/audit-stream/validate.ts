@@ -12,7 +12,8 @@ import { pubsubProblems } from "./destinations/pubsub";
 /** Every problem in these arguments, as "<argument>: <what is wrong and what to give>". */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
   const problems = unknownKeys(args, Object.keys(ARGUMENTS), "", "an AuditStream argument");
-  if (args.takeOver !== undefined && plain(args.takeOver) && !/^([0-9a-f]{16}|legacy)$/.test(String(args.takeOver))) problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
+  if (args.takeOver !== undefined && plain(args.takeOver) && !/^([0-9a-f]{16}|legacy)$/.test(String(args.takeOver)))
+    problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
   problems.push(...writerProblems(args));
   problems.push(...cockroachProblems(args));
   problems.push(...gcsProblems(args));

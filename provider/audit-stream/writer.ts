@@ -18,10 +18,14 @@ export interface SinkWriter {
 export function sinkWriter(ctx: StreamContext, names: { account: string; key: string; displayName: string; description: string }): SinkWriter {
   const { name, args, owned, parent } = ctx;
   const mode = args.credentials ?? "key";
-  const account = mode === "implicit" ? undefined : new ServiceAccount(names.account, { displayName: names.displayName, description: names.description, project: args.project, ...owned }, parent);
+  const account =
+    mode === "implicit"
+      ? undefined
+      : new ServiceAccount(names.account, { displayName: names.displayName, description: names.description, project: args.project, ...owned }, parent);
   const member = account ? account.member : args.implicitMember;
   if (member === undefined) throw new Error(`AuditStream ${name}: credentials "implicit" needs implicitMember (the nodes' identity to grant)`);
-  const key = mode === "key" ? new ServiceAccountKey(names.key, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
+  const key =
+    mode === "key" ? new ServiceAccountKey(names.key, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
   return { account, member, key };
 }
 
@@ -34,19 +38,23 @@ export const ownsKey = (args: AuditStreamArgs) => (args.credentials ?? "key") ==
  */
 export function writerSink<T extends object>(args: AuditStreamArgs, writer: SinkWriter, target: pulumi.Input<T>): pulumi.Output<Record<string, unknown>> {
   const mode = args.credentials ?? "key";
-  return pulumi.all([target, writer.key?.privateKeyBase64, writer.account?.email]).apply(([t, k, email]): Record<string, unknown> => ({
-    ...(t as T),
-    ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
-    ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
-  }));
+  return pulumi.all([target, writer.key?.privateKeyBase64, writer.account?.email]).apply(
+    ([t, k, email]): Record<string, unknown> => ({
+      ...(t as T),
+      ...(mode === "key" ? { credentials: k! } : { auth: "implicit" as const }),
+      ...(typeof mode === "object" ? { assumeRole: [...mode.assumeRole, email!] } : {}),
+    }),
+  );
 }
 
 /** Problems in how the writer authenticates (credentials, implicitMember, keyRotationTrigger), each named. */
 export function writerProblems(args: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const c = args.credentials;
-  const mode = c === undefined || c === "key" ? "key" : c === "implicit" ? "implicit" : typeof c === "object" && c !== null && !Array.isArray(c) ? "assumeRole" : "bad";
-  if (mode === "bad") problems.push(`credentials: must be "key", "implicit" or { assumeRole: ["delegate@….iam.gserviceaccount.com", …] }, not ${JSON.stringify(c)}`);
+  const mode =
+    c === undefined || c === "key" ? "key" : c === "implicit" ? "implicit" : typeof c === "object" && c !== null && !Array.isArray(c) ? "assumeRole" : "bad";
+  if (mode === "bad")
+    problems.push(`credentials: must be "key", "implicit" or { assumeRole: ["delegate@….iam.gserviceaccount.com", …] }, not ${JSON.stringify(c)}`);
   if (mode === "assumeRole") {
     const ar = (c as any).assumeRole;
     const extra = Object.keys(c as object).filter((k) => k !== "assumeRole");
@@ -54,12 +62,18 @@ export function writerProblems(args: Record<string, unknown>): string[] {
     if (!Array.isArray(ar) || ar.length === 0) problems.push("credentials.assumeRole: must list at least one delegate service account");
     else
       ar.forEach((e: unknown, i: number) => {
-        if (plain(e) && !serviceAccountEmail.safeParse(e).success) problems.push(`credentials.assumeRole.${i}: must be a service account email, not ${JSON.stringify(e)}`);
+        if (plain(e) && !serviceAccountEmail.safeParse(e).success)
+          problems.push(`credentials.assumeRole.${i}: must be a service account email, not ${JSON.stringify(e)}`);
       });
   }
-  if (args.keyRotationTrigger !== undefined && mode !== "key") problems.push('keyRotationTrigger: only with credentials "key" (there is no key to rotate otherwise)');
-  if (args.implicitMember !== undefined && mode !== "implicit") problems.push('implicitMember: only with credentials "implicit" (it would grant an identity the feed never uses)');
-  if (mode === "implicit" && args.implicitMember === undefined) problems.push('implicitMember: credentials "implicit" needs the nodes\' identity to grant, e.g. "serviceAccount:crl-cdc-sink-user-…@….iam.gserviceaccount.com"');
+  if (args.keyRotationTrigger !== undefined && mode !== "key")
+    problems.push('keyRotationTrigger: only with credentials "key" (there is no key to rotate otherwise)');
+  if (args.implicitMember !== undefined && mode !== "implicit")
+    problems.push('implicitMember: only with credentials "implicit" (it would grant an identity the feed never uses)');
+  if (mode === "implicit" && args.implicitMember === undefined)
+    problems.push(
+      'implicitMember: credentials "implicit" needs the nodes\' identity to grant, e.g. "serviceAccount:crl-cdc-sink-user-…@….iam.gserviceaccount.com"',
+    );
   if (mode === "implicit" && plain(args.implicitMember) && args.implicitMember !== undefined) {
     const m = member.safeParse(args.implicitMember);
     if (!m.success) problems.push(`implicitMember: ${m.error.issues[0].message}`);

@@ -24,14 +24,20 @@ describe("bigQuerySchema", () => {
   });
 
   test("a raw query maps columns, aliases named after a column (the guide's CASE … AS payload) and *", () => {
-    const s = bigQuerySchema({ query: "SELECT instance_id, aggregate_id AS agg, sequence, CASE WHEN event_type IN ('a.b') THEN payload END AS payload FROM eventstore.events2" });
+    const s = bigQuerySchema({
+      query: "SELECT instance_id, aggregate_id AS agg, sequence, CASE WHEN event_type IN ('a.b') THEN payload END AS payload FROM eventstore.events2",
+    });
     expect(s.map((f) => `${f.name}:${f.type}`)).toEqual(["instance_id:STRING", "agg:STRING", "sequence:INT64", "payload:JSON"]);
     expect(bigQuerySchema({ query: "SELECT * FROM eventstore.events2" })).toHaveLength(12);
   });
 
   test("a raw query output of unknown type asks for an explicit schema; a duplicate name is refused", () => {
-    expect(() => bigQuerySchema({ query: "SELECT aggregate_id, lower(event_type) AS kind FROM eventstore.events2" })).toThrow(/"kind" is neither an events2 column nor named after one.*bigQuery\.schema/);
-    expect(() => bigQuerySchema({ query: "SELECT aggregate_id, event_type AS aggregate_id FROM eventstore.events2" })).toThrow(/"aggregate_id" is written twice/);
+    expect(() => bigQuerySchema({ query: "SELECT aggregate_id, lower(event_type) AS kind FROM eventstore.events2" })).toThrow(
+      /"kind" is neither an events2 column nor named after one.*bigQuery\.schema/,
+    );
+    expect(() => bigQuerySchema({ query: "SELECT aggregate_id, event_type AS aggregate_id FROM eventstore.events2" })).toThrow(
+      /"aggregate_id" is written twice/,
+    );
   });
 });
 
@@ -58,8 +64,12 @@ describe("bigQuerySourceUris", () => {
 describe("dedupViewQuery", () => {
   test("one row per primary key; the key columns are required", () => {
     const q = dedupViewQuery("`p.d.events`", bigQuerySchema());
-    expect(q).toBe("SELECT * EXCEPT(_copy) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instance_id, aggregate_type, aggregate_id, sequence ORDER BY created_at) AS _copy FROM `p.d.events`) WHERE _copy = 1");
-    expect(() => dedupViewQuery("`p.d.events`", bigQuerySchema({ columns: ["aggregate_id", "event_type"] }))).toThrow(/needs the primary key columns .* does not write instance_id, aggregate_type, sequence/);
+    expect(q).toBe(
+      "SELECT * EXCEPT(_copy) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instance_id, aggregate_type, aggregate_id, sequence ORDER BY created_at) AS _copy FROM `p.d.events`) WHERE _copy = 1",
+    );
+    expect(() => dedupViewQuery("`p.d.events`", bigQuerySchema({ columns: ["aggregate_id", "event_type"] }))).toThrow(
+      /needs the primary key columns .* does not write instance_id, aggregate_type, sequence/,
+    );
   });
 
   test("example queries use only the columns the table has", () => {

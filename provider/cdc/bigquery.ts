@@ -83,17 +83,26 @@ export function bigQuerySchema(query: ChangefeedQueryOptions = {}): BigQueryFiel
     }
     const column = last?.String?.sval as string | undefined;
     const name: string | undefined = rt.name ?? column;
-    const source = column && (EVENTS2_COLUMN_NAMES as string[]).includes(column) ? (column as Events2Column) : name && (EVENTS2_COLUMN_NAMES as string[]).includes(name) ? (name as Events2Column) : undefined;
+    const source =
+      column && (EVENTS2_COLUMN_NAMES as string[]).includes(column)
+        ? (column as Events2Column)
+        : name && (EVENTS2_COLUMN_NAMES as string[]).includes(name)
+          ? (name as Events2Column)
+          : undefined;
     if (!name || !source) {
       throw new ValidationError("bigQuerySchema", [
-        { field: "query", reason: `output ${name ? `"${name}"` : `#${fields.length + 1}`} is neither an events2 column nor named after one, so its BigQuery type is unknown: give bigQuery.schema explicitly` },
+        {
+          field: "query",
+          reason: `output ${name ? `"${name}"` : `#${fields.length + 1}`} is neither an events2 column nor named after one, so its BigQuery type is unknown: give bigQuery.schema explicitly`,
+        },
       ]);
     }
     fields.push(field(source, name));
   }
   const seen = new Set<string>();
   for (const f of fields) {
-    if (seen.has(f.name)) throw new ValidationError("bigQuerySchema", [{ field: "query", reason: `column "${f.name}" is written twice; BigQuery needs unique column names` }]);
+    if (seen.has(f.name))
+      throw new ValidationError("bigQuerySchema", [{ field: "query", reason: `column "${f.name}" is written twice; BigQuery needs unique column names` }]);
     seen.add(f.name);
   }
   return fields;
@@ -106,7 +115,9 @@ export function bigQuerySchema(query: ChangefeedQueryOptions = {}): BigQueryFiel
  */
 export function bigQuerySourceUris(o: { bucket: string; prefix?: string; compression?: "gzip" | "zstd" }): string[] {
   if (o.compression === "zstd") {
-    throw new ValidationError("bigQuerySourceUris", [{ field: "compression", reason: 'BigQuery reads gzip-compressed JSON, not zstd: use compression "gzip" or none with bigQuery' }]);
+    throw new ValidationError("bigQuerySourceUris", [
+      { field: "compression", reason: 'BigQuery reads gzip-compressed JSON, not zstd: use compression "gzip" or none with bigQuery' },
+    ]);
   }
   const prefix = (o.prefix ?? "").replace(/^\/+|\/+$/g, "");
   return [`gs://${o.bucket}/${prefix ? `${prefix}/` : ""}*.ndjson${o.compression === "gzip" ? ".gz" : ""}`];
@@ -142,7 +153,10 @@ export function dedupViewQuery(table: string, fields: BigQueryField[]): string {
   const missing = EVENTS2_PRIMARY_KEY.filter((k) => !names.has(k));
   if (missing.length) {
     throw new ValidationError("dedupViewQuery", [
-      { field: "query", reason: `the de-duplicating view needs the primary key columns (${EVENTS2_PRIMARY_KEY.join(", ")}); the query does not write ${missing.join(", ")}: add them, or set bigQuery.viewName to null` },
+      {
+        field: "query",
+        reason: `the de-duplicating view needs the primary key columns (${EVENTS2_PRIMARY_KEY.join(", ")}); the query does not write ${missing.join(", ")}: add them, or set bigQuery.viewName to null`,
+      },
     ]);
   }
   const order = names.has("created_at") ? " ORDER BY created_at" : "";

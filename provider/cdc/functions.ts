@@ -9,13 +9,36 @@
 // below are its own, evaluated per event.
 
 /** CockroachDB's CDC functions (cdcFunctions): the event's MVCC time, operation and schema time, the feed's creation time. */
-export const CDC_EVENT_FUNCTIONS = ["statement_timestamp", "transaction_timestamp", "event_op", "event_schema_timestamp", "changefeed_creation_timestamp"] as const;
+export const CDC_EVENT_FUNCTIONS = [
+  "statement_timestamp",
+  "transaction_timestamp",
+  "event_op",
+  "event_schema_timestamp",
+  "changefeed_creation_timestamp",
+] as const;
 
 /** Stable builtins cdcFunctions allows (useDefaultBuiltin). */
 export const CDC_STABLE_FUNCTIONS = [
-  "age", "array_to_json", "array_to_string", "crdb_internal.cluster_id", "date_part", "date_trunc", "extract", "format",
-  "jsonb_build_array", "jsonb_build_object", "row_to_json", "overlaps", "pg_collation_for", "pg_typeof", "quote_literal",
-  "quote_nullable", "timezone", "to_char", "to_json", "to_jsonb",
+  "age",
+  "array_to_json",
+  "array_to_string",
+  "crdb_internal.cluster_id",
+  "date_part",
+  "date_trunc",
+  "extract",
+  "format",
+  "jsonb_build_array",
+  "jsonb_build_object",
+  "row_to_json",
+  "overlaps",
+  "pg_collation_for",
+  "pg_typeof",
+  "quote_literal",
+  "quote_nullable",
+  "timezone",
+  "to_char",
+  "to_json",
+  "to_jsonb",
 ] as const;
 
 /**
@@ -25,12 +48,56 @@ export const CDC_STABLE_FUNCTIONS = [
  * PostgreSQL's catalogue).
  */
 export const IMMUTABLE_FUNCTIONS = [
-  "lower", "upper", "initcap", "length", "char_length", "octet_length", "substr", "substring", "left", "right",
-  "btrim", "ltrim", "rtrim", "trim", "concat", "concat_ws", "replace", "split_part", "strpos", "position", "lpad",
-  "rpad", "reverse", "repeat", "starts_with", "overlay", "regexp_replace", "md5", "sha1", "sha256", "sha512",
-  "encode", "decode", "to_hex", "abs", "ceil", "ceiling", "floor", "round", "trunc", "mod",
-  "jsonb_extract_path", "jsonb_extract_path_text", "json_extract_path", "json_extract_path_text", "jsonb_typeof",
-  "jsonb_array_length", "jsonb_strip_nulls", "jsonb_set", "jsonb_pretty",
+  "lower",
+  "upper",
+  "initcap",
+  "length",
+  "char_length",
+  "octet_length",
+  "substr",
+  "substring",
+  "left",
+  "right",
+  "btrim",
+  "ltrim",
+  "rtrim",
+  "trim",
+  "concat",
+  "concat_ws",
+  "replace",
+  "split_part",
+  "strpos",
+  "position",
+  "lpad",
+  "rpad",
+  "reverse",
+  "repeat",
+  "starts_with",
+  "overlay",
+  "regexp_replace",
+  "md5",
+  "sha1",
+  "sha256",
+  "sha512",
+  "encode",
+  "decode",
+  "to_hex",
+  "abs",
+  "ceil",
+  "ceiling",
+  "floor",
+  "round",
+  "trunc",
+  "mod",
+  "jsonb_extract_path",
+  "jsonb_extract_path_text",
+  "json_extract_path",
+  "json_extract_path_text",
+  "jsonb_typeof",
+  "jsonb_array_length",
+  "jsonb_strip_nulls",
+  "jsonb_set",
+  "jsonb_pretty",
 ] as const;
 
 /** Every function a CDC query may call, as the provider checks it. */

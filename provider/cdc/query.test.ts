@@ -8,9 +8,7 @@ describe("buildChangefeedQuery (structured)", () => {
   });
 
   test("position is quoted; owner and sequence stay bare as in the guide", () => {
-    expect(buildChangefeedQuery({ columns: ["owner", "sequence", "position"] })).toBe(
-      'SELECT owner, sequence, "position" FROM eventstore.events2',
-    );
+    expect(buildChangefeedQuery({ columns: ["owner", "sequence", "position"] })).toBe('SELECT owner, sequence, "position" FROM eventstore.events2');
   });
 
   test("filters become one WHERE joined by AND, in a fixed order", () => {
@@ -25,9 +23,7 @@ describe("buildChangefeedQuery (structured)", () => {
   });
 
   test("a database-qualified table", () => {
-    expect(buildChangefeedQuery({ table: "zitadel.eventstore.events2", columns: ["sequence"] })).toBe(
-      "SELECT sequence FROM zitadel.eventstore.events2",
-    );
+    expect(buildChangefeedQuery({ table: "zitadel.eventstore.events2", columns: ["sequence"] })).toBe("SELECT sequence FROM zitadel.eventstore.events2");
   });
 
   test("every problem is reported at once", () => {

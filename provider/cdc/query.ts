@@ -4,15 +4,7 @@
 // (cockroach-changefeeds.md §1.1, §1.3).
 import { z } from "zod";
 import { ALLOWED_CDC_FUNCTIONS, CDC_HIDDEN_COLUMNS, calledFunction } from "./functions";
-import {
-  DEFAULT_TABLE,
-  EVENTS2_COLUMN_NAMES,
-  Events2Column,
-  GUIDE_COLUMNS,
-  PLAIN_IDENTIFIER,
-  quoteIdent,
-  sqlString,
-} from "./events2";
+import { DEFAULT_TABLE, EVENTS2_COLUMN_NAMES, Events2Column, GUIDE_COLUMNS, PLAIN_IDENTIFIER, quoteIdent, sqlString } from "./events2";
 import { FieldProblem, ValidationError, parseOrThrow } from "../validation";
 
 /** Most values one IN list may hold; a longer allow-list belongs in a WHERE over a pattern or a raw query. */
@@ -46,28 +38,23 @@ const instanceId = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "must be a ZITADEL instance id (letters, digits, '-' and '_')");
 
 const column = z.enum(EVENTS2_COLUMN_NAMES as [Events2Column, ...Events2Column[]], {
-  error: (issue) =>
-    `unknown column ${JSON.stringify(issue.input)}; eventstore.events2 has ${EVENTS2_COLUMN_NAMES.join(", ")}`,
+  error: (issue) => `unknown column ${JSON.stringify(issue.input)}; eventstore.events2 has ${EVENTS2_COLUMN_NAMES.join(", ")}`,
 });
 
 const tableName = z
   .string()
-  .refine(
-    (t) => {
-      const parts = t.split(".");
-      return parts.length >= 1 && parts.length <= 3 && parts.every((p) => PLAIN_IDENTIFIER.test(p));
-    },
-    'must be [database.]schema.table in plain lower-case identifiers, e.g. "eventstore.events2"',
-  )
+  .refine((t) => {
+    const parts = t.split(".");
+    return parts.length >= 1 && parts.length <= 3 && parts.every((p) => PLAIN_IDENTIFIER.test(p));
+  }, 'must be [database.]schema.table in plain lower-case identifiers, e.g. "eventstore.events2"')
   // The builder's columns, filters and BigQuery schema are events2's: another table would not have them.
-  .refine((t) => /(^|\.)eventstore\.events2$/.test(t), 'must be ZITADEL\'s eventstore.events2 (optionally with its database, "zitadel.eventstore.events2"): the builder\'s columns are events2\'s; for another table write a raw query');
+  .refine(
+    (t) => /(^|\.)eventstore\.events2$/.test(t),
+    "must be ZITADEL's eventstore.events2 (optionally with its database, \"zitadel.eventstore.events2\"): the builder's columns are events2's; for another table write a raw query",
+  );
 
 const payloadOption = z.union(
-  [
-    z.literal("none"),
-    z.literal("all"),
-    z.strictObject({ eventTypes: listOf(eventType, "payload.eventTypes", 'use payload "none" for no payload') }),
-  ],
+  [z.literal("none"), z.literal("all"), z.strictObject({ eventTypes: listOf(eventType, "payload.eventTypes", 'use payload "none" for no payload') })],
   { error: 'must be "none", "all", or { eventTypes: [...] }' },
 );
 
@@ -179,8 +166,7 @@ const FORBIDDEN_NODES: Record<string, string> = {
   RangeSubselect: "CDC queries read exactly one table: no sub-selects in FROM",
   RangeFunction: "CDC queries read exactly one table: no functions in FROM",
   RangeTableSample: "TABLESAMPLE is not supported by CDC queries",
-  SQLValueFunction:
-    "current_timestamp, now() and similar are not supported by CDC queries; statement_timestamp() gives the event's time",
+  SQLValueFunction: "current_timestamp, now() and similar are not supported by CDC queries; statement_timestamp() gives the event's time",
   ParamRef: "placeholders ($1) are not supported inside a CDC query; inline the values",
   GroupingFunc: "aggregates are not supported by CDC queries",
   WindowDef: "window functions are not supported by CDC queries",
@@ -212,8 +198,7 @@ function refuse(problems: FieldProblem[]): never {
 export function validateRawQuery(raw: string): string {
   if (!parser) {
     throw new Error(
-      "buildChangefeedQuery: a raw query needs the SQL parser; call `await loadSqlParser()` once first " +
-        "(the Changefeed resource does this for you)",
+      "buildChangefeedQuery: a raw query needs the SQL parser; call `await loadSqlParser()` once first " + "(the Changefeed resource does this for you)",
     );
   }
   const bad = (reason: string) => refuse([{ field: "query", reason }]);

@@ -32,7 +32,10 @@ export function payloadWarning(query: { payload?: unknown } | undefined): string
   if (p === "all") {
     return 'query.payload "all" streams every event\'s payload, including password hashes (user.human.added, user.human.password.changed), client secret hashes (user.machine.secret.set), encrypted OTP secrets and one-time codes: list the event types you need in payload.eventTypes instead';
   }
-  const types = p && typeof p === "object" && Array.isArray((p as { eventTypes?: unknown }).eventTypes) ? ((p as { eventTypes: unknown[] }).eventTypes.filter((t) => typeof t === "string") as string[]) : [];
+  const types =
+    p && typeof p === "object" && Array.isArray((p as { eventTypes?: unknown }).eventTypes)
+      ? ((p as { eventTypes: unknown[] }).eventTypes.filter((t) => typeof t === "string") as string[])
+      : [];
   const bad = types.filter(secretBearing);
   if (bad.length === 0) return undefined;
   return `query.payload.eventTypes names ${bad.join(", ")}, whose payloads carry credentials, hashes of them or one-time codes (ZITADEL's event definitions): they would be readable by everyone who reads the stream. Leave them out unless that is intended`;

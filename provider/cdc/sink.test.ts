@@ -19,13 +19,21 @@ describe("buildSinkUri", () => {
 
   test("key JSON and its base64 give the same URI; prefix slashes are trimmed", () => {
     const fromJson = buildSinkUri({ bucket: "b-1", prefix: "/zitadel/events/", credentials: keyJson, fileSize: "16MB", partitionFormat: "hourly" });
-    const fromB64 = buildSinkUri({ bucket: "b-1", prefix: "zitadel/events", credentials: Buffer.from(keyJson).toString("base64"), fileSize: "16MB", partitionFormat: "hourly" });
+    const fromB64 = buildSinkUri({
+      bucket: "b-1",
+      prefix: "zitadel/events",
+      credentials: Buffer.from(keyJson).toString("base64"),
+      fileSize: "16MB",
+      partitionFormat: "hourly",
+    });
     expect(fromJson).toBe(fromB64);
     expect(fromJson.startsWith("gs://b-1/zitadel/events?partition_format=hourly&file_size=16MB&AUTH=specified&CREDENTIALS=")).toBe(true);
   });
 
   test("base64 wrapped over lines (as `base64` prints it) is accepted and unwrapped", () => {
-    const wrapped = Buffer.from(keyJson).toString("base64").replace(/(.{20})/g, "$1\n");
+    const wrapped = Buffer.from(keyJson)
+      .toString("base64")
+      .replace(/(.{20})/g, "$1\n");
     expect(encodeCredentials(wrapped)).toBe(Buffer.from(keyJson).toString("base64"));
   });
 });
@@ -67,7 +75,9 @@ describe("Pub/Sub destinations (gcpubsub://)", () => {
 
   test("each field is checked by the Pub/Sub rules, and bucket fields are refused there", () => {
     expect(() => buildSinkUri({ project: "zitadel-audit", topic: "goog-events", credentials: keyJson })).toThrow(/topic: must not start with "goog"/);
-    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events", region: "US", credentials: keyJson })).toThrow(/region: must be a Google Cloud region/);
+    expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events", region: "US", credentials: keyJson })).toThrow(
+      /region: must be a Google Cloud region/,
+    );
     expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events" } as any)).toThrow(/credentials: give the service account key/);
     expect(() => buildSinkUri({ project: "zitadel-audit", topic: "events", prefix: "x", credentials: keyJson } as any)).toThrow(/prefix/);
   });

@@ -59,7 +59,10 @@ export const pubsubSinkOptionsSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, "must be a topic id: 3-255 letters, digits and - _ . ~ + %, starting with a letter")
       .refine((t) => !t.toLowerCase().startsWith("goog"), 'must not start with "goog"'),
     /** The Pub/Sub regional endpoint, e.g. "us-east1"; leave it out only with the changefeed option `unordered`. */
-    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as "us-east1"').optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as "us-east1"')
+      .optional(),
     ...authFields,
   })
   .superRefine(authRules);

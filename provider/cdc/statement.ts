@@ -20,9 +20,7 @@ const flag = z.literal(true, { error: "is a flag: set it to true or leave it out
 export const changefeedOptionsSchema = z
   .strictObject({
     format: z.enum(["json", "parquet", "csv"], { error: 'cloud storage takes format "json", "parquet" or "csv"' }).optional(),
-    envelope: z
-      .enum(["bare", "wrapped"], { error: 'a CDC query into cloud storage takes envelope "bare" (its default) or "wrapped"' })
-      .optional(),
+    envelope: z.enum(["bare", "wrapped"], { error: 'a CDC query into cloud storage takes envelope "bare" (its default) or "wrapped"' }).optional(),
     initial_scan: z.enum(["yes", "no", "only"], { error: 'must be "yes", "no" or "only"' }).optional(),
     cursor: timestamp.optional(),
     end_time: timestamp.optional(),
@@ -41,7 +39,10 @@ export const changefeedOptionsSchema = z
     full_table_name: flag.optional(),
     unordered: flag.optional(),
     encode_json_value_null_as_object: flag.optional(),
-    key_column: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a column name").optional(),
+    key_column: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a column name")
+      .optional(),
     metrics_label: z
       .string()
       .min(1)
@@ -60,14 +61,16 @@ export const changefeedOptionsSchema = z
      */
     pubsub_sink_config: z
       .strictObject({
-        Flush: z.strictObject({ Messages: z.number().int().min(1).optional(), Bytes: z.number().int().min(1).optional(), Frequency: goDuration.optional() }).optional(),
+        Flush: z
+          .strictObject({ Messages: z.number().int().min(1).optional(), Bytes: z.number().int().min(1).optional(), Frequency: goDuration.optional() })
+          .optional(),
         Retry: z.strictObject({ Max: z.number().int().min(0).optional(), Backoff: goDuration.optional() }).optional(),
       })
       .optional(),
   })
   .superRefine((o, ctx) => {
     const conflict = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    if (o.format === "csv" && o.initial_scan !== "only") conflict("format", "format csv is only usable with initial_scan \"only\"");
+    if (o.format === "csv" && o.initial_scan !== "only") conflict("format", 'format csv is only usable with initial_scan "only"');
     if (o.initial_scan === "only") {
       for (const k of ["end_time", "resolved", "diff", "mvcc_timestamp", "updated"] as const) {
         if (o[k] !== undefined) conflict(k, `cannot be combined with initial_scan "only"`);

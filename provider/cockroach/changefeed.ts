@@ -34,10 +34,28 @@ import { cancelAll, jobsToCancelBeside, liveJobsOf, markerOf, newerJob } from ".
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
 import { planUpdate } from "./plan";
 import { readGcWindow } from "./gc";
-import { CREATE_ONLY, Feed, UNKNOWN_KEY, alterDropsQuery, alterInPlace, clusterId, clusterTime, createJob, handoff, omit, outputs, proveDelivery, restart, stateSaying } from "./transitions";
+import {
+  CREATE_ONLY,
+  Feed,
+  UNKNOWN_KEY,
+  alterDropsQuery,
+  alterInPlace,
+  clusterId,
+  clusterTime,
+  createJob,
+  handoff,
+  omit,
+  outputs,
+  proveDelivery,
+  restart,
+  stateSaying,
+} from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
 
-const NO_IMPORT = noImport("Changefeed", "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)");
+const NO_IMPORT = noImport(
+  "Changefeed",
+  "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)",
+);
 
 /**
  * What the deploying identity needs for a Changefeed into a bucket (permissions.ts assembles these):
@@ -107,7 +125,10 @@ const handoffPauseSeconds = (timeoutSeconds: number) => 3 * timeoutSeconds;
 
 export const changefeedInputs = z
   .strictObject({
-    connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL").optional(),
+    connectionString: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+      .optional(),
     query: changefeedQueryOptionsSchema.default({}),
     sink: sinkUriOptionsSchema,
     options: changefeedOptionsSchema.default({}),
@@ -115,11 +136,22 @@ export const changefeedInputs = z
     verifySinkAccess: z.boolean().default(true),
     proveDelivery: z.enum(["read-back", "checkpoint"], { error: 'must be "read-back" or "checkpoint"' }).default("read-back"),
     exclusiveKeys: z.boolean().default(false),
-    maxLagSeconds: z.number().int("must be a whole number of seconds").min(30, "at least 30 seconds (CockroachDB checkpoints every 30 s by default)").max(7 * 86_400, "at most a week").default(DEFAULT_MAX_LAG_SECONDS),
+    maxLagSeconds: z
+      .number()
+      .int("must be a whole number of seconds")
+      .min(30, "at least 30 seconds (CockroachDB checkpoints every 30 s by default)")
+      .max(7 * 86_400, "at most a week")
+      .default(DEFAULT_MAX_LAG_SECONDS),
     /** Set by the constructor: `<project>/<stack>/<name>`, from which the job marker is derived. */
     owner: z.string({ error: "is set by the Changefeed constructor (project/stack/name)" }).min(1),
-    deployment: z.string().regex(/^[0-9a-f]{16}$/, "must be a StreamIdentity's deployment (16 hex characters)").optional(),
-    takeOver: z.string().regex(/^([0-9a-f]{16}|legacy)$/, 'must be the deployment an error named (16 hex characters), or "legacy"').optional(),
+    deployment: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/, "must be a StreamIdentity's deployment (16 hex characters)")
+      .optional(),
+    takeOver: z
+      .string()
+      .regex(/^([0-9a-f]{16}|legacy)$/, 'must be the deployment an error named (16 hex characters), or "legacy"')
+      .optional(),
   })
   .superRefine((i, ctx) => {
     // What a sink kind accepts (cockroach-changefeeds.md §2.2; docs/pubsub-research.md §1, §5).
@@ -127,26 +159,43 @@ export const changefeedInputs = z
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     const sink = i.sink as Record<string, unknown> | undefined;
     if (isPubSubSink(sink)) {
-      if (sink.region === undefined && !o.unordered) issue(["sink", "region"], 'a Pub/Sub sink needs a region (e.g. "us-east1"), or the changefeed option unordered (which rules out resolved)');
+      if (sink.region === undefined && !o.unordered)
+        issue(["sink", "region"], 'a Pub/Sub sink needs a region (e.g. "us-east1"), or the changefeed option unordered (which rules out resolved)');
       if (o.format !== undefined && o.format !== "json") issue(["options", "format"], "a Pub/Sub sink takes format json");
       if (o.compression !== undefined) issue(["options", "compression"], "compression applies to cloud storage files, not to Pub/Sub messages");
     } else if (o.pubsub_sink_config !== undefined) {
       issue(["options", "pubsub_sink_config"], "applies to a Pub/Sub sink only (the sink is a bucket)");
     }
-    if (o.metrics_label !== undefined) issue(["options", "metrics_label"], "is set by the provider: it marks the jobs of this resource so that a job left by a crash is found (provider/cockroach/reconcile.ts). Leave it out.");
+    if (o.metrics_label !== undefined)
+      issue(
+        ["options", "metrics_label"],
+        "is set by the provider: it marks the jobs of this resource so that a job left by a crash is found (provider/cockroach/reconcile.ts). Leave it out.",
+      );
     // An audit stream must not end by itself, or stop on a schema change.
-    if (o.initial_scan === "only") issue(["options", "initial_scan"], '"only" ends the job after the scan (status succeeded): an audit stream must keep streaming; use "yes" or "no"');
+    if (o.initial_scan === "only")
+      issue(["options", "initial_scan"], '"only" ends the job after the scan (status succeeded): an audit stream must keep streaming; use "yes" or "no"');
     if (o.end_time !== undefined) issue(["options", "end_time"], "ends the job at that time: an audit stream must keep streaming; leave it out");
-    if (o.schema_change_policy === "stop") issue(["options", "schema_change_policy"], '"stop" stops the feed at the next schema change of events2 (ZITADEL migrations make some): it would go silent; use "backfill" (the default) or "nobackfill"');
+    if (o.schema_change_policy === "stop")
+      issue(
+        ["options", "schema_change_policy"],
+        '"stop" stops the feed at the next schema change of events2 (ZITADEL migrations make some): it would go silent; use "backfill" (the default) or "nobackfill"',
+      );
     if (o.cursor !== undefined) {
       const problem = cursorProblem(o.cursor);
       if (problem) issue(["options", "cursor"], problem);
     }
     if (o.gc_protect_expires_after !== undefined && goDurationSeconds(o.gc_protect_expires_after) < handoffPauseSeconds(i.timeoutSeconds)) {
-      issue(["options", "gc_protect_expires_after"], `${o.gc_protect_expires_after} is shorter than a handoff may keep the old job paused (${handoffPauseSeconds(i.timeoutSeconds)} s: three times timeoutSeconds); its protected timestamp could expire mid-handoff and CockroachDB would cancel the job. Give at least ${handoffPauseSeconds(i.timeoutSeconds)}s (CockroachDB's default is 4 days)`);
+      issue(
+        ["options", "gc_protect_expires_after"],
+        `${o.gc_protect_expires_after} is shorter than a handoff may keep the old job paused (${handoffPauseSeconds(i.timeoutSeconds)} s: three times timeoutSeconds); its protected timestamp could expire mid-handoff and CockroachDB would cancel the job. Give at least ${handoffPauseSeconds(i.timeoutSeconds)}s (CockroachDB's default is 4 days)`,
+      );
     }
     const checkpoint = o.min_checkpoint_frequency !== undefined ? goDurationSeconds(o.min_checkpoint_frequency) : 30;
-    if (i.maxLagSeconds < checkpoint) issue(["maxLagSeconds"], `${i.maxLagSeconds} s is less than the checkpoint interval (min_checkpoint_frequency ${checkpoint} s): a healthy feed would read as lagging between checkpoints`);
+    if (i.maxLagSeconds < checkpoint)
+      issue(
+        ["maxLagSeconds"],
+        `${i.maxLagSeconds} s is less than the checkpoint interval (min_checkpoint_frequency ${checkpoint} s): a healthy feed would read as lagging between checkpoints`,
+      );
   });
 
 true satisfies ArgsInSchema<ChangefeedArgs, typeof changefeedInputs>;
@@ -160,11 +209,13 @@ export function cursorProblem(cursor: string, now = Date.now()): string | undefi
   else {
     ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(cursor) || !/T|\s/.test(cursor) ? cursor : `${cursor}Z`);
     const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(cursor);
-    if (day && (Number.isNaN(ms) || new Date(Date.UTC(+day[1], +day[2] - 1, +day[3])).toISOString().slice(0, 10) !== day[0])) return `${cursor} is not a date (no such day)`;
+    if (day && (Number.isNaN(ms) || new Date(Date.UTC(+day[1], +day[2] - 1, +day[3])).toISOString().slice(0, 10) !== day[0]))
+      return `${cursor} is not a date (no such day)`;
   }
   if (Number.isNaN(ms)) return `${cursor} is not a timestamp`;
   if (ms > now + 60_000) return `${cursor} is in the future: CockroachDB refuses a cursor after its clock`;
-  if (ms < Date.UTC(2015, 0, 1)) return `${cursor} is before CockroachDB existed; give the time the feed should continue from (an HLC such as a job's high-water, or an ISO timestamp)`;
+  if (ms < Date.UTC(2015, 0, 1))
+    return `${cursor} is before CockroachDB existed; give the time the feed should continue from (an HLC such as a job's high-water, or an ISO timestamp)`;
   return undefined;
 }
 
@@ -192,13 +243,21 @@ function feed(c: Db, config: ConfigLike | undefined, i: any, f: { id: string; hi
 /** Deletes the writer's other keys once the job runs on its own key; what is left is recorded (`unusedKeys`) for the next up. */
 async function pruned(config: ConfigLike | undefined, i: any, id: string, outs: Record<string, unknown>): Promise<Record<string, unknown>> {
   const left = await pruneKeys(config, i, identityOf(i), isLegacyJobMarker(i.marker)).catch((e) => {
-    throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but ${(e as Error).message}`), { id, properties: { ...outs, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider } });
+    throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but ${(e as Error).message}`), {
+      id,
+      properties: { ...outs, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider },
+    });
   });
   if (left.length === 0) return { ...outs, unusedKeys: [] };
-  throw Object.assign(new Error(`the changefeed runs (job ${outs.jobId}), but deleting the other keys of its writer failed: ${left.join(", ")}. The next \`pulumi up\` tries again.`), {
-    id,
-    properties: { ...outs, unusedKeys: left, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider },
-  });
+  throw Object.assign(
+    new Error(
+      `the changefeed runs (job ${outs.jobId}), but deleting the other keys of its writer failed: ${left.join(", ")}. The next \`pulumi up\` tries again.`,
+    ),
+    {
+      id,
+      properties: { ...outs, unusedKeys: left, sink: { ...i.sink, credentials: UNKNOWN_KEY }, __provider: i.__provider },
+    },
+  );
 }
 
 export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState> = engineFacing(
@@ -228,7 +287,22 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
     },
 
     async diff(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-      const d = classifyDiff(olds, news, { replace: [], update: ["select", "query", "sink", "options", "connectionString", "timeoutSeconds", "verifySinkAccess", "proveDelivery", "exclusiveKeys", "maxLagSeconds", "takeOver"] });
+      const d = classifyDiff(olds, news, {
+        replace: [],
+        update: [
+          "select",
+          "query",
+          "sink",
+          "options",
+          "connectionString",
+          "timeoutSeconds",
+          "verifySinkAccess",
+          "proveDelivery",
+          "exclusiveKeys",
+          "maxLagSeconds",
+          "takeOver",
+        ],
+      });
       // Another cluster is another feed: the new one starts there, then the old one is cancelled.
       if (d.updates.includes("connectionString") && news.connectionString !== UNKNOWN && (await otherCluster(config, olds, news))) {
         return { ...d, replaces: ["connectionString"], changes: true, deleteBeforeReplace: false };
@@ -243,7 +317,8 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
       // A failing or stopped feed says why, in one line of the preview (dynamic providers' output is
       // shown as diagnostics, pulumi-dynamic.md §3.2); the update heals it.
       const health: FeedHealth | undefined = job === "unreadable" ? olds.health : feedHealth(job, null, olds.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS);
-      if (health && (health.state === "failing" || health.state === "stopped")) console.log(`changefeed job ${olds.jobId} is ${health.state}: ${health.reason}`);
+      if (health && (health.state === "failing" || health.state === "stopped"))
+        console.log(`changefeed job ${olds.jobId} is ${health.state}: ${health.reason}`);
       if (job === "unreadable") return { ...d, changes: recorded };
       return { ...d, changes: recorded || needsHealing(job) !== undefined };
     },
@@ -262,8 +337,12 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
         const { lineage, foreign } = await liveJobsOf(c, f.identity, f.marker);
         const takeable = foreign.filter((j) => i.takeOver !== undefined && jobTakeOverValue(markerOf(j) ?? "") === i.takeOver);
         if (foreign.length > takeable.length) {
-          const others = foreign.filter((j) => !takeable.includes(j)).map((j) => `job ${j.job_id} (${j.status}, deployment ${jobTakeOverValue(markerOf(j) ?? "")})`);
-          throw new Error(`changefeed: a changefeed of a resource with this name already runs, made by another deployment (another backend or organisation, or a stack whose state was lost): ${others.join(", ")}. It is left as it is, and nothing was created. If it is this stream's (its state was lost or moved), set takeOver: "${jobTakeOverValue(markerOf(foreign[0]) ?? "")}" and run \`pulumi up\`: the feed continues from it and cancels it; otherwise give this resource another name.`);
+          const others = foreign
+            .filter((j) => !takeable.includes(j))
+            .map((j) => `job ${j.job_id} (${j.status}, deployment ${jobTakeOverValue(markerOf(j) ?? "")})`);
+          throw new Error(
+            `changefeed: a changefeed of a resource with this name already runs, made by another deployment (another backend or organisation, or a stack whose state was lost): ${others.join(", ")}. It is left as it is, and nothing was created. If it is this stream's (its state was lost or moved), set takeOver: "${jobTakeOverValue(markerOf(foreign[0]) ?? "")}" and run \`pulumi up\`: the feed continues from it and cancels it; otherwise give this resource another name.`,
+          );
         }
         const sources = [...takeable, ...lineage].sort((a, b) => (newerJob(String(a.job_id), String(b.job_id)) ? 1 : -1));
         const extra = { clusterId: cluster, takenOverFrom: takeable.length ? i.takeOver : "", gaps: [] as unknown[] };
@@ -296,13 +375,17 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
 
     async read(config: ConfigLike | undefined, id: string, props?: any) {
       return withClient(props.connectionString, config, async (c) => {
-        const job = props.jobId ? await showJob(c, props.jobId).catch((e) => {
-          throw explain(e, `read changefeed job ${props.jobId}`);
-        }) : undefined;
+        const job = props.jobId
+          ? await showJob(c, props.jobId).catch((e) => {
+              throw explain(e, `read changefeed job ${props.jobId}`);
+            })
+          : undefined;
         // Reconcile here too, so that no more than one job of this resource is live after a refresh:
         // beside a live tracked job, unrecorded older ones are cancelled (never a newer one: a
         // replacement's); without one, all but the newest (which the next update continues from).
-        const lineage = props.marker ? (await liveJobsOf(c, identityOf(props), props.marker, props.jobHistory ?? [])).lineage.filter((j) => String(j.job_id) !== String(props.jobId)) : [];
+        const lineage = props.marker
+          ? (await liveJobsOf(c, identityOf(props), props.marker, props.jobHistory ?? [])).lineage.filter((j) => String(j.job_id) !== String(props.jobId))
+          : [];
         const live = !!job && LIVE.includes(job.status);
         const timeout = (props.timeoutSeconds ?? 120) * 1000;
         await cancelAll(c, live ? jobsToCancelBeside(lineage, props.jobId, true) : lineage.slice(0, -1), timeout);
@@ -311,7 +394,12 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
         // Never report the resource gone: the next update restarts it from the last high-water.
         const outs = job
           ? outputs(props, job, props.jobHistory, props.startedAt, await clusterTime(c), {}, await readGcWindow(c, props.options))
-          : { ...props, status: "missing", runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)", health: feedHealth(undefined, null) };
+          : {
+              ...props,
+              status: "missing",
+              runningStatus: "job not found (garbage-collected, or the cluster was restored or replaced)",
+              health: feedHealth(undefined, null),
+            };
         return { id, props: { ...outs, runningStatus: `${outs.runningStatus ?? ""}${note}` } };
       });
     },
@@ -352,7 +440,8 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
           case "restart": {
             const h = laterHighWater(tracked?.high_water_timestamp, olds.highWaterTimestamp);
             const cursor = plan.cursor === "chosen" ? chosen! : h;
-            if (plan.cursor === "chosen" && h && decimalGreater(toHlc(chosen!), h)) gaps.push({ from: h, to: chosen, at: new Date().toISOString(), reason: "options.cursor was set after the last high-water" });
+            if (plan.cursor === "chosen" && h && decimalGreater(toHlc(chosen!), h))
+              gaps.push({ from: h, to: chosen, at: new Date().toISOString(), reason: "options.cursor was set after the last high-water" });
             ({ jobId, job } = await restart({ ...f, history }, olds, cursor));
             break;
           }
@@ -375,7 +464,15 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
             job = tracked!;
         }
         if (!history.includes(jobId)) history.push(jobId);
-        const outs = outputs({ ...news, marker }, job, history, olds.startedAt ?? null, await clusterTime(c), { clusterId: olds.clusterId ?? (await clusterId(c)), takenOverFrom: olds.takenOverFrom ?? "", gaps }, await readGcWindow(c, news.options));
+        const outs = outputs(
+          { ...news, marker },
+          job,
+          history,
+          olds.startedAt ?? null,
+          await clusterTime(c),
+          { clusterId: olds.clusterId ?? (await clusterId(c)), takenOverFrom: olds.takenOverFrom ?? "", gaps },
+          await readGcWindow(c, news.options),
+        );
         return { outs: await pruned(config, news, id, outs) };
       });
     },
@@ -392,7 +489,9 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
           await cancelAll(c, jobsToCancelBeside(lineage, tracked, trackedLive), timeout);
         });
       } catch (e) {
-        throw new Error(`${explain(e, `cancel changefeed job ${props.jobId || "(of this resource)"}`).message}. The job may still run on CockroachDB at ${where(props.connectionString || config?.get("zitadel-audit-stream:cockroachUrl"))}: run \`pulumi destroy\` (or \`up\`) again once the cluster answers, or cancel it there (CANCEL JOB ${props.jobId || "<id>"}; its metrics_label is ${props.marker}).`);
+        throw new Error(
+          `${explain(e, `cancel changefeed job ${props.jobId || "(of this resource)"}`).message}. The job may still run on CockroachDB at ${where(props.connectionString || config?.get("zitadel-audit-stream:cockroachUrl"))}: run \`pulumi destroy\` (or \`up\`) again once the cluster answers, or cancel it there (CANCEL JOB ${props.jobId || "<id>"}; its metrics_label is ${props.marker}).`,
+        );
       }
     },
   },
@@ -404,7 +503,10 @@ async function otherCluster(config: ConfigLike | undefined, olds: any, news: any
   const read = (url: string | undefined) => withClient(url, config, (c) => clusterId(c), 0).catch(() => undefined);
   const before = olds.clusterId ?? (await read(olds.connectionString));
   const after = await read(news.connectionString);
-  if (after === undefined) throw new Error(`changefeed: the new connectionString does not answer (CockroachDB at ${where(news.connectionString)}), so whether it is the same cluster cannot be told. Check it and run \`pulumi up\` again; nothing was changed.`);
+  if (after === undefined)
+    throw new Error(
+      `changefeed: the new connectionString does not answer (CockroachDB at ${where(news.connectionString)}), so whether it is the same cluster cannot be told. Check it and run \`pulumi up\` again; nothing was changed.`,
+    );
   return before === undefined || before !== after;
 }
 
@@ -466,7 +568,22 @@ export interface ChangefeedState extends ChangefeedInputs {
 }
 
 /** The outputs a program reads. */
-const OUTPUTS = ["jobId", "jobHistory", "status", "runningStatus", "highWaterTimestamp", "error", "health", "sinkUriRedacted", "select", "marker", "startedAt", "clusterId", "takenOverFrom", "gaps"] as const;
+const OUTPUTS = [
+  "jobId",
+  "jobHistory",
+  "status",
+  "runningStatus",
+  "highWaterTimestamp",
+  "error",
+  "health",
+  "sinkUriRedacted",
+  "select",
+  "marker",
+  "startedAt",
+  "clusterId",
+  "takenOverFrom",
+  "gaps",
+] as const;
 
 export interface Changefeed extends Outputs<Pick<ChangefeedState, (typeof OUTPUTS)[number]>> {}
 
@@ -475,7 +592,8 @@ export class Changefeed extends defineResource<ChangefeedArgs>("cockroach", __fi
   ...OWNED,
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sink: pulumi.secret(args.sink) }),
   announce: (name, args) => {
-    const payload = !pulumi.Output.isInstance(args.query) && !(args.query instanceof Promise) ? payloadWarning(args.query as { payload?: unknown } | undefined) : undefined;
+    const payload =
+      !pulumi.Output.isInstance(args.query) && !(args.query instanceof Promise) ? payloadWarning(args.query as { payload?: unknown } | undefined) : undefined;
     if (payload) void pulumi.log.warn(`Changefeed ${name}: ${payload}`);
   },
   outputs: [...OUTPUTS, "unusedKeys"],

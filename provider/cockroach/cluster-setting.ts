@@ -26,8 +26,14 @@ export interface ClusterSettingArgs {
 }
 
 export const clusterSettingInputs = z.strictObject({
-  connectionString: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL").optional(),
-  name: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, 'must be a cluster setting name such as "kv.rangefeed.enabled"').default("kv.rangefeed.enabled"),
+  connectionString: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+    .optional(),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, 'must be a cluster setting name such as "kv.rangefeed.enabled"')
+    .default("kv.rangefeed.enabled"),
   value: z
     .union([z.boolean(), z.string().regex(/^[\x20-\x7e]{0,1024}$/, "must be printable text")])
     .transform((v) => String(v))
@@ -70,35 +76,39 @@ function literal(v: string): string {
 
 const RULES = inputRules({ schema: clusterSettingInputs, replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
 
-export const clusterSettingOperations: Operations = engineFacing(NO_IMPORT, {
-  ...RULES.handlers,
+export const clusterSettingOperations: Operations = engineFacing(
+  NO_IMPORT,
+  {
+    ...RULES.handlers,
 
-  async create(config: ConfigLike | undefined, i: any) {
-    const r = await apply(config, i);
-    return { id: i.name, outs: defined({ ...withoutProvider(i), ...r }) };
-  },
+    async create(config: ConfigLike | undefined, i: any) {
+      const r = await apply(config, i);
+      return { id: i.name, outs: defined({ ...withoutProvider(i), ...r }) };
+    },
 
-  async read(config: ConfigLike | undefined, id: string, props?: any) {
-    const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
-      throw explain(e, `read cluster setting ${props.name}`);
-    });
-    return { id, props: { ...withoutProvider(props), value } };
-  },
+    async read(config: ConfigLike | undefined, id: string, props?: any) {
+      const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
+        throw explain(e, `read cluster setting ${props.name}`);
+      });
+      return { id, props: { ...withoutProvider(props), value } };
+    },
 
-  async update(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-    const r = olds.value === news.value ? { previousValue: olds.previousValue } : await apply(config, news);
-    return { outs: defined({ ...withoutProvider(news), previousValue: olds.previousValue ?? r.previousValue }) };
-  },
+    async update(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+      const r = olds.value === news.value ? { previousValue: olds.previousValue } : await apply(config, news);
+      return { outs: defined({ ...withoutProvider(news), previousValue: olds.previousValue ?? r.previousValue }) };
+    },
 
-  async delete(config: ConfigLike | undefined, _id: string, props: any) {
-    if (props.keepOnDelete !== false || props.previousValue === undefined || props.previousValue === props.value) return;
-    await withClient(props.connectionString, config, async (c) => {
-      await c.query(`SET CLUSTER SETTING ${props.name} = ${literal(props.previousValue)}`);
-    }).catch((e) => {
-      throw explain(e, `restore cluster setting ${props.name} to ${props.previousValue}`);
-    });
+    async delete(config: ConfigLike | undefined, _id: string, props: any) {
+      if (props.keepOnDelete !== false || props.previousValue === undefined || props.previousValue === props.value) return;
+      await withClient(props.connectionString, config, async (c) => {
+        await c.query(`SET CLUSTER SETTING ${props.name} = ${literal(props.previousValue)}`);
+      }).catch((e) => {
+        throw explain(e, `restore cluster setting ${props.name} to ${props.previousValue}`);
+      });
+    },
   },
-}, ["connectionString"]);
+  ["connectionString"],
+);
 
 export interface ClusterSetting extends Outputs<{ name: string; value: string; /** The value before this resource first set it. */ previousValue: string }> {}
 

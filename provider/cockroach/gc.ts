@@ -41,11 +41,17 @@ export function gcTtlFrom(rawConfigSql: string): number | undefined {
 export async function readGcWindow(c: Db, options: { gc_protect_expires_after?: string } | undefined, table = "eventstore.events2"): Promise<GcWindow> {
   const zone = await c.query(`SHOW ZONE CONFIGURATION FROM TABLE ${table}`).catch(() => undefined);
   const gcTtlSeconds = gcTtlFrom(String(zone?.rows[0]?.raw_config_sql ?? "")) ?? DEFAULT_GC_TTL_SECONDS;
-  if (options?.gc_protect_expires_after) return { gcTtlSeconds, protectSeconds: goDurationSeconds(options.gc_protect_expires_after), protectSource: `gc_protect_expires_after ${options.gc_protect_expires_after}` };
+  if (options?.gc_protect_expires_after)
+    return {
+      gcTtlSeconds,
+      protectSeconds: goDurationSeconds(options.gc_protect_expires_after),
+      protectSource: `gc_protect_expires_after ${options.gc_protect_expires_after}`,
+    };
   const setting = await c.query("SHOW CLUSTER SETTING changefeed.protect_timestamp.max_age").catch(() => undefined);
   const raw = setting ? String(Object.values(setting.rows[0] ?? {})[0] ?? "") : "";
   const seconds = raw ? intervalSeconds(raw) : undefined;
-  if (seconds === undefined) return { gcTtlSeconds, protectSeconds: DEFAULT_PROTECT_SECONDS, protectSource: "changefeed.protect_timestamp.max_age (default 4 days)" };
+  if (seconds === undefined)
+    return { gcTtlSeconds, protectSeconds: DEFAULT_PROTECT_SECONDS, protectSource: "changefeed.protect_timestamp.max_age (default 4 days)" };
   return { gcTtlSeconds, protectSeconds: seconds === 0 ? null : seconds, protectSource: `changefeed.protect_timestamp.max_age ${raw}` };
 }
 
@@ -65,6 +71,7 @@ export function resumeAdvice(hw: string | null | undefined, w: GcWindow | undefi
   if (!hw) return "it never checkpointed: resume it soon";
   if (!w) return `resume it before its protected timestamp expires (gc_protect_expires_after), or events after high-water ${hw} can no longer be read`;
   const d = resumeDeadline(hw, w);
-  if (!d) return `its protected timestamp does not expire (changefeed.protect_timestamp.max_age 0), so nothing is lost while it waits, but old versions pile up until it resumes`;
+  if (!d)
+    return `its protected timestamp does not expire (changefeed.protect_timestamp.max_age 0), so nothing is lost while it waits, but old versions pile up until it resumes`;
   return `resume it before ${d.at.toISOString()} (${d.why}), or events after high-water ${hw} can no longer be read`;
 }

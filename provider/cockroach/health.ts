@@ -61,8 +61,18 @@ export function explainSinkError(runningStatus: string, advice = "nothing is los
  * The verdict for one job read back with `SHOW CHANGEFEED JOB` at cluster time `nowHlc` (from
  * `cluster_logical_timestamp()`, so the lag is measured on the cluster's clock, not this machine's).
  */
-export function feedHealth(job: (JobRow & { created?: unknown }) | undefined, nowHlc: string | null, maxLagSeconds = DEFAULT_MAX_LAG_SECONDS, window?: GcWindow): FeedHealth {
-  if (!job) return { state: "stopped", reason: "the job is gone (garbage-collected, or the cluster was restored or replaced): `pulumi up` restarts it from its last high-water", lagSeconds: null };
+export function feedHealth(
+  job: (JobRow & { created?: unknown }) | undefined,
+  nowHlc: string | null,
+  maxLagSeconds = DEFAULT_MAX_LAG_SECONDS,
+  window?: GcWindow,
+): FeedHealth {
+  if (!job)
+    return {
+      state: "stopped",
+      reason: "the job is gone (garbage-collected, or the cluster was restored or replaced): `pulumi up` restarts it from its last high-water",
+      lagSeconds: null,
+    };
   const now = nowHlc ? hlcNanos(nowHlc) : undefined;
   const high = job.high_water_timestamp ? hlcNanos(String(job.high_water_timestamp)) : undefined;
   const lagSeconds = now !== undefined && high !== undefined ? Math.max(0, Number((now - high) / 1_000_000n) / 1000) : null;
@@ -73,16 +83,27 @@ export function feedHealth(job: (JobRow & { created?: unknown }) | undefined, no
   const deadline = hw && window ? resumeDeadline(hw, window) : null;
   const late = (h: Omit<FeedHealth, "resumeBefore">): FeedHealth => (deadline ? { ...h, resumeBefore: deadline.at.toISOString() } : h);
   const advice = resumeAdvice(hw, window);
-  if (status === "paused" || status === "pause-requested") return late({ state: "stopped", reason: `the job is ${status}${detail}: \`pulumi up\` resumes it from its last checkpoint; ${advice}`, lagSeconds });
-  if (!["running", "pending", "retry-running"].includes(status)) return late({ state: "stopped", reason: `the job is ${status}${detail}: \`pulumi up\` restarts it from its last high-water; ${advice}`, lagSeconds });
+  if (status === "paused" || status === "pause-requested")
+    return late({ state: "stopped", reason: `the job is ${status}${detail}: \`pulumi up\` resumes it from its last checkpoint; ${advice}`, lagSeconds });
+  if (!["running", "pending", "retry-running"].includes(status))
+    return late({ state: "stopped", reason: `the job is ${status}${detail}: \`pulumi up\` restarts it from its last high-water; ${advice}`, lagSeconds });
   if (/^retryable error/i.test(job.running_status ?? "")) return late({ state: "failing", reason: explainSinkError(job.running_status!, advice), lagSeconds });
   if (lagSeconds !== null && lagSeconds > maxLagSeconds) {
-    return late({ state: "lagging", reason: `the high-water is ${Math.round(lagSeconds)} s behind the cluster's clock (more than maxLagSeconds ${maxLagSeconds}): the feed is slow or stuck; see changefeed.max_behind_nanos; ${advice}`, lagSeconds });
+    return late({
+      state: "lagging",
+      reason: `the high-water is ${Math.round(lagSeconds)} s behind the cluster's clock (more than maxLagSeconds ${maxLagSeconds}): the feed is slow or stuck; see changefeed.max_behind_nanos; ${advice}`,
+      lagSeconds,
+    });
   }
   if (high === undefined) {
     const created = job.created instanceof Date ? job.created.getTime() : typeof job.created === "string" ? Date.parse(job.created) : NaN;
     const age = now !== undefined && Number.isFinite(created) ? Number(now / 1_000_000n) - created : NaN;
-    if (Number.isFinite(age) && age / 1000 > maxLagSeconds) return { state: "lagging", reason: `no checkpoint in the ${Math.round(age / 1000)} s since the job was created (maxLagSeconds ${maxLagSeconds})`, lagSeconds };
+    if (Number.isFinite(age) && age / 1000 > maxLagSeconds)
+      return {
+        state: "lagging",
+        reason: `no checkpoint in the ${Math.round(age / 1000)} s since the job was created (maxLagSeconds ${maxLagSeconds})`,
+        lagSeconds,
+      };
     return { state: "healthy", reason: `the job is ${status}; no checkpoint yet`, lagSeconds };
   }
   return { state: "healthy", reason: `the job is ${status}, ${lagSeconds === null ? "checkpointing" : `${Math.round(lagSeconds)} s behind`}`, lagSeconds };

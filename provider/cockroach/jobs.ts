@@ -58,7 +58,14 @@ export class WaitFailed extends Error {
  * Polls the job until `done` holds, or fails (WaitFailed, naming the last status seen) after
  * `timeoutMs`, when the job failed or was canceled, or as soon as `stopIf` holds for the row read.
  */
-export async function waitForJob(c: Db, jobId: string, what: string, done: (j: JobRow) => boolean, timeoutMs = 120_000, stopIf?: (j: JobRow | undefined) => boolean): Promise<JobRow> {
+export async function waitForJob(
+  c: Db,
+  jobId: string,
+  what: string,
+  done: (j: JobRow) => boolean,
+  timeoutMs = 120_000,
+  stopIf?: (j: JobRow | undefined) => boolean,
+): Promise<JobRow> {
   const start = Date.now();
   const deadline = start + timeoutMs;
   let last: JobRow | undefined;
@@ -71,7 +78,10 @@ export async function waitForJob(c: Db, jobId: string, what: string, done: (j: J
     if (stopIf?.(last)) throw new WaitFailed(`changefeed job ${jobId} reads ${last?.status ?? "not found"} while waiting for ${what}`, last);
     if (Date.now() > deadline) {
       const retrying = retryingError(last);
-      throw new WaitFailed(`timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"}${retrying ? `; the job reports: ${retrying}` : ""})`, last);
+      throw new WaitFailed(
+        `timed out after ${timeoutMs / 1000}s waiting for ${what} of job ${jobId} (last status: ${last?.status ?? "not found"}${retrying ? `; the job reports: ${retrying}` : ""})`,
+        last,
+      );
     }
     await new Promise((r) => setTimeout(r, pollDelay(start)));
   }
@@ -142,7 +152,13 @@ export function laterHighWater(a: string | null | undefined, b: string | null | 
 
 /** Waits until the job runs and has checkpointed past `h` (any checkpoint when `h` is null). */
 export async function waitPast(c: Db, jobId: string, h: string | null, timeout: number, what: string): Promise<JobRow> {
-  return waitForJob(c, jobId, what, (j) => j.status === "running" && !!j.high_water_timestamp && (h === null || decimalGreater(j.high_water_timestamp, h)), timeout);
+  return waitForJob(
+    c,
+    jobId,
+    what,
+    (j) => j.status === "running" && !!j.high_water_timestamp && (h === null || decimalGreater(j.high_water_timestamp, h)),
+    timeout,
+  );
 }
 
 /** Poll interval: 200 ms for the first 5 s (a checkpoint is seen within that of landing), then 1 s. */

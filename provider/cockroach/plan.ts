@@ -45,7 +45,8 @@ export function planUpdate(f: UpdateFacts): Transition & { cancelUntracked: bool
   if (live) {
     const t = f.tracked!;
     const base = { cancelUntracked: f.untracked > 0 };
-    if (f.queryChanged || f.cursorChosen || ((f.sinkChanged || f.optionsChanged) && f.alterDropsQuery)) return { ...base, kind: "handoff", from: "tracked", cursor };
+    if (f.queryChanged || f.cursorChosen || ((f.sinkChanged || f.optionsChanged) && f.alterDropsQuery))
+      return { ...base, kind: "handoff", from: "tracked", cursor };
     if (f.sinkChanged || f.optionsChanged) return { ...base, kind: "alter" };
     if (t.status === "paused" || t.status === "pause-requested") return { ...base, kind: "resume" };
     if (t.retrying) return { ...base, kind: "recheck" };

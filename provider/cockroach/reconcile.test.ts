@@ -1,7 +1,15 @@
 import { jobsToCancelBeside, markerOf } from "./reconcile";
 import type { JobRow } from "./jobs";
 
-const job = (id: string): JobRow => ({ job_id: id, status: "running", running_status: null, high_water_timestamp: null, error: "", sink_uri: "", description: "" });
+const job = (id: string): JobRow => ({
+  job_id: id,
+  status: "running",
+  running_status: null,
+  high_water_timestamp: null,
+  error: "",
+  sink_uri: "",
+  description: "",
+});
 const ids = (jobs: JobRow[]) => jobs.map((j) => j.job_id);
 const lineage = [job("100"), job("200"), job("300")];
 
@@ -14,6 +22,12 @@ test.each<[string, string | undefined, boolean, string[]]>([
 });
 
 test("the marker reads back from the job's description", () => {
-  expect(markerOf({ ...job("1"), description: "CREATE CHANGEFEED INTO 'gs://b?CREDENTIALS=redacted' WITH OPTIONS (initial_scan = 'no', metrics_label = 'zitadel-audit-stream.0123456789abcdef.0123456789') AS SELECT 1" })).toBe("zitadel-audit-stream.0123456789abcdef.0123456789");
+  expect(
+    markerOf({
+      ...job("1"),
+      description:
+        "CREATE CHANGEFEED INTO 'gs://b?CREDENTIALS=redacted' WITH OPTIONS (initial_scan = 'no', metrics_label = 'zitadel-audit-stream.0123456789abcdef.0123456789') AS SELECT 1",
+    }),
+  ).toBe("zitadel-audit-stream.0123456789abcdef.0123456789");
   expect(markerOf(job("1"))).toBeUndefined();
 });

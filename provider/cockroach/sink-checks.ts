@@ -51,11 +51,15 @@ export async function verifySinkAccess(config: ConfigLike | undefined, i: any): 
     // Only an answer that says "not granted" is a missing grant; a storm or an outage says so.
     if ((e as any).notGranted || (e as any).lastError?.notGranted) {
       const grant = pubsub ? "roles/pubsub.publisher on the topic" : "the guide's custom role, or roles/storage.objectCreator";
-      throw new Error(`${what}: it may not (testIamPermissions answered without ${permission}). Grant ${permission} on the ${pubsub ? "topic" : "bucket"} to serviceAccount:${email} (${grant}) and run \`pulumi up\` again; the changefeed was left as it was.`);
+      throw new Error(
+        `${what}: it may not (testIamPermissions answered without ${permission}). Grant ${permission} on the ${pubsub ? "topic" : "bucket"} to serviceAccount:${email} (${grant}) and run \`pulumi up\` again; the changefeed was left as it was.`,
+      );
     }
     if (notFound(e)) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
     if (statusOf(e) === 401 || /invalid_grant|account not found|disabled/i.test(messageOf(e))) {
-      throw new Error(`${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`, or, if it was deleted, \`pulumi refresh\` then \`pulumi up\` makes a new one; the changefeed was left as it was.`);
+      throw new Error(
+        `${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`, or, if it was deleted, \`pulumi refresh\` then \`pulumi up\` makes a new one; the changefeed was left as it was.`,
+      );
     }
     throw new Error(`${what} failed (nothing was changed; run \`pulumi up\` again): ${messageOf(e)}`);
   }
@@ -83,7 +87,9 @@ export interface DeliveryProbe {
 
 export async function deliveryProbe(config: ConfigLike | undefined, i: any, since: string, identity: Identity): Promise<DeliveryProbe> {
   const gcp = await clientsFor(config).catch((e) => {
-    throw new Error(`changefeed: proving delivery reads back what the job writes, as the deploying identity, and there is none: ${(e as Error).message}. Give the deployer's credentials (gcp:credentials or Application Default Credentials, and gcp:project), or set proveDelivery: "checkpoint" (the job's first checkpoint then counts as proof). Nothing was changed.`);
+    throw new Error(
+      `changefeed: proving delivery reads back what the job writes, as the deploying identity, and there is none: ${(e as Error).message}. Give the deployer's credentials (gcp:credentials or Application Default Credentials, and gcp:project), or set proveDelivery: "checkpoint" (the job's first checkpoint then counts as proof). Nothing was changed.`,
+    );
   });
   return isPubSubSink(i.sink) ? pubsubProbe(gcp, i.sink, identity) : gcsProbe(gcp, i.sink, since);
 }
@@ -97,7 +103,17 @@ function gcsProbe(gcp: Gcp, sink: any, since: string): DeliveryProbe {
     let pageToken: string | undefined;
     do {
       const page = (
-        await withRetry(() => gcp.storage.objects.list({ bucket: sink.bucket, prefix: prefix ? `${prefix}/` : undefined, startOffset, pageToken, fields: "items(name),nextPageToken" }), { what: `list ${where}` }).catch((e) => {
+        await withRetry(
+          () =>
+            gcp.storage.objects.list({
+              bucket: sink.bucket,
+              prefix: prefix ? `${prefix}/` : undefined,
+              startOffset,
+              pageToken,
+              fields: "items(name),nextPageToken",
+            }),
+          { what: `list ${where}` },
+        ).catch((e) => {
           throw gcpError(e, `list the objects of ${where} (to read back what the changefeed wrote)`);
         })
       ).data;
@@ -136,7 +152,9 @@ function pubsubProbe(gcp: Gcp, sink: any, identity: Identity): DeliveryProbe {
       made = true;
     },
     async seen() {
-      const r = await callRest<{ receivedMessages?: { ackId: string }[] }>(gcp.pubsub, "POST", `/${name}:pull`, `pull from the probe subscription ${name}`, { maxMessages: 10 });
+      const r = await callRest<{ receivedMessages?: { ackId: string }[] }>(gcp.pubsub, "POST", `/${name}:pull`, `pull from the probe subscription ${name}`, {
+        maxMessages: 10,
+      });
       const ids = (r.receivedMessages ?? []).map((m) => m.ackId);
       if (ids.length) await callRest(gcp.pubsub, "POST", `/${name}:acknowledge`, `acknowledge on ${name}`, { ackIds: ids }).catch(() => undefined);
       return ids.length > 0;
@@ -171,10 +189,14 @@ export async function pruneKeys(config: ConfigLike | undefined, i: any, identity
   // itself is from before identities (its whole stream is).
   const sameStream = tag === undefined ? legacy : identity.deployment !== undefined && tag.startsWith(`${identity.deployment}-`);
   if (!sameStream) {
-    throw new Error(`not deleting the other keys of ${key.client_email}: the account was made by ${describeTag(tag)}, not by this stream (deployment ${identity.deployment ?? "from before identities"}). Its keys are left as they are; use a writer account of this stream (AuditStream makes one), or exclusiveKeys: false.`);
+    throw new Error(
+      `not deleting the other keys of ${key.client_email}: the account was made by ${describeTag(tag)}, not by this stream (deployment ${identity.deployment ?? "from before identities"}). Its keys are left as they are; use a writer account of this stream (AuditStream makes one), or exclusiveKeys: false.`,
+    );
   }
   try {
-    const listed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.list({ name: account, keyTypes: ["USER_MANAGED"] }), { what: `list the keys of ${key.client_email}` });
+    const listed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.list({ name: account, keyTypes: ["USER_MANAGED"] }), {
+      what: `list the keys of ${key.client_email}`,
+    });
     const others = (listed.data.keys ?? []).map((k) => k.name!).filter((n) => n.split("/").pop() !== key.private_key_id);
     for (const name of others) {
       await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name }), { what: `delete unused key ${name}` }).catch((e) => {

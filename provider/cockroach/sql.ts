@@ -33,7 +33,8 @@ const NETWORK_CODES: Record<string, string> = {
 export function networkProblem(e: unknown): string | undefined {
   const err = e as { code?: string; message?: string };
   if (err?.code && NETWORK_CODES[err.code]) return `network error: ${NETWORK_CODES[err.code]} (${err.code})`;
-  if (/timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? "")) return `no answer: the server did not complete the connection within ${sqlTimeouts.connectMs / 1000}s`;
+  if (/timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? ""))
+    return `no answer: the server did not complete the connection within ${sqlTimeouts.connectMs / 1000}s`;
   if (/Query read timeout/i.test(err?.message ?? "")) return `no answer: the server did not answer a statement within ${sqlTimeouts.statementMs / 1000}s`;
   return undefined;
 }
@@ -54,7 +55,10 @@ export async function connect(connectionString: string | undefined, config?: Con
     await client.end().catch(() => undefined);
     // The code stays, so a reconnect that is refused counts as a dropped connection (Db.query).
     const why = networkProblem(e) ?? (e as Error).message;
-    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${why}`), { code: (e as { code?: string }).code, network: networkProblem(e) !== undefined });
+    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${why}`), {
+      code: (e as { code?: string }).code,
+      network: networkProblem(e) !== undefined,
+    });
   }
   return client;
 }
@@ -102,9 +106,12 @@ export class Db {
         await this.client?.end().catch(() => undefined);
         this.client = undefined;
         const statement = text.split(/\s+/).slice(0, 3).join(" ");
-        if (opts.once) throw new ConnectionLostError(`the connection to CockroachDB at ${where(this.url)} dropped during ${statement}: ${(e as Error).message}`);
+        if (opts.once)
+          throw new ConnectionLostError(`the connection to CockroachDB at ${where(this.url)} dropped during ${statement}: ${(e as Error).message}`);
         if (Date.now() + delay > deadline) {
-          throw new Error(`the connection to CockroachDB at ${where(this.url)} kept dropping (${attempt} tries over ${Math.round(this.reconnectMs / 1000)}s, last during ${statement}): ${(e as Error).message}`);
+          throw new Error(
+            `the connection to CockroachDB at ${where(this.url)} kept dropping (${attempt} tries over ${Math.round(this.reconnectMs / 1000)}s, last during ${statement}): ${(e as Error).message}`,
+          );
         }
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -126,11 +133,34 @@ export class ConnectionLostError extends Error {
 export function isConnectionLoss(e: unknown): boolean {
   const err = e as { code?: string; message?: string; network?: boolean };
   if (err?.network) return true;
-  if (err?.code && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ENOTCONN", "EHOSTUNREACH", "ENETUNREACH", "57P01", "57P02", "57P03", "08006", "08003", "08001"].includes(err.code)) return true;
+  if (
+    err?.code &&
+    [
+      "ECONNRESET",
+      "ECONNREFUSED",
+      "EPIPE",
+      "ETIMEDOUT",
+      "ENOTCONN",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "57P01",
+      "57P02",
+      "57P03",
+      "08006",
+      "08003",
+      "08001",
+    ].includes(err.code)
+  )
+    return true;
   return /Connection terminated|connection error|not queryable|Client was closed|socket hang up|Query read timeout|timeout expired/i.test(err?.message ?? "");
 }
 
-export async function withClient<T>(connectionString: string | undefined, config: ConfigLike | undefined, fn: (c: Db) => Promise<T>, reconnectMs?: number): Promise<T> {
+export async function withClient<T>(
+  connectionString: string | undefined,
+  config: ConfigLike | undefined,
+  fn: (c: Db) => Promise<T>,
+  reconnectMs?: number,
+): Promise<T> {
   const c = await Db.open(connectionString, config, reconnectMs);
   try {
     return await fn(c);
@@ -145,17 +175,22 @@ export function explain(e: unknown, what: string): Error {
   const msg = err?.message ?? String(e);
   const code = err?.code;
   if (code === "XXC02" || /requires an enterprise license/.test(msg)) {
-    return new Error(`${what}: CockroachDB says "${msg}". Changefeeds into cloud storage need an enterprise licence on this version: set one (SET CLUSTER SETTING enterprise.license = '…'), or upgrade to v24.3+ or a patch release from October 2024 on, where no licence key is required.`);
+    return new Error(
+      `${what}: CockroachDB says "${msg}". Changefeeds into cloud storage need an enterprise licence on this version: set one (SET CLUSTER SETTING enterprise.license = '…'), or upgrade to v24.3+ or a patch release from October 2024 on, where no licence key is required.`,
+    );
   }
   if (/rangefeeds require the kv\.rangefeed\.enabled setting/.test(msg)) {
-    return new Error(`${what}: rangefeeds are off. Run SET CLUSTER SETTING kv.rangefeed.enabled = true, or declare a ClusterSetting resource (AuditStream does) and make the changefeed depend on it.`);
+    return new Error(
+      `${what}: rangefeeds are off. Run SET CLUSTER SETTING kv.rangefeed.enabled = true, or declare a ClusterSetting resource (AuditStream does) and make the changefeed depend on it.`,
+    );
   }
   if (code === "42501") {
-    return new Error(`${what}: the SQL user lacks a privilege: ${msg}. Grant it (e.g. GRANT CHANGEFEED ON TABLE eventstore.events2 TO <user>; ALTER USER <user> WITH MODIFYCLUSTERSETTING) or connect as an admin.`);
+    return new Error(
+      `${what}: the SQL user lacks a privilege: ${msg}. Grant it (e.g. GRANT CHANGEFEED ON TABLE eventstore.events2 TO <user>; ALTER USER <user> WITH MODIFYCLUSTERSETTING) or connect as an admin.`,
+    );
   }
   const network = networkProblem(e);
   if (network) return new Error(`${what} failed: ${msg.includes(network) ? msg : `${network}: ${msg}`}`);
   // A SQLSTATE is five characters; anything else in `code` is not one.
   return new Error(`${what} failed${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ""}: ${msg}`);
 }
-

@@ -11,7 +11,23 @@ import { feedRows } from "../cdc/query";
 import { defined, sameValue, withoutProvider } from "../engine";
 import type { Identity } from "../ownership";
 import { ConnectionLostError, Db, explain } from "./sql";
-import { ENDED, JobRow, LIVE, WaitFailed, cancelJob, decimalGreater, jobIdText, laterHighWater, pauseJob, resumeJob, retryingError, showJob, toHlc, waitForJob, waitPast } from "./jobs";
+import {
+  ENDED,
+  JobRow,
+  LIVE,
+  WaitFailed,
+  cancelJob,
+  decimalGreater,
+  jobIdText,
+  laterHighWater,
+  pauseJob,
+  resumeJob,
+  retryingError,
+  showJob,
+  toHlc,
+  waitForJob,
+  waitPast,
+} from "./jobs";
 import { cancelAll, liveJobsOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, explainSinkError, feedHealth } from "./health";
 import type { DeliveryProbe } from "./sink-checks";
@@ -56,7 +72,15 @@ export async function clusterId(c: Db): Promise<string> {
 }
 
 /** The resource's outputs for a job row. */
-export function outputs(i: any, job: JobRow, history: string[], startedAt: string | null, now: string | null, extra: Record<string, unknown> = {}, window?: GcWindow) {
+export function outputs(
+  i: any,
+  job: JobRow,
+  history: string[],
+  startedAt: string | null,
+  now: string | null,
+  extra: Record<string, unknown> = {},
+  window?: GcWindow,
+) {
   return defined({
     ...withoutProvider(i),
     jobId: String(job.job_id),
@@ -80,9 +104,23 @@ export function outputs(i: any, job: JobRow, history: string[], startedAt: strin
 /** What state holds in place of a sink key after a failure recorded it (the key in use is not known for sure). */
 export const UNKNOWN_KEY = "(set again by the next pulumi up)";
 
-export function stateSaying(message: string, inEffect: any, job: JobRow | undefined, f: Pick<Feed, "id" | "history" | "startedAt">, extra: Record<string, unknown> = {}): Error {
+export function stateSaying(
+  message: string,
+  inEffect: any,
+  job: JobRow | undefined,
+  f: Pick<Feed, "id" | "history" | "startedAt">,
+  extra: Record<string, unknown> = {},
+): Error {
   const sink = { ...inEffect.sink, credentials: inEffect.sink?.credentials ? UNKNOWN_KEY : undefined };
-  const row = job ?? { job_id: inEffect.jobId ?? "", status: "unknown", running_status: null, high_water_timestamp: null, error: "", sink_uri: "", description: "" };
+  const row = job ?? {
+    job_id: inEffect.jobId ?? "",
+    status: "unknown",
+    running_status: null,
+    high_water_timestamp: null,
+    error: "",
+    sink_uri: "",
+    description: "",
+  };
   const props = outputs({ ...inEffect, sink }, row, f.history, f.startedAt ?? null, null, extra);
   return Object.assign(new Error(message), { id: f.id, properties: { ...props, __provider: inEffect.__provider } });
 }
@@ -114,7 +152,12 @@ export async function createJob(f: Feed, options: Record<string, unknown>): Prom
       try {
         made = await madeSince(f, before);
       } catch (lookup) {
-        throw Object.assign(new Error(`${explain(e, "create changefeed").message}; whether the job was made cannot be read (${(lookup as Error).message}): a job of this resource (metrics_label ${f.marker}) may run. The next \`pulumi up\` continues from it, and \`pulumi destroy\` cancels it.`), { maybeMade: true });
+        throw Object.assign(
+          new Error(
+            `${explain(e, "create changefeed").message}; whether the job was made cannot be read (${(lookup as Error).message}): a job of this resource (metrics_label ${f.marker}) may run. The next \`pulumi up\` continues from it, and \`pulumi destroy\` cancels it.`,
+          ),
+          { maybeMade: true },
+        );
       }
       if (made.length > 0) {
         await cancelAll(f.c, made.slice(0, -1), 60_000);
@@ -160,7 +203,10 @@ export async function startFrom(f: Feed, cursor: string, keep = false): Promise<
       () => `the new job ${jobId} was canceled, read back`,
       (c) => `cancelling the new job ${jobId} failed too (${(c as Error).message}); the next \`pulumi up\` cancels it`,
     );
-    throw Object.assign(new Error(`${(e as Error).message}${retryingError(j) ? "" : j?.running_status ? `; the job reported: ${j.running_status}` : ""} (${canceled})`), { newJob: jobId });
+    throw Object.assign(
+      new Error(`${(e as Error).message}${retryingError(j) ? "" : j?.running_status ? `; the job reported: ${j.running_status}` : ""} (${canceled})`),
+      { newJob: jobId },
+    );
   } finally {
     await probe?.close();
   }
@@ -176,7 +222,9 @@ export async function restart(f: Feed, olds: any, cursor: string | null): Promis
   const scanned = (olds.options?.initial_scan ?? (olds.options?.cursor ? "no" : "yes")) !== "no";
   const from = olds.options?.cursor ?? (scanned ? undefined : olds.startedAt);
   if (!scanned && !from) {
-    throw new Error(`changefeed job ${olds.jobId} is gone and never checkpointed, and state does not record when it started (a stack from before version 0.3), so where to continue is unknown. Set options.cursor to the time the feed was first created (or earlier: duplicates, never gaps) and run \`pulumi up\`.`);
+    throw new Error(
+      `changefeed job ${olds.jobId} is gone and never checkpointed, and state does not record when it started (a stack from before version 0.3), so where to continue is unknown. Set options.cursor to the time the feed was first created (or earlier: duplicates, never gaps) and run \`pulumi up\`.`,
+    );
   }
   const since = from ? toHlc(from) : await clusterTime(f.c);
   const probe = f.probe && since ? await f.probe(since) : undefined;
@@ -196,7 +244,12 @@ export async function restart(f: Feed, olds: any, cursor: string | null): Promis
  * (read back); if either cannot be done, the state says which job is in which state and the next
  * `up` reconciles (it finds every job of the lineage by its marker).
  */
-export async function handoff(f: Feed, oldId: string, inEffect: any, chosen?: string): Promise<{ jobId: string; job: JobRow; gap?: { from: string; to: string } }> {
+export async function handoff(
+  f: Feed,
+  oldId: string,
+  inEffect: any,
+  chosen?: string,
+): Promise<{ jobId: string; job: JobRow; gap?: { from: string; to: string } }> {
   const history = f.history.includes(oldId) ? f.history : [...f.history, oldId];
   let paused: JobRow;
   try {
@@ -211,8 +264,14 @@ export async function handoff(f: Feed, oldId: string, inEffect: any, chosen?: st
     // A pause that did not complete may still take effect: make sure the job runs again.
     const back = await resumeJob(f.c, oldId, f.timeout).catch((r) => r as Error);
     const now = back instanceof Error ? await showJob(f.c, oldId).catch(() => undefined) : back;
-    const state = back instanceof Error ? `it reads ${now?.status ?? "unknown"} and resuming it failed (${back.message}); the next \`pulumi up\` resumes it` : `it was resumed (read back: ${back.status}) and delivers as before`;
-    throw stateSaying(`pausing changefeed job ${oldId} for a handoff failed (${(e as Error).message}); ${state}. Nothing changed.`, inEffect, now, { ...f, history });
+    const state =
+      back instanceof Error
+        ? `it reads ${now?.status ?? "unknown"} and resuming it failed (${back.message}); the next \`pulumi up\` resumes it`
+        : `it was resumed (read back: ${back.status}) and delivers as before`;
+    throw stateSaying(`pausing changefeed job ${oldId} for a handoff failed (${(e as Error).message}); ${state}. Nothing changed.`, inEffect, now, {
+      ...f,
+      history,
+    });
   }
   const h = paused.high_water_timestamp!;
   const cursor = chosen ?? h;
@@ -221,7 +280,13 @@ export async function handoff(f: Feed, oldId: string, inEffect: any, chosen?: st
     const started = await startFrom({ ...f, history }, cursor);
     await cancelJob(f.c, oldId, f.timeout).catch(async (e) => {
       const job = await showJob(f.c, started.jobId).catch(() => undefined);
-      throw stateSaying(`the new job ${started.jobId} runs, but cancelling the previous job ${oldId} (paused) failed: ${(e as Error).message}. The next \`pulumi up\` cancels it.`, f.i, job, { ...f, history: [...history.filter((x) => x !== started.jobId), started.jobId] }, gap ? { gaps: [gap] } : {});
+      throw stateSaying(
+        `the new job ${started.jobId} runs, but cancelling the previous job ${oldId} (paused) failed: ${(e as Error).message}. The next \`pulumi up\` cancels it.`,
+        f.i,
+        job,
+        { ...f, history: [...history.filter((x) => x !== started.jobId), started.jobId] },
+        gap ? { gaps: [gap] } : {},
+      );
     });
     return { ...started, gap };
   } catch (e) {
@@ -230,18 +295,36 @@ export async function handoff(f: Feed, oldId: string, inEffect: any, chosen?: st
     // Whatever the failure, no job this handoff started may run beside the old one: any job of the
     // lineage newer than the old one is this handoff's (startFrom cancels the one it knows; a CREATE
     // whose answer was lost is found here).
-    const strays = await liveJobsOf(f.c, f.identity, f.marker).then((l) => l.lineage.filter((j) => newerJob(String(j.job_id), oldId)), (r) => r as Error);
+    const strays = await liveJobsOf(f.c, f.identity, f.marker).then(
+      (l) => l.lineage.filter((j) => newerJob(String(j.job_id), oldId)),
+      (r) => r as Error,
+    );
     const cleared = strays instanceof Error ? strays : await cancelAll(f.c, strays, f.timeout).catch((r) => r as Error);
     const window = await readGcWindow(f.c, f.i.options).catch(() => undefined);
     if (cleared instanceof Error) {
       const now = await showJob(f.c, oldId).catch(() => undefined);
-      throw stateSaying(`${msg}. Whether a new job still runs cannot be made sure (${cleared.message}), so the previous job ${oldId} was left paused at high-water ${h}, not resumed beside it: the next \`pulumi up\` cancels any new job of this resource and resumes ${oldId}; ${resumeAdvice(h, window)}.`, inEffect, now, { ...f, history });
+      throw stateSaying(
+        `${msg}. Whether a new job still runs cannot be made sure (${cleared.message}), so the previous job ${oldId} was left paused at high-water ${h}, not resumed beside it: the next \`pulumi up\` cancels any new job of this resource and resumes ${oldId}; ${resumeAdvice(h, window)}.`,
+        inEffect,
+        now,
+        { ...f, history },
+      );
     }
     const back = await resumeJob(f.c, oldId, f.timeout).catch((r) => r as Error);
     if (back instanceof Error) {
-      throw stateSaying(`${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there; ${resumeAdvice(h, window)}.`, inEffect, paused, { ...f, history });
+      throw stateSaying(
+        `${msg}. The previous job ${oldId} stays paused at high-water ${h} (resuming it failed: ${back.message}); the next \`pulumi up\` resumes or continues it from there; ${resumeAdvice(h, window)}.`,
+        inEffect,
+        paused,
+        { ...f, history },
+      );
     }
-    throw stateSaying(`${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before${cleared.length ? `; the new job${cleared.length > 1 ? "s" : ""} ${cleared.join(", ")} ${cleared.length > 1 ? "were" : "was"} canceled (read back)` : ""}; nothing changed.`, inEffect, back, { ...f, history });
+    throw stateSaying(
+      `${msg}. The previous job ${oldId} was resumed (read back: ${back.status}) and delivers as before${cleared.length ? `; the new job${cleared.length > 1 ? "s" : ""} ${cleared.join(", ")} ${cleared.length > 1 ? "were" : "was"} canceled (read back)` : ""}; nothing changed.`,
+      inEffect,
+      back,
+      { ...f, history },
+    );
   }
 }
 
@@ -276,7 +359,10 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
     await f.c.query(`ALTER CHANGEFEED ${id} ${forward.sql}`, forward.params);
   } catch (e) {
     const back = await resumeJob(f.c, id, f.timeout).catch((r) => r as Error);
-    const state = back instanceof Error ? `it stays paused (resuming failed: ${back.message}); the next \`pulumi up\` resumes it` : `it was resumed unchanged (read back: ${back.status})`;
+    const state =
+      back instanceof Error
+        ? `it stays paused (resuming failed: ${back.message}); the next \`pulumi up\` resumes it`
+        : `it was resumed unchanged (read back: ${back.status})`;
     throw stateSaying(`${explain(e, `alter changefeed job ${id}`).message}; ${state}.`, olds, back instanceof Error ? before : back, f);
   }
   const since = before.high_water_timestamp ?? (await clusterTime(f.c)) ?? null;
@@ -291,7 +377,12 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
     if (sinkChanged && olds.sink?.credentials === UNKNOWN_KEY) {
       // State does not hold the previous key (a failure recorded it so): nothing to go back to.
       const now = await showJob(f.c, id).catch(() => undefined);
-      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}); the previous key is not in state (an earlier failure left it out), so they were not set back: the job reads ${now?.status ?? "unknown"} with the new ones. Fix the sink's access and run \`pulumi up\` again.`, news, now, f);
+      throw stateSaying(
+        `the changefeed did not work with the new sink or options (${failure}); the previous key is not in state (an earlier failure left it out), so they were not set back: the job reads ${now?.status ?? "unknown"} with the new ones. Fix the sink's access and run \`pulumi up\` again.`,
+        news,
+        now,
+        f,
+      );
     }
     const back = alterClauses(news, olds, sinkChanged);
     try {
@@ -299,11 +390,21 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
       await f.c.query(`ALTER CHANGEFEED ${id} ${back.sql}`, back.params);
       await resumeJob(f.c, id, f.timeout);
       const proof = await waitPast(f.c, id, before.high_water_timestamp, f.timeout, "a checkpoint with the previous settings");
-      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`, olds, proof, f);
+      throw stateSaying(
+        `the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`,
+        olds,
+        proof,
+        f,
+      );
     } catch (r) {
       if ((r as any).id) throw r;
       const now = await showJob(f.c, id).catch(() => undefined);
-      throw stateSaying(`the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`, { ...news, options: olds.options }, now, f);
+      throw stateSaying(
+        `the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`,
+        { ...news, options: olds.options },
+        now,
+        f,
+      );
     }
   } finally {
     await probe?.close();
@@ -341,9 +442,16 @@ async function selectsEventsBetween(f: Feed, since: string, hw: string): Promise
  * retrying sink error fails the step with that error. The job is never paused here: a failure is
  * reported and recorded, and the job goes on as CockroachDB runs it (retrying; `health` says so).
  */
-export async function proveDelivery(f: Feed, jobId: string, since: string | null, probe?: DeliveryProbe, opts: { recovering?: boolean; quiet?: boolean } = {}): Promise<JobRow> {
+export async function proveDelivery(
+  f: Feed,
+  jobId: string,
+  since: string | null,
+  probe?: DeliveryProbe,
+  opts: { recovering?: boolean; quiet?: boolean } = {},
+): Promise<JobRow> {
   const deadline = Date.now() + f.timeout;
-  const delivered = (j: JobRow) => j.status === "running" && !retryingError(j) && !!j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since));
+  const delivered = (j: JobRow) =>
+    j.status === "running" && !retryingError(j) && !!j.high_water_timestamp && (since === null || decimalGreater(j.high_water_timestamp, since));
   // A job recovering from a sink error still shows the old error until its next checkpoint.
   const hopeless = (j: JobRow | undefined) => !j || ENDED.includes(j.status) || (!opts.recovering && retryingError(j) !== undefined);
   let job: JobRow;
@@ -378,8 +486,19 @@ export async function proveDelivery(f: Feed, jobId: string, since: string | null
     const j = e.job;
     const retrying = retryingError(j);
     // A sink error says what to do about it (a grant, a bucket, a deleted key: rotate) — explainSinkError.
-    const why = !j ? "is gone" : ENDED.includes(j.status) ? `is ${j.status}${j.error ? `: ${j.error}` : ""}` : retrying ? `cannot write to its sink: ${explainSinkError(retrying)}` : /prove delivery/.test(e.message) ? e.message.replace(/^changefeed job \d+ /, "") : `did not checkpoint within ${f.timeout / 1000}s (status ${j.status})`;
-    const left = j && LIVE.includes(j.status) ? " It was left running, as CockroachDB runs it (it retries sink errors by itself): fix the cause, then `pulumi up` checks again; `health` and `npx zitadel-audit-stream health` say how it is." : "";
+    const why = !j
+      ? "is gone"
+      : ENDED.includes(j.status)
+        ? `is ${j.status}${j.error ? `: ${j.error}` : ""}`
+        : retrying
+          ? `cannot write to its sink: ${explainSinkError(retrying)}`
+          : /prove delivery/.test(e.message)
+            ? e.message.replace(/^changefeed job \d+ /, "")
+            : `did not checkpoint within ${f.timeout / 1000}s (status ${j.status})`;
+    const left =
+      j && LIVE.includes(j.status)
+        ? " It was left running, as CockroachDB runs it (it retries sink errors by itself): fix the cause, then `pulumi up` checks again; `health` and `npx zitadel-audit-stream health` say how it is."
+        : "";
     if (opts.quiet) throw new Error(`changefeed job ${jobId} ${why}`);
     throw stateSaying(`changefeed job ${jobId} ${why}.${left}`, f.i, j, { ...f, history: f.history.includes(jobId) ? f.history : [...f.history, jobId] });
   }

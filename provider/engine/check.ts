@@ -66,4 +66,3 @@ export function defined<T>(v: T): T {
   }
   return v;
 }
-

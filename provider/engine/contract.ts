@@ -49,7 +49,6 @@ export type DeepInput<T> = [T] extends [Scalar]
     ? pulumi.Input<ReadonlyArray<DeepInput<U>>>
     : pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>;
 
-
 /** The permissions a resource's operations need from the deploying identity: operation (or a list of them) → permissions. */
 export type Permissions = Readonly<Record<string, readonly string[]>>;
 
@@ -58,7 +57,9 @@ export type Permissions = Readonly<Record<string, readonly string[]>>;
  * the Args but not the schema would be dropped by check without a word): `true satisfies
  * ArgsInSchema<BucketArgs, typeof bucketInputs>` fails to compile, naming the stray keys, otherwise.
  */
-export type ArgsInSchema<Args, Schema extends import("zod").ZodType> = [Exclude<keyof Args, keyof import("zod").input<Schema>>] extends [never] ? true : { argsNotInSchema: Exclude<keyof Args, keyof import("zod").input<Schema>> };
+export type ArgsInSchema<Args, Schema extends import("zod").ZodType> = [Exclude<keyof Args, keyof import("zod").input<Schema>>] extends [never]
+  ? true
+  : { argsNotInSchema: Exclude<keyof Args, keyof import("zod").input<Schema>> };
 
 /** A resource's outputs as a program reads them: `export interface Bucket extends Outputs<{ name: string; … }> {}` beside its class. */
 export type Outputs<T> = { readonly [K in keyof T]-?: pulumi.Output<Exclude<T[K], undefined>> };

@@ -20,7 +20,9 @@ export function forEngine<T extends { failures?: { property: string; reason: str
   return {
     ...r,
     failures: r.failures.map((f) =>
-      f.property && !f.property.includes(".") && !secretKeys.includes(f.property) ? f : { property: "", reason: f.property ? `${f.property}: ${f.reason}` : f.reason },
+      f.property && !f.property.includes(".") && !secretKeys.includes(f.property)
+        ? f
+        : { property: "", reason: f.property ? `${f.property}: ${f.reason}` : f.reason },
     ),
   };
 }
@@ -62,7 +64,6 @@ export function engineFacing<I, S>(imports: NoImport, ops: ResourceOperations<I,
     delete: guard(ops.delete),
   };
 }
-
 
 /** What makes a resource class beyond its type token, its stored provider and its import advice. */
 export interface ResourceOptions<Args extends object> {

@@ -45,4 +45,3 @@ export function classifyDiff(
     deleteBeforeReplace: replaces.length > 0 && (spec.deleteBeforeReplace ?? false),
   };
 }
-

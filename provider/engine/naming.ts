@@ -45,7 +45,11 @@ export function physicalName(
  * The name while some inputs are still unknown (preview): the explicit one, the one already in
  * state, or for a new resource the same derived name `up` will create.
  */
-export function previewName(olds: Record<string, any>, news: Record<string, any>, opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number }): Record<string, unknown> {
+export function previewName(
+  olds: Record<string, any>,
+  news: Record<string, any>,
+  opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number },
+): Record<string, unknown> {
   const explicit = news[opts.nameKey];
   if (explicit !== undefined) return { [opts.nameKey]: explicit };
   if (olds[opts.nameKey] !== undefined) return { [opts.nameKey]: olds[opts.nameKey], autoNamed: olds.autoNamed, nameGeneration: olds.nameGeneration };

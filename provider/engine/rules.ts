@@ -54,7 +54,11 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
     return { ...news, ...kept };
   };
   const changes = (olds: Record<string, any>, news: Record<string, any>) =>
-    classifyDiff(olds, withSticky(olds, news), { replace: [...r.replace], update: [...r.update], deleteBeforeReplace: r.deleteBeforeReplace?.(olds, news) ?? false });
+    classifyDiff(olds, withSticky(olds, news), {
+      replace: [...r.replace],
+      update: [...r.update],
+      deleteBeforeReplace: r.deleteBeforeReplace?.(olds, news) ?? false,
+    });
   const rules: Omit<Rules<S>, "handlers"> = {
     ...r,
     withSticky,

@@ -7,7 +7,14 @@ import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 import { notFound } from "./recovery";
 
 /** One BigQuery call (client.ts callRest). */
-export const bq = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
+export const bq = <T = any>(
+  gcp: Gcp,
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
+  path: string,
+  what: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
 /** The same, undefined on 404. */
 export const bqOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.bigquery, path, what);
 
@@ -18,7 +25,15 @@ export const tablePath = (project: string, dataset: string, table: string) => `$
 type Owned = { owner?: string; deployment?: string; instance?: string; takeOver?: string };
 
 /** Creates a table or view, or adopts one that carries this resource's identity (ownership.ts createOrAdopt), brought to `body`. Returns whom it was taken over from. */
-export async function createOrAdoptTable(gcp: Gcp, project: string, dataset: string, table: string, i: Owned, body: Record<string, unknown>, kind: string): Promise<{ made: any; takenOverFrom: string }> {
+export async function createOrAdoptTable(
+  gcp: Gcp,
+  project: string,
+  dataset: string,
+  table: string,
+  i: Owned,
+  body: Record<string, unknown>,
+  kind: string,
+): Promise<{ made: any; takenOverFrom: string }> {
   const path = tablePath(project, dataset, table);
   const name = `${kind} ${project}.${dataset}.${table}`;
   return createOrAdopt(name, i, "Otherwise choose another name.", {

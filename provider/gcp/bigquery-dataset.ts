@@ -26,9 +26,15 @@ import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { notFound } from "./recovery";
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("BigQueryDataset", "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)");
+const NO_IMPORT = noImport(
+  "BigQueryDataset",
+  "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)",
+);
 
-export const BIGQUERY_DATASET_PERMISSIONS = collectionPermissions("bigquery.datasets", { create: ["bigquery.datasets.get", "bigquery.datasets.update"], update: ["bigquery.datasets.get"] });
+export const BIGQUERY_DATASET_PERMISSIONS = collectionPermissions("bigquery.datasets", {
+  create: ["bigquery.datasets.get", "bigquery.datasets.update"],
+  update: ["bigquery.datasets.get"],
+});
 
 export interface BigQueryDatasetArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
@@ -44,10 +50,17 @@ export const bigQueryDatasetInputs = z.strictObject({
   datasetId,
   project: projectId.optional(),
   /** BigQuery locations are case-insensitive multi-regions ("US", "EU") or regions ("europe-west1"). */
-  location: z.string().regex(/^[A-Za-z0-9-]{2,40}$/, 'must be a BigQuery location such as "US", "EU" or "europe-west1"').default("US"),
+  location: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{2,40}$/, 'must be a BigQuery location such as "US", "EU" or "europe-west1"')
+    .default("US"),
   description: utf8Max(16384, "description").default(""),
   labels: labels.default({}),
-  readers: z.array(datasetReader).max(100).default([]).transform((r) => [...new Set(r)].sort()),
+  readers: z
+    .array(datasetReader)
+    .max(100)
+    .default([])
+    .transform((r) => [...new Set(r)].sort()),
   ...identitySchema,
 });
 true satisfies ArgsInSchema<BigQueryDatasetArgs, typeof bigQueryDatasetInputs>;
@@ -67,12 +80,20 @@ function readerEntry(member: string): Record<string, string> {
 }
 
 const isReaderOf = (entry: any, members: string[]) =>
-  entry?.role === "READER" && members.some((m) => {
+  entry?.role === "READER" &&
+  members.some((m) => {
     const e = readerEntry(m);
     return (e.userByEmail !== undefined && e.userByEmail === entry.userByEmail) || (e.groupByEmail !== undefined && e.groupByEmail === entry.groupByEmail);
   });
 
-const RULES = inputRules({ schema: bigQueryDatasetInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE, deleteBeforeReplace: () => true });
+const RULES = inputRules({
+  schema: bigQueryDatasetInputs,
+  ...PROJECT_DEFAULT,
+  identity: true,
+  replace: REPLACE,
+  update: UPDATE,
+  deleteBeforeReplace: () => true,
+});
 
 export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQueryDatasetState> = engineFacing(NO_IMPORT, {
   check: RULES.check,
@@ -87,14 +108,21 @@ export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQue
     const gcp = await clientsFor(config);
     const project = i.project ?? gcp.project;
     const name = `${project}:${i.datasetId}`;
-    const body = { datasetReference: { projectId: project, datasetId: i.datasetId }, location: i.location, description: i.description, labels: { ...i.labels, ...ownerLabels(identityOf(i)) } };
+    const body = {
+      datasetReference: { projectId: project, datasetId: i.datasetId },
+      location: i.location,
+      description: i.description,
+      labels: { ...i.labels, ...ownerLabels(identityOf(i)) },
+    };
     const { made, takenOverFrom } = await createOrAdopt(`dataset ${name}`, i, "Otherwise choose another datasetId.", {
       create: () => bq(gcp, "POST", `/projects/${encodeURIComponent(project)}/datasets`, `create dataset ${name}`, body),
       read: () => bq(gcp, "GET", datasetPath(project, i.datasetId), `read dataset ${name}`),
       tag: labelTag,
       adopt: async (found) => {
         if (String(found.location).toUpperCase() !== i.location.toUpperCase()) {
-          throw new Error(`dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`);
+          throw new Error(
+            `dataset ${name} exists in ${found.location}, not ${i.location}: BigQuery cannot move a dataset. Give a new datasetId for the new location.`,
+          );
         }
         return undefined; // brought to the inputs below
       },
@@ -119,7 +147,14 @@ export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQue
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await clientsFor(config);
-    const d = await updateDataset(gcp, news.project, news, olds.readers ?? [], { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } }, olds.labels ?? {});
+    const d = await updateDataset(
+      gcp,
+      news.project,
+      news,
+      olds.readers ?? [],
+      { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } },
+      olds.labels ?? {},
+    );
     return { outs: outputs(news, d) };
   },
 
@@ -151,7 +186,14 @@ export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQue
  * `previousReaders` that are gone); entries and labels others added stay. A concurrent change
  * (412) is read again and re-applied.
  */
-async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders: string[], fields: { description?: string; labels?: Record<string, string> }, previousLabels: Record<string, string> = {}): Promise<any> {
+async function updateDataset(
+  gcp: Gcp,
+  project: string,
+  i: any,
+  previousReaders: string[],
+  fields: { description?: string; labels?: Record<string, string> },
+  previousLabels: Record<string, string> = {},
+): Promise<any> {
   const path = datasetPath(project, i.datasetId);
   for (let attempt = 0; ; attempt++) {
     const current = await bq(gcp, "GET", path, `read dataset ${project}:${i.datasetId}`);
@@ -160,7 +202,9 @@ async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders:
     const othersLabels = Object.fromEntries(Object.entries(current.labels ?? {}).filter(([k]) => !(k in previousLabels)));
     const labels = fields.labels ? { ...othersLabels, ...fields.labels } : current.labels;
     try {
-      return await bq(gcp, "PUT", path, `update dataset ${project}:${i.datasetId}`, defined({ ...current, ...fields, labels, access }), { "If-Match": current.etag });
+      return await bq(gcp, "PUT", path, `update dataset ${project}:${i.datasetId}`, defined({ ...current, ...fields, labels, access }), {
+        "If-Match": current.etag,
+      });
     } catch (e) {
       if ((e as any).status !== 412 || attempt >= 4) throw e;
     }
@@ -169,10 +213,17 @@ async function updateDataset(gcp: Gcp, project: string, i: any, previousReaders:
 
 function outputs(i: any, d: any): BigQueryDatasetState {
   const rest = withoutProvider(i);
-  return defined({ ...rest, location: d?.location ?? rest.location, fullId: `${rest.project}:${rest.datasetId}`, etag: d?.etag ?? rest.etag ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as BigQueryDatasetState;
+  return defined({
+    ...rest,
+    location: d?.location ?? rest.location,
+    fullId: `${rest.project}:${rest.datasetId}`,
+    etag: d?.etag ?? rest.etag ?? "",
+    takenOverFrom: rest.takenOverFrom ?? "",
+  }) as BigQueryDatasetState;
 }
 
-export interface BigQueryDataset extends Outputs<{ datasetId: string; project: string; location: string; /** `project:dataset`. */ fullId: string; readers: string[] }> {}
+export interface BigQueryDataset
+  extends Outputs<{ datasetId: string; project: string; location: string; /** `project:dataset`. */ fullId: string; readers: string[] }> {}
 
 /** A BigQuery dataset with read access for the given members. */
 export class BigQueryDataset extends defineResource<BigQueryDatasetArgs>("gcp", __filename, { bigQueryDatasetOperations }, NO_IMPORT, {

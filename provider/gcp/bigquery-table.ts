@@ -18,10 +18,15 @@ import { collectionPermissions, defineResource, defined, engineFacing, inputRule
 import type { ArgsInSchema, DeepInput, Operations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("BigQueryTable", "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name");
+const NO_IMPORT = noImport(
+  "BigQueryTable",
+  "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name",
+);
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). An external table over Cloud Storage also needs to read the bucket at create (BigQuery docs, "Create Cloud Storage external tables", required permissions); the emulator does not check those, so the least-privilege tests check the bigquery.* part both ways. */
-export const BIGQUERY_TABLE_PERMISSIONS = collectionPermissions("bigquery.tables", { create: ["storage.buckets.get", "storage.objects.get", "storage.objects.list"] });
+export const BIGQUERY_TABLE_PERMISSIONS = collectionPermissions("bigquery.tables", {
+  create: ["storage.buckets.get", "storage.objects.get", "storage.objects.list"],
+});
 
 export interface BigQueryTableArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
@@ -47,7 +52,9 @@ export interface BigQueryTableArgs extends ProjectArgs {
 
 export const bigQueryField = z.strictObject({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, "field names are letters, digits and underscores, starting with a letter or underscore"),
-  type: z.enum(["STRING", "INT64", "BIGNUMERIC", "NUMERIC", "TIMESTAMP", "JSON", "BOOL", "FLOAT64", "DATE"], { error: "must be STRING, INT64, BIGNUMERIC, NUMERIC, TIMESTAMP, JSON, BOOL, FLOAT64 or DATE" }),
+  type: z.enum(["STRING", "INT64", "BIGNUMERIC", "NUMERIC", "TIMESTAMP", "JSON", "BOOL", "FLOAT64", "DATE"], {
+    error: "must be STRING, INT64, BIGNUMERIC, NUMERIC, TIMESTAMP, JSON, BOOL, FLOAT64 or DATE",
+  }),
   mode: z.enum(["NULLABLE", "REQUIRED"]).default("NULLABLE"),
   description: z.string().max(1024).optional(),
 });
@@ -67,7 +74,10 @@ export const bigQueryTableInputs = z.strictObject({
   /** A BigQuery connection: the table becomes a BigLake table, read as the connection's service account. */
   connectionId: z
     .string()
-    .regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[A-Za-z0-9-]+\/connections\/[A-Za-z0-9_-]+|[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]+)$/, 'must be "project.location.connection" or "projects/<project>/locations/<location>/connections/<connection>"')
+    .regex(
+      /^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[A-Za-z0-9-]+\/connections\/[A-Za-z0-9_-]+|[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9-]+\.[A-Za-z0-9_-]+)$/,
+      'must be "project.location.connection" or "projects/<project>/locations/<location>/connections/<connection>"',
+    )
     .optional(),
   ...identitySchema,
 });
@@ -105,7 +115,12 @@ function tableBody(i: BigQueryTableInputs & { project: string }) {
 
 function outputs(i: any, t: any): BigQueryTableState {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, type: t?.type ?? rest.type ?? "EXTERNAL", takenOverFrom: rest.takenOverFrom ?? "" }) as BigQueryTableState;
+  return defined({
+    ...rest,
+    fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`,
+    type: t?.type ?? rest.type ?? "EXTERNAL",
+    takenOverFrom: rest.takenOverFrom ?? "",
+  }) as BigQueryTableState;
 }
 
 export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTableState> = engineFacing(NO_IMPORT, {
@@ -128,7 +143,9 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
         {
           ...props,
           description: t.description ?? "",
-          schema: (t.schema?.fields ?? []).map((f: any) => defined({ name: f.name, type: STANDARD_TYPE[f.type] ?? f.type, mode: f.mode ?? "NULLABLE", description: f.description })),
+          schema: (t.schema?.fields ?? []).map((f: any) =>
+            defined({ name: f.name, type: STANDARD_TYPE[f.type] ?? f.type, mode: f.mode ?? "NULLABLE", description: f.description }),
+          ),
           sourceUris: x.sourceUris ?? [],
           compression: x.compression ?? "NONE",
           ignoreUnknownValues: x.ignoreUnknownValues ?? false,
@@ -145,7 +162,13 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
     const { updates } = RULES.changes(olds, news);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await clientsFor(config);
-    const t = await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update external table ${id}`, tableBody({ ...news, owner: news.owner ?? olds.owner }));
+    const t = await bq(
+      gcp,
+      "PUT",
+      tablePath(news.project, news.datasetId, news.tableId),
+      `update external table ${id}`,
+      tableBody({ ...news, owner: news.owner ?? olds.owner }),
+    );
     return { outs: outputs(news, t) };
   },
 
@@ -156,7 +179,15 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
   },
 });
 
-export interface BigQueryTable extends Outputs<{ project: string; datasetId: string; tableId: string; /** `project.dataset.table`, as GoogleSQL names it. */ fullId: string; schema: BigQueryField[]; sourceUris: string[] }> {}
+export interface BigQueryTable
+  extends Outputs<{
+    project: string;
+    datasetId: string;
+    tableId: string;
+    /** `project.dataset.table`, as GoogleSQL names it. */ fullId: string;
+    schema: BigQueryField[];
+    sourceUris: string[];
+  }> {}
 
 /** A BigQuery external table over NDJSON files in Cloud Storage. */
 export class BigQueryTable extends defineResource<BigQueryTableArgs>("gcp", __filename, { bigQueryTableOperations }, NO_IMPORT, {

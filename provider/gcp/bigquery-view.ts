@@ -16,7 +16,10 @@ import { collectionPermissions, defineResource, defined, engineFacing, inputRule
 import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("BigQueryView", "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name");
+const NO_IMPORT = noImport(
+  "BigQueryView",
+  "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name",
+);
 
 export const BIGQUERY_VIEW_PERMISSIONS = collectionPermissions("bigquery.tables");
 
@@ -34,7 +37,10 @@ export const bigQueryViewInputs = z.strictObject({
   tableId,
   description: utf8Max(16384, "description").default(""),
   /** GoogleSQL (the view is created with useLegacySql false). */
-  query: z.string().min(1).max(256 * 1024),
+  query: z
+    .string()
+    .min(1)
+    .max(256 * 1024),
   ...identitySchema,
 });
 true satisfies ArgsInSchema<BigQueryViewArgs, typeof bigQueryViewInputs>;
@@ -94,7 +100,14 @@ export const bigQueryViewOperations: Operations<BigQueryViewInputs, BigQueryView
   },
 });
 
-export interface BigQueryView extends Outputs<{ project: string; datasetId: string; tableId: string; /** `project.dataset.view`, as GoogleSQL names it. */ fullId: string; query: string }> {}
+export interface BigQueryView
+  extends Outputs<{
+    project: string;
+    datasetId: string;
+    tableId: string;
+    /** `project.dataset.view`, as GoogleSQL names it. */ fullId: string;
+    query: string;
+  }> {}
 
 /** A GoogleSQL view. */
 export class BigQueryView extends defineResource<BigQueryViewArgs>("gcp", __filename, { bigQueryViewOperations }, NO_IMPORT, {

@@ -58,7 +58,9 @@ true satisfies ArgsInSchema<BucketIamMemberArgs, typeof bucketIamMemberInputs>;
 export type BucketIamMemberInputs = z.output<typeof bucketIamMemberInputs>;
 
 /** What a BucketIamMember keeps in state. */
-export type BucketIamMemberState = Pick<BucketIamMemberInputs, "bucket" | "role" | "member" | "condition" | "owner"> & { /** Which instance of the grant holds the binding (grant-registry.ts); none for a grant recorded nowhere. */ instance?: string };
+export type BucketIamMemberState = Pick<BucketIamMemberInputs, "bucket" | "role" | "member" | "condition" | "owner"> & {
+  /** Which instance of the grant holds the binding (grant-registry.ts); none for a grant recorded nowhere. */ instance?: string;
+};
 
 // A binding is its role, member and condition: any change is another binding.
 const RULES = inputRules({ schema: bucketIamMemberInputs, replace: ["bucket", "role", "member", "condition"], update: [] });
@@ -72,8 +74,21 @@ export const bucketIamMemberOperations: Operations<BucketIamMemberInputs, Bucket
     // look is left to the grant itself.
     if (v.complete && v.inputs.bucket !== olds?.bucket) {
       const gcp = await clientsFor(config).catch(() => undefined);
-      const missing = gcp && (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(() => false, notFound));
-      if (missing) return { failures: [{ property: "bucket", reason: `gs://${v.inputs.bucket} does not exist (with AuditStream: check existingBucket, or leave it out to create a bucket)` }] };
+      const missing =
+        gcp &&
+        (await withRetry(() => gcp.storage.buckets.get({ bucket: v.inputs!.bucket }), { what: `look up bucket ${v.inputs.bucket}`, deadlineMs: 20_000 }).then(
+          () => false,
+          notFound,
+        ));
+      if (missing)
+        return {
+          failures: [
+            {
+              property: "bucket",
+              reason: `gs://${v.inputs.bucket} does not exist (with AuditStream: check existingBucket, or leave it out to create a bucket)`,
+            },
+          ],
+        };
     }
     return { inputs: v.inputs };
   },
@@ -91,7 +106,9 @@ export const bucketIamMemberOperations: Operations<BucketIamMemberInputs, Bucket
 
   async read(config, id, props) {
     const gcp = await clientsFor(config);
-    const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), { what: `read IAM policy of ${props.bucket}` }).catch((e) => {
+    const policy = await withRetry(() => gcp.storage.buckets.getIamPolicy({ bucket: props.bucket, optionsRequestedPolicyVersion: 3 }), {
+      what: `read IAM policy of ${props.bucket}`,
+    }).catch((e) => {
       if (notFound(e)) return undefined;
       throw gcpError(e, `read IAM policy of ${props.bucket}`);
     });

@@ -17,7 +17,10 @@ import { adoptDecision, ownerLabels, userLabels } from "../ownership";
 
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("Bucket", "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)");
+const NO_IMPORT = noImport(
+  "Bucket",
+  "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",
+);
 
 export const BUCKET_PERMISSIONS = collectionPermissions("storage.buckets", { delete: ["storage.objects.list", "storage.objects.delete"] });
 
@@ -100,51 +103,65 @@ const lifecycleRule = z
     }
   });
 
-export const bucketInputs = z.strictObject({
-  /** An explicit bucket name; otherwise `namePrefix` plus a random suffix. */
-  name: bucketName.optional(),
-  namePrefix: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,55}$/, "must be up to 56 lowercase letters, digits, '-' and '_', starting with a letter or digit")
-    .refine((s) => !s.startsWith("goog") && !/g[o0][o0]g[l1][e3]/.test(s), 'must not start with "goog" or contain "google"')
-    .optional(),
-  project: projectId.optional(),
-  location: z
-    .string()
-    .regex(/^[A-Za-z][A-Za-z0-9-]{1,39}$/, 'must be a Cloud Storage location such as "US", "EU" or "europe-west3"')
-    .transform((l) => l.toUpperCase())
-    .refine((l) => STORAGE_LOCATIONS.has(l), { message: "is not a Cloud Storage location (multi-regions US, EU, ASIA; dual-regions such as NAM4, EUR4; regions such as europe-west3): https://cloud.google.com/storage/docs/locations" })
-    .default("US"),
-  storageClass: storageClass.default("STANDARD"),
-  labels: z
-    .record(
-      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are 1-63 lowercase letters, digits, '_' and '-', starting with a letter"),
-      z.string().regex(/^[a-z0-9_-]{0,63}$/, "label values are up to 63 lowercase letters, digits, '_' and '-'"),
-    )
-    .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
-    .default({}),
-  versioning: z.boolean().default(false),
-  lifecycleRules: z.array(lifecycleRule).max(100, "at most 100 lifecycle rules").default([]),
-  /** Objects cannot be deleted or overwritten for this long after they are written. */
-  retentionPeriodSeconds: z
-    .number()
-    .int("must be whole seconds")
-    .positive("must be greater than zero")
-    .lt(3_155_760_000, "must be less than 100 years")
-    .optional(),
-  uniformBucketLevelAccess: z.boolean().default(true),
-  publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
-  /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
-  forceDestroy: z.boolean().default(false),
-  replaceNonEmpty: z.boolean().optional(),
-  ...identitySchema,
-}).refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+export const bucketInputs = z
+  .strictObject({
+    /** An explicit bucket name; otherwise `namePrefix` plus a random suffix. */
+    name: bucketName.optional(),
+    namePrefix: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,55}$/, "must be up to 56 lowercase letters, digits, '-' and '_', starting with a letter or digit")
+      .refine((s) => !s.startsWith("goog") && !/g[o0][o0]g[l1][e3]/.test(s), 'must not start with "goog" or contain "google"')
+      .optional(),
+    project: projectId.optional(),
+    location: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{1,39}$/, 'must be a Cloud Storage location such as "US", "EU" or "europe-west3"')
+      .transform((l) => l.toUpperCase())
+      .refine((l) => STORAGE_LOCATIONS.has(l), {
+        message:
+          "is not a Cloud Storage location (multi-regions US, EU, ASIA; dual-regions such as NAM4, EUR4; regions such as europe-west3): https://cloud.google.com/storage/docs/locations",
+      })
+      .default("US"),
+    storageClass: storageClass.default("STANDARD"),
+    labels: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are 1-63 lowercase letters, digits, '_' and '-', starting with a letter"),
+        z.string().regex(/^[a-z0-9_-]{0,63}$/, "label values are up to 63 lowercase letters, digits, '_' and '-'"),
+      )
+      .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
+      .default({}),
+    versioning: z.boolean().default(false),
+    lifecycleRules: z.array(lifecycleRule).max(100, "at most 100 lifecycle rules").default([]),
+    /** Objects cannot be deleted or overwritten for this long after they are written. */
+    retentionPeriodSeconds: z
+      .number()
+      .int("must be whole seconds")
+      .positive("must be greater than zero")
+      .lt(3_155_760_000, "must be less than 100 years")
+      .optional(),
+    uniformBucketLevelAccess: z.boolean().default(true),
+    publicAccessPrevention: z.enum(["enforced", "inherited"], { error: 'must be "enforced" or "inherited"' }).default("enforced"),
+    /** Delete the bucket's objects on destroy. Without it a non-empty bucket is refused. */
+    forceDestroy: z.boolean().default(false),
+    replaceNonEmpty: z.boolean().optional(),
+    ...identitySchema,
+  })
+  .refine((b) => b.name !== undefined || b.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
 true satisfies ArgsInSchema<BucketArgs, typeof bucketInputs>;
 
 export type BucketInputs = z.output<typeof bucketInputs> & { name: string; autoNamed: boolean; project: string };
 
 const REPLACE = ["name", "project", "location"];
-const UPDATE = ["storageClass", "labels", "versioning", "lifecycleRules", "retentionPeriodSeconds", "uniformBucketLevelAccess", "publicAccessPrevention", "forceDestroy"];
+const UPDATE = [
+  "storageClass",
+  "labels",
+  "versioning",
+  "lifecycleRules",
+  "retentionPeriodSeconds",
+  "uniformBucketLevelAccess",
+  "publicAccessPrevention",
+  "forceDestroy",
+];
 
 const RULES = inputRules({
   schema: bucketInputs,
@@ -166,11 +183,15 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
     // not ask for by name: refused in preview while the bucket holds objects.
     if (d.replaces.length > 0 && news.replaceNonEmpty !== true) {
       const gcp = await clientsFor(config);
-      const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) => (notFound(e) ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`))));
+      const page = await withRetry(() => gcp.storage.objects.list({ bucket: id, maxResults: 1 }), { what: `list objects of ${id}` }).catch((e) =>
+        notFound(e) ? undefined : Promise.reject(gcpError(e, `check whether bucket ${id} holds objects before replacing it`)),
+      );
       if ((page?.data.items ?? []).length > 0) {
         // A generated name changes because of the others; name what the user changed.
         const changed = d.replaces.filter((k) => !(k === "name" && news.autoNamed)).join(", ") || d.replaces.join(", ");
-        throw new Error(`changing ${changed} of bucket ${id} replaces it, and it holds objects (audit files) that the replacement would ${olds.forceDestroy ? "delete (forceDestroy)" : "leave behind in a bucket this stack no longer manages"}. Keep ${changed} as it was; or copy the objects yourself and set replaceNonEmpty: true for this one change.`);
+        throw new Error(
+          `changing ${changed} of bucket ${id} replaces it, and it holds objects (audit files) that the replacement would ${olds.forceDestroy ? "delete (forceDestroy)" : "leave behind in a bucket this stack no longer manages"}. Keep ${changed} as it was; or copy the objects yourself and set replaceNonEmpty: true for this one change.`,
+        );
       }
     }
     return d;
@@ -190,7 +211,8 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
       if (!(statusOf(e) === 409 && /already own/.test(String((e as any)?.message)))) throw gcpError(e, what);
       const found = (await withRetry(() => gcp.storage.buckets.get({ bucket: i.name }), { what: `read bucket ${i.name}` })).data;
       const d = adoptDecision(labelTag(found as any), identityOf(i), i.takeOver);
-      if (!d.adopt) throw new Error(`bucket ${i.name} already exists: ${d.why}. Its objects and settings were not touched; otherwise choose another bucket name.`);
+      if (!d.adopt)
+        throw new Error(`bucket ${i.name} already exists: ${d.why}. Its objects and settings were not touched; otherwise choose another bucket name.`);
       takenOverFrom = d.takenOverFrom;
       data = (await withRetry(() => gcp.storage.buckets.patch({ bucket: i.name, requestBody: toApi(i, UPDATE) }), { what })).data;
     }
@@ -207,7 +229,11 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
   async update(config, id, olds, checked) {
     const news = RULES.withSticky(olds, checked);
     const d = RULES.changes(olds, news);
-    const api = toApi(news, d.updates.filter((k) => k !== "forceDestroy"), olds);
+    const api = toApi(
+      news,
+      d.updates.filter((k) => k !== "forceDestroy"),
+      olds,
+    );
     if (Object.keys(api).length === 0) return { outs: outputs(news, { selfLink: olds.selfLink }) };
     const gcp = await clientsFor(config);
     const b = await withRetry(() => gcp.storage.buckets.patch({ bucket: id, requestBody: api }), { what: `update bucket ${id}` }).catch((e) => {
@@ -229,25 +255,33 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
 
 /** Empties the bucket (with forceDestroy) and deletes it; a non-empty one is refused with what to do. */
 async function deleteBucket(gcp: Gcp, id: string, props: any): Promise<void> {
-    if (props.forceDestroy) {
-      let pageToken: string | undefined;
-      do {
-        const page = (await withRetry(() => gcp.storage.objects.list({ bucket: id, versions: true, pageToken }), { what: `list objects of ${id}` }).catch((e) => (notFound(e) ? undefined : Promise.reject(gcpError(e, `empty bucket ${id}`)))))?.data;
-        for (const o of page?.items ?? []) {
-          await withRetry(() => gcp.storage.objects.delete({ bucket: id, object: o.name!, generation: o.generation! }), { what: `delete gs://${id}/${o.name}` }).catch((e) => {
-            if (!notFound(e)) throw gcpError(e, `empty bucket ${id} (forceDestroy)`);
-          });
-        }
-        pageToken = page?.nextPageToken ?? undefined;
-      } while (pageToken);
-    }
-    await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
-      if (notFound(e)) return;
-      if (statusOf(e) === 409) {
-        throw new Error(`bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`);
+  if (props.forceDestroy) {
+    let pageToken: string | undefined;
+    do {
+      const page = (
+        await withRetry(() => gcp.storage.objects.list({ bucket: id, versions: true, pageToken }), { what: `list objects of ${id}` }).catch((e) =>
+          notFound(e) ? undefined : Promise.reject(gcpError(e, `empty bucket ${id}`)),
+        )
+      )?.data;
+      for (const o of page?.items ?? []) {
+        await withRetry(() => gcp.storage.objects.delete({ bucket: id, object: o.name!, generation: o.generation! }), {
+          what: `delete gs://${id}/${o.name}`,
+        }).catch((e) => {
+          if (!notFound(e)) throw gcpError(e, `empty bucket ${id} (forceDestroy)`);
+        });
       }
-      throw gcpError(e, `delete bucket ${id}`);
-    });
+      pageToken = page?.nextPageToken ?? undefined;
+    } while (pageToken);
+  }
+  await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
+    if (notFound(e)) return;
+    if (statusOf(e) === 409) {
+      throw new Error(
+        `bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`,
+      );
+    }
+    throw gcpError(e, `delete bucket ${id}`);
+  });
 }
 
 /** The API body for the given fields; removals are sent as null, as PATCH needs (gcp-apis.md §7.1). */
@@ -287,7 +321,13 @@ function fromApi(b: any): Partial<BucketInputs> {
 
 function outputs(i: any, b: any): BucketState {
   const { retentionPeriodSeconds, ...rest } = withoutProvider(i);
-  return defined({ ...rest, ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}), url: `gs://${i.name}`, selfLink: b?.selfLink ?? "", takenOverFrom: rest.takenOverFrom ?? "" }) as BucketState;
+  return defined({
+    ...rest,
+    ...(retentionPeriodSeconds ? { retentionPeriodSeconds } : {}),
+    url: `gs://${i.name}`,
+    selfLink: b?.selfLink ?? "",
+    takenOverFrom: rest.takenOverFrom ?? "",
+  }) as BucketState;
 }
 
 export interface Bucket extends Outputs<{ name: string; project: string; location: string; url: string; selfLink: string; forceDestroy: boolean }> {}

@@ -32,10 +32,13 @@ const PROJECT_ENVS = ["GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"
  * (GOOGLE_CREDENTIALS, the project variables), then Application Default Credentials.
  */
 /** The clients for an operation's provider config (one set per credentials, project and endpoint). */
-export const clientsFor = (config?: ConfigSource): Promise<Gcp> => clientsFor(config);
+export const clientsFor = (config?: ConfigSource): Promise<Gcp> => gcpClients(gcpConfigFrom(config));
 
 /** The clients for an operation, and its inputs with the project filled in (the clients' own when the inputs name none). */
-export async function clientsWithProject<T extends { project?: string }>(config: ConfigSource | undefined, i: T): Promise<{ gcp: Gcp; inputs: T & { project: string } }> {
+export async function clientsWithProject<T extends { project?: string }>(
+  config: ConfigSource | undefined,
+  i: T,
+): Promise<{ gcp: Gcp; inputs: T & { project: string } }> {
   const gcp = await clientsFor(config);
   return { gcp, inputs: { ...i, project: i.project ?? gcp.project } };
 }
@@ -59,7 +62,12 @@ export function gcpConfigFrom(config?: ConfigSource): GcpConfig {
  */
 export interface RestApi {
   /** `path` is below the API's base, e.g. `/projects/p/datasets` (BigQuery) or `/projects/p/topics/t` (Pub/Sub). */
-  request<T = any>(method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, body?: unknown, headers?: Record<string, string>): Promise<{ data: T; status: number }>;
+  request<T = any>(
+    method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ data: T; status: number }>;
 }
 
 function restApi(auth: JWT | GoogleAuth, base: string): RestApi {
@@ -147,7 +155,8 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
   let keyProject: string | undefined;
   if (cfg.credentials) {
     const key = readCredentials(cfg.credentials);
-    if (key.type !== "service_account") throw new Error(`gcp:credentials holds a "${key.type}" credential; only service_account keys are supported there (use ADC for others)`);
+    if (key.type !== "service_account")
+      throw new Error(`gcp:credentials holds a "${key.type}" credential; only service_account keys are supported there (use ADC for others)`);
     keyProject = key.project_id;
     auth = new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, scopes: SCOPES, transporter });
   } else {
@@ -179,7 +188,14 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
  * One REST call (BigQuery, Pub/Sub) with the shared retries (429, 5xx, dropped connections). A
  * failure names what was attempted and keeps the HTTP status and Google's reason on the error.
  */
-export async function callRest<T = any>(api: RestApi, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+export async function callRest<T = any>(
+  api: RestApi,
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
+  path: string,
+  what: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<T> {
   try {
     return (await withRetry(() => api.request<T>(method, path, body, headers), { what })).data;
   } catch (e) {

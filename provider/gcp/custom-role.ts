@@ -17,7 +17,10 @@ import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
 
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("CustomRole", "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)");
+const NO_IMPORT = noImport(
+  "CustomRole",
+  "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)",
+);
 
 export const CUSTOM_ROLE_PERMISSIONS = collectionPermissions("iam.roles", { create: ["iam.roles.get"] });
 
@@ -34,24 +37,30 @@ export interface CustomRoleArgs extends ProjectArgs {
   stage?: pulumi.Input<"ALPHA" | "BETA" | "GA" | "DEPRECATED" | "DISABLED" | "EAP">;
 }
 
-export const permissionName = z
-  .string()
-  .regex(/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/, 'must be a permission name such as "storage.objects.create"');
+export const permissionName = z.string().regex(/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/, 'must be a permission name such as "storage.objects.create"');
 
-export const customRoleInputs = z.strictObject({
-  roleId: z.string().regex(/^[a-zA-Z0-9_.]{3,64}$/, "roleId is 3 to 64 letters, digits, '_' and '.'").optional(),
-  roleIdPrefix: z.string().regex(/^[a-zA-Z0-9_.]{1,57}$/, "must be up to 57 letters, digits, '_' and '.'").optional(),
-  project: projectId.optional(),
-  title: utf8Max(100, "title").optional(),
-  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
-  permissions: z
-    .array(permissionName)
-    .min(1, "a custom role needs at least one permission")
-    .max(3000, "at most 3000 permissions")
-    .transform((p) => [...new Set(p)].sort()),
-  stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
-  ...identitySchema,
-}).refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
+export const customRoleInputs = z
+  .strictObject({
+    roleId: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.]{3,64}$/, "roleId is 3 to 64 letters, digits, '_' and '.'")
+      .optional(),
+    roleIdPrefix: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.]{1,57}$/, "must be up to 57 letters, digits, '_' and '.'")
+      .optional(),
+    project: projectId.optional(),
+    title: utf8Max(100, "title").optional(),
+    description: utf8Max(256 - MARKER_ROOM, "description").default(""),
+    permissions: z
+      .array(permissionName)
+      .min(1, "a custom role needs at least one permission")
+      .max(3000, "at most 3000 permissions")
+      .transform((p) => [...new Set(p)].sort()),
+    stage: z.enum(["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"], { error: "must be ALPHA, BETA, GA, DEPRECATED, DISABLED or EAP" }).default("GA"),
+    ...identitySchema,
+  })
+  .refine((r) => r.roleId !== undefined || r.roleIdPrefix !== undefined, { path: ["roleId"], message: "give roleId or roleIdPrefix" });
 true satisfies ArgsInSchema<CustomRoleArgs, typeof customRoleInputs>;
 
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
@@ -103,7 +112,14 @@ export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState>
       const what = `create custom role ${name}`;
       role = (
         await withRetry(
-          () => gcp.iam.projects.roles.create({ parent: `projects/${project}`, requestBody: { roleId: i.roleId, role: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage } } }),
+          () =>
+            gcp.iam.projects.roles.create({
+              parent: `projects/${project}`,
+              requestBody: {
+                roleId: i.roleId,
+                role: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage },
+              },
+            }),
           { what },
         ).catch((e) => {
           throw gcpError(e, what);
@@ -121,7 +137,16 @@ export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState>
     const d = r.data;
     return {
       id,
-      props: outputs({ ...props, title: d.title ?? "", description: stripMarker(d.description ?? "") ?? "", permissions: [...(d.includedPermissions ?? [])].sort(), stage: d.stage ?? "ALPHA" }, d),
+      props: outputs(
+        {
+          ...props,
+          title: d.title ?? "",
+          description: stripMarker(d.description ?? "") ?? "",
+          permissions: [...(d.includedPermissions ?? [])].sort(),
+          stage: d.stage ?? "ALPHA",
+        },
+        d,
+      ),
     };
   },
 
@@ -174,7 +199,13 @@ function outputs(i: any, role: any): CustomRoleState {
   return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}`, takenOverFrom: rest.takenOverFrom ?? "" }) as CustomRoleState;
 }
 
-export interface CustomRole extends Outputs<{ roleId: string; project: string; /** `projects/<project>/roles/<roleId>`, the form a binding needs. */ name: string; permissions: string[] }> {}
+export interface CustomRole
+  extends Outputs<{
+    roleId: string;
+    project: string;
+    /** `projects/<project>/roles/<roleId>`, the form a binding needs. */ name: string;
+    permissions: string[];
+  }> {}
 
 /** A project-level IAM custom role. */
 export class CustomRole extends defineResource<CustomRoleArgs>("gcp", __filename, { customRoleOperations }, NO_IMPORT, {

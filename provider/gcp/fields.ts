@@ -29,13 +29,57 @@ export const PROJECT_DEFAULT = {
  */
 export const STORAGE_LOCATIONS = new Set(
   [
-    "US", "EU", "ASIA", "NAM4", "EUR4", "EUR5", "EUR7", "EUR8", "ASIA1",
-    "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
-    "southamerica-east1", "southamerica-west1",
-    "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12",
-    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
-    "australia-southeast1", "australia-southeast2",
-    "me-central1", "me-central2", "me-west1", "africa-south1",
+    "US",
+    "EU",
+    "ASIA",
+    "NAM4",
+    "EUR4",
+    "EUR5",
+    "EUR7",
+    "EUR8",
+    "ASIA1",
+    "northamerica-northeast1",
+    "northamerica-northeast2",
+    "northamerica-south1",
+    "us-central1",
+    "us-east1",
+    "us-east4",
+    "us-east5",
+    "us-south1",
+    "us-west1",
+    "us-west2",
+    "us-west3",
+    "us-west4",
+    "southamerica-east1",
+    "southamerica-west1",
+    "europe-central2",
+    "europe-north1",
+    "europe-north2",
+    "europe-southwest1",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-west6",
+    "europe-west8",
+    "europe-west9",
+    "europe-west10",
+    "europe-west12",
+    "asia-east1",
+    "asia-east2",
+    "asia-northeast1",
+    "asia-northeast2",
+    "asia-northeast3",
+    "asia-south1",
+    "asia-south2",
+    "asia-southeast1",
+    "asia-southeast2",
+    "australia-southeast1",
+    "australia-southeast2",
+    "me-central1",
+    "me-central2",
+    "me-west1",
+    "africa-south1",
   ].map((l) => l.toUpperCase()),
 );
 
@@ -48,9 +92,18 @@ export const ownerSchema = z.string().min(1).optional();
  */
 export const identitySchema = {
   owner: ownerSchema,
-  deployment: z.string().regex(/^[0-9a-f]{16}$/, "must be a StreamIdentity's deployment (16 hex characters)").optional(),
-  instance: z.string().regex(/^[0-9a-f]{8}$/).optional(),
-  takeOver: z.string().regex(/^([0-9a-f]{16}|legacy)$/, 'must be the deployment an error named (16 hex characters), or "legacy"').optional(),
+  deployment: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, "must be a StreamIdentity's deployment (16 hex characters)")
+    .optional(),
+  instance: z
+    .string()
+    .regex(/^[0-9a-f]{8}$/)
+    .optional(),
+  takeOver: z
+    .string()
+    .regex(/^([0-9a-f]{16}|legacy)$/, 'must be the deployment an error named (16 hex characters), or "legacy"')
+    .optional(),
 };
 
 /** Room a description keeps for the identity marker (" [zitadel-audit-stream <36-character tag>]"). */
@@ -60,8 +113,7 @@ export const projectId = z
   .string()
   .regex(/^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, "must be a Google Cloud project id (6-30 lowercase letters, digits and hyphens)");
 
-export const utf8Max = (max: number, what: string) =>
-  z.string().refine((s) => Buffer.byteLength(s, "utf8") <= max, `${what} is at most ${max} bytes`);
+export const utf8Max = (max: number, what: string) => z.string().refine((s) => Buffer.byteLength(s, "utf8") <= max, `${what} is at most ${max} bytes`);
 
 export const roleName = z
   .string()
@@ -73,7 +125,10 @@ export const roleName = z
 export const member = z
   .string()
   // Public principals would let anyone write (forge) audit records, or read them.
-  .refine((m) => m !== "allUsers" && m !== "allAuthenticatedUsers", "must not be public (allUsers, allAuthenticatedUsers): anyone could then write or read audit records")
+  .refine(
+    (m) => m !== "allUsers" && m !== "allAuthenticatedUsers",
+    "must not be public (allUsers, allAuthenticatedUsers): anyone could then write or read audit records",
+  )
   .regex(
     /^((user|serviceAccount|group):[^@\s:]+@[^@\s:]+\.[a-z]{2,}|domain:[a-z0-9-]+(\.[a-z0-9-]+)+|(projectOwner|projectEditor|projectViewer):[a-z][a-z0-9-]{4,28}[a-z0-9])$/,
     'must be a principal such as "serviceAccount:name@project.iam.gserviceaccount.com", "user:…", "group:…" or "domain:…"',
@@ -81,13 +136,18 @@ export const member = z
 
 export const serviceAccountEmail = z
   .string()
-  .regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$/, "must be a service account email such as name@project.iam.gserviceaccount.com");
+  .regex(
+    /^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$/,
+    "must be a service account email such as name@project.iam.gserviceaccount.com",
+  );
 
 /** Dataset ids: letters, digits and underscores, at most 1,024 (datasets#datasetReference). */
 export const datasetId = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, "must be letters, digits and underscores (at most 1024)");
 
 /** Table ids: we keep to letters, digits and underscores, at most 1,024 (tables#tableReference allows more). */
-export const tableId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, "must start with a letter or underscore, then letters, digits and underscores (at most 1024)");
+export const tableId = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, "must start with a letter or underscore, then letters, digits and underscores (at most 1024)");
 
 export const labels = z.record(
   z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "label keys are lowercase letters, digits, '_' and '-', starting with a letter, at most 63"),

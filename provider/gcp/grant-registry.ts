@@ -21,7 +21,8 @@ export function bucketTarget(gcp: Gcp, bucket: string): GrantTarget {
     what: `bucket ${bucket}`,
     async labels() {
       try {
-        return ((await withRetry(() => gcp.storage.buckets.get({ bucket, fields: "labels" }), { what: `read the labels of bucket ${bucket}` })).data.labels ?? {}) as Record<string, string>;
+        return ((await withRetry(() => gcp.storage.buckets.get({ bucket, fields: "labels" }), { what: `read the labels of bucket ${bucket}` })).data.labels ??
+          {}) as Record<string, string>;
       } catch (e) {
         if (notFound(e)) return undefined;
         throw e;
@@ -29,7 +30,9 @@ export function bucketTarget(gcp: Gcp, bucket: string): GrantTarget {
     },
     // A PATCH of `labels` merges: a key set to null is removed (gcp-apis.md §7.1).
     async setLabels(change) {
-      await withRetry(() => gcp.storage.buckets.patch({ bucket, requestBody: { labels: change as Record<string, string> } }), { what: `record the grant in the labels of bucket ${bucket}` });
+      await withRetry(() => gcp.storage.buckets.patch({ bucket, requestBody: { labels: change as Record<string, string> } }), {
+        what: `record the grant in the labels of bucket ${bucket}`,
+      });
     },
   };
 }
@@ -53,7 +56,9 @@ export function pubsubTarget(gcp: Gcp, resource: string): GrantTarget {
     async setLabels(change) {
       const now = { ...((await read())?.labels ?? {}) };
       for (const [k, v] of Object.entries(change)) v === null ? delete now[k] : (now[k] = v);
-      await withRetry(() => gcp.pubsub.request("PATCH", `/${resource}`, { [kind]: { labels: now }, updateMask: "labels" }), { what: `record the grant in the labels of ${resource}` });
+      await withRetry(() => gcp.pubsub.request("PATCH", `/${resource}`, { [kind]: { labels: now }, updateMask: "labels" }), {
+        what: `record the grant in the labels of ${resource}`,
+      });
     },
   };
 }
@@ -64,7 +69,9 @@ export async function recordGrant(target: GrantTarget, owner: string, role: stri
     await target.setLabels({ [grantLabel(owner, role, member)]: instance });
     return true;
   } catch (e) {
-    console.log(`the grant of ${role} to ${member} is not recorded on ${target.what} (${messageOf(e)}): moving it under another parent without aliases would drop it`);
+    console.log(
+      `the grant of ${role} to ${member} is not recorded on ${target.what} (${messageOf(e)}): moving it under another parent without aliases would drop it`,
+    );
     return false;
   }
 }
@@ -73,7 +80,14 @@ export async function recordGrant(target: GrantTarget, owner: string, role: stri
  * Before a grant's delete removes the binding: may it? Not when another instance of the grant (a
  * replacement, a parent move) recorded itself since. When it may, its record is removed after.
  */
-export async function releaseGrant(target: GrantTarget, owner: string | undefined, role: string, member: string, instance: string | undefined, revoke: () => Promise<void>): Promise<void> {
+export async function releaseGrant(
+  target: GrantTarget,
+  owner: string | undefined,
+  role: string,
+  member: string,
+  instance: string | undefined,
+  revoke: () => Promise<void>,
+): Promise<void> {
   if (!owner || !instance) return revoke();
   const key = grantLabel(owner, role, member);
   const labels = await target.labels().catch(() => undefined);

@@ -21,7 +21,8 @@ export interface IamCondition {
 }
 
 /** The same condition (title and expression; none and none)? A binding is identified by its role and condition. */
-const sameCondition = (a: IamCondition | undefined, b: IamCondition | undefined): boolean => (!a && !b) || (!!a && !!b && a.title === b.title && a.expression === b.expression);
+const sameCondition = (a: IamCondition | undefined, b: IamCondition | undefined): boolean =>
+  (!a && !b) || (!!a && !!b && a.title === b.title && a.expression === b.expression);
 
 /** Is `member` in the binding of `role` with this condition (none: the unconditional one)? */
 export function hasMember(policy: any, role: string, member: string, condition?: IamCondition): boolean {
@@ -32,7 +33,14 @@ export function hasMember(policy: any, role: string, member: string, condition?:
  * Adds or removes one member of one role binding (with `condition`, the binding of that role and
  * condition; policies holding conditions are written as version 3), keeping everything else.
  */
-export async function changeMember(access: PolicyAccess, role: string, member: string, op: "add" | "remove", what: string, condition?: IamCondition): Promise<void> {
+export async function changeMember(
+  access: PolicyAccess,
+  role: string,
+  member: string,
+  op: "add" | "remove",
+  what: string,
+  condition?: IamCondition,
+): Promise<void> {
   await withRetry(
     async () => {
       const policy = await access.get();

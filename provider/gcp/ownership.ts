@@ -10,7 +10,11 @@ import { alreadyExists } from "./recovery";
 export { OWNER_LABEL };
 
 /** The identity a resource's checked inputs carry. */
-export const identityOf = (i: { owner?: string; deployment?: string; instance?: string }): Identity => ({ owner: String(i.owner ?? ""), deployment: i.deployment, instance: i.instance });
+export const identityOf = (i: { owner?: string; deployment?: string; instance?: string }): Identity => ({
+  owner: String(i.owner ?? ""),
+  deployment: i.deployment,
+  instance: i.instance,
+});
 
 /** A label-bearing object's tag. */
 export const labelTag = (found: { labels?: Record<string, string> } | undefined): string | undefined => found?.labels?.[OWNER_LABEL];
@@ -41,7 +45,11 @@ export async function createOrAdopt<T>(
  * Deletes what this instance holds, unless another instance or deployment took it over since (its tag
  * says so): then it is dropped from this stack only, with a line saying why. `read` gives undefined when it is gone.
  */
-export async function deleteIfOwned(what: string, i: { owner?: string; deployment?: string; instance?: string }, ops: { read(): Promise<any>; tag(found: any): string | undefined; del(): Promise<void> }): Promise<void> {
+export async function deleteIfOwned(
+  what: string,
+  i: { owner?: string; deployment?: string; instance?: string },
+  ops: { read(): Promise<any>; tag(found: any): string | undefined; del(): Promise<void> },
+): Promise<void> {
   if (tagOf(identityOf(i)) !== undefined) {
     const found = await ops.read();
     if (found === undefined) return;

@@ -8,7 +8,8 @@ import { isOwnLabel, userLabels } from "../ownership";
 import { notFound } from "./recovery";
 
 /** One Pub/Sub call (client.ts callRest). */
-export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) => callRest<T>(gcp.pubsub, method, path, what, body);
+export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) =>
+  callRest<T>(gcp.pubsub, method, path, what, body);
 /** The same, undefined on 404. */
 export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.pubsub, path, what);
 
@@ -16,7 +17,14 @@ export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => 
  * PATCH of a topic or subscription. A patch of `labels` replaces the whole map, so the grant records
  * other resources keep there (grant-registry.ts) are read and carried over.
  */
-export async function patchResource(gcp: Gcp, name: string, kind: "topic" | "subscription", body: Record<string, any>, mask: string[], what: string): Promise<any> {
+export async function patchResource(
+  gcp: Gcp,
+  name: string,
+  kind: "topic" | "subscription",
+  body: Record<string, any>,
+  mask: string[],
+  what: string,
+): Promise<any> {
   let labels = body.labels;
   if (mask.includes("labels")) {
     const now = (await psOrUndefined(gcp, `/${name}`, `read ${kind} ${name}`))?.labels ?? {};
@@ -26,7 +34,11 @@ export async function patchResource(gcp: Gcp, name: string, kind: "topic" | "sub
 }
 
 /** A topic or subscription as it reads now, with the user's labels apart from ours; undefined when it is gone. */
-export async function readResource(gcp: Gcp, name: string, kind: "topic" | "subscription"): Promise<{ found: any; labels: Record<string, string> } | undefined> {
+export async function readResource(
+  gcp: Gcp,
+  name: string,
+  kind: "topic" | "subscription",
+): Promise<{ found: any; labels: Record<string, string> } | undefined> {
   const found = await psOrUndefined(gcp, `/${name}`, `read ${kind} ${name}`);
   return found ? { found, labels: userLabels(found.labels) } : undefined;
 }
@@ -39,7 +51,14 @@ type Owned = { owner?: string; deployment?: string; instance?: string; takeOver?
  * carries this resource's identity (ownership.ts createOrAdopt), brought to `body` with a patch of `mask`
  * (which re-tags it). Returns whom it was taken over from ("" for none).
  */
-export async function createOrAdoptResource(gcp: Gcp, name: string, kind: "topic" | "subscription", i: Owned, body: Record<string, unknown>, mask: string[]): Promise<string> {
+export async function createOrAdoptResource(
+  gcp: Gcp,
+  name: string,
+  kind: "topic" | "subscription",
+  i: Owned,
+  body: Record<string, unknown>,
+  mask: string[],
+): Promise<string> {
   const r = await createOrAdopt(`${kind} ${name}`, i, `Otherwise choose another name for the ${kind}.`, {
     create: () => ps(gcp, "PUT", `/${name}`, `create ${kind} ${name}`, body),
     read: () => ps(gcp, "GET", `/${name}`, `read ${kind} ${name}`),

@@ -20,7 +20,16 @@ const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: addi
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). The grant's holder is recorded in a label of the topic or subscription (grant-registry.ts). */
 export const PUBSUB_IAM_MEMBER_PERMISSIONS: Permissions = {
-  "create, delete": ["pubsub.topics.getIamPolicy", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.getIamPolicy", "pubsub.subscriptions.setIamPolicy", "pubsub.topics.get", "pubsub.topics.update", "pubsub.subscriptions.get", "pubsub.subscriptions.update"],
+  "create, delete": [
+    "pubsub.topics.getIamPolicy",
+    "pubsub.topics.setIamPolicy",
+    "pubsub.subscriptions.getIamPolicy",
+    "pubsub.subscriptions.setIamPolicy",
+    "pubsub.topics.get",
+    "pubsub.topics.update",
+    "pubsub.subscriptions.get",
+    "pubsub.subscriptions.update",
+  ],
   "read (refresh)": ["pubsub.topics.getIamPolicy", "pubsub.subscriptions.getIamPolicy"],
 };
 
@@ -51,7 +60,12 @@ function policyOf(gcp: Gcp, resource: string) {
 
 export const pubsubIamMemberInputs = z.strictObject({
   /** `projects/<p>/topics/<t>` or `projects/<p>/subscriptions/<s>`. */
-  resource: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"'),
+  resource: z
+    .string()
+    .regex(
+      /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/(topics|subscriptions)\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/,
+      'must be "projects/<project>/topics/<topic>" or "projects/<project>/subscriptions/<subscription>"',
+    ),
   role: roleName,
   member,
   /** Set by the constructor (project/stack/name): the grant's lineage, recorded on the resource (grant-registry.ts). */
@@ -62,7 +76,9 @@ true satisfies ArgsInSchema<PubSubIamMemberArgs, typeof pubsubIamMemberInputs>;
 export type PubSubIamMemberInputs = z.output<typeof pubsubIamMemberInputs>;
 
 /** What a PubSubIamMember keeps in state. */
-export type PubSubIamMemberState = Pick<PubSubIamMemberInputs, "resource" | "role" | "member" | "owner"> & { /** Which instance of the grant holds the binding (grant-registry.ts). */ instance?: string };
+export type PubSubIamMemberState = Pick<PubSubIamMemberInputs, "resource" | "role" | "member" | "owner"> & {
+  /** Which instance of the grant holds the binding (grant-registry.ts). */ instance?: string;
+};
 
 const RULES = inputRules({ schema: pubsubIamMemberInputs, replace: ["resource", "role", "member"], update: [] });
 

@@ -49,7 +49,8 @@ async function projectNumber(gcp: Gcp, project: string): Promise<string> {
     if (statusOf(e) === undefined && !(e as any)?.response) throw e;
     // CRM answers 403 both for a missing permission and for a project that does not exist (it does
     // not tell callers which projects exist).
-    const hint = statusOf(e) === 403 ? ` The deployer needs resourcemanager.projects.get on ${project} (roles/browser holds it), and the project must exist.` : "";
+    const hint =
+      statusOf(e) === 403 ? ` The deployer needs resourcemanager.projects.get on ${project} (roles/browser holds it), and the project must exist.` : "";
     throw new Error(gcpError(e, what).message + hint);
   }
 }
@@ -98,7 +99,13 @@ export const pubsubServiceAgentOperations: Operations<PubSubServiceAgentInputs, 
   },
 });
 
-export interface PubSubServiceAgent extends Outputs<{ project: string; projectNumber: string; /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */ email: string; /** `serviceAccount:<email>`, for PubSubIamMember. */ member: string }> {}
+export interface PubSubServiceAgent
+  extends Outputs<{
+    project: string;
+    projectNumber: string;
+    /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */ email: string;
+    /** `serviceAccount:<email>`, for PubSubIamMember. */ member: string;
+  }> {}
 
 /** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
 export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>("gcp", __filename, { pubsubServiceAgentOperations }, NO_IMPORT, {

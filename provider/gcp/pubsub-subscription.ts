@@ -18,7 +18,10 @@ import { collectionPermissions, defineResource, defined, engineFacing, inputRule
 import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("PubSubSubscription", "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name");
+const NO_IMPORT = noImport(
+  "PubSubSubscription",
+  "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name",
+);
 
 export const PUBSUB_SUBSCRIPTION_PERMISSIONS = collectionPermissions("pubsub.subscriptions", { create: ["pubsub.topics.attachSubscription"] });
 
@@ -39,22 +42,32 @@ export interface PubSubSubscriptionArgs extends ProjectArgs {
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export const pubsubSubscriptionInputs = z.strictObject({
-  project: projectId.optional(),
-  name: pubsubId,
-  /** The topic's id in the same project, or its full name `projects/<p>/topics/<t>`. */
-  topic: z.string().regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/)?[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be a topic id or "projects/<project>/topics/<topic>"'),
-  ackDeadlineSeconds: z.number().int().min(10, "at least 10").max(600, "at most 600").default(60),
-  /** How long unacknowledged messages are kept: default 7 days (the maximum), so a collector outage of days loses nothing. */
-  messageRetentionDuration: seconds(600, 7 * 86_400, "messageRetentionDuration").default("604800s"),
-  retainAckedMessages: z.boolean().default(false),
-  /** An attribute filter (fixed once created). */
-  filter: z.string().max(256).optional(),
-  deadLetterTopic: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"').optional(),
-  maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
-  labels: labels.default({}),
-  ...identitySchema,
-}).refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
+export const pubsubSubscriptionInputs = z
+  .strictObject({
+    project: projectId.optional(),
+    name: pubsubId,
+    /** The topic's id in the same project, or its full name `projects/<p>/topics/<t>`. */
+    topic: z
+      .string()
+      .regex(
+        /^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/)?[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/,
+        'must be a topic id or "projects/<project>/topics/<topic>"',
+      ),
+    ackDeadlineSeconds: z.number().int().min(10, "at least 10").max(600, "at most 600").default(60),
+    /** How long unacknowledged messages are kept: default 7 days (the maximum), so a collector outage of days loses nothing. */
+    messageRetentionDuration: seconds(600, 7 * 86_400, "messageRetentionDuration").default("604800s"),
+    retainAckedMessages: z.boolean().default(false),
+    /** An attribute filter (fixed once created). */
+    filter: z.string().max(256).optional(),
+    deadLetterTopic: z
+      .string()
+      .regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"')
+      .optional(),
+    maxDeliveryAttempts: z.number().int().min(5).max(100).optional(),
+    labels: labels.default({}),
+    ...identitySchema,
+  })
+  .refine((s) => s.maxDeliveryAttempts === undefined || s.deadLetterTopic !== undefined, { path: ["maxDeliveryAttempts"], message: "needs deadLetterTopic" });
 true satisfies ArgsInSchema<PubSubSubscriptionArgs, typeof pubsubSubscriptionInputs>;
 
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
@@ -85,7 +98,13 @@ function body(i: PubSubSubscriptionInputs & { project: string }) {
 
 function outputs(i: any): PubSubSubscriptionState {
   const rest = withoutProvider(i);
-  return defined({ ...rest, fullName: `projects/${rest.project}/subscriptions/${rest.name}`, topicName: topicName(rest as { project: string; topic: string }), detached: rest.detached ?? false, takenOverFrom: rest.takenOverFrom ?? "" }) as PubSubSubscriptionState;
+  return defined({
+    ...rest,
+    fullName: `projects/${rest.project}/subscriptions/${rest.name}`,
+    topicName: topicName(rest as { project: string; topic: string }),
+    detached: rest.detached ?? false,
+    takenOverFrom: rest.takenOverFrom ?? "",
+  }) as PubSubSubscriptionState;
 }
 
 export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, PubSubSubscriptionState> = engineFacing(NO_IMPORT, {
@@ -94,7 +113,14 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
   async create(config, i) {
     const { gcp, inputs } = await clientsWithProject(config, i);
     const id = `projects/${inputs.project}/subscriptions/${i.name}`;
-    const takenOverFrom = await createOrAdoptResource(gcp, id, "subscription", i, body(inputs), ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"]);
+    const takenOverFrom = await createOrAdoptResource(gcp, id, "subscription", i, body(inputs), [
+      "ackDeadlineSeconds",
+      "messageRetentionDuration",
+      "retainAckedMessages",
+      "deadLetterPolicy",
+      "expirationPolicy",
+      "labels",
+    ]);
     return { id, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 
@@ -110,7 +136,7 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
         messageRetentionDuration: s.messageRetentionDuration ?? props.messageRetentionDuration,
         retainAckedMessages: s.retainAckedMessages ?? false,
         deadLetterTopic: s.deadLetterPolicy?.deadLetterTopic,
-        maxDeliveryAttempts: s.deadLetterPolicy ? s.deadLetterPolicy.maxDeliveryAttempts ?? props.maxDeliveryAttempts : undefined,
+        maxDeliveryAttempts: s.deadLetterPolicy ? (s.deadLetterPolicy.maxDeliveryAttempts ?? props.maxDeliveryAttempts) : undefined,
         labels,
         detached: s.topic === "_deleted-topic_",
       }),
@@ -132,7 +158,14 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
   },
 });
 
-export interface PubSubSubscription extends Outputs<{ name: string; project: string; /** `projects/<project>/subscriptions/<name>`. */ fullName: string; /** The topic's full name. */ topicName: string; /** True after a refresh found its topic deleted (it then receives nothing). */ detached: boolean }> {}
+export interface PubSubSubscription
+  extends Outputs<{
+    name: string;
+    project: string;
+    /** `projects/<project>/subscriptions/<name>`. */ fullName: string;
+    /** The topic's full name. */ topicName: string;
+    /** True after a refresh found its topic deleted (it then receives nothing). */ detached: boolean;
+  }> {}
 
 /** A pull subscription that never expires. */
 export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>("gcp", __filename, { pubsubSubscriptionOperations }, NO_IMPORT, {

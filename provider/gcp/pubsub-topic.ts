@@ -16,7 +16,10 @@ import { collectionPermissions, defineResource, defined, engineFacing, inputRule
 import type { ArgsInSchema, Operations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("PubSubTopic", "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name");
+const NO_IMPORT = noImport(
+  "PubSubTopic",
+  "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name",
+);
 
 export const PUBSUB_TOPIC_PERMISSIONS = collectionPermissions("pubsub.topics");
 
@@ -46,7 +49,8 @@ const REPLACE = ["project", "name"];
 const UPDATE = ["labels", "messageRetentionDuration"];
 const RULES = inputRules({ schema: pubsubTopicInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
 
-const body = (i: PubSubTopicInputs) => defined({ labels: { ...i.labels, ...ownerLabels(identityOf(i)) }, messageRetentionDuration: i.messageRetentionDuration });
+const body = (i: PubSubTopicInputs) =>
+  defined({ labels: { ...i.labels, ...ownerLabels(identityOf(i)) }, messageRetentionDuration: i.messageRetentionDuration });
 
 function outputs(i: any): PubSubTopicState {
   const rest = withoutProvider(i);
@@ -59,7 +63,10 @@ export const pubsubTopicOperations: Operations<PubSubTopicInputs, PubSubTopicSta
   async create(config, i) {
     const { gcp, inputs } = await clientsWithProject(config, i);
     const id = `projects/${inputs.project}/topics/${i.name}`;
-    const takenOverFrom = await createOrAdoptResource(gcp, id, "topic", i, body(inputs), ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
+    const takenOverFrom = await createOrAdoptResource(gcp, id, "topic", i, body(inputs), [
+      "labels",
+      ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : []),
+    ]);
     return { id, outs: outputs({ ...inputs, takenOverFrom }) };
   },
 

@@ -25,15 +25,21 @@ test.each<[string, unknown, Rule[]]>([
 
 test("withRetry retries what a rule names until it succeeds, and gives up at once on anything else", async () => {
   let calls = 0;
-  await expect(withRetry(async () => (++calls < 3 ? Promise.reject(http(404)) : "ok"), { what: "read", retryIf: notFound, baseDelayMs: 1 })).resolves.toBe("ok");
+  await expect(withRetry(async () => (++calls < 3 ? Promise.reject(http(404)) : "ok"), { what: "read", retryIf: notFound, baseDelayMs: 1 })).resolves.toBe(
+    "ok",
+  );
   expect(calls).toBe(3);
   calls = 0;
-  await expect(withRetry(async () => (++calls, Promise.reject(http(404))), { what: "read", baseDelayMs: 1 })).rejects.toMatchObject({ response: { status: 404 } });
+  await expect(withRetry(async () => (++calls, Promise.reject(http(404))), { what: "read", baseDelayMs: 1 })).rejects.toMatchObject({
+    response: { status: 404 },
+  });
   expect(calls).toBe(1);
 });
 
 test("withRetry past its deadline says what was tried, how often, and the last error", async () => {
-  const failure = await withRetry(() => Promise.reject(http(503, "backend error")), { what: "create bucket b", deadlineMs: 30, baseDelayMs: 5 }).catch((e) => e);
+  const failure = await withRetry(() => Promise.reject(http(503, "backend error")), { what: "create bucket b", deadlineMs: 30, baseDelayMs: 5 }).catch(
+    (e) => e,
+  );
   expect(failure.message).toMatch(/^create bucket b: still failing after \d+ attempts: backend error$/);
   expect(failure.lastError.response.status).toBe(503);
 });

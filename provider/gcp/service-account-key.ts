@@ -14,7 +14,10 @@ import { serviceAccountEmail } from "./fields";
 import { collectionPermissions, defineResource, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
 import type { ArgsInSchema, Operations, Outputs } from "../engine";
 
-const NO_IMPORT = noImport("ServiceAccountKey", "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it");
+const NO_IMPORT = noImport(
+  "ServiceAccountKey",
+  "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it",
+);
 
 export const SERVICE_ACCOUNT_KEY_PERMISSIONS = collectionPermissions("iam.serviceAccountKeys", { update: false });
 
@@ -37,7 +40,9 @@ function accountName(email: string): string {
 export const serviceAccountKeyInputs = z.strictObject({
   serviceAccountEmail,
   // RSA-1024 is below NIST SP 800-131A's 2048-bit minimum for RSA signatures; IAM still offers it.
-  keyAlgorithm: z.enum(["KEY_ALG_RSA_2048"], { error: 'must be "KEY_ALG_RSA_2048" (1024-bit RSA keys are too weak for credentials that sign audit writes)' }).default("KEY_ALG_RSA_2048"),
+  keyAlgorithm: z
+    .enum(["KEY_ALG_RSA_2048"], { error: 'must be "KEY_ALG_RSA_2048" (1024-bit RSA keys are too weak for credentials that sign audit writes)' })
+    .default("KEY_ALG_RSA_2048"),
   /** Any value; changing it creates a new key, then deletes the old one. */
   rotationTrigger: z.string().max(256, "rotationTrigger is at most 256 characters").default(""),
 });
@@ -46,7 +51,13 @@ true satisfies ArgsInSchema<ServiceAccountKeyArgs, typeof serviceAccountKeyInput
 export type ServiceAccountKeyInputs = z.output<typeof serviceAccountKeyInputs>;
 
 /** What a ServiceAccountKey keeps in state. */
-export type ServiceAccountKeyState = ServiceAccountKeyInputs & { name: string; keyId: string; validAfterTime: string; privateKeyBase64: string; privateKeyJson: string };
+export type ServiceAccountKeyState = ServiceAccountKeyInputs & {
+  name: string;
+  keyId: string;
+  validAfterTime: string;
+  privateKeyBase64: string;
+  privateKeyJson: string;
+};
 
 // Every change makes a new key (create before delete: the feed switches before the old key goes).
 const RULES = inputRules({ schema: serviceAccountKeyInputs, replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
@@ -60,18 +71,30 @@ export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, Se
     // A just-created account may not be visible yet: 404/403 are retried for a while.
     const key = (
       await withRetry(
-        () => gcp.iam.projects.serviceAccounts.keys.create({ name: accountName(i.serviceAccountEmail), requestBody: { keyAlgorithm: i.keyAlgorithm, privateKeyType: "TYPE_GOOGLE_CREDENTIALS_FILE" } }),
+        () =>
+          gcp.iam.projects.serviceAccounts.keys.create({
+            name: accountName(i.serviceAccountEmail),
+            requestBody: { keyAlgorithm: i.keyAlgorithm, privateKeyType: "TYPE_GOOGLE_CREDENTIALS_FILE" },
+          }),
         { what, retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 300 },
       ).catch((e) => {
         throw gcpError(e, what);
       })
     ).data;
     // Keys are eventually consistent too: wait until a read sees it (gcp-apis.md §2.3).
-    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), { what: `wait for key ${key.name}`, retryIf: notFound, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 200 }).catch(async (e) => {
+    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), {
+      what: `wait for key ${key.name}`,
+      retryIf: notFound,
+      deadlineMs: iamPropagation.deadlineMs,
+      baseDelayMs: 200,
+    }).catch(async (e) => {
       // Not recorded in state, so it must not stay live: delete it (and say whether that worked).
       const removed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: key.name! }), { what: `delete key ${key.name}` }).then(
         () => "it was deleted again",
-        (d) => (notFound(d) ? "it was deleted again" : `deleting it failed too (${messageOf(d)}); the next Changefeed update of an AuditStream deletes unused keys of its account`),
+        (d) =>
+          notFound(d)
+            ? "it was deleted again"
+            : `deleting it failed too (${messageOf(d)}); the next Changefeed update of an AuditStream deletes unused keys of its account`,
       );
       throw new Error(`${gcpError(e, `read back key ${key.name}`).message} The key is not in state: ${removed}.`);
     });
@@ -116,7 +139,15 @@ export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, Se
   },
 });
 
-export interface ServiceAccountKey extends Outputs<{ name: string; keyId: string; serviceAccountEmail: string; validAfterTime: string; /** The key file (JSON). Secret. */ privateKeyJson: string; /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */ privateKeyBase64: string }> {}
+export interface ServiceAccountKey
+  extends Outputs<{
+    name: string;
+    keyId: string;
+    serviceAccountEmail: string;
+    validAfterTime: string;
+    /** The key file (JSON). Secret. */ privateKeyJson: string;
+    /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */ privateKeyBase64: string;
+  }> {}
 
 /** A service account key; its key file is a secret output. */
 export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>("gcp", __filename, { serviceAccountKeyOperations }, NO_IMPORT, {

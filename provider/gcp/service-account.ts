@@ -16,7 +16,10 @@ import { markerIn, stripMarker, withMarker } from "../ownership";
 
 import { OWNED } from "../stream-identity";
 
-const NO_IMPORT = noImport("ServiceAccount", "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)");
+const NO_IMPORT = noImport(
+  "ServiceAccount",
+  "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)",
+);
 
 export const SERVICE_ACCOUNT_PERMISSIONS = collectionPermissions("iam.serviceAccounts", { create: ["iam.serviceAccounts.get"] });
 
@@ -31,25 +34,37 @@ export interface ServiceAccountArgs extends ProjectArgs {
   description?: pulumi.Input<string>;
 }
 
-export const serviceAccountInputs = z.strictObject({
-  accountId: z
-    .string()
-    .min(6, "accountId is 6 to 30 characters")
-    .max(30, "accountId is 6 to 30 characters")
-    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])$/, "accountId must match ^[a-z]([-a-z0-9]*[a-z0-9])$ (RFC 1035)")
-    .optional(),
-  namePrefix: z.string().regex(/^[a-z][-a-z0-9]{0,22}$/, "must be up to 23 lowercase letters, digits and '-', starting with a letter").optional(),
-  project: projectId.optional(),
-  displayName: utf8Max(100, "displayName").default(""),
-  description: utf8Max(256 - MARKER_ROOM, "description").default(""),
-  ...identitySchema,
-}).refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
+export const serviceAccountInputs = z
+  .strictObject({
+    accountId: z
+      .string()
+      .min(6, "accountId is 6 to 30 characters")
+      .max(30, "accountId is 6 to 30 characters")
+      .regex(/^[a-z]([-a-z0-9]*[a-z0-9])$/, "accountId must match ^[a-z]([-a-z0-9]*[a-z0-9])$ (RFC 1035)")
+      .optional(),
+    namePrefix: z
+      .string()
+      .regex(/^[a-z][-a-z0-9]{0,22}$/, "must be up to 23 lowercase letters, digits and '-', starting with a letter")
+      .optional(),
+    project: projectId.optional(),
+    displayName: utf8Max(100, "displayName").default(""),
+    description: utf8Max(256 - MARKER_ROOM, "description").default(""),
+    ...identitySchema,
+  })
+  .refine((a) => a.accountId !== undefined || a.namePrefix !== undefined, { path: ["accountId"], message: "give accountId or namePrefix" });
 true satisfies ArgsInSchema<ServiceAccountArgs, typeof serviceAccountInputs>;
 
 export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { accountId: string; autoNamed: boolean; project: string };
 
 /** What a ServiceAccount keeps in state. */
-export type ServiceAccountState = ServiceAccountInputs & { email: string; name: string; uniqueId: string; member: string; takenOverFrom: string; /** IAM did not show the account in time: the next up waits again. */ pendingVisibility?: boolean };
+export type ServiceAccountState = ServiceAccountInputs & {
+  email: string;
+  name: string;
+  uniqueId: string;
+  member: string;
+  takenOverFrom: string;
+  /** IAM did not show the account in time: the next up waits again. */ pendingVisibility?: boolean;
+};
 
 const REPLACE = ["accountId", "project"];
 const UPDATE = ["displayName", "description"];
@@ -86,10 +101,22 @@ export const serviceAccountOperations: Operations<ServiceAccountInputs, ServiceA
     // of ours whose answer was lost, a replacement, a parent move) or takeOver names its maker.
     const { takenOverFrom } = await createOrAdopt(`service account ${email}`, i, "Otherwise choose another accountId (or namePrefix).", {
       create: () =>
-        withRetry(() => gcp.iam.projects.serviceAccounts.create({ name: `projects/${project}`, requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description } } }), { what }).catch((e) => {
+        withRetry(
+          () =>
+            gcp.iam.projects.serviceAccounts.create({
+              name: `projects/${project}`,
+              requestBody: { accountId: i.accountId, serviceAccount: { displayName: i.displayName, description } },
+            }),
+          { what },
+        ).catch((e) => {
           throw Object.assign(gcpError(e, what), { status: statusOf(e) });
         }),
-      read: () => withRetry(() => gcp.iam.projects.serviceAccounts.get({ name }), { what: `read ${name}`, retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs }).then((r) => r.data),
+      read: () =>
+        withRetry(() => gcp.iam.projects.serviceAccounts.get({ name }), {
+          what: `read ${name}`,
+          retryIf: accountNotYetVisible,
+          deadlineMs: iamPropagation.deadlineMs,
+        }).then((r) => r.data),
       tag: (found) => markerIn(found?.description ?? undefined),
       adopt: async () => undefined,
     });
@@ -166,7 +193,14 @@ async function waitUntilVisible(gcp: any, name: string): Promise<any> {
 async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
   const what = `update service account ${name}`;
   const res: any = await withRetry(
-    () => gcp.iam.projects.serviceAccounts.patch({ name, requestBody: { serviceAccount: { displayName: i.displayName, description: withMarker(i.description, identityOf(i)) ?? "" }, updateMask: fields.join(",") } }),
+    () =>
+      gcp.iam.projects.serviceAccounts.patch({
+        name,
+        requestBody: {
+          serviceAccount: { displayName: i.displayName, description: withMarker(i.description, identityOf(i)) ?? "" },
+          updateMask: fields.join(","),
+        },
+      }),
     { what },
   ).catch((e) => {
     throw gcpError(e, what);
@@ -177,10 +211,25 @@ async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<
 function outputs(i: any, sa: any): ServiceAccountState {
   const rest = withoutProvider(i);
   const email = sa.email ?? i.email;
-  return defined({ ...rest, email, name: `projects/${rest.project}/serviceAccounts/${email}`, uniqueId: sa.uniqueId ?? i.uniqueId, member: `serviceAccount:${email}`, takenOverFrom: rest.takenOverFrom ?? "" }) as ServiceAccountState;
+  return defined({
+    ...rest,
+    email,
+    name: `projects/${rest.project}/serviceAccounts/${email}`,
+    uniqueId: sa.uniqueId ?? i.uniqueId,
+    member: `serviceAccount:${email}`,
+    takenOverFrom: rest.takenOverFrom ?? "",
+  }) as ServiceAccountState;
 }
 
-export interface ServiceAccount extends Outputs<{ accountId: string; project: string; email: string; /** `projects/<project>/serviceAccounts/<email>` */ name: string; uniqueId: string; /** `serviceAccount:<email>`, ready for an IAM binding. */ member: string }> {}
+export interface ServiceAccount
+  extends Outputs<{
+    accountId: string;
+    project: string;
+    email: string;
+    /** `projects/<project>/serviceAccounts/<email>` */ name: string;
+    uniqueId: string;
+    /** `serviceAccount:<email>`, ready for an IAM binding. */ member: string;
+  }> {}
 
 /** An IAM service account. */
 export class ServiceAccount extends defineResource<ServiceAccountArgs>("gcp", __filename, { serviceAccountOperations }, NO_IMPORT, {

@@ -9,7 +9,13 @@
 // volatility on PostgreSQL's catalogue, corrected below where CockroachDB's builtins differ.
 
 /** cdcFunctions' own functions, evaluated per event: the event's MVCC time (statement/transaction_timestamp are overridden to it), operation, schema time, and the feed's creation time. */
-export const COCKROACH_CDC_FUNCTIONS: readonly string[] = ["event_op", "event_schema_timestamp", "changefeed_creation_timestamp", "statement_timestamp", "transaction_timestamp"];
+export const COCKROACH_CDC_FUNCTIONS: readonly string[] = [
+  "event_op",
+  "event_schema_timestamp",
+  "changefeed_creation_timestamp",
+  "statement_timestamp",
+  "transaction_timestamp",
+];
 
 /** Stable builtins cdcFunctions lets through (useDefaultBuiltin entries). */
 export const COCKROACH_CDC_STABLE: readonly string[] = [

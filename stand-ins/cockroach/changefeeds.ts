@@ -67,11 +67,53 @@ export interface TwinHost {
   clusterId: string;
 }
 
-const FLAG_OPTIONS = ["diff", "updated", "mvcc_timestamp", "key_in_value", "topic_in_value", "full_table_name", "unordered", "split_column_families", "encode_json_value_null_as_object", "protect_data_from_gc_on_pause", "ignore_disable_changefeed_replication", "no_initial_scan", "initial_scan_only", "virtual_columns"];
-const VALUE_OPTIONS = ["format", "envelope", "initial_scan", "cursor", "end_time", "min_checkpoint_frequency", "compression", "on_error", "gc_protect_expires_after", "schema_change_policy", "schema_change_events", "key_column", "metrics_label", "execution_locality", "lagging_ranges_threshold", "lagging_ranges_polling_interval"];
+const FLAG_OPTIONS = [
+  "diff",
+  "updated",
+  "mvcc_timestamp",
+  "key_in_value",
+  "topic_in_value",
+  "full_table_name",
+  "unordered",
+  "split_column_families",
+  "encode_json_value_null_as_object",
+  "protect_data_from_gc_on_pause",
+  "ignore_disable_changefeed_replication",
+  "no_initial_scan",
+  "initial_scan_only",
+  "virtual_columns",
+];
+const VALUE_OPTIONS = [
+  "format",
+  "envelope",
+  "initial_scan",
+  "cursor",
+  "end_time",
+  "min_checkpoint_frequency",
+  "compression",
+  "on_error",
+  "gc_protect_expires_after",
+  "schema_change_policy",
+  "schema_change_events",
+  "key_column",
+  "metrics_label",
+  "execution_locality",
+  "lagging_ranges_threshold",
+  "lagging_ranges_polling_interval",
+];
 /** Options that take a value or none ("resolved" bare means "as often as possible"). */
 const OPTIONAL_VALUE = ["resolved", "initial_scan"];
-const OTHER_SINK_OPTIONS = ["kafka_sink_config", "webhook_sink_config", "webhook_auth_header", "webhook_client_timeout", "pubsub_sink_config", "confluent_schema_registry", "avro_schema_prefix", "schema_topic", "topic_name"];
+const OTHER_SINK_OPTIONS = [
+  "kafka_sink_config",
+  "webhook_sink_config",
+  "webhook_auth_header",
+  "webhook_client_timeout",
+  "pubsub_sink_config",
+  "confluent_schema_registry",
+  "avro_schema_prefix",
+  "schema_topic",
+  "topic_name",
+];
 const ENUMS: Record<string, string[]> = {
   format: ["json", "avro", "csv", "parquet", "protobuf"],
   envelope: ["wrapped", "bare", "key_only", "row", "enriched"],
@@ -197,12 +239,21 @@ export class Changefeeds {
     const out: Record<string, string | true> = {};
     for (const o of opts) {
       const name = o.name.toLowerCase();
-      const known = FLAG_OPTIONS.includes(name) || VALUE_OPTIONS.includes(name) || OPTIONAL_VALUE.includes(name) || OTHER_SINK_OPTIONS.includes(name) || name.startsWith("webhook_");
+      const known =
+        FLAG_OPTIONS.includes(name) ||
+        VALUE_OPTIONS.includes(name) ||
+        OPTIONAL_VALUE.includes(name) ||
+        OTHER_SINK_OPTIONS.includes(name) ||
+        name.startsWith("webhook_");
       if (!known) throw new SqlError("XXUUU", `invalid option "${name}"`);
       if (FLAG_OPTIONS.includes(name) && o.value) throw new SqlError("XXUUU", `option "${name}" does not take a value`);
       if (VALUE_OPTIONS.includes(name) && !o.value) throw new SqlError("XXUUU", `option "${name}" requires a value`);
-      let v: string | true = o.value ? valueText(o.value, params) ?? "" : true;
-      if (typeof v === "string" && ["format", "envelope", "compression", "schema_change_policy", "schema_change_events", "on_error", "initial_scan"].includes(name)) v = v.toLowerCase();
+      let v: string | true = o.value ? (valueText(o.value, params) ?? "") : true;
+      if (
+        typeof v === "string" &&
+        ["format", "envelope", "compression", "schema_change_policy", "schema_change_events", "on_error", "initial_scan"].includes(name)
+      )
+        v = v.toLowerCase();
       out[name] = v;
     }
     if (out.initial_scan === true) out.initial_scan = "yes";
@@ -215,12 +266,14 @@ export class Changefeeds {
       out.initial_scan = "only";
     }
     for (const [k, values] of Object.entries(ENUMS)) {
-      if (typeof out[k] === "string" && !values.includes(out[k] as string)) throw new SqlError("22023", `unknown ${k}: ${out[k]}, valid values are: ${values.join(", ")}`);
+      if (typeof out[k] === "string" && !values.includes(out[k] as string))
+        throw new SqlError("22023", `unknown ${k}: ${out[k]}, valid values are: ${values.join(", ")}`);
     }
     for (const k of DURATIONS) if (typeof out[k] === "string") goDurationMs(out[k] as string, k);
     if (out.format === "csv" && out.initial_scan !== "only") throw new SqlError("22023", "format=csv is only usable with initial_scan_only");
     if (out.initial_scan === "only") {
-      for (const k of ["end_time", "resolved", "diff", "mvcc_timestamp", "updated"]) if (out[k] !== undefined) throw new SqlError("22023", `cannot specify both initial_scan='only' and ${k}`);
+      for (const k of ["end_time", "resolved", "diff", "mvcc_timestamp", "updated"])
+        if (out[k] !== undefined) throw new SqlError("22023", `cannot specify both initial_scan='only' and ${k}`);
     }
     if (out.unordered && out.resolved !== undefined) throw new SqlError("22023", "resolved timestamps cannot be guaranteed to be correct in unordered mode");
     if (out.key_column !== undefined && !out.unordered) throw new SqlError("22023", "key_column requires the unordered option because it may not be unique");
@@ -229,12 +282,14 @@ export class Changefeeds {
 
   private checkSinkOptions(opts: Record<string, string | true>, pubsub = false): void {
     const refused = pubsub ? [...OTHER_SINK_OPTIONS.filter((k) => k !== "pubsub_sink_config" && k !== "topic_name"), ...NOT_FOR_PUBSUB] : OTHER_SINK_OPTIONS;
-    for (const k of Object.keys(opts)) if (refused.includes(k) || k.startsWith("webhook_")) throw new SqlError("XXUUU", `this sink is incompatible with option ${k}`);
+    for (const k of Object.keys(opts))
+      if (refused.includes(k) || k.startsWith("webhook_")) throw new SqlError("XXUUU", `this sink is incompatible with option ${k}`);
     const format = (opts.format as string) ?? "json";
     if (pubsub && format !== "json") throw new SqlError("XXUUU", `this sink is incompatible with format=${format}`);
     if (!["json", "csv", "parquet"].includes(format)) throw new SqlError("XXUUU", `this sink is incompatible with format=${format}`);
     if (opts.envelope === "enriched") throw new SqlError("XXUUU", "envelope=enriched is incompatible with SELECT statement");
-    if (opts.envelope !== undefined && !["bare", "wrapped"].includes(opts.envelope as string)) throw new SqlError("XXUUU", `this sink is incompatible with envelope=${opts.envelope}`);
+    if (opts.envelope !== undefined && !["bare", "wrapped"].includes(opts.envelope as string))
+      throw new SqlError("XXUUU", `this sink is incompatible with envelope=${opts.envelope}`);
     if (format !== "json") throw new SqlError("0A000", `format=${format} is not implemented by the twin`);
     if (opts.compression === "zstd") throw new SqlError("0A000", "compression=zstd is not implemented by the twin");
   }
@@ -254,19 +309,25 @@ export class Changefeeds {
       throw new SqlError("42601", m ? `at or near "${m[1].toLowerCase()}": syntax error` : `syntax error: ${(e as Error).message}`);
     }
     const sel = ast.stmts?.[0]?.stmt?.SelectStmt;
-    if (!sel || ast.stmts.length !== 1) throw new SqlError("42601", "at or near \"select\": syntax error");
+    if (!sel || ast.stmts.length !== 1) throw new SqlError("42601", 'at or near "select": syntax error');
     if (!sel.fromClause || sel.fromClause.length !== 1 || !sel.fromClause[0].RangeVar) {
       throw new SqlError("XXUUU", "CREATE CHANGEFEED ... AS SELECT ... is not supported for more than 1 table");
     }
     if (sel.groupClause || sel.sortClause || sel.limitCount || sel.withClause || sel.distinctClause || (sel.op && sel.op !== "SETOP_NONE")) {
-      throw new SqlError("42601", "at or near \"select\": syntax error: CDC queries take one SELECT … FROM … WHERE");
+      throw new SqlError("42601", 'at or near "select": syntax error: CDC queries take one SELECT … FROM … WHERE');
     }
     const walk = (n: any): void => {
       if (Array.isArray(n)) return n.forEach(walk);
       if (!n || typeof n !== "object") return;
       for (const [k, v] of Object.entries(n)) {
         if (k === "SubLink") throw new SqlError("0A000", "sub-query expressions not supported by CDC");
-        if (k === "SQLValueFunction") throw new SqlError("42883", `function "${String((v as any).op).replace("SVFOP_", "").toLowerCase()}" unsupported by CDC`);
+        if (k === "SQLValueFunction")
+          throw new SqlError(
+            "42883",
+            `function "${String((v as any).op)
+              .replace("SVFOP_", "")
+              .toLowerCase()}" unsupported by CDC`,
+          );
         if (k === "FuncCall") this.checkFunction(v);
         if (k === "ColumnRef") {
           const fields = (v as any).fields as any[];
@@ -287,7 +348,8 @@ export class Changefeeds {
     const fn = functionName(call);
     if (COCKROACH_CDC_FUNCTIONS.includes(fn)) return;
     const f = this.functions.get(fn);
-    if (call.over || call.agg_star || f?.aggregate || f?.generator) throw new SqlError("42883", `aggregate, generator, or window function "${fn}" unsupported by CDC`);
+    if (call.over || call.agg_star || f?.aggregate || f?.generator)
+      throw new SqlError("42883", `aggregate, generator, or window function "${fn}" unsupported by CDC`);
     if (COCKROACH_CDC_STABLE.includes(fn)) return;
     if (COCKROACH_IMMUTABLE_NOT_IN_POSTGRES.includes(fn)) return;
     if (!f) throw new SqlError("42883", `unknown function: ${fn}()`);
@@ -326,13 +388,18 @@ export class Changefeeds {
       if (node.FuncCall) {
         const fn = functionName(node.FuncCall);
         const call = values[fn] ? /^[\w."]+\s*\(\s*\)/.exec(select.slice(node.FuncCall.location)) : null;
-        if (call) edits.push({ at: node.FuncCall.location, end: node.FuncCall.location + call[0].length, text: `(${values[fn]})${bare.has(node) ? ` AS ${fn}` : ""}` });
+        if (call)
+          edits.push({ at: node.FuncCall.location, end: node.FuncCall.location + call[0].length, text: `(${values[fn]})${bare.has(node) ? ` AS ${fn}` : ""}` });
       }
       if (node.ColumnRef) {
         const fields = node.ColumnRef.fields as any[];
         if (fields[fields.length - 1]?.String?.sval === "crdb_internal_mvcc_timestamp") {
           const ref = /^(?:[\w"]+\s*\.\s*)*"?crdb_internal_mvcc_timestamp"?/.exec(select.slice(node.ColumnRef.location))!;
-          edits.push({ at: node.ColumnRef.location, end: node.ColumnRef.location + ref[0].length, text: `__twin_mvcc${bare.has(node) ? " AS crdb_internal_mvcc_timestamp" : ""}` });
+          edits.push({
+            at: node.ColumnRef.location,
+            end: node.ColumnRef.location + ref[0].length,
+            text: `__twin_mvcc${bare.has(node) ? " AS crdb_internal_mvcc_timestamp" : ""}`,
+          });
         }
       }
       for (const v of Object.values(node)) visit(v);
@@ -347,7 +414,10 @@ export class Changefeeds {
   /** Runs inside the statement's own hold on the session (the caller has the lock). */
   async create(db: PGlite, stmt: { sink?: any; options: KvOption[]; select: string }, params: (string | null)[], user: string): Promise<string> {
     if (licenceRequired(this.host.version) && !this.host.setting("enterprise.license")) {
-      throw new SqlError("XXC02", `use of CHANGEFEED requires an enterprise license. see https://cockroachlabs.com/pricing?cluster=${this.host.clusterId} for details on how to enable enterprise features`);
+      throw new SqlError(
+        "XXC02",
+        `use of CHANGEFEED requires an enterprise license. see https://cockroachlabs.com/pricing?cluster=${this.host.clusterId} for details on how to enable enterprise features`,
+      );
     }
     const options = this.parseOptions(stmt.options, params);
     if (!stmt.sink) throw new SqlError("0A000", "sinkless changefeeds are not implemented by the twin; use INTO 'gs://…'");
@@ -364,15 +434,24 @@ export class Changefeeds {
     if (initialScan !== "only" && this.host.setting("kv.rangefeed.enabled") !== "true") {
       // changefeedccl validateSettings: docs.URL names the running version's docs (docs/v24.3/…).
       const docs = /^v(\d+)\.(\d+)/.exec(this.host.version);
-      throw new SqlError("XXUUU", `rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/${docs ? `v${docs[1]}.${docs[2]}` : "stable"}/create-and-configure-changefeeds.html#enable-rangefeeds`);
+      throw new SqlError(
+        "XXUUU",
+        `rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/${docs ? `v${docs[1]}.${docs[2]}` : "stable"}/create-and-configure-changefeeds.html#enable-rangefeeds`,
+      );
     }
     if (options.cursor && initialScan === "yes") throw new SqlError("0A000", "initial_scan with cursor is not implemented by the twin");
     {
-      const exists = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, table.split("."));
-      if (exists.rows[0].n === 0) throw new SqlError("42P01", `failed to resolve targets in the CHANGEFEED stmt: table "${table.split(".")[1]}" does not exist`);
+      const exists = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`,
+        table.split("."),
+      );
+      if (exists.rows[0].n === 0)
+        throw new SqlError("42P01", `failed to resolve targets in the CHANGEFEED stmt: table "${table.split(".")[1]}" does not exist`);
       // The projection must type-check against the table (unknown columns and the like).
       try {
-        await db.query(`SELECT * FROM (${this.rewrite(stmt.select, ast, `(SELECT *, 0 AS __twin_ord, 0::numeric AS __twin_mvcc, ''::text AS __twin_op FROM ${table} LIMIT 0)`, "0")}) __q LIMIT 0`);
+        await db.query(
+          `SELECT * FROM (${this.rewrite(stmt.select, ast, `(SELECT *, 0 AS __twin_ord, 0::numeric AS __twin_mvcc, ''::text AS __twin_op FROM ${table} LIMIT 0)`, "0")}) __q LIMIT 0`,
+        );
       } catch (e) {
         throw new SqlError((e as any).code ?? "42601", (e as Error).message);
       }
@@ -426,7 +505,11 @@ export class Changefeeds {
     if (ts > nowNs) throw new SqlError("XXUUU", "cannot specify timestamp in the future");
     const threshold = nowNs - BigInt(this.host.gcTtlSeconds) * 1_000_000_000n;
     if (ts < threshold) {
-      throw new SqlError("XXUUU", `could not create changefeed: cursor ${cursor} is older than the GC threshold ${threshold}.0000000000`, "use a more recent cursor");
+      throw new SqlError(
+        "XXUUU",
+        `could not create changefeed: cursor ${cursor} is older than the GC threshold ${threshold}.0000000000`,
+        "use a more recent cursor",
+      );
     }
     return /^\d+\.\d+$/.test(cursor) ? cursor : `${ts}.0000000000`;
   }
@@ -449,14 +532,24 @@ export class Changefeeds {
   // ------------------------------------------------------------------------------------------ SHOW / control
 
   job(idText: string | undefined, forAlter = false): Job {
-    if (idText === undefined || !/^-?\d+$/.test(idText)) throw new SqlError(forAlter ? "42804" : "22P02", forAlter ? "changefeed ID must be an INT value" : `could not parse "${idText}" as type int`);
+    if (idText === undefined || !/^-?\d+$/.test(idText))
+      throw new SqlError(forAlter ? "42804" : "22P02", forAlter ? "changefeed ID must be an INT value" : `could not parse "${idText}" as type int`);
     const job = this.jobs.get(idText);
-    if (!job) throw new SqlError("XXUUU", forAlter ? `could not load job with job id ${idText}: job with ID ${idText} does not exist` : `job with ID ${idText} does not exist`);
+    if (!job)
+      throw new SqlError(
+        "XXUUU",
+        forAlter ? `could not load job with job id ${idText}: job with ID ${idText} does not exist` : `job with ID ${idText} does not exist`,
+      );
     return job;
   }
 
   showRows(id?: string): (string | null)[][] {
-    const jobs = id === undefined ? [...this.jobs.values()].filter((j) => !j.finished || Date.now() - j.finished.getTime() < 12 * 3600_000) : this.jobs.has(id) ? [this.jobs.get(id)!] : [];
+    const jobs =
+      id === undefined
+        ? [...this.jobs.values()].filter((j) => !j.finished || Date.now() - j.finished.getTime() < 12 * 3600_000)
+        : this.jobs.has(id)
+          ? [this.jobs.get(id)!]
+          : [];
     const ts = (d: Date | null) => (d ? d.toISOString().replace("T", " ").replace("Z", "+00") : null);
     return jobs.map((j) => {
       const values: Record<string, string | null> = {
@@ -536,7 +629,11 @@ export class Changefeeds {
         const uri = valueText(o.value, params) ?? "";
         const newScheme = uri.split("://")[0];
         const oldScheme = job.sinkUri.split("://")[0];
-        if (newScheme !== oldScheme) throw new SqlError("22023", `New sink type "${newScheme}" does not match original sink type "${oldScheme}". Altering the sink type of a changefeed is disallowed, consider creating a new changefeed instead.`);
+        if (newScheme !== oldScheme)
+          throw new SqlError(
+            "22023",
+            `New sink type "${newScheme}" does not match original sink type "${oldScheme}". Altering the sink type of a changefeed is disallowed, consider creating a new changefeed instead.`,
+          );
         if (newScheme === "gs") parseGcsSink(uri);
         sinkUri = uri;
         continue;
@@ -585,7 +682,10 @@ export class Changefeeds {
         if (job.status === "pending" && Date.now() >= (job.startAt ?? 0)) this.setStatus(job, "running");
         if (job.status !== "running") continue;
         if (job.pendingFrontier && Date.now() >= job.pendingFrontier.at) this.advanceFrontier(job);
-        const every = typeof job.options.min_checkpoint_frequency === "string" ? goDurationMs(job.options.min_checkpoint_frequency, "min_checkpoint_frequency") : this.host.defaultCheckpointMs;
+        const every =
+          typeof job.options.min_checkpoint_frequency === "string"
+            ? goDurationMs(job.options.min_checkpoint_frequency, "min_checkpoint_frequency")
+            : this.host.defaultCheckpointMs;
         if (Date.now() - (job.lastCheckpoint ?? 0) < every) continue;
         job.lastCheckpoint = Date.now();
         await this.step(job);
@@ -605,13 +705,25 @@ export class Changefeeds {
         if (job.scanPending) {
           // As text, parsed keeping numbers' digits: INT8 above 2^53 and DECIMAL must not pass through a double.
           const rows = await db.query<{ r: string }>(`SELECT to_jsonb(t)::text AS r FROM ${job.table} t`);
-          lines.push(...(await this.evaluate(db, job, rows.rows.map((x) => ({ row: parseKeepingNumbers(x.r), mvcc: now })))));
+          lines.push(
+            ...(await this.evaluate(
+              db,
+              job,
+              rows.rows.map((x) => ({ row: parseKeepingNumbers(x.r), mvcc: now })),
+            )),
+          );
         }
         const changes = await db.query<{ op: string; mvcc: string; row: string }>(
           "SELECT op, mvcc::text AS mvcc, row::text AS row FROM crdb_internal.twin_changes WHERE tbl = $1 AND mvcc > $2::numeric AND mvcc <= $3::numeric ORDER BY seq",
           [job.table, job.resumeFrom, now],
         );
-        lines.push(...(await this.evaluate(db, job, changes.rows.map((c) => ({ row: parseKeepingNumbers(c.row), mvcc: c.mvcc, deleted: c.op === "delete", op: c.op })))));
+        lines.push(
+          ...(await this.evaluate(
+            db,
+            job,
+            changes.rows.map((c) => ({ row: parseKeepingNumbers(c.row), mvcc: c.mvcc, deleted: c.op === "delete", op: c.op })),
+          )),
+        );
         return { now, lines };
       });
     } catch (e) {
@@ -624,15 +736,24 @@ export class Changefeeds {
     }
     try {
       const writer = this.writerFor(job);
-      const resolved = job.options.resolved !== undefined && Date.now() - job.lastResolved >= (job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved"));
+      const resolved =
+        job.options.resolved !== undefined &&
+        Date.now() - job.lastResolved >= (job.options.resolved === true ? 0 : goDurationMs(job.options.resolved as string, "resolved"));
       const sink = job.sink;
       if (writer instanceof PubSubPublisher && isPubSub(sink)) {
         // One message a row; a resolved message is not wrapped (pubsub-research.md §3).
         const topic = sink.topic;
-        await writer.publish([...batch.lines.map((l) => pubsubMessage(l.key, l.line, topic)), ...(resolved ? [crdbJson({ __crdb__: { resolved: batch.now } })] : [])]);
+        await writer.publish([
+          ...batch.lines.map((l) => pubsubMessage(l.key, l.line, topic)),
+          ...(resolved ? [crdbJson({ __crdb__: { resolved: batch.now } })] : []),
+        ]);
       } else if (writer instanceof GcsWriter && !isPubSub(sink)) {
         await this.writeFiles(job, writer, sink, batch.lines, nextHlc(job.resumeFrom));
-        if (resolved) await writer.write(`${partitionDir(batch.now, sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`, Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })));
+        if (resolved)
+          await writer.write(
+            `${partitionDir(batch.now, sink.partitionFormat)}${fileTimestamp(batch.now)}.RESOLVED`,
+            Buffer.from(crdbJson({ __crdb__: { resolved: batch.now } })),
+          );
       }
       if (resolved) job.lastResolved = Date.now();
     } catch (e) {
@@ -659,7 +780,8 @@ export class Changefeeds {
     job.runningStatus = `running: resolved=${hlcString(ts)}`;
     job.modified = new Date();
     if (job.options.initial_scan === "only") this.setStatus(job, "succeeded");
-    if (typeof job.options.end_time === "string" && BigInt(ts.split(".")[0]) >= BigInt(this.checkEndTime(job.options.end_time))) this.setStatus(job, "succeeded");
+    if (typeof job.options.end_time === "string" && BigInt(ts.split(".")[0]) >= BigInt(this.checkEndTime(job.options.end_time)))
+      this.setStatus(job, "succeeded");
   }
 
   /** A job stops (pause, failure) before its last flush was checkpointed: it will read again from the high-water. */
@@ -687,15 +809,21 @@ export class Changefeeds {
   }
 
   /** Runs the job's SELECT over the given rows (as the table's records) and renders NDJSON lines. */
-  private async evaluate(db: PGlite, job: Job, rows: { row: any; mvcc: string; deleted?: boolean; op?: string }[]): Promise<{ ts: string; line: string; key: string }[]> {
+  private async evaluate(
+    db: PGlite,
+    job: Job,
+    rows: { row: any; mvcc: string; deleted?: boolean; op?: string }[],
+  ): Promise<{ ts: string; line: string; key: string }[]> {
     if (rows.length === 0) return [];
     const ast = (job.ast ??= this.checkSelect(job.select).ast);
     let pk = this.primaryKeys.get(job.table);
     if (!pk) {
-      pk = (await db.query<{ col: string }>(
-        `SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary`,
-        [job.table],
-      )).rows.map((r) => r.col);
+      pk = (
+        await db.query<{ col: string }>(
+          `SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary`,
+          [job.table],
+        )
+      ).rows.map((r) => r.col);
       this.primaryKeys.set(job.table, pk);
     }
     const key = pk;
@@ -774,7 +902,10 @@ function parseKeepingNumbers(text: string): Record<string, any> {
 function jsonKeepingNumbers(v: any): string {
   if (v && typeof v === "object" && "__raw" in v) return v.__raw;
   if (Array.isArray(v)) return `[${v.map(jsonKeepingNumbers).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${jsonKeepingNumbers(v[k])}`).join(",")}}`;
+  if (v && typeof v === "object")
+    return `{${Object.keys(v)
+      .map((k) => `${JSON.stringify(k)}:${jsonKeepingNumbers(v[k])}`)
+      .join(",")}}`;
   return JSON.stringify(v);
 }
 

@@ -33,9 +33,16 @@ export function parsePubSubSink(uri: string, options: Record<string, string | tr
   const unknown = [...params.keys()].filter((k) => !PARAMS.includes(k));
   if (unknown.length) throw new SqlError("XXUUU", `unknown sink query parameters: ${unknown.join(", ")}`);
   const region = params.get("region");
-  if (!region && !options.unordered) throw new SqlError("XXUUU", "region query parameter not found\nHINT: Use of gcpubsub without specifying a region requires the WITH unordered option.");
+  if (!region && !options.unordered)
+    throw new SqlError("XXUUU", "region query parameter not found\nHINT: Use of gcpubsub without specifying a region requires the WITH unordered option.");
   const auth = (params.get("AUTH") ?? "specified").toLowerCase();
-  const sink: PubSubSink = { kind: "pubsub", project, topic: params.get("topic_name") || defaultTopic, ...(region ? { region } : {}), auth: auth === "implicit" ? "implicit" : "specified" };
+  const sink: PubSubSink = {
+    kind: "pubsub",
+    project,
+    topic: params.get("topic_name") || defaultTopic,
+    ...(region ? { region } : {}),
+    auth: auth === "implicit" ? "implicit" : "specified",
+  };
   if (params.has("ASSUME_ROLE")) sink.assumeRole = params.get("ASSUME_ROLE");
   if (sink.auth === "specified") {
     const creds = params.get("CREDENTIALS");
@@ -58,7 +65,16 @@ export function parsePubSubSink(uri: string, options: Record<string, string | tr
 }
 
 /** Options a Pub/Sub sink refuses (they belong to cloud storage and other sinks). */
-export const NOT_FOR_PUBSUB = ["compression", "kafka_sink_config", "webhook_sink_config", "webhook_auth_header", "webhook_client_timeout", "confluent_schema_registry", "avro_schema_prefix", "schema_topic"];
+export const NOT_FOR_PUBSUB = [
+  "compression",
+  "kafka_sink_config",
+  "webhook_sink_config",
+  "webhook_auth_header",
+  "webhook_client_timeout",
+  "confluent_schema_registry",
+  "avro_schema_prefix",
+  "schema_topic",
+];
 
 export class PubSubPublisher {
   private tokens: KeyToken;
@@ -83,7 +99,14 @@ export class PubSubPublisher {
       if (!res.ok) {
         const body: any = await res.json().catch(() => ({}));
         // As Go's gRPC client reports it: rpc error: code = <Code> desc = <message>.
-        const code: Record<number, string> = { 400: "InvalidArgument", 401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound", 429: "ResourceExhausted", 503: "Unavailable" };
+        const code: Record<number, string> = {
+          400: "InvalidArgument",
+          401: "Unauthenticated",
+          403: "PermissionDenied",
+          404: "NotFound",
+          429: "ResourceExhausted",
+          503: "Unavailable",
+        };
         throw new Error(`rpc error: code = ${code[res.status] ?? "Unknown"} desc = ${body?.error?.message ?? res.statusText} (HTTP ${res.status})`);
       }
     }

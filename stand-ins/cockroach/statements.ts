@@ -2,7 +2,11 @@
 // subsets of cockroach-changefeeds.md §1.1, §5, §6, §7); everything else goes to PGlite.
 import { SqlError } from "./wire";
 
-export type Value = { kind: "string"; value: string } | { kind: "placeholder"; index: number } | { kind: "word"; value: string } | { kind: "number"; value: string };
+export type Value =
+  | { kind: "string"; value: string }
+  | { kind: "placeholder"; index: number }
+  | { kind: "word"; value: string }
+  | { kind: "number"; value: string };
 
 export interface KvOption {
   name: string;

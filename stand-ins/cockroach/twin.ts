@@ -243,12 +243,26 @@ export class CockroachTwin implements TwinHost {
     // As CockroachDB's server does: without it every extended-protocol exchange waits ~40 ms for a delayed ACK.
     socket.setNoDelay(true);
     this.sockets.add(socket);
-    const conn: Conn = { id: this.nextConnId++, socket, user: "root", applicationName: "", started: false, statements: new Map(), portals: new Map(), sessionSets: [], forwarded: false, skipUntilSync: false };
+    const conn: Conn = {
+      id: this.nextConnId++,
+      socket,
+      user: "root",
+      applicationName: "",
+      started: false,
+      statements: new Map(),
+      portals: new Map(),
+      sessionSets: [],
+      forwarded: false,
+      skipUntilSync: false,
+    };
     socket.on("close", () => {
       this.sockets.delete(socket);
       if (conn.release) {
         // A client gone mid-transaction: roll it back and free the session.
-        void this.db.exec("ROLLBACK").catch(() => undefined).finally(() => conn.release?.());
+        void this.db
+          .exec("ROLLBACK")
+          .catch(() => undefined)
+          .finally(() => conn.release?.());
       }
     });
     await fromNodeSocket(socket, {
@@ -371,7 +385,12 @@ export class CockroachTwin implements TwinHost {
         try {
           const r = await this.execute(conn, stmt.value, []);
           if (this.cutAfter(conn, stmt.value)) return [];
-          return [...(r.columns ? [w.rowDescription(r.columns)] : []), ...r.rows.map((row) => w.dataRow(row)), w.commandComplete(r.tag), w.readyForQuery(this.inTransaction ? "T" : "I")];
+          return [
+            ...(r.columns ? [w.rowDescription(r.columns)] : []),
+            ...r.rows.map((row) => w.dataRow(row)),
+            w.commandComplete(r.tag),
+            w.readyForQuery(this.inTransaction ? "T" : "I"),
+          ];
         } catch (e) {
           return [w.errorResponse(asSqlError(e)), w.readyForQuery(this.inTransaction ? "T" : "I")];
         }
@@ -470,7 +489,10 @@ export class CockroachTwin implements TwinHost {
       case "version":
         return [{ name: "version", oid: w.OID.text }];
       case "showZone":
-        return [{ name: "target", oid: w.OID.text }, { name: "raw_config_sql", oid: w.OID.text }];
+        return [
+          { name: "target", oid: w.OID.text },
+          { name: "raw_config_sql", oid: w.OID.text },
+        ];
       case "showSetting":
         return [{ name: stmt.name, oid: stmt.name === "kv.rangefeed.enabled" ? w.OID.bool : w.OID.text }];
       case "createChangefeed":
@@ -478,7 +500,10 @@ export class CockroachTwin implements TwinHost {
       case "showChangefeedJobs":
         return this.changefeeds.showColumns();
       case "alterChangefeed":
-        return [{ name: "job_id", oid: w.OID.int8 }, { name: "job_description", oid: w.OID.text }];
+        return [
+          { name: "job_id", oid: w.OID.int8 },
+          { name: "job_description", oid: w.OID.text },
+        ];
       default:
         return undefined;
     }
@@ -502,7 +527,8 @@ export class CockroachTwin implements TwinHost {
         return { rows: [], tag: "CONFIGURE ZONE 1" };
       case "showSetting": {
         // Test knobs (the twin runs in its own process): what ran, and which answers a fault swallowed.
-        if (stmt.name === "twin.executed" || stmt.name === "twin.held") return { columns, rows: [[(stmt.name === "twin.held" ? this.held : this.executed).join(",")]], tag: "SHOW 1" };
+        if (stmt.name === "twin.executed" || stmt.name === "twin.held")
+          return { columns, rows: [[(stmt.name === "twin.held" ? this.held : this.executed).join(",")]], tag: "SHOW 1" };
         if (!this.settings.has(stmt.name)) throw new w.SqlError("42704", `unknown cluster setting "${stmt.name}"`);
         const v = this.settings.get(stmt.name)!;
         return { columns, rows: [[stmt.name === "kv.rangefeed.enabled" ? (v === "true" ? "t" : "f") : v]], tag: "SHOW 1" };
@@ -522,7 +548,11 @@ export class CockroachTwin implements TwinHost {
             this.cuts.length = 0;
             return { rows: [], tag: "SET CLUSTER SETTING" };
           }
-          this.cuts.push({ statement: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), times: times ? Number(times) : 1, mode: stmt.name === "twin.hold_after" ? "hold" : "cut" });
+          this.cuts.push({
+            statement: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`),
+            times: times ? Number(times) : 1,
+            mode: stmt.name === "twin.hold_after" ? "hold" : "cut",
+          });
           return { rows: [], tag: "SET CLUSTER SETTING" };
         }
         if (stmt.name === "twin.lose_jobs") {
@@ -532,10 +562,12 @@ export class CockroachTwin implements TwinHost {
         if (conn.user !== "root" && !this.setting(`twin.grants.${conn.user}`).includes("MODIFYCLUSTERSETTING")) {
           throw new w.SqlError("42501", `only users with the MODIFYCLUSTERSETTING privilege are allowed to set cluster setting '${stmt.name}'`);
         }
-        if (stmt.name === "kv.rangefeed.enabled" && this.opts.virtualCluster) throw new w.SqlError("42501", `setting ${stmt.name} is only settable by the operator`);
+        if (stmt.name === "kv.rangefeed.enabled" && this.opts.virtualCluster)
+          throw new w.SqlError("42501", `setting ${stmt.name} is only settable by the operator`);
         if (!this.settings.has(stmt.name)) throw new w.SqlError("42704", `unknown cluster setting "${stmt.name}"`);
-        const raw = stmt.value ? valueText(stmt.value, params) ?? "" : stmt.name === "kv.rangefeed.enabled" ? "false" : "";
-        if (stmt.name === "kv.rangefeed.enabled" && !["true", "false"].includes(raw.toLowerCase())) throw new w.SqlError("22P02", `could not parse "${raw}" as type bool`);
+        const raw = stmt.value ? (valueText(stmt.value, params) ?? "") : stmt.name === "kv.rangefeed.enabled" ? "false" : "";
+        if (stmt.name === "kv.rangefeed.enabled" && !["true", "false"].includes(raw.toLowerCase()))
+          throw new w.SqlError("22P02", `could not parse "${raw}" as type bool`);
         this.settings.set(stmt.name, stmt.name === "kv.rangefeed.enabled" ? raw.toLowerCase() : raw);
         return { rows: [], tag: "SET CLUSTER SETTING" };
       }
@@ -582,11 +614,23 @@ export class CockroachTwin implements TwinHost {
   private withStatementSources(sql: string): string {
     if (!/\[\s*SHOW\b/i.test(sql)) return sql;
     const cols = this.changefeeds.showColumns();
-    const type = (oid: number) => ({ [w.OID.int8]: "int8", [w.OID.timestamptz]: "timestamptz", [w.OID.numeric]: "numeric", [w.OID.textArray]: "text[]", [w.OID.bool]: "bool" })[oid] ?? "text";
+    const type = (oid: number) =>
+      ({ [w.OID.int8]: "int8", [w.OID.timestamptz]: "timestamptz", [w.OID.numeric]: "numeric", [w.OID.textArray]: "text[]", [w.OID.bool]: "bool" })[oid] ??
+      "text";
     return sql.replace(STATEMENT_SOURCE, (_m, plural: string, arg: string) => {
       const id = plural ? undefined : arg.trim().replace(/^'|'$/g, "");
       const rows = this.changefeeds.showRows(id).map((r) =>
-        Object.fromEntries(cols.map((c, i) => [c.name, c.oid === w.OID.textArray && r[i] !== null ? String(r[i]).replace(/^\{|\}$/g, "").split(",").filter(Boolean) : r[i]])),
+        Object.fromEntries(
+          cols.map((c, i) => [
+            c.name,
+            c.oid === w.OID.textArray && r[i] !== null
+              ? String(r[i])
+                  .replace(/^\{|\}$/g, "")
+                  .split(",")
+                  .filter(Boolean)
+              : r[i],
+          ]),
+        ),
       );
       return `(SELECT * FROM jsonb_to_recordset($twin$${JSON.stringify(rows)}$twin$::jsonb) AS __jobs(${cols.map((c) => `${c.name} ${type(c.oid)}`).join(", ")}))`;
     });

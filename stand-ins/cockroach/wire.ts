@@ -40,7 +40,7 @@ const int32 = (n: number) => {
 };
 
 /** The format code of result column `i` from a Bind's list: none = text, one = all columns, else per column. */
-export const formatOf = (formats: number[], i: number): number => (formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i] ?? 0);
+export const formatOf = (formats: number[], i: number): number => (formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0));
 
 /** RowDescription; `formats` are the portal's result format codes (a statement's Describe has none: text). */
 export function rowDescription(cols: Column[], formats: number[] = []): Buffer {
@@ -168,7 +168,17 @@ export function errorResponse(e: SqlError): Buffer {
 }
 
 export function noticeResponse(text: string): Buffer {
-  const body = Buffer.concat([Buffer.from("S"), cstr("NOTICE"), Buffer.from("V"), cstr("NOTICE"), Buffer.from("C"), cstr("00000"), Buffer.from("M"), cstr(text), Buffer.from([0])]);
+  const body = Buffer.concat([
+    Buffer.from("S"),
+    cstr("NOTICE"),
+    Buffer.from("V"),
+    cstr("NOTICE"),
+    Buffer.from("C"),
+    cstr("00000"),
+    Buffer.from("M"),
+    cstr(text),
+    Buffer.from([0]),
+  ]);
   return message("N", body);
 }
 
@@ -307,4 +317,5 @@ export function renameInMessage(data: Uint8Array, rename: (name: string) => stri
 
 /** Query and Parse messages, for a statement the twin rewrote before PGlite runs it. */
 export const queryMessage = (sql: string) => message("Q", cstr(sql));
-export const parseMessage = (name: string, sql: string, paramTypes: number[]) => message("P", Buffer.concat([cstr(name), cstr(sql), int16(paramTypes.length), ...paramTypes.map(int32)]));
+export const parseMessage = (name: string, sql: string, paramTypes: number[]) =>
+  message("P", Buffer.concat([cstr(name), cstr(sql), int16(paramTypes.length), ...paramTypes.map(int32)]));

@@ -71,7 +71,9 @@ export class BigQueryEngine {
       // Its datasets, tables and views were in memory: a silent restart would answer from an empty engine.
       if (!this.reportedExit) this.printLog("exited unexpectedly");
       this.reportedExit = true;
-      return Promise.reject(new ApiError(500, "bqemulator exited unexpectedly (its output is on the emulator's stderr); BigQuery calls fail until the emulator is restarted."));
+      return Promise.reject(
+        new ApiError(500, "bqemulator exited unexpectedly (its output is on the emulator's stderr); BigQuery calls fail until the emulator is restarted."),
+      );
     }
     if (!bqemulatorInstalled()) {
       return Promise.reject(
@@ -244,9 +246,7 @@ export function legacyType(type: string): string | undefined {
  * in the engine (DuckDB DECIMAL(38,9)), so it stays NUMERIC.
  */
 export function engineType(legacy: string): string {
-  return (
-    { INTEGER: "INT64", FLOAT: "FLOAT64", BOOLEAN: "BOOL", BIGNUMERIC: "STRING" } as Record<string, string>
-  )[legacy] ?? legacy;
+  return ({ INTEGER: "INT64", FLOAT: "FLOAT64", BOOLEAN: "BOOL", BIGNUMERIC: "STRING" } as Record<string, string>)[legacy] ?? legacy;
 }
 
 export interface SchemaField {
@@ -256,13 +256,7 @@ export interface SchemaField {
   description?: string;
 }
 
-type JNode =
-  | { k: "o"; e: [string, JNode][] }
-  | { k: "a"; v: JNode[] }
-  | { k: "s"; v: string }
-  | { k: "n"; raw: string }
-  | { k: "b"; v: boolean }
-  | { k: "z" };
+type JNode = { k: "o"; e: [string, JNode][] } | { k: "a"; v: JNode[] } | { k: "s"; v: string } | { k: "n"; raw: string } | { k: "b"; v: boolean } | { k: "z" };
 
 export class LineError extends Error {}
 
@@ -330,9 +324,9 @@ function parseRaw(text: string): JNode {
       }
     }
     if (c === '"') return { k: "s", v: str() };
-    if (text.startsWith("true", i)) return (i += 4), { k: "b", v: true };
-    if (text.startsWith("false", i)) return (i += 5), { k: "b", v: false };
-    if (text.startsWith("null", i)) return (i += 4), { k: "z" };
+    if (text.startsWith("true", i)) return ((i += 4), { k: "b", v: true });
+    if (text.startsWith("false", i)) return ((i += 5), { k: "b", v: false });
+    if (text.startsWith("null", i)) return ((i += 4), { k: "z" });
     const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
     if (!m) return c === undefined ? fail("Unexpected end of line") : fail(`Unexpected character '${c}'`);
     i += m[0].length;
@@ -453,8 +447,7 @@ const daysIn = (y: number, m: number) => new Date(Date.UTC(y, m, 0)).getUTCDate(
  * digits (microseconds); more are refused rather than silently cut.
  */
 function timestampMicros(s: string): bigint | undefined {
-  const m =
-    /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?)?$/.exec(s);
+  const m = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?)?$/.exec(s);
   if (!m) return undefined;
   const [y, mo, d, h, mi, se] = [1, 2, 3, 4, 5, 6].map((k) => Number(m[k] ?? 0));
   if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || se > 59 || y < 1) return undefined;
@@ -525,7 +518,10 @@ function convert(n: JNode, type: string, field: string): unknown {
     case "TIMESTAMP": {
       const micros = n.k === "s" ? timestampMicros(n.v.trim()) : undefined;
       if (micros === undefined) {
-        if (n.k === "s") throw new LineError(`Couldn't convert value to timestamp: Could not parse '${n.v}' as a timestamp. Required format is YYYY-MM-DD HH:MM[:SS[.SSSSSS]] or YYYY/MM/DD HH:MM[:SS[.SSSSSS]] Field: ${field}; Value: ${n.v}`);
+        if (n.k === "s")
+          throw new LineError(
+            `Couldn't convert value to timestamp: Could not parse '${n.v}' as a timestamp. Required format is YYYY-MM-DD HH:MM[:SS[.SSSSSS]] or YYYY/MM/DD HH:MM[:SS[.SSSSSS]] Field: ${field}; Value: ${n.v}`,
+          );
         return bad("timestamp");
       }
       return microsText(micros);
@@ -533,7 +529,10 @@ function convert(n: JNode, type: string, field: string): unknown {
     case "DATE": {
       const m = n.k === "s" ? /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(n.v.trim()) : null;
       if (!m || Number(m[2]) < 1 || Number(m[2]) > 12 || Number(m[3]) < 1 || Number(m[3]) > daysIn(Number(m[1]), Number(m[2]))) {
-        if (n.k === "s") throw new LineError(`Couldn't convert value to date: Could not parse '${n.v}' as a date. Required format is YYYY-MM-DD Field: ${field}; Value: ${n.v}`);
+        if (n.k === "s")
+          throw new LineError(
+            `Couldn't convert value to date: Could not parse '${n.v}' as a date. Required format is YYYY-MM-DD Field: ${field}; Value: ${n.v}`,
+          );
         return bad("date");
       }
       return `${m[1]}-${m[2].padStart(2, "0")}-${m[3].padStart(2, "0")}`;

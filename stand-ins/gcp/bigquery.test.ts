@@ -49,7 +49,9 @@ async function put(bucket: string, name: string, data: Buffer | string, meta: Re
   const token = (await (admin.storage.context._options.auth as any).getAccessToken()).token;
   const boundary = "b0undary";
   const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name, ...meta })}\r\n--${boundary}\r\ncontent-type: application/x-ndjson\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name, ...meta })}\r\n--${boundary}\r\ncontent-type: application/x-ndjson\r\n\r\n`,
+    ),
     Buffer.from(data),
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
@@ -95,7 +97,8 @@ const externalTable = (dataset: string, table: string, sourceUris: string[], ext
   externalDataConfiguration: { sourceUris, sourceFormat: "NEWLINE_DELIMITED_JSON", ignoreUnknownValues: true, ...extra },
 });
 
-const sql = (caller: Bq, query: string, extra: Record<string, unknown> = {}) => caller("POST", `/projects/${p}/queries`, { query, useLegacySql: false, ...extra });
+const sql = (caller: Bq, query: string, extra: Record<string, unknown> = {}) =>
+  caller("POST", `/projects/${p}/queries`, { query, useLegacySql: false, ...extra });
 const values = (r: Res) => (r.body.rows ?? []).map((row: any) => row.f.map((c: any) => c.v));
 
 const BUCKET = "bq-feed";
@@ -128,9 +131,20 @@ run("the emulator's BigQuery subset", () => {
 
   describe("datasets", () => {
     test("insert answers the dataset with BigQuery's default access; a second insert is 409, a bad id 400", async () => {
-      const r = await bq("POST", `/projects/${p}/datasets`, { datasetReference: { projectId: p, datasetId: "ds_one" }, labels: { team: "sec" }, description: "d" });
+      const r = await bq("POST", `/projects/${p}/datasets`, {
+        datasetReference: { projectId: p, datasetId: "ds_one" },
+        labels: { team: "sec" },
+        description: "d",
+      });
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ kind: "bigquery#dataset", id: `${p}:ds_one`, datasetReference: { projectId: p, datasetId: "ds_one" }, location: "US", labels: { team: "sec" }, description: "d" });
+      expect(r.body).toMatchObject({
+        kind: "bigquery#dataset",
+        id: `${p}:ds_one`,
+        datasetReference: { projectId: p, datasetId: "ds_one" },
+        location: "US",
+        labels: { team: "sec" },
+        description: "d",
+      });
       expect(r.body.creationTime).toMatch(/^\d{13}$/);
       expect(r.body.lastModifiedTime).toMatch(/^\d{13}$/);
       expect(typeof r.body.etag).toBe("string");
@@ -144,7 +158,12 @@ run("the emulator's BigQuery subset", () => {
       );
       expect(r.body.access).toHaveLength(4);
       const again = await bq("POST", `/projects/${p}/datasets`, { datasetReference: { projectId: p, datasetId: "ds_one" } });
-      expect([again.status, again.body.error.message, again.body.error.errors[0].reason, again.body.error.status]).toEqual([409, `Already Exists: Dataset ${p}:ds_one`, "duplicate", "ALREADY_EXISTS"]);
+      expect([again.status, again.body.error.message, again.body.error.errors[0].reason, again.body.error.status]).toEqual([
+        409,
+        `Already Exists: Dataset ${p}:ds_one`,
+        "duplicate",
+        "ALREADY_EXISTS",
+      ]);
       const bad = await bq("POST", `/projects/${p}/datasets`, { datasetReference: { projectId: p, datasetId: "bad-id" } });
       expect([bad.status, bad.body.error.errors[0].reason]).toEqual([400, "invalid"]);
       expect((await bq("GET", `/projects/${p}/datasets/ds_one`)).body).toEqual(r.body);
@@ -167,9 +186,23 @@ run("the emulator's BigQuery subset", () => {
         { role: "READER", iamMember: `serviceAccount:${reader.email}` },
       ]);
       const stale = r.body.etag;
-      const patched = await bq("PATCH", `/projects/${p}/datasets/ds_two`, { access: [{ role: "OWNER", specialGroup: "projectOwners" }, { role: "WRITER", userByEmail: reader.email }], friendlyName: "two" }, { "if-match": stale });
+      const patched = await bq(
+        "PATCH",
+        `/projects/${p}/datasets/ds_two`,
+        {
+          access: [
+            { role: "OWNER", specialGroup: "projectOwners" },
+            { role: "WRITER", userByEmail: reader.email },
+          ],
+          friendlyName: "two",
+        },
+        { "if-match": stale },
+      );
       expect(patched.status).toBe(200);
-      expect(patched.body.access).toEqual([{ role: "OWNER", specialGroup: "projectOwners" }, { role: "WRITER", userByEmail: reader.email }]);
+      expect(patched.body.access).toEqual([
+        { role: "OWNER", specialGroup: "projectOwners" },
+        { role: "WRITER", userByEmail: reader.email },
+      ]);
       expect([patched.body.friendlyName, patched.body.location]).toEqual(["two", "EU"]);
       expect(patched.body.etag).not.toBe(stale);
       const conflict = await bq("PATCH", `/projects/${p}/datasets/ds_two`, { description: "x" }, { "if-match": stale });
@@ -182,14 +215,28 @@ run("the emulator's BigQuery subset", () => {
       const missing = await bq("GET", `/projects/${p}/datasets/nope`);
       expect([missing.status, missing.body.error.message, missing.body.error.errors[0].reason]).toEqual([404, `Not found: Dataset ${p}:nope`, "notFound"]);
       expect((await bq("DELETE", `/projects/${p}/datasets/nope`)).status).toBe(404);
-      await bq("POST", `/projects/${p}/datasets/ds_one/tables`, { tableReference: { projectId: p, datasetId: "ds_one", tableId: "plain" }, schema: { fields: [{ name: "a", type: "STRING" }] } });
+      await bq("POST", `/projects/${p}/datasets/ds_one/tables`, {
+        tableReference: { projectId: p, datasetId: "ds_one", tableId: "plain" },
+        schema: { fields: [{ name: "a", type: "STRING" }] },
+      });
       const inUse = await bq("DELETE", `/projects/${p}/datasets/ds_one`);
-      expect([inUse.status, inUse.body.error.message, inUse.body.error.errors[0].reason]).toEqual([400, `Dataset ${p}:ds_one is still in use`, "resourceInUse"]);
+      expect([inUse.status, inUse.body.error.message, inUse.body.error.errors[0].reason]).toEqual([
+        400,
+        `Dataset ${p}:ds_one is still in use`,
+        "resourceInUse",
+      ]);
       expect((await bq("DELETE", `/projects/${p}/datasets/ds_one?deleteContents=true`)).status).toBe(204);
       expect((await bq("GET", `/projects/${p}/datasets/ds_one`)).status).toBe(404);
       // The name is free again, in the engine too.
       expect((await bq("POST", `/projects/${p}/datasets`, { datasetReference: { projectId: p, datasetId: "ds_one" } })).status).toBe(200);
-      expect((await bq("POST", `/projects/${p}/datasets/ds_one/tables`, { tableReference: { projectId: p, datasetId: "ds_one", tableId: "plain" }, schema: { fields: [{ name: "a", type: "STRING" }] } })).status).toBe(200);
+      expect(
+        (
+          await bq("POST", `/projects/${p}/datasets/ds_one/tables`, {
+            tableReference: { projectId: p, datasetId: "ds_one", tableId: "plain" },
+            schema: { fields: [{ name: "a", type: "STRING" }] },
+          })
+        ).status,
+      ).toBe(200);
     });
   });
 
@@ -238,7 +285,10 @@ run("the emulator's BigQuery subset", () => {
     });
 
     test("INT64 above 2^53 and a BIGNUMERIC with 10 decimals come back exact; TIMESTAMP as BigQuery writes it", async () => {
-      const r = await sql(bq, `SELECT sequence, position, created_at, JSON_VALUE(payload, '$.userName') AS u FROM \`${p}.feed.events_flat\` WHERE sequence = 9007199254740995`);
+      const r = await sql(
+        bq,
+        `SELECT sequence, position, created_at, JSON_VALUE(payload, '$.userName') AS u FROM \`${p}.feed.events_flat\` WHERE sequence = 9007199254740995`,
+      );
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ kind: "bigquery#queryResponse", jobComplete: true, cacheHit: false, totalRows: "1" });
       expect(r.body.jobReference).toMatchObject({ projectId: p, location: "US" });
@@ -248,7 +298,9 @@ run("the emulator's BigQuery subset", () => {
       // Seconds since the epoch as a double ("1.7958936166721370E9"); exact microseconds on request.
       expect(at).toMatch(/^1\.\d+E9$/);
       expect(Math.abs(Number(at) * 1e6 - (Date.parse("2026-11-28T19:20:16.672Z") * 1000 + 137))).toBeLessThan(2);
-      const micros = await sql(bq, `SELECT created_at FROM \`${p}.feed.events_flat\` WHERE sequence = 9007199254740995`, { formatOptions: { useInt64Timestamp: true } });
+      const micros = await sql(bq, `SELECT created_at FROM \`${p}.feed.events_flat\` WHERE sequence = 9007199254740995`, {
+        formatOptions: { useInt64Timestamp: true },
+      });
       expect(values(micros)).toEqual([[String(Date.parse("2026-11-28T19:20:16.672Z") * 1000 + 137)]]);
       // The stored results are served again by jobs.getQueryResults.
       const again = await bq("GET", `/projects/${p}/queries/${r.body.jobReference.jobId}`);
@@ -262,7 +314,9 @@ run("the emulator's BigQuery subset", () => {
         ["user.human.changed", "3"],
         ["user.human.added", "2"],
       ]);
-      expect(values(await sql(bq, `SELECT DATE(created_at) AS day, event_type, COUNT(*) AS n FROM ${t} GROUP BY day, event_type ORDER BY day, event_type`))).toEqual([
+      expect(
+        values(await sql(bq, `SELECT DATE(created_at) AS day, event_type, COUNT(*) AS n FROM ${t} GROUP BY day, event_type ORDER BY day, event_type`)),
+      ).toEqual([
         ["2026-11-27", "user.human.changed", "3"],
         ["2026-11-28", "user.human.added", "2"],
       ]);
@@ -270,13 +324,22 @@ run("the emulator's BigQuery subset", () => {
         ["9007199254740993", "user.human.added"],
         ["9007199254740996", "user.human.changed"],
       ]);
-      expect(values(await sql(bq, `SELECT JSON_VALUE(payload, '$.userName') AS u FROM feed.events_daily WHERE sequence = 9007199254740992`))).toEqual([["100"]]);
+      expect(values(await sql(bq, `SELECT JSON_VALUE(payload, '$.userName') AS u FROM feed.events_daily WHERE sequence = 9007199254740992`))).toEqual([
+        ["100"],
+      ]);
       const param = await sql(bq, `SELECT COUNT(*) AS n FROM ${t} WHERE aggregate_type = 'user' AND aggregate_id = @user_id`, {
         parameterMode: "NAMED",
         queryParameters: [{ name: "user_id", parameterType: { type: "STRING" }, parameterValue: { value: "102" } }],
       });
       expect(values(param)).toEqual([["1"]]);
-      expect(values(await sql(bq, `SELECT aggregate_id AS user_id, event_type FROM ${t} WHERE event_type IN ('user.human.added', 'user.token.added') ORDER BY created_at DESC`))).toEqual([
+      expect(
+        values(
+          await sql(
+            bq,
+            `SELECT aggregate_id AS user_id, event_type FROM ${t} WHERE event_type IN ('user.human.added', 'user.token.added') ORDER BY created_at DESC`,
+          ),
+        ),
+      ).toEqual([
         ["100", "user.human.added"],
         ["101", "user.human.added"],
       ]);
@@ -302,7 +365,15 @@ run("the emulator's BigQuery subset", () => {
       await put(BUCKET, `gz-file/a.ndjson.gz`, zlib.gzipSync(ndjson(events(3))));
       await put(BUCKET, `gz-file/2026-11-28/b.ndjson.gz`, zlib.gzipSync(ndjson(events(1, 3))));
       expect((await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "gz_enc", [`gs://${BUCKET}/gz-enc/*.ndjson`]))).status).toBe(200);
-      expect((await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "gz_file", [`gs://${BUCKET}/gz-file/*.ndjson.gz`], { compression: "GZIP" }))).status).toBe(200);
+      expect(
+        (
+          await bq(
+            "POST",
+            `/projects/${p}/datasets/feed/tables`,
+            externalTable("feed", "gz_file", [`gs://${BUCKET}/gz-file/*.ndjson.gz`], { compression: "GZIP" }),
+          )
+        ).status,
+      ).toBe(200);
       expect(values(await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.gz_enc\``))).toEqual([["2"]]);
       expect(values(await sql(bq, `SELECT COUNT(*), MAX(sequence) FROM \`${p}.feed.gz_file\``))).toEqual([["4", "9007199254740995"]]);
     });
@@ -318,7 +389,11 @@ run("the emulator's BigQuery subset", () => {
   describe("BigQuery's JSON reader rules", () => {
     test("CockroachDB's __crdb__ is a bad record without ignoreUnknownValues and dropped with it", async () => {
       await put(BUCKET, "rules/crdb/f.ndjson", ndjson(events(2)));
-      await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "strict", [`gs://${BUCKET}/rules/crdb/*.ndjson`], { ignoreUnknownValues: false }));
+      await bq(
+        "POST",
+        `/projects/${p}/datasets/feed/tables`,
+        externalTable("feed", "strict", [`gs://${BUCKET}/rules/crdb/*.ndjson`], { ignoreUnknownValues: false }),
+      );
       const r = await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.strict\``);
       expect([r.status, r.body.error.errors[0].reason]).toEqual([400, "invalid"]);
       expect(r.body.error.message).toBe(
@@ -326,7 +401,9 @@ run("the emulator's BigQuery subset", () => {
       );
       expect(r.body.error.errors[1].message).toContain("JSON parsing error in row starting at position 0: No such field: __crdb__.");
       // Patching the table's configuration takes effect at the next query.
-      const patched = await bq("PATCH", `/projects/${p}/datasets/feed/tables/strict`, { externalDataConfiguration: { sourceUris: [`gs://${BUCKET}/rules/crdb/*.ndjson`], sourceFormat: "NEWLINE_DELIMITED_JSON", ignoreUnknownValues: true } });
+      const patched = await bq("PATCH", `/projects/${p}/datasets/feed/tables/strict`, {
+        externalDataConfiguration: { sourceUris: [`gs://${BUCKET}/rules/crdb/*.ndjson`], sourceFormat: "NEWLINE_DELIMITED_JSON", ignoreUnknownValues: true },
+      });
       expect(patched.status).toBe(200);
       expect(values(await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.strict\``))).toEqual([["2"]]);
     });
@@ -343,7 +420,14 @@ run("the emulator's BigQuery subset", () => {
       expect(r.body.error.errors[1].message).toBe(
         `Error while reading table: ${p}.feed.typed, error message: JSON parsing error in row starting at position ${Buffer.byteLength(good)}: Could not convert value 'string_value: "abc"' to integer. Field: sequence; Value: abc File: gs://${BUCKET}/rules/types/x.ndjson`,
       );
-      await bq("PATCH", `/projects/${p}/datasets/feed/tables/typed`, { externalDataConfiguration: { sourceUris: [`gs://${BUCKET}/rules/types/*.ndjson`], sourceFormat: "NEWLINE_DELIMITED_JSON", ignoreUnknownValues: true, maxBadRecords: 1 } });
+      await bq("PATCH", `/projects/${p}/datasets/feed/tables/typed`, {
+        externalDataConfiguration: {
+          sourceUris: [`gs://${BUCKET}/rules/types/*.ndjson`],
+          sourceFormat: "NEWLINE_DELIMITED_JSON",
+          ignoreUnknownValues: true,
+          maxBadRecords: 1,
+        },
+      });
       expect(values(await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.typed\``))).toEqual([["2"]]);
     });
 
@@ -365,10 +449,21 @@ run("the emulator's BigQuery subset", () => {
         expect(r.body.error.message).toContain(`File: gs://${BUCKET}/rules/each/${i}/f.ndjson`);
       }
       // INT64 as a string of digits, NUMERIC-range extremes as BIGNUMERIC, and a timestamp offset are fine.
-      await put(BUCKET, "rules/ok/f.ndjson", line({ ...base, seq: '"-9223372036854775808"', at: "2026-11-28 20:20:16.5+01:00", position: '"-12345678901234567890.123456789012345678901234567890"' }) + "\n");
+      await put(
+        BUCKET,
+        "rules/ok/f.ndjson",
+        line({
+          ...base,
+          seq: '"-9223372036854775808"',
+          at: "2026-11-28 20:20:16.5+01:00",
+          position: '"-12345678901234567890.123456789012345678901234567890"',
+        }) + "\n",
+      );
       await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "ok", [`gs://${BUCKET}/rules/ok/f.ndjson`]));
       const r = await sql(bq, `SELECT sequence, position, created_at FROM \`${p}.feed.ok\``, { formatOptions: { useInt64Timestamp: true } });
-      expect(values(r)).toEqual([["-9223372036854775808", "-12345678901234567890.12345678901234567890123456789", String(Date.parse("2026-11-28T19:20:16.5Z") * 1000)]]);
+      expect(values(r)).toEqual([
+        ["-9223372036854775808", "-12345678901234567890.12345678901234567890123456789", String(Date.parse("2026-11-28T19:20:16.5Z") * 1000)],
+      ]);
     });
   });
 
@@ -385,7 +480,10 @@ run("the emulator's BigQuery subset", () => {
       `SELECT * EXCEPT(_row) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instance_id, aggregate_type, aggregate_id, sequence ORDER BY created_at) AS _row FROM \`${p}.feed.events\`) WHERE _row = 1`;
 
     test("the de-duplicating view returns each event once and sees files added after its creation", async () => {
-      const r = await bq("POST", `/projects/${p}/datasets/feed/tables`, { tableReference: { projectId: p, datasetId: "feed", tableId: "events_dedup" }, view: { query: dedup(), useLegacySql: false } });
+      const r = await bq("POST", `/projects/${p}/datasets/feed/tables`, {
+        tableReference: { projectId: p, datasetId: "feed", tableId: "events_dedup" },
+        view: { query: dedup(), useLegacySql: false },
+      });
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ type: "VIEW", view: { query: dedup(), useLegacySql: false } });
       expect(r.body.schema.fields.map((f: any) => `${f.name}:${f.type}`)).toEqual(SCHEMA.fields.map((f) => `${f.name}:${f.type.replace("INT64", "INTEGER")}`));
@@ -395,36 +493,53 @@ run("the emulator's BigQuery subset", () => {
       expect(rows.body.schema.fields.map((f: any) => f.type)).toEqual(["INTEGER", "BIGNUMERIC"]);
       expect(values(rows).map((v: string[]) => v[0])).toEqual(["9007199254740992", "9007199254740993", "9007199254740994", "9007199254740995"]);
       await put(BUCKET, "dedup/2026-11-29/c.ndjson", ndjson(events(2, 4)));
-      expect(values(await sql(bq, `SELECT event_type, COUNT(*) AS n FROM \`${p}.feed.events_dedup\` GROUP BY event_type ORDER BY n DESC, event_type`))).toEqual([
-        ["user.human.added", "3"],
-        ["user.human.changed", "3"],
-      ]);
+      expect(values(await sql(bq, `SELECT event_type, COUNT(*) AS n FROM \`${p}.feed.events_dedup\` GROUP BY event_type ORDER BY n DESC, event_type`))).toEqual(
+        [
+          ["user.human.added", "3"],
+          ["user.human.changed", "3"],
+        ],
+      );
     });
 
     test("a view's query is checked at insert (400); patch replaces it", async () => {
-      const mk = (tableId: string, query: string) => bq("POST", `/projects/${p}/datasets/feed/tables`, { tableReference: { projectId: p, datasetId: "feed", tableId }, view: { query, useLegacySql: false } });
+      const mk = (tableId: string, query: string) =>
+        bq("POST", `/projects/${p}/datasets/feed/tables`, {
+          tableReference: { projectId: p, datasetId: "feed", tableId },
+          view: { query, useLegacySql: false },
+        });
       const col = await mk("v_bad", `SELECT nope FROM \`${p}.feed.events\``);
       expect([col.status, col.body.error.errors[0].reason]).toEqual([400, "invalid"]);
       expect((await mk("v_bad", `SELECT * FROM \`${p}.feed.missing\``)).status).toBe(400);
       expect((await mk("v_bad", "SELEC oops")).status).toBe(400);
       expect((await bq("GET", `/projects/${p}/datasets/feed/tables/v_bad`)).status).toBe(404);
       expect((await mk("v_users", `SELECT DISTINCT aggregate_id FROM \`${p}.feed.events\``)).status).toBe(200);
-      const patched = await bq("PATCH", `/projects/${p}/datasets/feed/tables/v_users`, { view: { query: `SELECT DISTINCT event_type FROM \`${p}.feed.events\``, useLegacySql: false } });
+      const patched = await bq("PATCH", `/projects/${p}/datasets/feed/tables/v_users`, {
+        view: { query: `SELECT DISTINCT event_type FROM \`${p}.feed.events\``, useLegacySql: false },
+      });
       expect(patched.status).toBe(200);
       expect(values(await sql(bq, `SELECT * FROM \`${p}.feed.v_users\` ORDER BY 1`))).toEqual([["user.human.added"], ["user.human.changed"]]);
       // A bad replacement is refused and leaves the view as it was.
-      const refused = await bq("PATCH", `/projects/${p}/datasets/feed/tables/v_users`, { view: { query: `SELECT nope FROM \`${p}.feed.events\``, useLegacySql: false } });
+      const refused = await bq("PATCH", `/projects/${p}/datasets/feed/tables/v_users`, {
+        view: { query: `SELECT nope FROM \`${p}.feed.events\``, useLegacySql: false },
+      });
       expect(refused.status).toBe(400);
       expect((await bq("GET", `/projects/${p}/datasets/feed/tables/v_users`)).body.view.query).toBe(`SELECT DISTINCT event_type FROM \`${p}.feed.events\``);
       expect(values(await sql(bq, `SELECT * FROM \`${p}.feed.v_users\` ORDER BY 1`))).toEqual([["user.human.added"], ["user.human.changed"]]);
     });
 
     test("a view stored with useLegacySql omitted (the REST default, legacy SQL) fails when a GoogleSQL query reads it", async () => {
-      const r = await bq("POST", `/projects/${p}/datasets/feed/tables`, { tableReference: { projectId: p, datasetId: "feed", tableId: "v_legacy" }, view: { query: "SELECT 1 AS x" } });
+      const r = await bq("POST", `/projects/${p}/datasets/feed/tables`, {
+        tableReference: { projectId: p, datasetId: "feed", tableId: "v_legacy" },
+        view: { query: "SELECT 1 AS x" },
+      });
       expect(r.status).toBe(200);
       expect(r.body.view).toEqual({ query: "SELECT 1 AS x" });
       const q = await sql(bq, `SELECT * FROM \`${p}.feed.v_legacy\``);
-      expect([q.status, q.body.error.errors[0].reason, q.body.error.message]).toEqual([400, "invalidQuery", "Cannot reference a legacy SQL view in a standard SQL query."]);
+      expect([q.status, q.body.error.errors[0].reason, q.body.error.message]).toEqual([
+        400,
+        "invalidQuery",
+        "Cannot reference a legacy SQL view in a standard SQL query.",
+      ]);
     });
   });
 
@@ -492,7 +607,10 @@ run("the emulator's BigQuery subset", () => {
     test("insert needs bigquery.jobs.create; the creator may get its job, another caller needs bigquery.jobs.get", async () => {
       const nobody = await account("bq-job-nobody");
       const denied = await insert(nobody.bq, { query: "SELECT 1 AS x", useLegacySql: false });
-      expect([denied.status, denied.body.error.message]).toEqual([403, `Access Denied: Project ${p}: User does not have bigquery.jobs.create permission in project ${p}.`]);
+      expect([denied.status, denied.body.error.message]).toEqual([
+        403,
+        `Access Denied: Project ${p}: User does not have bigquery.jobs.create permission in project ${p}.`,
+      ]);
       const user = await account("bq-job-user");
       emu.grantProject(user.email, BIGQUERY_ROLES["roles/bigquery.jobUser"]);
       const r = await insert(user.bq, { query: "SELECT 1 AS x", useLegacySql: false });
@@ -515,7 +633,10 @@ run("the emulator's BigQuery subset", () => {
         `Access Denied: Project ${p}: User does not have bigquery.datasets.create permission in project ${p}.`,
       ]);
       const q = await sql(nobody.bq, `SELECT COUNT(*) FROM \`${p}.feed.events_flat\``);
-      expect([q.status, q.body.error.message]).toEqual([403, `Access Denied: Project ${p}: User does not have bigquery.jobs.create permission in project ${p}.`]);
+      expect([q.status, q.body.error.message]).toEqual([
+        403,
+        `Access Denied: Project ${p}: User does not have bigquery.jobs.create permission in project ${p}.`,
+      ]);
       expect((await nobody.bq("GET", `/projects/${p}/datasets/feed`)).status).toBe(403);
     });
 
@@ -524,7 +645,10 @@ run("the emulator's BigQuery subset", () => {
       emu.grantProject(reader.email, BIGQUERY_ROLES["roles/bigquery.jobUser"]);
       const q = () => sql(reader.bq, `SELECT COUNT(*) AS n FROM \`${p}.feed.events_hourly\``);
       const noData = await q();
-      expect([noData.status, noData.body.error.message]).toEqual([403, `Access Denied: Table ${p}:feed.events_hourly: User does not have permission to query table ${p}:feed.events_hourly, or perhaps it does not exist.`]);
+      expect([noData.status, noData.body.error.message]).toEqual([
+        403,
+        `Access Denied: Table ${p}:feed.events_hourly: User does not have permission to query table ${p}:feed.events_hourly, or perhaps it does not exist.`,
+      ]);
 
       const ds = (await bq("GET", `/projects/${p}/datasets/feed`)).body;
       expect((await bq("PATCH", `/projects/${p}/datasets/feed`, { access: [...ds.access, { role: "READER", userByEmail: reader.email }] })).status).toBe(200);
@@ -553,9 +677,15 @@ run("the emulator's BigQuery subset", () => {
       emu.grantProject(viewer.email, BIGQUERY_ROLES["roles/bigquery.jobUser"]);
       await bq("POST", `/projects/${p}/datasets`, {
         datasetReference: { projectId: p, datasetId: "shared" },
-        access: [{ role: "OWNER", specialGroup: "projectOwners" }, { role: "roles/bigquery.dataViewer", iamMember: `serviceAccount:${viewer.email}` }],
+        access: [
+          { role: "OWNER", specialGroup: "projectOwners" },
+          { role: "roles/bigquery.dataViewer", iamMember: `serviceAccount:${viewer.email}` },
+        ],
       });
-      const v = await bq("POST", `/projects/${p}/datasets/shared/tables`, { tableReference: { projectId: p, datasetId: "shared", tableId: "counts" }, view: { query: `SELECT COUNT(*) AS n FROM \`${p}.feed.events_flat\``, useLegacySql: false } });
+      const v = await bq("POST", `/projects/${p}/datasets/shared/tables`, {
+        tableReference: { projectId: p, datasetId: "shared", tableId: "counts" },
+        view: { query: `SELECT COUNT(*) AS n FROM \`${p}.feed.events_flat\``, useLegacySql: false },
+      });
       expect(v.status).toBe(200);
       const q = () => sql(viewer.bq, `SELECT n FROM \`${p}.shared.counts\``);
       const noBucket = await q();
@@ -572,12 +702,22 @@ run("the emulator's BigQuery subset", () => {
 
   test("a BigLake table (connectionId) reads its files as the connection's account; an unknown connection is 404, a malformed id 400", async () => {
     await put(BUCKET, "biglake/2026-11-28/a.ndjson", ndjson(events(2, 500)));
-    const bad = await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "biglake_bad", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: "not a connection" }));
+    const bad = await bq(
+      "POST",
+      `/projects/${p}/datasets/feed/tables`,
+      externalTable("feed", "biglake_bad", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: "not a connection" }),
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/^Invalid connection id: not a connection/);
-    const made = await bq("POST", `/projects/${p}/datasets/feed/tables`, externalTable("feed", "biglake", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: `projects/${p}/locations/US/connections/files` }));
+    const made = await bq(
+      "POST",
+      `/projects/${p}/datasets/feed/tables`,
+      externalTable("feed", "biglake", [`gs://${BUCKET}/biglake/*.ndjson`], { connectionId: `projects/${p}/locations/US/connections/files` }),
+    );
     expect(made.status).toBe(200);
-    expect((await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``)).body.error.message).toBe(`Not found: Connection projects/${p}/locations/US/connections/files`);
+    expect((await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``)).body.error.message).toBe(
+      `Not found: Connection projects/${p}/locations/US/connections/files`,
+    );
     const conn = await account("bq-conn-files");
     emu.bigquery.addConnection(`${p}.us.files`, conn.email);
     // The connection's account has no bucket access yet: refused naming it, whoever asks.
@@ -585,7 +725,10 @@ run("the emulator's BigQuery subset", () => {
     expect(denied.status).toBe(403);
     expect(denied.body.error.message).toContain(conn.email);
     const policy = (await admin.storage.buckets.getIamPolicy({ bucket: BUCKET })).data;
-    await admin.storage.buckets.setIamPolicy({ bucket: BUCKET, requestBody: { ...policy, bindings: [...(policy.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${conn.email}`] }] } });
+    await admin.storage.buckets.setIamPolicy({
+      bucket: BUCKET,
+      requestBody: { ...policy, bindings: [...(policy.bindings ?? []), { role: "roles/storage.objectViewer", members: [`serviceAccount:${conn.email}`] }] },
+    });
     expect(values(await sql(bq, `SELECT COUNT(*) FROM \`${p}.feed.biglake\``))).toEqual([["2"]]);
   });
 });
@@ -613,7 +756,9 @@ test("without bqemulator installed, BigQuery calls answer 501 naming npm run set
   const own = await new GcpEmulator().start();
   emu = own;
   try {
-    const r = await (await bqAs(own.adminKeyFile))("POST", `/projects/${own.project}/datasets`, { datasetReference: { projectId: own.project, datasetId: "x" } });
+    const r = await (
+      await bqAs(own.adminKeyFile)
+    )("POST", `/projects/${own.project}/datasets`, { datasetReference: { projectId: own.project, datasetId: "x" } });
     expect([r.status, r.body.error.errors[0].reason, r.body.error.status]).toEqual([501, "notImplemented", "NOT_IMPLEMENTED"]);
     expect(r.body.error.message).toContain("npm run setup");
     expect(own.bigquery.engine.running).toBe(false);

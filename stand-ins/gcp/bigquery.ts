@@ -13,7 +13,6 @@ import type { EmulatorHost, Reply, Request, Register } from "./model";
 import { BIGQUERY_LEGACY_ROLES, BIGQUERY_ROLES } from "./roles";
 import { BigQueryEngine, LineError, SchemaField, convertLine, engineType, legacyType, ndjsonLines, plainDecimal } from "./bigquery-engine";
 
-
 export interface AccessEntry {
   role?: string;
   userByEmail?: string;
@@ -114,25 +113,86 @@ export class BigQueryApi {
     const T = `${D}/tables/([^/]+)`;
     // Every call runs alone (metadata, engine mirror and materialisation stay consistent) and after the
     // engine is up: it starts on the first BigQuery call, not with the emulator.
-    const h = (f: (r: Request) => Promise<Reply> | Reply) => (r: Request) => this.serial(async () => {
-      await this.engine.ensure();
-      return f(r);
-    });
-    add("POST", new RegExp(`^${P}/datasets$`), h((r) => this.insertDataset(r)));
-    add("GET", new RegExp(`^${D}$`), h((r) => ({ json: this.datasetJson(this.dataset(r, "bigquery.datasets.get")) })));
-    add("PATCH", new RegExp(`^${D}$`), h((r) => this.updateDataset(r, true)));
-    add("PUT", new RegExp(`^${D}$`), h((r) => this.updateDataset(r, false)));
-    add("DELETE", new RegExp(`^${D}$`), h((r) => this.deleteDataset(r)));
-    add("POST", new RegExp(`^${D}/tables$`), h((r) => this.insertTable(r)));
-    add("GET", new RegExp(`^${D}/tables$`), h((r) => this.listTables(r)));
-    add("GET", new RegExp(`^${T}$`), h((r) => ({ json: this.tableJson(this.table(r, "bigquery.tables.get")) })));
-    add("PATCH", new RegExp(`^${T}$`), h((r) => this.updateTable(r, true)));
-    add("PUT", new RegExp(`^${T}$`), h((r) => this.updateTable(r, false)));
-    add("DELETE", new RegExp(`^${T}$`), h((r) => this.deleteTable(r)));
-    add("POST", new RegExp(`^${P}/queries$`), h((r) => this.query(r)));
-    add("GET", new RegExp(`^${P}/queries/([^/]+)$`), h((r) => this.queryResults(r)));
-    add("POST", new RegExp(`^${P}/jobs$`), h((r) => this.insertJob(r)));
-    add("GET", new RegExp(`^${P}/jobs/([^/]+)$`), h((r) => ({ json: this.jobJson(this.job(r)) })));
+    const h = (f: (r: Request) => Promise<Reply> | Reply) => (r: Request) =>
+      this.serial(async () => {
+        await this.engine.ensure();
+        return f(r);
+      });
+    add(
+      "POST",
+      new RegExp(`^${P}/datasets$`),
+      h((r) => this.insertDataset(r)),
+    );
+    add(
+      "GET",
+      new RegExp(`^${D}$`),
+      h((r) => ({ json: this.datasetJson(this.dataset(r, "bigquery.datasets.get")) })),
+    );
+    add(
+      "PATCH",
+      new RegExp(`^${D}$`),
+      h((r) => this.updateDataset(r, true)),
+    );
+    add(
+      "PUT",
+      new RegExp(`^${D}$`),
+      h((r) => this.updateDataset(r, false)),
+    );
+    add(
+      "DELETE",
+      new RegExp(`^${D}$`),
+      h((r) => this.deleteDataset(r)),
+    );
+    add(
+      "POST",
+      new RegExp(`^${D}/tables$`),
+      h((r) => this.insertTable(r)),
+    );
+    add(
+      "GET",
+      new RegExp(`^${D}/tables$`),
+      h((r) => this.listTables(r)),
+    );
+    add(
+      "GET",
+      new RegExp(`^${T}$`),
+      h((r) => ({ json: this.tableJson(this.table(r, "bigquery.tables.get")) })),
+    );
+    add(
+      "PATCH",
+      new RegExp(`^${T}$`),
+      h((r) => this.updateTable(r, true)),
+    );
+    add(
+      "PUT",
+      new RegExp(`^${T}$`),
+      h((r) => this.updateTable(r, false)),
+    );
+    add(
+      "DELETE",
+      new RegExp(`^${T}$`),
+      h((r) => this.deleteTable(r)),
+    );
+    add(
+      "POST",
+      new RegExp(`^${P}/queries$`),
+      h((r) => this.query(r)),
+    );
+    add(
+      "GET",
+      new RegExp(`^${P}/queries/([^/]+)$`),
+      h((r) => this.queryResults(r)),
+    );
+    add(
+      "POST",
+      new RegExp(`^${P}/jobs$`),
+      h((r) => this.insertJob(r)),
+    );
+    add(
+      "GET",
+      new RegExp(`^${P}/jobs/([^/]+)$`),
+      h((r) => ({ json: this.jobJson(this.job(r)) })),
+    );
   }
 
   async stop(): Promise<void> {
@@ -198,7 +258,10 @@ export class BigQueryApi {
     const [project, dsId, id] = r.params;
     const ds = this.datasets.get(`${project}:${dsId}`);
     const denied = () =>
-      new ApiError(403, `Access Denied: Table ${project}:${dsId}.${id}: Permission ${permission} denied on table ${project}:${dsId}.${id} (or it may not exist).`);
+      new ApiError(
+        403,
+        `Access Denied: Table ${project}:${dsId}.${id}: Permission ${permission} denied on table ${project}:${dsId}.${id} (or it may not exist).`,
+      );
     if (!ds) {
       if (!this.emu.allowed(r.principal, permission, { project })) throw denied();
       throw new ApiError(404, `Not found: Dataset ${project}:${dsId}`);
@@ -221,8 +284,14 @@ export class BigQueryApi {
   private validateAccess(project: string, list: unknown): AccessEntry[] {
     if (!Array.isArray(list)) throw new ApiError(400, "Invalid value for access: must be a list of access entries.");
     return list.map((raw: any) => {
-      const keys = ["userByEmail", "groupByEmail", "domain", "specialGroup", "iamMember", "view", "routine", "dataset"].filter((k) => raw?.[k] !== undefined && raw?.[k] !== null);
-      if (keys.length !== 1) throw new ApiError(400, `Invalid access entry ${JSON.stringify(raw)}: exactly one of userByEmail, groupByEmail, domain, specialGroup, iamMember, view, routine or dataset must be set.`);
+      const keys = ["userByEmail", "groupByEmail", "domain", "specialGroup", "iamMember", "view", "routine", "dataset"].filter(
+        (k) => raw?.[k] !== undefined && raw?.[k] !== null,
+      );
+      if (keys.length !== 1)
+        throw new ApiError(
+          400,
+          `Invalid access entry ${JSON.stringify(raw)}: exactly one of userByEmail, groupByEmail, domain, specialGroup, iamMember, view, routine or dataset must be set.`,
+        );
       const e: AccessEntry = { [keys[0]]: raw[keys[0]] };
       if (["view", "routine", "dataset"].includes(keys[0])) return e;
       const role = String(raw.role ?? "");
@@ -239,7 +308,8 @@ export class BigQueryApi {
       const email = e.userByEmail ?? (e.iamMember?.startsWith("serviceAccount:") ? e.iamMember.slice("serviceAccount:".length) : undefined);
       if (email && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email)) {
         const sa = this.emu.iam.findByEmail(email);
-        if (!sa || sa.deleted || !this.emu.visible(sa)) throw new ApiError(400, `IAM setPolicy failed for Dataset ${project}: Service account ${email} does not exist.`);
+        if (!sa || sa.deleted || !this.emu.visible(sa))
+          throw new ApiError(400, `IAM setPolicy failed for Dataset ${project}: Service account ${email} does not exist.`);
       }
       if (e.iamMember && !/^(user|serviceAccount|group|domain):.+/.test(e.iamMember) && !/^principal(Set)?:\/\//.test(e.iamMember)) {
         throw new ApiError(400, `Invalid value for iamMember: ${e.iamMember}`);
@@ -261,7 +331,8 @@ export class BigQueryApi {
     for (const k of ["defaultTableExpirationMs", "defaultPartitionExpirationMs"]) {
       if (f[k] !== undefined) {
         if (!/^\d+$/.test(String(f[k]))) throw new ApiError(400, `Invalid value for ${k}: ${f[k]}`);
-        if (k === "defaultTableExpirationMs" && Number(f[k]) < 3_600_000) throw new ApiError(400, "The default table expiration must be at least one hour (3600000 ms).");
+        if (k === "defaultTableExpirationMs" && Number(f[k]) < 3_600_000)
+          throw new ApiError(400, "The default table expiration must be at least one hour (3600000 ms).");
         f[k] = String(f[k]);
       }
     }
@@ -383,7 +454,10 @@ export class BigQueryApi {
       fields: fields.map((f: any) => {
         const name = String(f?.name ?? "");
         if (!/^[A-Za-z_][A-Za-z0-9_]{0,299}$/.test(name)) {
-          throw new ApiError(400, `Invalid field name "${name}". Fields must contain only letters, numbers, and underscores, start with a letter or underscore, and be at most 300 characters long.`);
+          throw new ApiError(
+            400,
+            `Invalid field name "${name}". Fields must contain only letters, numbers, and underscores, start with a letter or underscore, and be at most 300 characters long.`,
+          );
         }
         if (seen.has(name.toLowerCase())) throw new ApiError(400, `Field ${name} already exists in schema`);
         seen.add(name.toLowerCase());
@@ -419,7 +493,10 @@ export class BigQueryApi {
       throw new ApiError(400, `Invalid value for maxBadRecords: ${cfg.maxBadRecords}`);
     }
     if (cfg.connectionId !== undefined && !/^(projects\/[^/]+\/locations\/[^/]+\/connections\/[^/]+|[^./]+\.[^./]+\.[^./]+)$/.test(String(cfg.connectionId))) {
-      throw new ApiError(400, `Invalid connection id: ${cfg.connectionId}. Use projects/{project}/locations/{location}/connections/{connection} or {project}.{location}.{connection}.`);
+      throw new ApiError(
+        400,
+        `Invalid connection id: ${cfg.connectionId}. Use projects/{project}/locations/{location}/connections/{connection} or {project}.{location}.{connection}.`,
+      );
     }
     const out: Record<string, any> = { ...cfg, sourceFormat: "NEWLINE_DELIMITED_JSON", sourceUris: uris.map(String) };
     delete out.schema;
@@ -438,11 +515,23 @@ export class BigQueryApi {
     const id = String(body.tableReference?.tableId ?? "");
     if (!id) throw new ApiError(400, "Required parameter is missing: tableReference.tableId", { reason: "required" });
     if (!/^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd}\p{Zs}]{1,1024}$/u.test(id)) {
-      throw new ApiError(400, `Invalid table ID "${id}". Table IDs must be alphanumeric (plus underscores) and must be at most 1024 characters long. Also, Table decorators cannot be used.`);
+      throw new ApiError(
+        400,
+        `Invalid table ID "${id}". Table IDs must be alphanumeric (plus underscores) and must be at most 1024 characters long. Also, Table decorators cannot be used.`,
+      );
     }
     if (ds.tables.has(id)) throw new ApiError(409, `Already Exists: Table ${ds.project}:${ds.id}.${id}`, { reason: "duplicate" });
     const t = now();
-    const table: TableState = { project: ds.project, dataset: ds.id, id, type: "TABLE", fields: this.tableFields(body), etag: newEtag(), creationTime: t, lastModifiedTime: t };
+    const table: TableState = {
+      project: ds.project,
+      dataset: ds.id,
+      id,
+      type: "TABLE",
+      fields: this.tableFields(body),
+      etag: newEtag(),
+      creationTime: t,
+      lastModifiedTime: t,
+    };
     if (body.view && (body.externalDataConfiguration || body.schema)) throw new ApiError(400, "A view cannot have a schema or an external data configuration.");
     if (body.view) {
       table.type = "VIEW";
@@ -463,7 +552,9 @@ export class BigQueryApi {
   private async createEngineTable(t: TableState): Promise<void> {
     await this.engine.must("POST", `/projects/${t.project}/datasets/${t.dataset}/tables`, {
       tableReference: { projectId: t.project, datasetId: t.dataset, tableId: t.id },
-      schema: { fields: (t.schema?.fields ?? []).map((f) => ({ name: f.name, type: engineType(f.type), mode: f.mode === "REPEATED" ? "REPEATED" : "NULLABLE" })) },
+      schema: {
+        fields: (t.schema?.fields ?? []).map((f) => ({ name: f.name, type: engineType(f.type), mode: f.mode === "REPEATED" ? "REPEATED" : "NULLABLE" })),
+      },
     });
     t.loadedKey = undefined;
   }
@@ -493,7 +584,14 @@ export class BigQueryApi {
     const scan = scanSql(query);
     if (!scan.selectOnly) throw new ApiError(400, "A view's query must be a single SELECT statement.");
     const refs = this.resolveRefs(scan, t.project, undefined, (e) => new ApiError(400, e.message));
-    for (const x of refs) this.reach(x.ref, undefined, new Set([ref(t)]), () => undefined, (e) => new ApiError(400, e.message));
+    for (const x of refs)
+      this.reach(
+        x.ref,
+        undefined,
+        new Set([ref(t)]),
+        () => undefined,
+        (e) => new ApiError(400, e.message),
+      );
     const sql = rewrite(query, refs);
     const dry = await this.engine.call("POST", `/projects/${t.project}/queries`, { query: sql, useLegacySql: false, dryRun: true });
     const err = engineError(dry);
@@ -554,11 +652,13 @@ export class BigQueryApi {
     const t = this.table(r, "bigquery.tables.update");
     this.ifMatch(r, t.etag);
     const body = r.json<Record<string, any>>();
-    if (body.tableReference?.tableId && body.tableReference.tableId !== t.id) throw new ApiError(400, `The table ID ${body.tableReference.tableId} in the body does not match ${t.id}.`);
+    if (body.tableReference?.tableId && body.tableReference.tableId !== t.id)
+      throw new ApiError(400, `The table ID ${body.tableReference.tableId} in the body does not match ${t.id}.`);
     if (body.type !== undefined && body.type !== t.type) throw new ApiError(400, `Cannot change the type of table ${ref(t)} from ${t.type} to ${body.type}.`);
     if (t.type !== "VIEW" && body.view) throw new ApiError(400, `Cannot change table ${ref(t)} into a view.`);
     if (t.type !== "EXTERNAL" && body.externalDataConfiguration) throw new ApiError(400, `Cannot add an external data configuration to ${t.type} ${ref(t)}.`);
-    if (t.type === "TABLE" && body.schema) throw new ApiError(501, "The emulator's BigQuery subset supports create, get and delete of plain tables; their schema cannot be changed.");
+    if (t.type === "TABLE" && body.schema)
+      throw new ApiError(501, "The emulator's BigQuery subset supports create, get and delete of plain tables; their schema cannot be changed.");
     if (t.type === "VIEW" && body.schema) throw new ApiError(400, "A view's schema follows its query and cannot be set.");
     const given = this.tableFields(body);
     if (t.type === "EXTERNAL") {
@@ -613,8 +713,10 @@ export class BigQueryApi {
       let t: TableRef;
       if (p.length === 3) t = { project: p[0], dataset: p[1], table: p[2] };
       else if (p.length === 2) t = { project, dataset: p[0], table: p[1] };
-      else if (p.length === 1 && defaultDataset?.datasetId) t = { project: defaultDataset.projectId ?? project, dataset: defaultDataset.datasetId, table: p[0] };
-      else if (p.length === 1) throw fail(new ApiError(400, `Table name "${p[0]}" missing dataset while no default dataset is set in the request.`, { reason: "invalid" }));
+      else if (p.length === 1 && defaultDataset?.datasetId)
+        t = { project: defaultDataset.projectId ?? project, dataset: defaultDataset.datasetId, table: p[0] };
+      else if (p.length === 1)
+        throw fail(new ApiError(400, `Table name "${p[0]}" missing dataset while no default dataset is set in the request.`, { reason: "invalid" }));
       else throw fail(new ApiError(400, `Invalid table name: ${p.join(".")}`, { reason: "invalid" }));
       out.push({ start: x.start, end: x.end, ref: t });
     }
@@ -638,15 +740,18 @@ export class BigQueryApi {
     const ds = this.datasets.get(`${t.project}:${t.dataset}`);
     if (checkRead !== undefined) {
       const allowed = ds ? this.can(checkRead, "bigquery.tables.getData", ds) : this.emu.allowed(checkRead, "bigquery.tables.getData", { project: t.project });
-      if (!allowed) throw new ApiError(403, `Access Denied: Table ${ref(t)}: User does not have permission to query table ${ref(t)}, or perhaps it does not exist.`);
+      if (!allowed)
+        throw new ApiError(403, `Access Denied: Table ${ref(t)}: User does not have permission to query table ${ref(t)}, or perhaps it does not exist.`);
     }
     const where = location ?? ds?.fields.location ?? "US";
-    if (!ds || (location && normaliseLocation(location) !== ds.fields.location)) throw fail(new ApiError(404, `Not found: Dataset ${t.project}:${t.dataset} was not found in location ${where}`));
+    if (!ds || (location && normaliseLocation(location) !== ds.fields.location))
+      throw fail(new ApiError(404, `Not found: Dataset ${t.project}:${t.dataset} was not found in location ${where}`));
     const table = ds.tables.get(t.table);
     if (!table) throw fail(new ApiError(404, `Not found: Table ${ref(t)} was not found in location ${where}`));
     visit(table);
     if (table.type !== "VIEW") return;
-    if (table.view?.useLegacySql !== false) throw fail(new ApiError(400, "Cannot reference a legacy SQL view in a standard SQL query.", { reason: "invalidQuery" }));
+    if (table.view?.useLegacySql !== false)
+      throw fail(new ApiError(400, "Cannot reference a legacy SQL view in a standard SQL query.", { reason: "invalidQuery" }));
     if (path.has(ref(t)) || path.size > 16) throw fail(new ApiError(400, `View ${ref(t)} references itself.`, { reason: "invalidQuery" }));
     const scan = scanSql(table.view.query);
     const inner = this.resolveRefs(scan, table.project, undefined, fail);
@@ -698,7 +803,8 @@ export class BigQueryApi {
     const q = cfg.query;
     if (!q || !String(q.query ?? "").trim()) throw new ApiError(400, "Required parameter is missing: configuration.query.query", { reason: "required" });
     const id = String(body.jobReference?.jobId ?? newJobId());
-    if (!/^[A-Za-z0-9_-]{1,1024}$/.test(id)) throw new ApiError(400, `Invalid job ID "${id}". Job IDs must be alphanumeric (plus underscores and dashes) and must be at most 1024 characters long.`);
+    if (!/^[A-Za-z0-9_-]{1,1024}$/.test(id))
+      throw new ApiError(400, `Invalid job ID "${id}". Job IDs must be alphanumeric (plus underscores and dashes) and must be at most 1024 characters long.`);
     const location = body.jobReference?.location ? String(body.jobReference.location) : undefined;
     const existing = this.jobs.get(`${project}:${id}`);
     if (existing) throw new ApiError(409, `Already Exists: Job ${project}:${existing.location}.${id}`, { reason: "duplicate" });
@@ -725,7 +831,8 @@ export class BigQueryApi {
       }
     }
     const location = r.query.get("location");
-    if (!job || (location && normaliseLocation(location) !== normaliseLocation(job.location))) throw new ApiError(404, `Not found: Job ${project}:${location ? `${location}.` : ""}${jobId}`);
+    if (!job || (location && normaliseLocation(location) !== normaliseLocation(job.location)))
+      throw new ApiError(404, `Not found: Job ${project}:${location ? `${location}.` : ""}${jobId}`);
     return job;
   }
 
@@ -746,7 +853,13 @@ export class BigQueryApi {
         startTime: t,
         ...(running || dryRun ? {} : { endTime: t }),
         totalBytesProcessed: "0",
-        query: { totalBytesProcessed: "0", totalBytesBilled: "0", cacheHit: false, statementType: "SELECT", ...(job.error ? {} : { schema: { fields: job.fields } }) },
+        query: {
+          totalBytesProcessed: "0",
+          totalBytesBilled: "0",
+          cacheHit: false,
+          statementType: "SELECT",
+          ...(job.error ? {} : { schema: { fields: job.fields } }),
+        },
       },
       status: { state: running ? "RUNNING" : "DONE", ...(errors ? { errorResult: errors[0], errors } : {}) },
     };
@@ -797,7 +910,10 @@ export class BigQueryApi {
     const rows: any[] = [...(res.json.rows ?? [])];
     let pageToken: string | undefined = res.json.pageToken;
     while (pageToken && res.json.jobReference?.jobId) {
-      const more = await this.engine.must("GET", `/projects/${project}/queries/${res.json.jobReference.jobId}?pageToken=${encodeURIComponent(pageToken)}&maxResults=100000000`);
+      const more = await this.engine.must(
+        "GET",
+        `/projects/${project}/queries/${res.json.jobReference.jobId}?pageToken=${encodeURIComponent(pageToken)}&maxResults=100000000`,
+      );
       rows.push(...(more.rows ?? []));
       pageToken = more.pageToken;
     }
@@ -831,7 +947,9 @@ export class BigQueryApi {
   private resultsJson(job: Job, kind: string, o: { maxResults?: unknown; start?: number; useInt64Timestamp: boolean; dryRun?: boolean }): unknown {
     const start = o.start ?? 0;
     const max = o.maxResults !== undefined && o.maxResults !== null && Number(o.maxResults) >= 0 ? Number(o.maxResults) : Infinity;
-    const page = job.rows.slice(start, start + max).map((row) => ({ f: row.f.map((c: any, i: number) => ({ v: publicValue(c?.v, job.fields[i], o.useInt64Timestamp) })) }));
+    const page = job.rows
+      .slice(start, start + max)
+      .map((row) => ({ f: row.f.map((c: any, i: number) => ({ v: publicValue(c?.v, job.fields[i], o.useInt64Timestamp) })) }));
     return {
       kind,
       schema: { fields: job.fields },
@@ -876,7 +994,9 @@ export class BigQueryApi {
           `Access Denied: BigQuery BigQuery: Permission denied while globbing file pattern. ${principal} does not have storage.objects.list access to the Google Cloud Storage bucket. Permission 'storage.objects.list' denied on resource (or it may not exist).`,
         );
       }
-      const matched = b.objects.filter((o) => o.live && (star < 0 ? o.name === pattern : o.name.startsWith(pattern.slice(0, star)) && o.name.endsWith(pattern.slice(star + 1))));
+      const matched = b.objects.filter(
+        (o) => o.live && (star < 0 ? o.name === pattern : o.name.startsWith(pattern.slice(0, star)) && o.name.endsWith(pattern.slice(star + 1))),
+      );
       if (!matched.every((o) => this.emu.allowed(principal, "storage.objects.get", { project: b.project, bucket: b.name, object: o.name }))) {
         throw new ApiError(
           403,
@@ -902,13 +1022,28 @@ export class BigQueryApi {
       const b = this.emu.storage.buckets.get(bucket)!;
       const star = pattern.indexOf("*");
       const matches = b.objects
-        .filter((o) => o.live && (star < 0 ? o.name === pattern : o.name.length >= pattern.length - 1 && o.name.startsWith(pattern.slice(0, star)) && o.name.endsWith(pattern.slice(star + 1))))
+        .filter(
+          (o) =>
+            o.live &&
+            (star < 0
+              ? o.name === pattern
+              : o.name.length >= pattern.length - 1 && o.name.startsWith(pattern.slice(0, star)) && o.name.endsWith(pattern.slice(star + 1))),
+        )
         .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
       if (matches.length === 0) {
-        throw new ApiError(404, `Error while reading table: ${name}, error message: Failed to expand table ${t.id} with file pattern ${uri}: matched no files. File: ${uri}`, { reason: "notFound" });
+        throw new ApiError(
+          404,
+          `Error while reading table: ${name}, error message: Failed to expand table ${t.id} with file pattern ${uri}: matched no files. File: ${uri}`,
+          { reason: "notFound" },
+        );
       }
       for (const o of matches) {
-        files.push({ uri: `gs://${bucket}/${o.name}`, data: o.data, gzip: String(cfg.compression ?? "NONE").toUpperCase() === "GZIP" || o.contentEncoding === "gzip", generation: o.generation });
+        files.push({
+          uri: `gs://${bucket}/${o.name}`,
+          data: o.data,
+          gzip: String(cfg.compression ?? "NONE").toUpperCase() === "GZIP" || o.contentEncoding === "gzip",
+          generation: o.generation,
+        });
       }
     }
     const key = `${t.etag}|${files.map((f) => `${f.uri}#${f.generation}`).join(",")}`;
@@ -926,7 +1061,10 @@ export class BigQueryApi {
         try {
           data = zlib.gunzipSync(data);
         } catch (e) {
-          throw new ApiError(400, `Error while reading table: ${name}, error message: Failed to read the gzip-compressed file: ${(e as Error).message}. File: ${f.uri}`);
+          throw new ApiError(
+            400,
+            `Error while reading table: ${name}, error message: Failed to read the gzip-compressed file: ${(e as Error).message}. File: ${f.uri}`,
+          );
         }
       }
       for (const line of ndjsonLines(data)) {
@@ -936,7 +1074,9 @@ export class BigQueryApi {
         } catch (e) {
           if (!(e instanceof LineError)) throw e;
           bad++;
-          lineErrors.push(`Error while reading table: ${name}, error message: JSON parsing error in row starting at position ${line.position}: ${e.message} File: ${f.uri}`);
+          lineErrors.push(
+            `Error while reading table: ${name}, error message: JSON parsing error in row starting at position ${line.position}: ${e.message} File: ${f.uri}`,
+          );
           if (bad > maxBad) {
             const summary = `Error while reading table: ${name}, error message: JSON table encountered too many errors, giving up. Rows: ${read}; errors: ${bad}. Please look into the errors[] collection for more details. File: ${f.uri}`;
             throw new ApiError(400, summary, {
@@ -1047,7 +1187,8 @@ export function scanSql(sql: string): SqlScan {
   const selectOnly = (kw(first, "SELECT", "WITH") || (first?.t === "p" && first.v === "(")) && (semi < 0 || semi === toks.length - 1);
   const ctes = new Set<string>();
   toks.forEach((x, i) => {
-    if (x.t === "id" && kw(toks[i + 1], "AS") && toks[i + 2]?.v === "(" && (kw(toks[i - 1], "WITH", "RECURSIVE") || toks[i - 1]?.v === ",")) ctes.add(x.v.toLowerCase());
+    if (x.t === "id" && kw(toks[i + 1], "AS") && toks[i + 2]?.v === "(" && (kw(toks[i - 1], "WITH", "RECURSIVE") || toks[i - 1]?.v === ","))
+      ctes.add(x.v.toLowerCase());
   });
   const refs: SqlScan["refs"] = [];
   const names = new Set<string>();
@@ -1070,7 +1211,8 @@ export function scanSql(sql: string): SqlScan {
     refs.push({ start: x.s, end: toks[k].e, parts });
     names.add(parts[parts.length - 1].toLowerCase());
     const alias = kw(toks[k + 1], "AS") ? toks[k + 2] : toks[k + 1];
-    if (alias?.t === "id" && !CLAUSE_END.has(alias.v.toUpperCase()) && !kw(alias, "JOIN", "LEFT", "RIGHT", "INNER", "FULL", "CROSS", "FOR", "TABLESAMPLE")) names.add(alias.v.toLowerCase());
+    if (alias?.t === "id" && !CLAUSE_END.has(alias.v.toUpperCase()) && !kw(alias, "JOIN", "LEFT", "RIGHT", "INNER", "FULL", "CROSS", "FOR", "TABLESAMPLE"))
+      names.add(alias.v.toLowerCase());
   };
   toks.forEach((x, i) => {
     const top = stack[stack.length - 1];
@@ -1134,8 +1276,8 @@ function javaDouble(x: number): string {
     const s = String(x);
     return s.includes(".") ? s : `${s}.0`;
   }
-  let [m, e] = x.toExponential().split("e");
-  if (!m.includes(".")) m += ".0";
+  const [mantissa, e] = x.toExponential().split("e");
+  const m = mantissa.includes(".") ? mantissa : `${mantissa}.0`;
   return `${m}E${e.replace(/^\+/, "")}`;
 }
 

@@ -16,7 +16,10 @@ export interface RequestAttributes {
   listPrefix?: string;
 }
 
-type Node = { op: "or" | "and"; a: Node; b: Node } | { op: "not"; a: Node } | { op: "test"; subject: "name" | "type" | "listPrefix"; fn: "startsWith" | "eq"; value: string };
+type Node =
+  | { op: "or" | "and"; a: Node; b: Node }
+  | { op: "not"; a: Node }
+  | { op: "test"; subject: "name" | "type" | "listPrefix"; fn: "startsWith" | "eq"; value: string };
 
 const TOKEN = /\s*(\|\||&&|!|\(|\)|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[A-Za-z_][A-Za-z0-9_.]*|\.[A-Za-z_][A-Za-z0-9_]*|,|==)/y;
 
@@ -76,7 +79,8 @@ export function parseCondition(expression: string): Node {
       take(",");
       const fallback = literal(take());
       take(")");
-      if (attribute !== "storage.googleapis.com/objectListPrefix" || fallback !== "") throw new Error(`api.getAttribute("${attribute}", "${fallback}") is not one the emulator knows`);
+      if (attribute !== "storage.googleapis.com/objectListPrefix" || fallback !== "")
+        throw new Error(`api.getAttribute("${attribute}", "${fallback}") is not one the emulator knows`);
       const method = take();
       if (method !== ".startsWith") throw new Error(`expected .startsWith after api.getAttribute, found ${method}`);
       take("(");
@@ -135,7 +139,7 @@ export function conditionHolds(condition: unknown, attrs: RequestAttributes): bo
       case "not":
         return !eval_(n.a);
       case "test": {
-        const v = n.subject === "name" ? attrs.resourceName : n.subject === "type" ? attrs.resourceType : attrs.listPrefix ?? "";
+        const v = n.subject === "name" ? attrs.resourceName : n.subject === "type" ? attrs.resourceType : (attrs.listPrefix ?? "");
         return n.fn === "eq" ? v === n.value : v.startsWith(n.value);
       }
     }

@@ -54,7 +54,10 @@ test("a bad assertion is refused at /token", async () => {
 
 test("an issued key gets a token and may write only after the bucket grant exists (403, then 200)", async () => {
   const p = emu.project;
-  await admin.storage.buckets.insert({ project: p, requestBody: { name: "audit-grant-test", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
+  await admin.storage.buckets.insert({
+    project: p,
+    requestBody: { name: "audit-grant-test", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } },
+  });
   const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "cdc-writer" } })).data;
   const key = (await admin.iam.projects.serviceAccounts.keys.create({ name: sa.name!, requestBody: {} })).data;
   const keyJson = Buffer.from(key.privateKeyData!, "base64").toString("utf8");
@@ -62,11 +65,17 @@ test("an issued key gets a token and may write only after the bucket grant exist
 
   const writer = await gcpClients({ credentials: keyJson, endpoint: emu.endpoint });
   const write = () =>
-    writer.storage.objects.insert({ bucket: "audit-grant-test", name: "probe.ndjson", media: { mimeType: "application/x-ndjson", body: '{"a":1}\n' } }, writer.uploadOptions);
+    writer.storage.objects.insert(
+      { bucket: "audit-grant-test", name: "probe.ndjson", media: { mimeType: "application/x-ndjson", body: '{"a":1}\n' } },
+      writer.uploadOptions,
+    );
   expect(await errStatus(write())).toBe(403);
   expect(emu.calls.some((c) => c.path === "/token" && c.status === 200)).toBe(true);
 
-  await admin.iam.projects.roles.create({ parent: `projects/${p}`, requestBody: { roleId: "cdcWriter", role: { title: "CDC writer", includedPermissions: ["storage.objects.create"] } } });
+  await admin.iam.projects.roles.create({
+    parent: `projects/${p}`,
+    requestBody: { roleId: "cdcWriter", role: { title: "CDC writer", includedPermissions: ["storage.objects.create"] } },
+  });
   const policy = (await admin.storage.buckets.getIamPolicy({ bucket: "audit-grant-test" })).data;
   policy.bindings = [...(policy.bindings ?? []), { role: `projects/${p}/roles/cdcWriter`, members: [`serviceAccount:${sa.email}`] }];
   await admin.storage.buckets.setIamPolicy({ bucket: "audit-grant-test", requestBody: policy });
@@ -138,7 +147,10 @@ test("custom roles are soft-deleted: the id cannot be re-created, undelete resto
   const parent = `projects/${emu.project}`;
   await admin.iam.projects.roles.create({ parent, requestBody: { roleId: "softDel", role: { title: "t", includedPermissions: ["storage.objects.create"] } } });
   await admin.iam.projects.roles.delete({ name: `${parent}/roles/softDel` });
-  const again = admin.iam.projects.roles.create({ parent, requestBody: { roleId: "softDel", role: { title: "t", includedPermissions: ["storage.objects.create"] } } });
+  const again = admin.iam.projects.roles.create({
+    parent,
+    requestBody: { roleId: "softDel", role: { title: "t", includedPermissions: ["storage.objects.create"] } },
+  });
   await expect(again).rejects.toThrow(/marked for deletion/);
   expect((await admin.iam.projects.roles.get({ name: `${parent}/roles/softDel` })).data.deleted).toBe(true);
   await admin.iam.projects.roles.undelete({ name: `${parent}/roles/softDel`, requestBody: {} });
@@ -173,7 +185,9 @@ test("injected 503s with Retry-After are retried by withRetry, and the call log 
 test("a project exists only when declared: the owner key gets 403 in an unknown one; in one it owns it works and other accounts get 403", async () => {
   const other = "another-project";
   expect(await errStatus(admin.storage.buckets.insert({ project: "nobody-declared-this", requestBody: { name: "audit-undeclared" } }))).toBe(403);
-  expect(await errStatus(admin.iam.projects.serviceAccounts.create({ name: "projects/nobody-declared-this", requestBody: { accountId: "nope-writer" } }))).toBe(403);
+  expect(await errStatus(admin.iam.projects.serviceAccounts.create({ name: "projects/nobody-declared-this", requestBody: { accountId: "nope-writer" } }))).toBe(
+    403,
+  );
   emu.addProject(other);
   const created = await admin.storage.buckets.insert({ project: other, requestBody: { name: "audit-other-project" } });
   expect(created.data.name).toBe("audit-other-project");
@@ -192,11 +206,17 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
   const put = async (name: string, data: Buffer, meta: Record<string, unknown> = {}) => {
     const boundary = "b0undary";
     const body = Buffer.concat([
-      Buffer.from(`--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name, ...meta })}\r\n--${boundary}\r\ncontent-type: text/plain\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name, ...meta })}\r\n--${boundary}\r\ncontent-type: text/plain\r\n\r\n`,
+      ),
       data,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
-    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": `multipart/related; boundary=${boundary}` }, body });
+    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, {
+      method: "POST",
+      headers: { ...auth, "content-type": `multipart/related; boundary=${boundary}` },
+      body,
+    });
     expect(res.status).toBe(200);
   };
   const big = Buffer.from(Array.from({ length: 3000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(""));
@@ -226,7 +246,9 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
   });
 
   test("list with a delimiter rolls names up into prefixes; fields= trims the response", async () => {
-    const res = (await (await fetch(`${base()}/storage/v1/b/${bucket}/o?prefix=cf%2F&delimiter=%2F&fields=items(name),prefixes`, { headers: auth })).json()) as any;
+    const res = (await (
+      await fetch(`${base()}/storage/v1/b/${bucket}/o?prefix=cf%2F&delimiter=%2F&fields=items(name),prefixes`, { headers: auth })
+    ).json()) as any;
     expect(res).toEqual({ items: [{ name: "cf/top.ndjson" }, { name: "cf/z.txt.gz" }], prefixes: ["cf/2026-11-28/", "cf/2026-11-29/"] });
     expect(await (await fetch(`${base()}/storage/v1/b/${bucket}/managedFolders`, { headers: auth })).json()).toEqual({ kind: "storage#managedFolders" });
   });
@@ -252,13 +274,21 @@ describe("the Storage paths and headers Google's Go and Python clients use (conf
   test("a multipart body with bare LF line breaks, as gsutil's and gcloud's Python email generator writes it, is stored", async () => {
     const body = `--==b==\ncontent-type: application/json\n\n{"name": "lf.txt"}\n--==b==\ncontent-type: text/plain\n\nline one\nline two\n\n--==b==--\n`;
     // apitools quotes the boundary with ' (Python's %r).
-    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, { method: "POST", headers: { ...auth, "content-type": "multipart/related; boundary='==b=='" }, body });
+    const res = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=multipart`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "multipart/related; boundary='==b=='" },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(await (await fetch(`${base()}/${bucket}/lf.txt`, { headers: auth })).text()).toBe("line one\nline two\n");
   });
 
   test("a resumable chunk sent with X-GUploader-No-308 is answered 200 + X-Http-Status-Code-Override: 308", async () => {
-    const init = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=resumable`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: "resumable.bin" }) });
+    const init = await fetch(`${base()}/upload/storage/v1/b/${bucket}/o?uploadType=resumable`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ name: "resumable.bin" }),
+    });
     const session = init.headers.get("location")!;
     const first = await fetch(session, { method: "PUT", headers: { ...auth, "content-range": "bytes 0-4/*", "x-guploader-no-308": "yes" }, body: "01234" });
     expect([first.status, first.headers.get("x-http-status-code-override"), first.headers.get("range")]).toEqual([200, "308", "bytes=0-4"]);

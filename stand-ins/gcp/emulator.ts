@@ -182,7 +182,7 @@ export class GcpEmulator implements EmulatorHost {
     const attrs = {
       resourceName: scope.object !== undefined ? `projects/_/buckets/${bucket?.name}/objects/${scope.object}` : `projects/_/buckets/${bucket?.name}`,
       resourceType: scope.object !== undefined ? ("storage.googleapis.com/Object" as const) : ("storage.googleapis.com/Bucket" as const),
-      listPrefix: permission === "storage.objects.list" ? scope.listPrefix ?? "" : undefined,
+      listPrefix: permission === "storage.objects.list" ? (scope.listPrefix ?? "") : undefined,
     };
     return bucket ? policyGrants(this, bucket.policy, principal, permission, attrs) : false;
   }
@@ -288,7 +288,11 @@ export class GcpEmulator implements EmulatorHost {
     const method = (req.headers["x-http-method-override"] as string | undefined) ?? req.method ?? "GET";
     let api: Api = /^\/v1\/projects\/[^/]+\/(topics|subscriptions)(\/|$)/.test(pathname)
       ? "pubsub"
-      : pathname.startsWith("/v1/") || pathname === "/token" ? "iam" : pathname.startsWith("/bigquery/") ? "bigquery" : "storage";
+      : pathname.startsWith("/v1/") || pathname === "/token"
+        ? "iam"
+        : pathname.startsWith("/bigquery/")
+          ? "bigquery"
+          : "storage";
     let reply: Reply;
     let principal: string | null = null;
     try {
@@ -298,7 +302,8 @@ export class GcpEmulator implements EmulatorHost {
       api = match.api;
       const fault = this.takeFault(method, pathname);
       if (fault) {
-        const text = fault.status === 429 ? "Rate limit exceeded" : fault.status === 412 ? "Precondition Failed" : fault.status === 409 ? "Conflict" : "Backend Error";
+        const text =
+          fault.status === 429 ? "Rate limit exceeded" : fault.status === 412 ? "Precondition Failed" : fault.status === 409 ? "Conflict" : "Backend Error";
         throw new ApiError(fault.status, text, {
           headers: fault.retryAfterSeconds !== undefined ? { "retry-after": String(fault.retryAfterSeconds) } : {},
         });
@@ -367,9 +372,7 @@ export class GcpEmulator implements EmulatorHost {
   }
 
   private takeFault(method: string, pathname: string): Fault | undefined {
-    const f = this.knobs.faults.find(
-      (x) => x.times > 0 && (!x.method || x.method === method) && (!x.path || x.path.test(pathname)),
-    );
+    const f = this.knobs.faults.find((x) => x.times > 0 && (!x.method || x.method === method) && (!x.path || x.path.test(pathname)));
     if (f) f.times--;
     return f;
   }

@@ -87,7 +87,7 @@ export class ApiError extends Error {
     if (api === "pubsub") {
       return { error: { code: this.code, message: this.message, status, ...(this.opts.details ? { details: this.opts.details } : {}) } };
     }
-    const reason = this.opts.reason ?? (status === "ALREADY_EXISTS" ? "alreadyExists" : STORAGE_REASON[this.code] ?? "unknown");
+    const reason = this.opts.reason ?? (status === "ALREADY_EXISTS" ? "alreadyExists" : (STORAGE_REASON[this.code] ?? "unknown"));
     return {
       error: {
         code: this.code,

@@ -8,10 +8,8 @@ import type { CustomRole, EmulatorHost, Register, Reply, Request, ServiceAccount
 export type { CustomRole, ServiceAccount, ServiceAccountKey } from "./model";
 import { KNOWN_PERMISSIONS } from "./roles";
 
-
 const STAGES = ["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"];
 const DAY = 86_400_000;
-
 
 export class IamApi {
   /** All accounts ever created, deleted ones included (undelete needs them). */
@@ -91,9 +89,7 @@ export class IamApi {
   private visibleAccount(r: Request, permission: string, opts: { deleted?: boolean } = {}): ServiceAccount {
     const [project, ref] = r.params;
     this.emu.require("iam", r.principal, permission, { project: project === "-" ? this.emu.project : project }, `projects/${project}`);
-    const candidates = this.accounts.filter(
-      (a) => (a.email === ref || a.uniqueId === ref) && (project === "-" || a.project === project),
-    );
+    const candidates = this.accounts.filter((a) => (a.email === ref || a.uniqueId === ref) && (project === "-" || a.project === project));
     const a = opts.deleted ? candidates.find((c) => c.deleted) : candidates.find((c) => !c.deleted);
     if (!a || (!opts.deleted && !this.emu.visible(a))) {
       // With the `-` wildcard Google answers 403 instead of 404 (gcp-apis.md §2.1).
@@ -132,7 +128,10 @@ export class IamApi {
   private patchSa(r: Request): Reply {
     const a = this.visibleAccount(r, "iam.serviceAccounts.update");
     const body = r.json<{ serviceAccount?: { displayName?: string; description?: string }; updateMask?: string }>();
-    const mask = (body.updateMask ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const mask = (body.updateMask ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (mask.length === 0) throw invalid("updateMask is required.");
     for (const field of mask) {
       if (field === "displayName" || field === "display_name") a.displayName = body.serviceAccount?.displayName ?? "";
@@ -361,7 +360,11 @@ export class IamApi {
     const role = this.liveOrDeletedRole(r, "iam.roles.update");
     if (role.deleted) throw failedPrecondition(`You can't update a deleted role (projects/${role.project}/roles/${role.roleId}); undelete it first.`);
     const body = r.json<any>();
-    if (body.etag && body.etag !== role.etag) throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", { status: "ABORTED", reason: "aborted" });
+    if (body.etag && body.etag !== role.etag)
+      throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
+        status: "ABORTED",
+        reason: "aborted",
+      });
     this.checkRoleBody(body, false);
     const mask = (r.query.get("updateMask") ?? "title,description,includedPermissions,stage").split(",").map((s) => s.trim());
     for (const field of mask) {
@@ -408,11 +411,14 @@ export function selfSignedCertificate(cn: string, publicKey: crypto.KeyObject, p
   const tlv = (tag: number, ...content: Buffer[]): Buffer => {
     const body = Buffer.concat(content);
     const n = body.length;
-    const len = n < 0x80 ? Buffer.from([n]) : (() => {
-      const bytes: number[] = [];
-      for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff);
-      return Buffer.from([0x80 | bytes.length, ...bytes]);
-    })();
+    const len =
+      n < 0x80
+        ? Buffer.from([n])
+        : (() => {
+            const bytes: number[] = [];
+            for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff);
+            return Buffer.from([0x80 | bytes.length, ...bytes]);
+          })();
     return Buffer.concat([Buffer.from([tag]), len, body]);
   };
   const time = (d: Date) => {
@@ -435,5 +441,8 @@ export function selfSignedCertificate(cn: string, publicKey: crypto.KeyObject, p
   );
   const signature = crypto.sign("sha256", tbs, privateKey);
   const der = tlv(0x30, tbs, sha256WithRsa, tlv(0x03, Buffer.from([0]), signature));
-  return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${der
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n")}\n-----END CERTIFICATE-----\n`;
 }

@@ -9,7 +9,6 @@ export type { Binding, ResourcePolicy } from "./model";
 import { MEMBER_PATTERN } from "./roles";
 import { RequestAttributes, conditionHolds } from "./conditions";
 
-
 /** A fresh opaque etag for a policy that was just written. */
 export function newPolicyEtag(): string {
   return crypto.randomBytes(6).toString("base64");
@@ -21,7 +20,12 @@ export function newPolicyEtag(): string {
  */
 export function policyGrants(emu: EmulatorHost, policy: ResourcePolicy, principal: string, permission: string, attrs?: RequestAttributes): boolean {
   const member = `serviceAccount:${principal}`;
-  return policy.bindings.some((b) => b.members.includes(member) && emu.rolePermissions(b.role).includes(permission) && (!b.condition || (attrs !== undefined && conditionHolds(b.condition, attrs))));
+  return policy.bindings.some(
+    (b) =>
+      b.members.includes(member) &&
+      emu.rolePermissions(b.role).includes(permission) &&
+      (!b.condition || (attrs !== undefined && conditionHolds(b.condition, attrs))),
+  );
 }
 
 /**
@@ -65,6 +69,7 @@ function checkMember(emu: EmulatorHost, member: string): void {
       throw invalid(`Service account ${email} does not exist.`);
     }
     // Google-managed service agents exist without being created (the emulator knows Pub/Sub's).
-    if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email) && !emu.resourcemanager.isServiceAgent(email)) throw invalid(`Service account ${email} does not exist.`);
+    if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email) && !emu.resourcemanager.isServiceAgent(email))
+      throw invalid(`Service account ${email} does not exist.`);
   }
 }

@@ -89,7 +89,9 @@ describe("topics", () => {
     for (const bad of ["ab", "1abc", "goog-topic", "a!bc", "x".repeat(256), "-abc"]) {
       const res = await call(admin, "PUT", topicPath(bad), {});
       expect([bad, res.status, res.body.error.status]).toEqual([bad, 400, "INVALID_ARGUMENT"]);
-      expect(res.body.error.message).toBe(`Invalid resource name given (name=projects/${emu.project}/topics/${bad}). Refer to https://cloud.google.com/pubsub/docs/admin#resource_names for more information.`);
+      expect(res.body.error.message).toBe(
+        `Invalid resource name given (name=projects/${emu.project}/topics/${bad}). Refer to https://cloud.google.com/pubsub/docs/admin#resource_names for more information.`,
+      );
     }
     expect((await call(admin, "PUT", topicPath("abc"), {})).status).toBe(200);
     expect((await call(admin, "PUT", topicPath("x".repeat(255)), {})).status).toBe(200);
@@ -102,7 +104,10 @@ describe("topics", () => {
     expect(emu.pubsub.topics.has(topicName("bad-retention"))).toBe(false);
     await ok(admin, "PUT", topicPath("patched"), {});
     expect((await call(admin, "PATCH", topicPath("patched"), { topic: { labels: { a: "b" } } })).status).toBe(400);
-    expect(await ok(admin, "PATCH", topicPath("patched"), { topic: { labels: { a: "b" } }, updateMask: "labels" })).toEqual({ name: topicName("patched"), labels: { a: "b" } });
+    expect(await ok(admin, "PATCH", topicPath("patched"), { topic: { labels: { a: "b" } }, updateMask: "labels" })).toEqual({
+      name: topicName("patched"),
+      labels: { a: "b" },
+    });
   });
 
   test("calls without a token get 401 in Pub/Sub's error shape", async () => {
@@ -192,10 +197,16 @@ describe("subscriptions", () => {
     });
     expect(patched).toMatchObject({ ackDeadlineSeconds: 30, messageRetentionDuration: "3600s", labels: { a: "1" } });
     for (const mask of ["filter", "topic", "", "enableMessageOrdering"]) {
-      const res = await call(admin, "PATCH", subPath("subs-patch"), { subscription: { filter: "attributes:x", topic: topicName("subs-dlq") }, updateMask: mask });
+      const res = await call(admin, "PATCH", subPath("subs-patch"), {
+        subscription: { filter: "attributes:x", topic: topicName("subs-dlq") },
+        updateMask: mask,
+      });
       expect([mask, res.status]).toEqual([mask, 400]);
     }
-    const refused = await call(admin, "PATCH", subPath("subs-patch"), { subscription: { ackDeadlineSeconds: 60, messageRetentionDuration: "1s" }, updateMask: "ackDeadlineSeconds,messageRetentionDuration" });
+    const refused = await call(admin, "PATCH", subPath("subs-patch"), {
+      subscription: { ackDeadlineSeconds: 60, messageRetentionDuration: "1s" },
+      updateMask: "ackDeadlineSeconds,messageRetentionDuration",
+    });
     expect(refused.status).toBe(400);
     expect(await ok(admin, "GET", subPath("subs-patch"))).toMatchObject({ ackDeadlineSeconds: 30, messageRetentionDuration: "3600s" });
   });
@@ -254,7 +265,11 @@ describe("publish, pull, acknowledge", () => {
 
   test("maxMessages caps a pull; what is left comes in the next one", async () => {
     await ok(admin, "PUT", subPath("flow-cap"), { topic: topicName("flow") });
-    await publish(admin, "flow", [1, 2, 3, 4, 5].map((n) => ({ data: b64(`m${n}`) })));
+    await publish(
+      admin,
+      "flow",
+      [1, 2, 3, 4, 5].map((n) => ({ data: b64(`m${n}`) })),
+    );
     const first = (await pullNow(admin, "flow-cap", 2)).receivedMessages;
     const rest = (await pullNow(admin, "flow-cap", 10)).receivedMessages;
     expect([...first, ...rest].map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual(["m1", "m2", "m3", "m4", "m5"]);
@@ -267,14 +282,23 @@ describe("publish, pull, acknowledge", () => {
   });
 
   test("publish refuses no messages, an empty message, bad base64 and a missing topic", async () => {
-    expect((await publish(admin, "flow", [])).body.error.message).toBe("The value for message_count is too small. You passed 0 in the request, but the minimum value is 1.");
+    expect((await publish(admin, "flow", [])).body.error.message).toBe(
+      "The value for message_count is too small. You passed 0 in the request, but the minimum value is 1.",
+    );
     const empty = await publish(admin, "flow", [{ data: b64("fine") }, { data: "" }]);
-    expect([empty.status, empty.body.error.message]).toEqual([400, "One or more messages in the publish request is empty. Each message must contain either non-empty data, or at least one attribute."]);
+    expect([empty.status, empty.body.error.message]).toEqual([
+      400,
+      "One or more messages in the publish request is empty. Each message must contain either non-empty data, or at least one attribute.",
+    ]);
     expect((await publish(admin, "flow", [{ attributes: {} }])).status).toBe(400);
     expect((await publish(admin, "flow", [{ data: "not base64!" }])).status).toBe(400);
     expect((await publish(admin, "flow", [{ data: b64("x"), attributes: { n: 1 } }])).status).toBe(400);
     const before = emu.pubsub.published("flow").length;
-    expect((await publish(admin, "no-such-topic", [{ data: b64("x") }])).body.error).toEqual({ code: 404, message: "Resource not found (resource=no-such-topic).", status: "NOT_FOUND" });
+    expect((await publish(admin, "no-such-topic", [{ data: b64("x") }])).body.error).toEqual({
+      code: 404,
+      message: "Resource not found (resource=no-such-topic).",
+      status: "NOT_FOUND",
+    });
     // A refused request publishes nothing, not even its good messages.
     expect(emu.pubsub.published("flow").length).toBe(before);
   });
@@ -355,7 +379,10 @@ describe("at-least-once delivery", () => {
   /** Adds `member` to `role` on a topic's or subscription's policy. */
   async function bind(path: string, role: string, member: string): Promise<void> {
     const policy = await ok(admin, "GET", `${path}:getIamPolicy`);
-    const bindings = [...(policy.bindings ?? []).filter((b: any) => b.role !== role), { role, members: [...((policy.bindings ?? []).find((b: any) => b.role === role)?.members ?? []), member] }];
+    const bindings = [
+      ...(policy.bindings ?? []).filter((b: any) => b.role !== role),
+      { role, members: [...((policy.bindings ?? []).find((b: any) => b.role === role)?.members ?? []), member] },
+    ];
     await ok(admin, "POST", `${path}:setIamPolicy`, { policy: { bindings, etag: policy.etag } });
   }
   const agent = () => `serviceAccount:${pubsubServiceAgentOf(emu.project)}`;
@@ -363,7 +390,10 @@ describe("at-least-once delivery", () => {
   test("without the service agent's two grants nothing is forwarded: the message keeps coming back, past maxDeliveryAttempts", async () => {
     await ok(admin, "PUT", topicPath("ungranted-dlq"), {});
     await ok(admin, "PUT", subPath("ungranted-dlq-reader"), { topic: topicName("ungranted-dlq") });
-    await ok(admin, "PUT", subPath("dl-ungranted"), { topic: topicName("redeliver"), deadLetterPolicy: { deadLetterTopic: topicName("ungranted-dlq"), maxDeliveryAttempts: 5 } });
+    await ok(admin, "PUT", subPath("dl-ungranted"), {
+      topic: topicName("redeliver"),
+      deadLetterPolicy: { deadLetterTopic: topicName("ungranted-dlq"), maxDeliveryAttempts: 5 },
+    });
     const id = (await publish(admin, "redeliver", [{ data: b64("kept") }])).body.messageIds[0];
     const nackAll = async () => {
       const got = (await pullNow(admin, "dl-ungranted")).receivedMessages ?? [];
@@ -377,7 +407,9 @@ describe("at-least-once delivery", () => {
     expect(emu.pubsub.published("ungranted-dlq")).toHaveLength(0);
     await bind(subPath("dl-ungranted"), "roles/pubsub.subscriber", agent());
     expect(await pullNow(admin, "dl-ungranted")).toEqual({});
-    expect(((await pullNow(admin, "ungranted-dlq-reader")).receivedMessages ?? []).map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual(["kept"]);
+    expect(((await pullNow(admin, "ungranted-dlq-reader")).receivedMessages ?? []).map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual([
+      "kept",
+    ]);
   });
 
   test("with a dead-letter policy, deliveryAttempt counts up; after maxDeliveryAttempts the message goes to the dead-letter topic", async () => {
@@ -399,7 +431,11 @@ describe("at-least-once delivery", () => {
     const dead = emu.pubsub.published("redeliver-dlq");
     expect(dead).toHaveLength(1);
     expect(dead[0].data.toString()).toBe("poison");
-    expect(dead[0].attributes).toMatchObject({ table: "events", CloudPubSubDeadLetterSourceDeliveryCount: "5", CloudPubSubDeadLetterSourceSubscription: "dl-sub" });
+    expect(dead[0].attributes).toMatchObject({
+      table: "events",
+      CloudPubSubDeadLetterSourceDeliveryCount: "5",
+      CloudPubSubDeadLetterSourceSubscription: "dl-sub",
+    });
     const read = (await pullNow(admin, "dlq-reader")).receivedMessages;
     expect(read.map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual(["poison"]);
     // The other subscription of the topic (nack-sub) still has its own copy: dead-lettering is per subscription.
@@ -421,7 +457,12 @@ describe("at-least-once delivery", () => {
       emu.pubsub.advance(10_100);
     }
     expect(await pullNow(admin, "dl-expire")).toEqual({});
-    expect(emu.pubsub.published("redeliver-dlq").slice(before).map((m) => m.data.toString())).toEqual(["slow consumer"]);
+    expect(
+      emu.pubsub
+        .published("redeliver-dlq")
+        .slice(before)
+        .map((m) => m.data.toString()),
+    ).toEqual(["slow consumer"]);
   });
 });
 
@@ -447,7 +488,11 @@ describe("filters", () => {
       ["f", { kind: "audit", "dotted.key": "2" }],
       ["g", {}],
     ];
-    await publish(admin, "filtered", messages.map(([d, attributes]) => ({ data: b64(d), attributes })));
+    await publish(
+      admin,
+      "filtered",
+      messages.map(([d, attributes]) => ({ data: b64(d), attributes })),
+    );
     const got: Record<string, string[]> = {};
     for (const id of Object.keys(filters)) {
       const received = (await pullNow(admin, id, 20)).receivedMessages ?? [];
@@ -518,14 +563,20 @@ describe("permissions and IAM policies", () => {
     expect([stale.status, stale.body.error.status]).toEqual([409, "ABORTED"]);
     expect((await ok(admin, "GET", `${topicPath("perm-a")}:getIamPolicy`)).bindings).toEqual([binding]);
     // Roles of other services and unknown accounts are refused; so are deleted custom roles.
-    const badRole = await call(admin, "POST", `${topicPath("perm-a")}:setIamPolicy`, { policy: { bindings: [{ role: "roles/storage.admin", members: [`serviceAccount:${pub.email}`] }] } });
+    const badRole = await call(admin, "POST", `${topicPath("perm-a")}:setIamPolicy`, {
+      policy: { bindings: [{ role: "roles/storage.admin", members: [`serviceAccount:${pub.email}`] }] },
+    });
     expect([badRole.status, badRole.body.error.message]).toEqual([400, "Role roles/storage.admin is not supported for this resource."]);
-    const ghost = await call(admin, "POST", `${topicPath("perm-a")}:setIamPolicy`, { policy: { bindings: [{ role: "roles/pubsub.viewer", members: [`serviceAccount:ghost@${emu.project}.iam.gserviceaccount.com`] }] } });
+    const ghost = await call(admin, "POST", `${topicPath("perm-a")}:setIamPolicy`, {
+      policy: { bindings: [{ role: "roles/pubsub.viewer", members: [`serviceAccount:ghost@${emu.project}.iam.gserviceaccount.com`] }] },
+    });
     expect(ghost.status).toBe(400);
     expect((await call(admin, "GET", `${topicPath("no-such-topic")}:getIamPolicy`)).status).toBe(404);
     // Reading and writing the policy need their own permissions.
     expect((await call(pub.token, "GET", `${topicPath("perm-a")}:getIamPolicy`)).body.error.details[0].metadata.permission).toBe("pubsub.topics.getIamPolicy");
-    expect((await call(pub.token, "POST", `${topicPath("perm-a")}:setIamPolicy`, { policy: { bindings: [] } })).body.error.details[0].metadata.permission).toBe("pubsub.topics.setIamPolicy");
+    expect((await call(pub.token, "POST", `${topicPath("perm-a")}:setIamPolicy`, { policy: { bindings: [] } })).body.error.details[0].metadata.permission).toBe(
+      "pubsub.topics.setIamPolicy",
+    );
   });
 
   test("a topic-level roles/pubsub.publisher binding lets the account publish to that topic only, and nothing else", async () => {
@@ -541,8 +592,16 @@ describe("permissions and IAM policies", () => {
   });
 
   test("testIamPermissions answers exactly the held subset, needs no permission, and is empty for a missing resource", async () => {
-    const asked = ["pubsub.topics.publish", "pubsub.topics.get", "pubsub.topics.attachSubscription", "pubsub.topics.setIamPolicy", "pubsub.subscriptions.consume"];
-    expect(await ok(pub.token, "POST", `${topicPath("perm-a")}:testIamPermissions`, { permissions: asked })).toEqual({ permissions: ["pubsub.topics.publish"] });
+    const asked = [
+      "pubsub.topics.publish",
+      "pubsub.topics.get",
+      "pubsub.topics.attachSubscription",
+      "pubsub.topics.setIamPolicy",
+      "pubsub.subscriptions.consume",
+    ];
+    expect(await ok(pub.token, "POST", `${topicPath("perm-a")}:testIamPermissions`, { permissions: asked })).toEqual({
+      permissions: ["pubsub.topics.publish"],
+    });
     expect(await ok(pub.token, "POST", `${topicPath("perm-b")}:testIamPermissions`, { permissions: asked })).toEqual({});
     expect(await ok(nobody.token, "POST", `${topicPath("perm-a")}:testIamPermissions`, { permissions: asked })).toEqual({});
     expect(await ok(pub.token, "POST", `${topicPath("no-such-topic")}:testIamPermissions`, { permissions: asked })).toEqual({});
@@ -557,7 +616,9 @@ describe("permissions and IAM policies", () => {
     const denied = await call(sub.token, "POST", `${subPath("perm-sub")}:pull`, { maxMessages: 1, returnImmediately: true });
     expect([denied.status, denied.body.error.details[0].metadata.permission]).toEqual([403, "pubsub.subscriptions.consume"]);
     const policy = await ok(admin, "GET", `${subPath("perm-sub")}:getIamPolicy`);
-    await ok(admin, "POST", `${subPath("perm-sub")}:setIamPolicy`, { policy: { ...policy, bindings: [{ role: "roles/pubsub.subscriber", members: [`serviceAccount:${sub.email}`] }] } });
+    await ok(admin, "POST", `${subPath("perm-sub")}:setIamPolicy`, {
+      policy: { ...policy, bindings: [{ role: "roles/pubsub.subscriber", members: [`serviceAccount:${sub.email}`] }] },
+    });
     await publish(admin, "perm-b", [{ data: b64("for the subscriber") }]);
     const got = (await pullNow(sub.token, "perm-sub")).receivedMessages;
     expect(got.map((m: any) => Buffer.from(m.message.data, "base64").toString())).toEqual(["for the subscriber"]);
@@ -565,7 +626,11 @@ describe("permissions and IAM policies", () => {
     expect(await ok(sub.token, "POST", `${subPath("perm-sub")}:modifyAckDeadline`, { ackIds: [got[0].ackId], ackDeadlineSeconds: 0 })).toEqual({});
     expect((await call(sub.token, "GET", subPath("perm-sub"))).status).toBe(403); // subscriber has no pubsub.subscriptions.get
     expect((await call(sub.token, "POST", `${subPath("perm-other")}:pull`, { maxMessages: 1, returnImmediately: true })).status).toBe(403);
-    expect(await ok(sub.token, "POST", `${subPath("perm-sub")}:testIamPermissions`, { permissions: ["pubsub.subscriptions.consume", "pubsub.subscriptions.get", "pubsub.topics.attachSubscription"] })).toEqual({
+    expect(
+      await ok(sub.token, "POST", `${subPath("perm-sub")}:testIamPermissions`, {
+        permissions: ["pubsub.subscriptions.consume", "pubsub.subscriptions.get", "pubsub.topics.attachSubscription"],
+      }),
+    ).toEqual({
       permissions: ["pubsub.subscriptions.consume"],
     });
   });
@@ -587,12 +652,19 @@ describe("permissions and IAM policies", () => {
   });
 
   test("custom roles may hold Pub/Sub permissions; project grants reach every topic; a disabled account holds nothing", async () => {
-    const roleRes = await call(admin, "POST", `${P()}/roles`, { roleId: "auditPublisher", role: { title: "Audit publisher", includedPermissions: ["pubsub.topics.publish", "pubsub.topics.get"] } });
+    const roleRes = await call(admin, "POST", `${P()}/roles`, {
+      roleId: "auditPublisher",
+      role: { title: "Audit publisher", includedPermissions: ["pubsub.topics.publish", "pubsub.topics.get"] },
+    });
     expect(roleRes.status).toBe(200);
-    expect((await call(admin, "POST", `${P()}/roles`, { roleId: "badPubsub", role: { title: "x", includedPermissions: ["pubsub.topics.fly"] } })).status).toBe(400);
+    expect((await call(admin, "POST", `${P()}/roles`, { roleId: "badPubsub", role: { title: "x", includedPermissions: ["pubsub.topics.fly"] } })).status).toBe(
+      400,
+    );
     const custom = await newAccount("custom-publisher");
     await ok(admin, "PUT", topicPath("perm-custom"), {});
-    await ok(admin, "POST", `${topicPath("perm-custom")}:setIamPolicy`, { policy: { bindings: [{ role: `projects/${emu.project}/roles/auditPublisher`, members: [`serviceAccount:${custom.email}`] }] } });
+    await ok(admin, "POST", `${topicPath("perm-custom")}:setIamPolicy`, {
+      policy: { bindings: [{ role: `projects/${emu.project}/roles/auditPublisher`, members: [`serviceAccount:${custom.email}`] }] },
+    });
     expect((await publish(custom.token, "perm-custom", [{ data: b64("custom") }])).status).toBe(200);
     expect((await ok(custom.token, "GET", topicPath("perm-custom"))).name).toBe(topicName("perm-custom"));
     expect((await publish(custom.token, "perm-a", [{ data: b64("x") }])).status).toBe(403);

@@ -77,7 +77,6 @@ const NAMES_HELP = "Refer to https://cloud.google.com/pubsub/docs/admin#resource
 const MINUTE = 60;
 const DAY = 86_400;
 
-
 export class PubsubApi {
   /** By full name (projects/{p}/topics/{t}). */
   readonly topics = new Map<string, TopicState>();
@@ -129,7 +128,10 @@ export class PubsubApi {
     route("POST", `${S}:pull`, (r) => this.pull(r));
     route("POST", `${S}:acknowledge`, (r) => this.acknowledge(r));
     route("POST", `${S}:modifyAckDeadline`, (r) => this.modifyAckDeadline(r));
-    for (const [kind, re] of [["topics", T], ["subscriptions", S]] as const) {
+    for (const [kind, re] of [
+      ["topics", T],
+      ["subscriptions", S],
+    ] as const) {
       // getIamPolicy is a GET in Pub/Sub's REST mapping (research doc §8); POST, the IAM default, is taken too.
       route("GET", `${re}:getIamPolicy`, (r) => this.getPolicy(r, kind));
       route("POST", `${re}:getIamPolicy`, (r) => this.getPolicy(r, kind));
@@ -154,7 +156,10 @@ export class PubsubApi {
   private mayForward(s: SubscriptionState, target: TopicState): boolean {
     const agent = pubsubServiceAgentOf(s.project);
     const [, targetProject, , targetId] = target.name.split("/");
-    return this.grants({ project: targetProject, topic: targetId }, agent, "pubsub.topics.publish") && this.grants({ project: s.project, subscription: s.id }, agent, "pubsub.subscriptions.consume");
+    return (
+      this.grants({ project: targetProject, topic: targetId }, agent, "pubsub.topics.publish") &&
+      this.grants({ project: s.project, subscription: s.id }, agent, "pubsub.subscriptions.consume")
+    );
   }
 
   // ---------------------------------------------------------------- names and lookups
@@ -235,7 +240,8 @@ export class PubsubApi {
     for (const path of maskPaths(body.updateMask)) {
       if (path === "labels") t.labels = given.labels === undefined ? undefined : checkLabels(given.labels);
       else if (path === "messageRetentionDuration") {
-        t.messageRetentionDuration = given.messageRetentionDuration === undefined ? undefined : retention(given.messageRetentionDuration, "topic.message_retention_duration");
+        t.messageRetentionDuration =
+          given.messageRetentionDuration === undefined ? undefined : retention(given.messageRetentionDuration, "topic.message_retention_duration");
       } else throw invalid(`Invalid update_mask provided in the UpdateTopicRequest: '${path}' is not a known Topic field this emulator can update.`); // own words
     }
     return { json: this.topicJson(t) };
@@ -274,7 +280,13 @@ export class PubsubApi {
    * i.e. never queued).
    */
   private publish(t: TopicState, m: { data: Buffer; attributes: Record<string, string>; orderingKey?: string }): PubsubMessage {
-    const message: PubsubMessage = { messageId: String(this.nextMessageId++), data: m.data, attributes: m.attributes, publishTime: this.now(), ...(m.orderingKey ? { orderingKey: m.orderingKey } : {}) };
+    const message: PubsubMessage = {
+      messageId: String(this.nextMessageId++),
+      data: m.data,
+      attributes: m.attributes,
+      publishTime: this.now(),
+      ...(m.orderingKey ? { orderingKey: m.orderingKey } : {}),
+    };
     t.published.push(message);
     for (const s of this.subscriptions.values()) {
       if (s.topic === t.name && s.matches(message.attributes)) s.backlog.push({ message, attempts: 0, availableAt: 0 });
@@ -321,7 +333,12 @@ export class PubsubApi {
       acked: [],
       lastActivity: this.now(),
     };
-    this.applySettable(s, body, ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "labels", "deadLetterPolicy", "expirationPolicy", "retryPolicy"], "");
+    this.applySettable(
+      s,
+      body,
+      ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "labels", "deadLetterPolicy", "expirationPolicy", "retryPolicy"],
+      "",
+    );
     this.subscriptions.set(name, s);
     return { json: this.subscriptionJson(s) };
   }
@@ -414,7 +431,12 @@ export class PubsubApi {
     }
     // All checked before any is written: a refused update changes nothing.
     const draft: SubscriptionState = { ...s };
-    this.applySettable(draft, body.subscription ?? {}, paths.filter((p) => settable.includes(p)), "subscription.");
+    this.applySettable(
+      draft,
+      body.subscription ?? {},
+      paths.filter((p) => settable.includes(p)),
+      "subscription.",
+    );
     Object.assign(s, draft, { lastActivity: this.now() });
     return { json: this.subscriptionJson(s) };
   }
@@ -574,7 +596,9 @@ export class PubsubApi {
     if (etag && etag !== res.policy.etag) {
       // IAM's read-modify-write conflict (Resource Manager's text, e.g. pulumi-google-native#862); that
       // Pub/Sub answers a stale etag with exactly this is UNCONFIRMED.
-      throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", { status: "ABORTED" });
+      throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
+        status: "ABORTED",
+      });
     }
     const bindings = checkedBindings(this.emu, body.policy.bindings, PUBSUB_ROLES, (b) => {
       if (b.condition) throw invalid("IAM conditions on Pub/Sub topics and subscriptions are not supported by this emulator."); // own words
@@ -624,7 +648,10 @@ function camel(path: string): string {
 
 /** An update mask's paths in camelCase (a mask may be written either way); one is required. */
 function maskPaths(mask: string | undefined): string[] {
-  const paths = String(mask ?? "").split(",").map((p) => camel(p.trim())).filter(Boolean);
+  const paths = String(mask ?? "")
+    .split(",")
+    .map((p) => camel(p.trim()))
+    .filter(Boolean);
   if (paths.length === 0) throw invalid("You have passed an invalid argument to the service (argument=update_mask)."); // the dotnet#5378 form
   return paths;
 }
@@ -723,8 +750,7 @@ export function parseFilter(filter: string): (attributes: Record<string, string>
         fail(`unsupported escape in the string literal "${m![8]}"`);
       }
       tokens.push({ t: "str", v });
-    }
-    else if (m![9] !== undefined) tokens.push({ t: "word", v: m![9] });
+    } else if (m![9] !== undefined) tokens.push({ t: "word", v: m![9] });
     else tokens.push({ t: m!.slice(1, 8).find((x) => x !== undefined)! });
   }
   let i = 0;

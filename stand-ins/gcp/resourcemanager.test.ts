@@ -29,7 +29,11 @@ test("without resourcemanager.projects.get, and for a project that does not exis
   const keyFile = emu.iam.createKey(sa, "KEY_ALG_RSA_2048").keyFile;
   const reader = await gcpClients({ credentials: keyFile, endpoint: emu.endpoint, project: emu.project });
   const denied = await reader.resourcemanager.projects.get({ projectId: emu.project }).catch((e) => e);
-  expect([statusOf(denied), denied.response?.data?.error?.message, denied.response?.data?.error?.status]).toEqual([403, "The caller does not have permission", "PERMISSION_DENIED"]);
+  expect([statusOf(denied), denied.response?.data?.error?.message, denied.response?.data?.error?.status]).toEqual([
+    403,
+    "The caller does not have permission",
+    "PERMISSION_DENIED",
+  ]);
   emu.grantProject(sa.email, ["resourcemanager.projects.get"]);
   expect((await reader.resourcemanager.projects.get({ projectId: emu.project })).data.projectNumber).toBe(projectNumberOf(emu.project));
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });

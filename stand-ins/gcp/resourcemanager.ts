@@ -8,7 +8,6 @@ import * as crypto from "crypto";
 import { ApiError } from "./errors";
 import type { EmulatorHost, Reply, Request, Register } from "./model";
 
-
 /** A stable 12-digit project number for a project id (real numbers are 12 digits, e.g. 415104041262). */
 export function projectNumberOf(project: string): string {
   const n = BigInt("0x" + crypto.createHash("sha256").update(project).digest("hex").slice(0, 15));
@@ -41,6 +40,8 @@ export class ResourceManagerApi {
       throw new ApiError(403, "The caller does not have permission", { reason: "forbidden" });
     }
     if (!this.created.has(project)) this.created.set(project, new Date().toISOString());
-    return { json: { projectNumber: projectNumberOf(project), projectId: project, lifecycleState: "ACTIVE", name: project, createTime: this.created.get(project) } };
+    return {
+      json: { projectNumber: projectNumberOf(project), projectId: project, lifecycleState: "ACTIVE", name: project, createTime: this.created.get(project) },
+    };
   }
 }

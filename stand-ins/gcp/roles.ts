@@ -182,12 +182,7 @@ export const PREDEFINED_ROLES: Record<string, string[]> = {
     "storage.objects.delete",
     "storage.objects.list",
   ],
-  "roles/storage.legacyBucketWriter": [
-    "storage.buckets.get",
-    "storage.objects.create",
-    "storage.objects.delete",
-    "storage.objects.list",
-  ],
+  "roles/storage.legacyBucketWriter": ["storage.buckets.get", "storage.objects.create", "storage.objects.delete", "storage.objects.list"],
   "roles/storage.legacyBucketReader": ["storage.buckets.get", "storage.objects.list"],
   "roles/storage.legacyObjectOwner": ["storage.objects.get", "storage.objects.update"],
   "roles/storage.legacyObjectReader": ["storage.objects.get"],
@@ -226,13 +221,7 @@ export const MEMBER_PATTERN =
 // copy of the roles page (written from Google's predefined-roles reference as remembered): viewer's
 // get/list and resourcemanager.projects.get; editor = viewer + every non-IAM write, without
 // getIamPolicy/setIamPolicy; admin = everything, the IAM methods included.
-const PUBSUB_VIEWER = [
-  "pubsub.subscriptions.get",
-  "pubsub.subscriptions.list",
-  "pubsub.topics.get",
-  "pubsub.topics.list",
-  "resourcemanager.projects.get",
-];
+const PUBSUB_VIEWER = ["pubsub.subscriptions.get", "pubsub.subscriptions.list", "pubsub.topics.get", "pubsub.topics.list", "resourcemanager.projects.get"];
 const PUBSUB_EDITOR = [
   ...PUBSUB_VIEWER,
   "pubsub.subscriptions.consume",

@@ -12,15 +12,25 @@ import { checkedBindings, newPolicyEtag } from "./policy";
 
 export type { Binding, BucketState, StoredObject } from "./model";
 
-
 const SETTABLE = ["location", "storageClass", "labels", "versioning", "lifecycle", "retentionPolicy", "iamConfiguration", "softDeletePolicy"];
 const STORAGE_CLASSES = ["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL", "DURABLE_REDUCED_AVAILABILITY"];
 const MULTI_REGIONS = ["US", "EU", "ASIA"];
 
-
 export class StorageApi {
   readonly buckets = new Map<string, BucketState>();
-  private readonly uploads = new Map<string, { bucket: string; name: string; contentType: string; metadata?: Record<string, string>; contentEncoding?: string; received: Buffer[]; principal: string; query: URLSearchParams }>();
+  private readonly uploads = new Map<
+    string,
+    {
+      bucket: string;
+      name: string;
+      contentType: string;
+      metadata?: Record<string, string>;
+      contentEncoding?: string;
+      received: Buffer[];
+      principal: string;
+      query: URLSearchParams;
+    }
+  >();
   private generation = BigInt(Date.now()) * 1000n;
 
   constructor(private readonly emu: EmulatorHost) {}
@@ -45,7 +55,15 @@ export class StorageApi {
     add("GET", new RegExp(`^${B}/storageLayout$`), (r) => {
       const b = this.bucket(r, "storage.objects.list");
       const f = b.fields as any;
-      return { json: { kind: "storage#storageLayout", bucket: b.name, location: f.location, locationType: MULTI_REGIONS.includes(f.location) ? "multi-region" : "region", hierarchicalNamespace: { enabled: false } } };
+      return {
+        json: {
+          kind: "storage#storageLayout",
+          bucket: b.name,
+          location: f.location,
+          locationType: MULTI_REGIONS.includes(f.location) ? "multi-region" : "region",
+          hierarchicalNamespace: { enabled: false },
+        },
+      };
     });
     add("GET", new RegExp(`^${B}/o/(.+)$`), (r) => this.getObject(r));
     add("DELETE", new RegExp(`^${B}/o/(.+)$`), (r) => this.deleteObject(r));
@@ -57,7 +75,9 @@ export class StorageApi {
     // XML API's `/<bucket>/<object>`, which Go's storage client reads with by default
     // (google-cloud-go storage http_client.go NewRangeReader → XML reads unless the JSON reader is chosen).
     add("GET", /^\/download\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/, (r) => this.media(r, this.bucket(r, "storage.objects.get")));
-    add("GET", /^\/(?!storage\/|upload\/|download\/|resumable\/|v1\/|b\/)([a-z0-9][a-z0-9._-]{1,221}[a-z0-9])\/(.+)$/, (r) => this.media(r, this.bucket(r, "storage.objects.get")));
+    add("GET", /^\/(?!storage\/|upload\/|download\/|resumable\/|v1\/|b\/)([a-z0-9][a-z0-9._-]{1,221}[a-z0-9])\/(.+)$/, (r) =>
+      this.media(r, this.bucket(r, "storage.objects.get")),
+    );
   }
 
   // ---------------------------------------------------------------- buckets
@@ -71,13 +91,22 @@ export class StorageApi {
     if (!b) {
       // Without the bucket the only answer Google gives is "not found" (or 403 without project rights).
       if (!this.emu.allowed(r.principal, permission, { project: this.emu.project })) {
-        throw new ApiError(403, `${r.principal} does not have ${permission} access to the Google Cloud Storage bucket. Permission '${permission}' denied on resource (or it may not exist).`);
+        throw new ApiError(
+          403,
+          `${r.principal} does not have ${permission} access to the Google Cloud Storage bucket. Permission '${permission}' denied on resource (or it may not exist).`,
+        );
       }
       throw notFound("The specified bucket does not exist.");
     }
     const object = permission.startsWith("storage.objects.") && permission !== "storage.objects.list" && r.params[1] !== undefined ? r.params[1] : undefined;
-    const listPrefix = permission === "storage.objects.list" ? r.query.get("prefix") ?? "" : undefined;
-    this.emu.require("storage", r.principal, permission, { project: b.project, bucket: b.name, object, listPrefix }, object !== undefined ? "the Google Cloud Storage object" : "the Google Cloud Storage bucket");
+    const listPrefix = permission === "storage.objects.list" ? (r.query.get("prefix") ?? "") : undefined;
+    this.emu.require(
+      "storage",
+      r.principal,
+      permission,
+      { project: b.project, bucket: b.name, object, listPrefix },
+      object !== undefined ? "the Google Cloud Storage object" : "the Google Cloud Storage bucket",
+    );
     return b;
   }
 
@@ -308,7 +337,16 @@ export class StorageApi {
     return b.objects.find((o) => o.name === name && o.live);
   }
 
-  private store(bucketName: string, name: string, data: Buffer, contentType: string, metadata: Record<string, string> | undefined, principal: string, query: URLSearchParams, contentEncoding?: string): Reply {
+  private store(
+    bucketName: string,
+    name: string,
+    data: Buffer,
+    contentType: string,
+    metadata: Record<string, string> | undefined,
+    principal: string,
+    query: URLSearchParams,
+    contentEncoding?: string,
+  ): Reply {
     const b = this.buckets.get(bucketName);
     if (!b) throw notFound("The specified bucket does not exist.");
     if (!name) throw new ApiError(400, "Required parameter: name", { reason: "required" });
@@ -344,7 +382,11 @@ export class StorageApi {
     if (rp) {
       const until = Date.parse(o.timeCreated) + Number(rp.retentionPeriod) * 1000;
       if (until > Date.now()) {
-        throw new ApiError(403, `Object '${b.name}/${o.name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${new Date(until).toISOString()}`, { reason: "retentionPolicyNotMet" });
+        throw new ApiError(
+          403,
+          `Object '${b.name}/${o.name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${new Date(until).toISOString()}`,
+          { reason: "retentionPolicyNotMet" },
+        );
       }
     }
     if (b.fields.versioning?.enabled) o.live = false;
@@ -366,7 +408,16 @@ export class StorageApi {
       if (parts.length < 2) throw invalid("Multipart upload needs a metadata part and a media part.");
       const meta = JSON.parse(parts[0].body.toString("utf8") || "{}");
       const mediaType = parts[1].headers["content-type"] ?? meta.contentType ?? "";
-      return this.store(bucketName, meta.name ?? r.query.get("name") ?? "", parts[1].body, mediaType, meta.metadata, r.principal, r.query, meta.contentEncoding);
+      return this.store(
+        bucketName,
+        meta.name ?? r.query.get("name") ?? "",
+        parts[1].body,
+        mediaType,
+        meta.metadata,
+        r.principal,
+        r.query,
+        meta.contentEncoding,
+      );
     }
     if (type === "resumable") {
       if (r.query.get("upload_id")) return this.resumableChunk(r);
@@ -404,7 +455,8 @@ export class StorageApi {
       // "Resume Incomplete" is 308; a client that sends X-GUploader-No-308 (Go's storage client,
       // since Go's HTTP client follows a 308 as a redirect) gets 200 with the status in
       // X-Http-Status-Code-Override instead (google-api-go-client internal/gensupport/resumable.go).
-      if (String(r.headers["x-guploader-no-308"] ?? "").toLowerCase() === "yes") return { status: 200, headers: { ...headers, "x-http-status-code-override": "308" }, raw: Buffer.alloc(0) };
+      if (String(r.headers["x-guploader-no-308"] ?? "").toLowerCase() === "yes")
+        return { status: 200, headers: { ...headers, "x-http-status-code-override": "308" }, raw: Buffer.alloc(0) };
       return { status: 308, headers, raw: Buffer.alloc(0) };
     }
     this.uploads.delete(id);
@@ -490,7 +542,11 @@ export class StorageApi {
       const last = range[1] === "" || range[2] === "" ? size - 1 : Math.min(Number(range[2]), size - 1);
       if (first >= size) return { status: 416, headers: { "content-range": `bytes */${size}` }, raw: Buffer.from("The requested range cannot be satisfied.") };
       first = Math.max(0, first);
-      return { status: 206, raw: body.subarray(first, last + 1), headers: { ...headers, "content-range": `bytes ${first}-${last}/${size}`, "content-length": String(last - first + 1) } };
+      return {
+        status: 206,
+        raw: body.subarray(first, last + 1),
+        headers: { ...headers, "content-range": `bytes ${first}-${last}/${size}`, "content-length": String(last - first + 1) },
+      };
     }
     return { raw: body, headers: { ...headers, "content-length": String(body.length) } };
   }
@@ -541,7 +597,11 @@ export function partial(json: any, fields: string | null): any {
   const pick = (v: any, sel: any): any => {
     if (sel === true || v === null || typeof v !== "object") return v;
     if (Array.isArray(v)) return v.map((x) => pick(x, sel));
-    return Object.fromEntries(Object.keys(sel).filter((k) => k in v).map((k) => [k, pick(v[k], sel[k])]));
+    return Object.fromEntries(
+      Object.keys(sel)
+        .filter((k) => k in v)
+        .map((k) => [k, pick(v[k], sel[k])]),
+    );
   };
   return pick(json, parse(fields));
 }

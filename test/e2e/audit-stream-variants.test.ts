@@ -32,7 +32,10 @@ afterAll(async () => {
 
 test("existing bucket + implicit credentials: no bucket, account or key created; events arrive; destroy leaves the bucket", async () => {
   const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
-  await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: "security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
+  await admin.storage.buckets.insert({
+    project: emu.project,
+    requestBody: { name: "security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } },
+  });
   const { AuditStream } = consumer.pkg;
   t = await newTestStack({
     project: "zitadel-audit-variants",
@@ -95,7 +98,15 @@ test("both destinations: one job into the bucket and one into the topic, every e
         destinations: ["gcs", "pubsub"],
         pubsub: { region: "us-east1", subscribers: [`serviceAccount:${siem.email}`], maxDeliveryAttempts: 5 },
       });
-      return { bucket: s.bucketName, jobId: s.jobId, pubsubJobId: s.pubsubJobId, topic: s.pubsubTopic, subscription: s.pubsubSubscription, deadLetter: s.pubsubDeadLetterSubscription, health: s.health };
+      return {
+        bucket: s.bucketName,
+        jobId: s.jobId,
+        pubsubJobId: s.pubsubJobId,
+        topic: s.pubsubTopic,
+        subscription: s.pubsubSubscription,
+        deadLetter: s.pubsubDeadLetterSubscription,
+        health: s.health,
+      };
     },
     config: standInConfig(emu, twin.url),
   });
@@ -109,7 +120,11 @@ test("both destinations: one job into the bucket and one into the topic, every e
     const topicPolicy = emu.pubsub.topics.get(o.topic)!.policy.bindings;
     const publisherRole = topicPolicy.find((b: any) => b.role.includes("zas_both_publisher"))!.role;
     expect(emu.rolePermissions(publisherRole)).toEqual(["pubsub.topics.publish"]);
-    const membersOf = (bindings: { role: string; members: string[] }[], role: string) => bindings.filter((b) => b.role === role).flatMap((b) => b.members).sort();
+    const membersOf = (bindings: { role: string; members: string[] }[], role: string) =>
+      bindings
+        .filter((b) => b.role === role)
+        .flatMap((b) => b.members)
+        .sort();
     expect(membersOf(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings, "roles/pubsub.subscriber")).toContain(`serviceAccount:${siem.email}`);
 
     const pg = new Client({ connectionString: twin.url });
@@ -129,16 +144,27 @@ test("both destinations: one job into the bucket and one into the topic, every e
     const deadLetterTopic = `${o.topic}-dead-letter`;
     expect(o.deadLetter).toBe(`projects/${emu.project}/subscriptions/zas-both-siem-dead-letter`);
     expect(membersOf(emu.pubsub.topics.get(deadLetterTopic)!.policy.bindings, "roles/pubsub.publisher")).toEqual([agent]);
-    expect(membersOf(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings, "roles/pubsub.subscriber")).toEqual([agent, `serviceAccount:${siem.email}`].sort());
+    expect(membersOf(emu.pubsub.subscriptions.get(o.subscription)!.policy.bindings, "roles/pubsub.subscriber")).toEqual(
+      [agent, `serviceAccount:${siem.email}`].sort(),
+    );
     expect(membersOf(emu.pubsub.subscriptions.get(o.deadLetter)!.policy.bindings, "roles/pubsub.subscriber")).toEqual([`serviceAccount:${siem.email}`]);
     await admin.pubsub.request("POST", `/${o.topic}:publish`, { messages: [{ data: Buffer.from("not an event").toString("base64") }] });
     for (let attempt = 1; attempt <= 5; attempt++) {
-      const got = await waitFor(`delivery ${attempt}`, async () => (await admin.pubsub.request<any>("POST", `/${o.subscription}:pull`, { maxMessages: 1, returnImmediately: true })).data.receivedMessages?.[0]);
+      const got = await waitFor(
+        `delivery ${attempt}`,
+        async () =>
+          (await admin.pubsub.request<any>("POST", `/${o.subscription}:pull`, { maxMessages: 1, returnImmediately: true })).data.receivedMessages?.[0],
+      );
       expect(got.deliveryAttempt).toBe(attempt);
       await admin.pubsub.request("POST", `/${o.subscription}:modifyAckDeadline`, { ackIds: [got.ackId], ackDeadlineSeconds: 0 });
     }
-    const dead = await waitFor("the dead-lettered message", async () => (await admin.pubsub.request<any>("POST", `/${o.deadLetter}:pull`, { maxMessages: 10, returnImmediately: true })).data.receivedMessages);
-    expect(dead.map((m: any) => [Buffer.from(m.message.data, "base64").toString(), m.message.attributes.CloudPubSubDeadLetterSourceSubscription])).toEqual([["not an event", "zas-both-siem"]]);
+    const dead = await waitFor(
+      "the dead-lettered message",
+      async () => (await admin.pubsub.request<any>("POST", `/${o.deadLetter}:pull`, { maxMessages: 10, returnImmediately: true })).data.receivedMessages,
+    );
+    expect(dead.map((m: any) => [Buffer.from(m.message.data, "base64").toString(), m.message.attributes.CloudPubSubDeadLetterSourceSubscription])).toEqual([
+      ["not an event", "zas-both-siem"],
+    ]);
 
     const d = await both.stack.destroy();
     expect(d.summary.resourceChanges?.delete).toBeGreaterThan(10);

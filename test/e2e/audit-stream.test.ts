@@ -110,8 +110,12 @@ test("a key rotation replaces the key, switches the feed, and deletes the old ke
   expect(summary).toEqual({ same: 8, replace: 1, update: 1 });
   // Engine order: the changefeed update finished before the old key's deletion began.
   const seq = (pred: (e: EngineEvent) => boolean) => events.findIndex(pred);
-  const feedUpdated = seq((e) => e.resOutputsEvent?.metadata.op === "update" && e.resOutputsEvent.metadata.urn.endsWith("Changefeed::zitadel-audit-changefeed"));
-  const oldKeyDeleting = seq((e) => e.resourcePreEvent?.metadata.op === "delete-replaced" && e.resourcePreEvent.metadata.urn.endsWith("ServiceAccountKey::zitadel-audit-key"));
+  const feedUpdated = seq(
+    (e) => e.resOutputsEvent?.metadata.op === "update" && e.resOutputsEvent.metadata.urn.endsWith("Changefeed::zitadel-audit-changefeed"),
+  );
+  const oldKeyDeleting = seq(
+    (e) => e.resourcePreEvent?.metadata.op === "delete-replaced" && e.resourcePreEvent.metadata.urn.endsWith("ServiceAccountKey::zitadel-audit-key"),
+  );
   expect(feedUpdated).toBeGreaterThanOrEqual(0);
   expect(oldKeyDeleting).toBeGreaterThan(feedUpdated);
   const keysAfter = [...emu.iam.findByEmail((await t.stack.outputs()).serviceAccountEmail.value)!.keys.values()].filter((k) => !k.deleted).map((k) => k.id);
@@ -150,10 +154,15 @@ test("a grant removed out of band while events keep coming: refresh says failing
   await t.stack.refresh();
   const feed = (await t.stack.exportStack()).deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed");
   expect(feed.outputs.status).toBe("running");
-  expect(feed.outputs.health).toMatchObject({ state: "failing", reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/) });
+  expect(feed.outputs.health).toMatchObject({
+    state: "failing",
+    reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/),
+  });
   let shown = "";
   await t.stack.preview({ onOutput: (o) => (shown += o) });
-  expect(shown).toMatch(new RegExp(`changefeed job ${jobId} is failing: the sink refuses the feed's writer \\(HTTP 403, storage\\.objects\\.create missing\\)`));
+  expect(shown).toMatch(
+    new RegExp(`changefeed job ${jobId} is failing: the sink refuses the feed's writer \\(HTTP 403, storage\\.objects\\.create missing\\)`),
+  );
   // The refresh also found the grant gone: up grants it again, then the same job recovers.
   const up = await t.stack.up();
   expect(up.outputs.jobId.value).toBe(jobId);

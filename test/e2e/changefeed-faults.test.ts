@@ -20,7 +20,12 @@ let config: Record<string, string>;
 beforeAll(async () => {
   f = await cdcFixture({ checkpointMs: 300 });
   await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-  config = { "zitadel-audit-stream:cockroachUrl": f.twin.url, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "gcp:credentials": f.emu.adminKeyFile, "gcp:project": f.emu.project };
+  config = {
+    "zitadel-audit-stream:cockroachUrl": f.twin.url,
+    "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint,
+    "gcp:credentials": f.emu.adminKeyFile,
+    "gcp:project": f.emu.project,
+  };
 });
 afterAll(() => f?.stop());
 
@@ -33,7 +38,10 @@ const sink = (prefix: string, credentials = f.keyBase64) => ({ bucket: f.bucket,
 /** One resource's program inputs, with its own identity (as the constructor gives it). */
 function resource(prefix: string) {
   const owner = `faults/${prefix}/${crypto.randomUUID()}`;
-  return { owner, inputs: { owner, deployment: TEST_DEPLOYMENT, sink: sink(prefix), options: { initial_scan: "no" }, timeoutSeconds: 30 } as Record<string, any> };
+  return {
+    owner,
+    inputs: { owner, deployment: TEST_DEPLOYMENT, sink: sink(prefix), options: { initial_scan: "no" }, timeoutSeconds: 30 } as Record<string, any>,
+  };
 }
 
 /** A feed of its own, running, with events flowing in from here on. */
@@ -68,7 +76,9 @@ async function upKilledAfter(statement: string, news: Record<string, any>, prev?
   const before = (await held()).split(",").filter(Boolean).length;
   await fault("hold", statement);
   const runner = path.join(findRepoRoot(), "dist", "test", "harness", "op-runner.js");
-  const child = spawn(process.execPath, [runner, JSON.stringify({ module: "cockroach/changefeed", operations: "changefeedOperations", config, news, prev })], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [runner, JSON.stringify({ module: "cockroach/changefeed", operations: "changefeedOperations", config, news, prev })], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const stderr: string[] = [];
   child.stderr.on("data", (d) => stderr.push(String(d)));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
@@ -88,10 +98,14 @@ async function verify(d: Driver, s: State, prefix: string, load: { stop(): Promi
   await new Promise((r) => setTimeout(r, 400));
   const events = await load.stop();
   let last: ReturnType<typeof account> | undefined;
-  await waitFor(`all ${events.length} events under ${prefix}/`, async () => {
-    last = account(events, (await readDelivered(f.admin, f.bucket, `${prefix}/`)).lines);
-    return last.missing === 0;
-  }, 60_000).catch((e) => {
+  await waitFor(
+    `all ${events.length} events under ${prefix}/`,
+    async () => {
+      last = account(events, (await readDelivered(f.admin, f.bucket, `${prefix}/`)).lines);
+      return last.missing === 0;
+    },
+    60_000,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
   });
   console.log(`${prefix}: inserted=${last!.inserted} missing=${last!.missing} duplicates=${last!.duplicates}`);
@@ -183,7 +197,10 @@ describe("the cluster and the sink misbehave", () => {
     const before = (await d.diff(inputs, s0)).diff;
     expect(before.changes).toBe(false);
     // Only the high-water the state recorded at create is known: let the job deliver past it first.
-    await waitFor("a checkpoint", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [s0.outputs.jobId])).rows[0]?.high_water_timestamp !== s0.outputs.highWaterTimestamp);
+    await waitFor(
+      "a checkpoint",
+      async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [s0.outputs.jobId])).rows[0]?.high_water_timestamp !== s0.outputs.highWaterTimestamp,
+    );
     await f.pg.query("SET CLUSTER SETTING twin.lose_jobs = 'now'");
     expect((await d.diff(inputs, s0)).diff.changes).toBe(true);
     const r = await d.up(inputs, s0);
@@ -214,7 +231,12 @@ describe("keys", () => {
   test("a key made but never recorded (a crash after keys.create) is deleted once the feed runs on the next key", async () => {
     const p = f.emu.project;
     // The stream's writer, as its ServiceAccount makes it: the description carries the stream's identity (docs/identity.md).
-    const sa = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "prune-writer", serviceAccount: { description: `writer [zitadel-audit-stream ${TEST_DEPLOYMENT}-0123456789-abcdef01]` } } })).data;
+    const sa = (
+      await f.admin.iam.projects.serviceAccounts.create({
+        name: `projects/${p}`,
+        requestBody: { accountId: "prune-writer", serviceAccount: { description: `writer [zitadel-audit-stream ${TEST_DEPLOYMENT}-0123456789-abcdef01]` } },
+      })
+    ).data;
     const policy = (await f.admin.storage.buckets.getIamPolicy({ bucket: f.bucket })).data;
     policy.bindings = [...(policy.bindings ?? []), { role: f.role, members: [`serviceAccount:${sa.email}`] }];
     await f.admin.storage.buckets.setIamPolicy({ bucket: f.bucket, requestBody: policy });

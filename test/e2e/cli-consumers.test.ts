@@ -28,7 +28,10 @@ beforeAll(async () => {
   ({ emu, admin, pg } = standIns);
   sharedCli = new PulumiCli(fs.mkdtempSync(path.join(os.tmpdir(), "zas-cli-")));
   // examples/existing-bucket streams into a bucket made elsewhere.
-  await admin.storage.buckets.insert({ project: emu.project, requestBody: { name: "acme-security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
+  await admin.storage.buckets.insert({
+    project: emu.project,
+    requestBody: { name: "acme-security-archive", iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } },
+  });
 });
 afterAll(async () => {
   for (const p of projects) p.dispose();
@@ -76,52 +79,55 @@ function onOldestNode(): { cli: PulumiCli; version: string; starts: () => string
   return { cli: c, version, starts: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : []) };
 }
 
-test.each(CASES)("examples/%s installed by %s: preview, up, events delivered, no-op preview, refresh, destroy", async (example, mode, count, sinkOf, peer, node) => {
-  const p = consumerProject(example, mode, { peer });
-  projects.push(p);
-  const oldest = node === "oldest-node" ? onOldestNode() : undefined;
-  const cli = oldest?.cli ?? sharedCli;
-  const stack = `${mode}`;
-  await cli.run(p.dir, ["stack", "init", stack]);
-  await cli.configure(p.dir, stack, standInConfig(emu, standIns.twin.url));
+test.each(CASES)(
+  "examples/%s installed by %s: preview, up, events delivered, no-op preview, refresh, destroy",
+  async (example, mode, count, sinkOf, peer, node) => {
+    const p = consumerProject(example, mode, { peer });
+    projects.push(p);
+    const oldest = node === "oldest-node" ? onOldestNode() : undefined;
+    const cli = oldest?.cli ?? sharedCli;
+    const stack = `${mode}`;
+    await cli.run(p.dir, ["stack", "init", stack]);
+    await cli.configure(p.dir, stack, standInConfig(emu, standIns.twin.url));
 
-  const preview = await cli.run(p.dir, ["preview", "--stack", stack]);
-  expect(summary(preview.stdout)).toEqual({ create: count });
-  const up = await cli.run(p.dir, ["up", "--yes", "--skip-preview", "--stack", stack]);
-  expect(summary(up.stdout)).toEqual({ created: count });
+    const preview = await cli.run(p.dir, ["preview", "--stack", stack]);
+    expect(summary(preview.stdout)).toEqual({ create: count });
+    const up = await cli.run(p.dir, ["up", "--yes", "--skip-preview", "--stack", stack]);
+    expect(summary(up.stdout)).toEqual({ created: count });
 
-  // Whatever the install mode, state refers to the package by name, never by value or by path.
-  const state = await cli.state(p.dir, stack);
-  const modules = storedModules(state);
-  expect(modules.length).toBe(count - 2); // all but the stack and the component
-  for (const m of modules) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
-  for (const r of state.deployment.resources.filter((x: any) => x.outputs?.__provider)) expect(r.outputs.__provider.length).toBeLessThanOrEqual(1024);
+    // Whatever the install mode, state refers to the package by name, never by value or by path.
+    const state = await cli.state(p.dir, stack);
+    const modules = storedModules(state);
+    expect(modules.length).toBe(count - 2); // all but the stack and the component
+    for (const m of modules) expect(m).toMatch(/^zitadel-audit-stream\/dist\/provider\/stored\/[a-z-]+\.js$/);
+    for (const r of state.deployment.resources.filter((x: any) => x.outputs?.__provider)) expect(r.outputs.__provider.length).toBeLessThanOrEqual(1024);
 
-  const events = makeEvents(6, 1000 * (CASES.findIndex((c) => c[1] === mode) + 1));
-  await insertEvents(pg, events);
-  const { bucket, prefix } = sinkOf(state);
-  await waitFor(`events in gs://${bucket}/${prefix}`, async () => account(events, (await readDelivered(admin, bucket, prefix)).lines).missing === 0, 60_000);
+    const events = makeEvents(6, 1000 * (CASES.findIndex((c) => c[1] === mode) + 1));
+    await insertEvents(pg, events);
+    const { bucket, prefix } = sinkOf(state);
+    await waitFor(`events in gs://${bucket}/${prefix}`, async () => account(events, (await readDelivered(admin, bucket, prefix)).lines).missing === 0, 60_000);
 
-  await cli.run(p.dir, ["preview", "--expect-no-changes", "--stack", stack]);
-  const refresh = await cli.run(p.dir, ["refresh", "--yes", "--skip-preview", "--stack", stack]);
-  expect(summary(refresh.stdout)).toEqual({ unchanged: count });
-  // The health command as a consumer runs it: the package's bin, job ids and cockroachUrl from the stack.
-  const health = spawnSync("npx", ["--no-install", "zitadel-audit-stream", "health", "--stack", stack], { cwd: p.dir, env: cli.env, encoding: "utf8" });
-  expect({ status: health.status, out: health.stdout + health.stderr }).toEqual({ status: 0, out: expect.stringMatching(/^changefeed job \d+: healthy: /) });
-  const jobsBefore = await liveJobs();
-  const destroy = await cli.run(p.dir, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
-  expect(summary(destroy.stdout)).toEqual({ deleted: count });
-  // The stack's changefeed is gone; nobody else's was touched.
-  const jobId = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed").outputs.jobId;
-  expect(jobsBefore).toContain(jobId);
-  expect(await liveJobs()).toEqual(jobsBefore.filter((j) => j !== jobId));
-  if (oldest) {
-    // The program, the dynamic-provider host and the health command ran on the consumer Node, a Node 22.
-    expect(oldest.version).toMatch(/^v22\./);
-    const starts = oldest.starts();
-    expect(starts.some((args) => /@pulumi[\\/]pulumi[\\/]cmd[\\/]run\b/.test(args))).toBe(true); // the language host's program runner
-    expect(starts.some((args) => /cmd[\\/]dynamic-provider\b/.test(args))).toBe(true); // the dynamic-provider host
-    expect(starts.some((args) => /zitadel-audit-stream[\\/]dist[\\/]provider[\\/]cli\.js|\.bin[\\/]zitadel-audit-stream/.test(args))).toBe(true); // the health command
-    fs.rmSync(oldest.cli.base, { recursive: true, force: true });
-  }
-});
+    await cli.run(p.dir, ["preview", "--expect-no-changes", "--stack", stack]);
+    const refresh = await cli.run(p.dir, ["refresh", "--yes", "--skip-preview", "--stack", stack]);
+    expect(summary(refresh.stdout)).toEqual({ unchanged: count });
+    // The health command as a consumer runs it: the package's bin, job ids and cockroachUrl from the stack.
+    const health = spawnSync("npx", ["--no-install", "zitadel-audit-stream", "health", "--stack", stack], { cwd: p.dir, env: cli.env, encoding: "utf8" });
+    expect({ status: health.status, out: health.stdout + health.stderr }).toEqual({ status: 0, out: expect.stringMatching(/^changefeed job \d+: healthy: /) });
+    const jobsBefore = await liveJobs();
+    const destroy = await cli.run(p.dir, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
+    expect(summary(destroy.stdout)).toEqual({ deleted: count });
+    // The stack's changefeed is gone; nobody else's was touched.
+    const jobId = state.deployment.resources.find((r: any) => r.type === "pulumi-nodejs:dynamic/cockroach:Changefeed").outputs.jobId;
+    expect(jobsBefore).toContain(jobId);
+    expect(await liveJobs()).toEqual(jobsBefore.filter((j) => j !== jobId));
+    if (oldest) {
+      // The program, the dynamic-provider host and the health command ran on the consumer Node, a Node 22.
+      expect(oldest.version).toMatch(/^v22\./);
+      const starts = oldest.starts();
+      expect(starts.some((args) => /@pulumi[\\/]pulumi[\\/]cmd[\\/]run\b/.test(args))).toBe(true); // the language host's program runner
+      expect(starts.some((args) => /cmd[\\/]dynamic-provider\b/.test(args))).toBe(true); // the dynamic-provider host
+      expect(starts.some((args) => /zitadel-audit-stream[\\/]dist[\\/]provider[\\/]cli\.js|\.bin[\\/]zitadel-audit-stream/.test(args))).toBe(true); // the health command
+      fs.rmSync(oldest.cli.base, { recursive: true, force: true });
+    }
+  },
+);

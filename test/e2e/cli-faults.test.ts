@@ -36,14 +36,22 @@ afterAll(async () => {
 });
 
 const sql = async (q: string, p: unknown[] = []) => (await standIns.pg.query(q, p)).rows;
-const heldCount = async () => String((await sql("SHOW CLUSTER SETTING twin.held"))[0]["twin.held"]).split(",").filter(Boolean).length;
+const heldCount = async () =>
+  String((await sql("SHOW CLUSTER SETTING twin.held"))[0]["twin.held"])
+    .split(",")
+    .filter(Boolean).length;
 
 /** `pulumi up`, killed (-9) right after `statement` took effect: the CLI alone, or its whole process group. */
 async function upKilledAfter(statement: string, target: "cli" | "group"): Promise<void> {
   const before = await heldCount();
   const providersBefore = new Set(providerProcesses());
   await sql(`SET CLUSTER SETTING twin.hold_after = '${statement}'`);
-  const child = spawn(cli.bin, ["--non-interactive", "up", "--yes", "--skip-preview", "--stack", STACK], { cwd: repoRoot, env: cli.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cli.bin, ["--non-interactive", "up", "--yes", "--skip-preview", "--stack", STACK], {
+    cwd: repoRoot,
+    env: cli.env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const output: string[] = [];
   child.stdout!.on("data", (d) => output.push(String(d)));
   child.stderr!.on("data", (d) => output.push(String(d)));
@@ -135,7 +143,9 @@ async function outputs(): Promise<Record<string, any>> {
 }
 
 async function liveJobs(marker: string) {
-  return (await sql("SHOW CHANGEFEED JOBS")).filter((j) => j.description.includes(`'${marker}'`) && ["running", "pending", "paused", "pause-requested"].includes(j.status));
+  return (await sql("SHOW CHANGEFEED JOBS")).filter(
+    (j) => j.description.includes(`'${marker}'`) && ["running", "pending", "paused", "pause-requested"].includes(j.status),
+  );
 }
 
 async function markerOf(): Promise<string> {
@@ -150,16 +160,22 @@ async function verify(events: ZitadelEvent[], what: string): Promise<void> {
   const marker = await markerOf();
   expect((await liveJobs(marker)).map((j) => String(j.job_id))).toEqual([String(out.jobId)]);
   let last: ReturnType<typeof account> | undefined;
-  await waitFor(`${what}: all events`, async () => {
-    last = account(events, (await readDelivered(standIns.admin, out.bucketName, "events/")).lines);
-    return last.missing === 0;
-  }, 60_000).catch((e) => {
+  await waitFor(
+    `${what}: all events`,
+    async () => {
+      last = account(events, (await readDelivered(standIns.admin, out.bucketName, "events/")).lines);
+      return last.missing === 0;
+    },
+    60_000,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
   });
   console.log(`${what}: inserted=${last!.inserted} missing=${last!.missing} duplicates=${last!.duplicates}`);
   const state = await cli.state(repoRoot, STACK);
   const known = state.deployment.resources.filter((r: any) => String(r.type).endsWith("ServiceAccountKey")).map((r: any) => r.outputs?.name);
-  const keys = (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${out.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+  const keys =
+    (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${out.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] }))
+      .data.keys ?? [];
   for (const k of keys) expect(known).toContain(k.name);
 }
 

@@ -61,7 +61,10 @@ afterAll(async () => {
 });
 
 /** A project folder with the program above (inside the repository, so the package resolves as in its own projects) and a stack on a backend of its own. */
-async function project(label: string, name = "zitadel-audit-identity"): Promise<{ cli: PulumiCli; dir: string; run: (args: string[], opts?: { allowFailure?: boolean }) => Promise<CliResult> }> {
+async function project(
+  label: string,
+  name = "zitadel-audit-identity",
+): Promise<{ cli: PulumiCli; dir: string; run: (args: string[], opts?: { allowFailure?: boolean }) => Promise<CliResult> }> {
   const base = fs.mkdtempSync(path.join(repoRoot, ".work", `identity-${label}-`));
   const cli = new PulumiCli(base);
   clis.push(cli);
@@ -71,7 +74,13 @@ async function project(label: string, name = "zitadel-audit-identity"): Promise<
   fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
   // Without a package.json of its own the language host would take the repository's (its "main" is the package).
   fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "zitadel-audit-identity", private: true, main: "index.ts" }));
-  fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "es2022", module: "commonjs", moduleResolution: "node", esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }));
+  fs.writeFileSync(
+    path.join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { strict: true, target: "es2022", module: "commonjs", moduleResolution: "node", esModuleInterop: true, skipLibCheck: true },
+      files: ["index.ts"],
+    }),
+  );
   await cli.run(dir, ["stack", "init", STACK]);
   await cli.configure(dir, STACK, standInConfig(standIns.emu, standIns.twin.url));
   return { cli, dir, run: (args, opts) => cli.run(dir, [...args, "--stack", STACK], opts) };
@@ -89,7 +98,11 @@ async function sql(q: string, p: unknown[] = []): Promise<any[]> {
   }
 }
 const live = async (prefix: string) =>
-  (await sql("SHOW CHANGEFEED JOBS")).filter((j) => /metrics_label = '([^']*)'/.exec(j.description)?.[1]?.startsWith(prefix) && ["running", "pending", "paused", "pause-requested"].includes(j.status)).map((j) => String(j.job_id));
+  (await sql("SHOW CHANGEFEED JOBS"))
+    .filter(
+      (j) => /metrics_label = '([^']*)'/.exec(j.description)?.[1]?.startsWith(prefix) && ["running", "pending", "paused", "pause-requested"].includes(j.status),
+    )
+    .map((j) => String(j.job_id));
 const outputs = async (p: { run: (a: string[]) => Promise<CliResult> }) => JSON.parse((await p.run(["stack", "output", "--json"])).stdout);
 const insert = async (events: ZitadelEvent[], n: number) => {
   const batch = makeEvents(n, (seq += 100));
@@ -100,10 +113,14 @@ const insert = async (events: ZitadelEvent[], n: number) => {
 };
 async function allDelivered(bucket: string, events: ZitadelEvent[], what: string): Promise<void> {
   let last: ReturnType<typeof account> | undefined;
-  await waitFor(`${what}: every event`, async () => {
-    last = account(events, (await readDelivered(standIns.admin, bucket, "events/")).lines);
-    return last.missing === 0;
-  }, 60_000).catch((e) => {
+  await waitFor(
+    `${what}: every event`,
+    async () => {
+      last = account(events, (await readDelivered(standIns.admin, bucket, "events/")).lines);
+      return last.missing === 0;
+    },
+    60_000,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
   });
   console.log(`${what}: inserted=${last!.inserted} missing=0 duplicates=${last!.duplicates}`);
@@ -147,19 +164,35 @@ test("a second backend with the same project and stack names is refused, naming 
   const a = await project("first");
   await a.run(["up", "--yes", "--skip-preview"]);
   const first = await outputs(a);
-  const keysBefore = (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+  const keysBefore =
+    (
+      await standIns.admin.iam.projects.serviceAccounts.keys.list({
+        name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
+        keyTypes: ["USER_MANAGED"],
+      })
+    ).data.keys ?? [];
   expect(keysBefore).toHaveLength(1);
 
   const b = await project("second");
   const refused = await b.run(["up", "--yes", "--skip-preview"], { allowFailure: true });
   expect(refused.code).not.toBe(0);
   const out = refused.stdout + refused.stderr;
-  expect(out).toMatch(new RegExp(`already exists: it was made by deployment ${first.deployment} .*It is left as it is\\. If it is yours .*set takeOver: \\\\?"${first.deployment}\\\\?"`));
+  expect(out).toMatch(
+    new RegExp(
+      `already exists: it was made by deployment ${first.deployment} .*It is left as it is\\. If it is yours .*set takeOver: \\\\?"${first.deployment}\\\\?"`,
+    ),
+  );
   expect(out).not.toMatch(/resource init failed/);
 
   // The first stream is untouched: its job runs, its key is the same, events still arrive.
   expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([first.jobId]);
-  const keysAfter = (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+  const keysAfter =
+    (
+      await standIns.admin.iam.projects.serviceAccounts.keys.list({
+        name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
+        keyTypes: ["USER_MANAGED"],
+      })
+    ).data.keys ?? [];
   expect(keysAfter.map((k) => k.name)).toEqual(keysBefore.map((k) => k.name));
   const events: ZitadelEvent[] = [];
   await insert(events, 5);
@@ -193,10 +226,18 @@ test("a handoff cut short by an outage prints the provider's own message through
 
 test("a stack destroyed after its first create was killed right after CREATE CHANGEFEED leaves no job running", async () => {
   const p = await project("killed");
-  const held = async () => String((await sql("SHOW CLUSTER SETTING twin.held"))[0]["twin.held"]).split(",").filter(Boolean).length;
+  const held = async () =>
+    String((await sql("SHOW CLUSTER SETTING twin.held"))[0]["twin.held"])
+      .split(",")
+      .filter(Boolean).length;
   const before = await held();
   await sql("SET CLUSTER SETTING twin.hold_after = 'CREATE CHANGEFEED'");
-  const child = spawn(p.cli.bin, ["--non-interactive", "up", "--yes", "--skip-preview", "--stack", STACK], { cwd: p.dir, env: p.cli.env, detached: true, stdio: "ignore" });
+  const child = spawn(p.cli.bin, ["--non-interactive", "up", "--yes", "--skip-preview", "--stack", STACK], {
+    cwd: p.dir,
+    env: p.cli.env,
+    detached: true,
+    stdio: "ignore",
+  });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   await waitFor("CREATE CHANGEFEED held", async () => (await held()) > before, 240_000, 50);
   process.kill(-child.pid!, "SIGKILL");
@@ -227,7 +268,9 @@ test("past the GC window: up refuses and says how to continue; a chosen cursor c
       await new Promise((r) => setTimeout(r, 3_000));
       const refused = await p.run(["up", "--yes", "--skip-preview"], { allowFailure: true });
       expect(refused.code).not.toBe(0);
-      expect(refused.stdout + refused.stderr).toMatch(/older than CockroachDB's garbage-collection window .*Nothing was changed\..*set options\.cursor to a recent time/s);
+      expect(refused.stdout + refused.stderr).toMatch(
+        /older than CockroachDB's garbage-collection window .*Nothing was changed\..*set options\.cursor to a recent time/s,
+      );
       expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([]);
     } finally {
       // Back to a window the next up cannot outlive (a 2 s window would expire the chosen cursor before the job starts).
@@ -239,7 +282,9 @@ test("past the GC window: up refuses and says how to continue; a chosen cursor c
     const after = await outputs(p);
     expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([after.jobId]);
     const feed = (await p.cli.state(p.dir, STACK)).deployment.resources.find((r: any) => String(r.type).endsWith(":Changefeed"));
-    expect(feed.outputs.gaps).toEqual([{ from: expect.stringMatching(/^\d+\.\d+$/), to: cursor, at: expect.any(String), reason: expect.stringMatching(/cursor/) }]);
+    expect(feed.outputs.gaps).toEqual([
+      { from: expect.stringMatching(/^\d+\.\d+$/), to: cursor, at: expect.any(String), reason: expect.stringMatching(/cursor/) },
+    ]);
     const events: ZitadelEvent[] = [];
     await insert(events, 5);
     await allDelivered(after.bucketName, events, "after the chosen cursor");
@@ -253,12 +298,22 @@ test("the writer's key deleted out of band: up fails saying to rotate or refresh
   try {
     await p.run(["up", "--yes", "--skip-preview"]);
     const first = await outputs(p);
-    const keys = (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
+    const keys =
+      (
+        await standIns.admin.iam.projects.serviceAccounts.keys.list({
+          name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
+          keyTypes: ["USER_MANAGED"],
+        })
+      ).data.keys ?? [];
     expect(keys).toHaveLength(1);
     await standIns.admin.iam.projects.serviceAccounts.keys.delete({ name: keys[0].name! });
     const events: ZitadelEvent[] = [];
     await insert(events, 3);
-    await waitFor("the feed refused", async () => /^retryable error/.test((await sql("SHOW CHANGEFEED JOB $1", [first.jobId]))[0].running_status ?? ""), 60_000);
+    await waitFor(
+      "the feed refused",
+      async () => /^retryable error/.test((await sql("SHOW CHANGEFEED JOB $1", [first.jobId]))[0].running_status ?? ""),
+      60_000,
+    );
     // Without a refresh, state still holds the key; diff reads the job, sees it retrying, and up says why and what to do.
     const refused = await p.run(["up", "--yes", "--skip-preview"], { allowFailure: true });
     const said = refused.stdout + refused.stderr;
@@ -270,7 +325,9 @@ test("the writer's key deleted out of band: up fails saying to rotate or refresh
     const refreshed = (await p.cli.state(p.dir, STACK)).deployment.resources;
     expect(refreshed.some((r: any) => String(r.type).endsWith(":ServiceAccountKey"))).toBe(false);
     const feed = refreshed.find((r: any) => String(r.type).endsWith(":Changefeed"));
-    expect(feed.outputs.health.reason).toMatch(/does not accept the feed's credentials .*rotate the key \(keyRotationTrigger\).*`pulumi refresh` then `pulumi up`/);
+    expect(feed.outputs.health.reason).toMatch(
+      /does not accept the feed's credentials .*rotate the key \(keyRotationTrigger\).*`pulumi refresh` then `pulumi up`/,
+    );
     const healed = await p.run(["up", "--yes", "--skip-preview"]);
     expect(healed.stdout).toMatch(/ServiceAccountKey audit-key created/);
     expect(healed.stdout).toMatch(/Changefeed audit-changefeed updated/);

@@ -77,10 +77,14 @@ function closedPort(): Promise<number> {
 
 async function delivered(stack: string, events: ReturnType<typeof makeEvents>) {
   const { bucketName } = await outputs(stack);
-  return waitFor(`${stack}: events in gs://${bucketName}/events/`, async () => {
-    const lines = (await readDelivered(admin, bucketName, "events/")).lines;
-    return account(events, lines).missing === 0 && lines;
-  }, 60_000);
+  return waitFor(
+    `${stack}: events in gs://${bucketName}/events/`,
+    async () => {
+      const lines = (await readDelivered(admin, bucketName, "events/")).lines;
+      return account(events, lines).missing === 0 && lines;
+    },
+    60_000,
+  );
 }
 
 test("root project: dev up, no-op preview, a change verified in dev and promoted to prod, stacks independent, destroy", async () => {
@@ -125,7 +129,9 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
 
   // Promotion: the verified setting copied from dev's config to prod's, then prod's up.
   await cli.run(repoRoot, ["config", "cp", "--stack", DEV, "--dest", PROD, "zitadel-audit-stream:payloadEventTypes"]);
-  expect(fs.readFileSync(path.join(repoRoot, `Pulumi.${PROD}.yaml`), "utf8")).toContain('zitadel-audit-stream:payloadEventTypes: \'["instance.domain.added"]\'');
+  expect(fs.readFileSync(path.join(repoRoot, `Pulumi.${PROD}.yaml`), "utf8")).toContain(
+    "zitadel-audit-stream:payloadEventTypes: '[\"instance.domain.added\"]'",
+  );
   await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", PROD]);
   const prod2 = await outputs(PROD);
   expect(prod2.jobId).not.toBe(prod1.jobId);
@@ -162,7 +168,9 @@ test("root project: dev up, no-op preview, a change verified in dev and promoted
   expect(summary((await cli.run(repoRoot, ["refresh", "--yes", "--skip-preview", "--stack", DEV])).stdout)).toEqual({ unchanged: 7 + 3 });
   const formats = storedModules(await cli.state(repoRoot, DEV));
   expect(formats.filter((m) => /^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\/[a-z-]+\.js$/.test(m))).toHaveLength(7);
-  expect(formats.filter((m) => !/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\//.test(m))).toEqual(["zitadel-audit-stream/dist/provider/stored/stream-identity.js"]);
+  expect(formats.filter((m) => !/^zitadel-audit-stream\/dist\/provider\/(gcp|cockroach)\//.test(m))).toEqual([
+    "zitadel-audit-stream/dist/provider/stored/stream-identity.js",
+  ]);
   const destroyDev = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", DEV]);
   expect(summary(destroyDev.stdout)).toEqual({ deleted: 10 });
   expect(emu.storage.buckets.has(dev2.bucketName)).toBe(false); // forceDestroy: true

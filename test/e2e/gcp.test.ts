@@ -63,7 +63,10 @@ test("up creates the five resources, and the grant really lets the key write", a
 
 test("the key and the credentials are secrets in the state file: no private key in plaintext", async () => {
   // The state as the backend stores it (exportStack would show secrets decrypted).
-  const files = fs.readdirSync(t.workDir, { recursive: true }).map(String).filter((f) => /\.pulumi\/stacks\/.*\.json$/.test(f));
+  const files = fs
+    .readdirSync(t.workDir, { recursive: true })
+    .map(String)
+    .filter((f) => /\.pulumi\/stacks\/.*\.json$/.test(f));
   expect(files.length).toBeGreaterThan(0);
   for (const f of files) {
     const state = fs.readFileSync(path.join(t.workDir, f), "utf8");
@@ -92,7 +95,10 @@ test("a rotationTrigger change replaces only the key, creating the new one befor
   const newKey = up.outputs.keyId.value;
   expect(newKey).not.toBe(oldKey);
   expect(ours().keys).toEqual([newKey]);
-  const keyCalls = emu.mutatingCalls(since).filter((c) => c.path.includes("/keys")).map((c) => c.method);
+  const keyCalls = emu
+    .mutatingCalls(since)
+    .filter((c) => c.path.includes("/keys"))
+    .map((c) => c.method);
   expect(keyCalls).toEqual(["POST", "DELETE"]);
 });
 

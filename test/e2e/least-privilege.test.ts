@@ -33,13 +33,29 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
   const p = f.emu.project;
   const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "deployer" } })).data;
-  const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
+  const deployerKey = Buffer.from(
+    (await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!,
+    "base64",
+  ).toString("utf8");
   f.emu.grantProject(deployer.email!, DEPLOYER_PERMISSIONS);
-  const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "zitadel-audit-stream:cockroachUrl": f.twin.url };
+  const config = {
+    "gcp:credentials": deployerKey,
+    "gcp:project": p,
+    "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint,
+    "zitadel-audit-stream:cockroachUrl": f.twin.url,
+  };
   const run = crypto.randomUUID();
   // Every resource gets its identity as its constructor gives it: owner, and the stream's deployment where it makes objects.
-  const d = (ops: Operations, name?: string, deployment = true) => new Driver(ops, config, () => (name ? { owner: `least/${run}/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
-  const [bucketD, saD, roleD, grantD, keyD, feedD] = [d(bucketOperations, "bucket"), d(serviceAccountOperations, "sa"), d(customRoleOperations, "role"), d(bucketIamMemberOperations, "grant", false), d(serviceAccountKeyOperations), d(changefeedOperations, "feed")];
+  const d = (ops: Operations, name?: string, deployment = true) =>
+    new Driver(ops, config, () => (name ? { owner: `least/${run}/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
+  const [bucketD, saD, roleD, grantD, keyD, feedD] = [
+    d(bucketOperations, "bucket"),
+    d(serviceAccountOperations, "sa"),
+    d(customRoleOperations, "role"),
+    d(bucketIamMemberOperations, "grant", false),
+    d(serviceAccountKeyOperations),
+    d(changefeedOperations, "feed"),
+  ];
   const checksBefore = f.emu.checks.length;
 
   const bucket = (await bucketD.up({ namePrefix: "least-audit", forceDestroy: true })).state;
@@ -54,7 +70,14 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   await insertEvents(f.pg, events);
 
   // refresh every resource; update the account and the role in place
-  for (const [drv, s] of [[bucketD, bucket], [saD, sa], [roleD, role], [grantD, grant], [keyD, key]] as const) expect(await drv.refresh(s)).toBeDefined();
+  for (const [drv, s] of [
+    [bucketD, bucket],
+    [saD, sa],
+    [roleD, role],
+    [grantD, grant],
+    [keyD, key],
+  ] as const)
+    expect(await drv.refresh(s)).toBeDefined();
   sa = (await saD.up({ namePrefix: "least-writer", displayName: "writer (renamed)" }, sa)).state;
   role = (await roleD.up({ roleIdPrefix: "least_writer", permissions: ["storage.objects.create"], description: "changefeed writer" }, role)).state;
   await bucketD.up({ namePrefix: "least-audit", forceDestroy: true, labels: { team: "security" } }, bucket);
@@ -79,41 +102,61 @@ test("a deployer with exactly the documented permissions runs the full lifecycle
   expect(used).toEqual(DEPLOYER_PERMISSIONS);
 });
 
-(bqemulatorInstalled() ? test : test.skip)("with bigQuery: the documented BigQuery permissions run the dataset, table and view lifecycle, and each is needed", async () => {
-  f ??= await cdcFixture({ checkpointMs: 300 });
-  const p = f.emu.project;
-  const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "bq-deployer" } })).data;
-  const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
-  f.emu.grantProject(deployer.email!, BIGQUERY_DEPLOYER_PERMISSIONS);
-  const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
-  const d = (ops: Operations, name: string) => new Driver(ops, config, () => ({ owner: `least/bq/${name}` }));
-  const [dsD, tbD, vwD] = [d(bigQueryDatasetOperations, "ds"), d(bigQueryTableOperations, "tb"), d(bigQueryViewOperations, "vw")];
-  const checksBefore = f.emu.checks.length;
-  const table = { datasetId: "least_audit", tableId: "events", schema: [{ name: "aggregate_id", type: "STRING" }], sourceUris: [`gs://${f.bucket}/least/*.ndjson`] };
-  let ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:auditors@example.com"] })).state;
-  let tb = (await tbD.up(table)).state;
-  let vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT aggregate_id FROM \`${tb.outputs.fullId}\`` })).state;
-  for (const [drv, s] of [[dsD, ds], [tbD, tb], [vwD, vw]] as const) expect(await drv.refresh(s)).toBeDefined();
-  ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:soc@example.com"] }, ds)).state;
-  tb = (await tbD.up({ ...table, description: "events" }, tb)).state;
-  vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT DISTINCT aggregate_id FROM \`${tb.outputs.fullId}\`` }, vw)).state;
-  await vwD.destroy(vw);
-  await tbD.destroy(tb);
-  await dsD.destroy(ds);
-  const mine = f.emu.checks.slice(checksBefore).filter((c) => c.principal === deployer.email);
-  expect(mine.filter((c) => !c.ok)).toEqual([]);
-  const used = [...new Set(mine.map((c) => c.permission))].sort();
-  expect(used).toEqual(BIGQUERY_DEPLOYER_PERMISSIONS.filter((x) => x.startsWith("bigquery.")));
-});
+(bqemulatorInstalled() ? test : test.skip)(
+  "with bigQuery: the documented BigQuery permissions run the dataset, table and view lifecycle, and each is needed",
+  async () => {
+    f ??= await cdcFixture({ checkpointMs: 300 });
+    const p = f.emu.project;
+    const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "bq-deployer" } })).data;
+    const deployerKey = Buffer.from(
+      (await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!,
+      "base64",
+    ).toString("utf8");
+    f.emu.grantProject(deployer.email!, BIGQUERY_DEPLOYER_PERMISSIONS);
+    const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
+    const d = (ops: Operations, name: string) => new Driver(ops, config, () => ({ owner: `least/bq/${name}` }));
+    const [dsD, tbD, vwD] = [d(bigQueryDatasetOperations, "ds"), d(bigQueryTableOperations, "tb"), d(bigQueryViewOperations, "vw")];
+    const checksBefore = f.emu.checks.length;
+    const table = {
+      datasetId: "least_audit",
+      tableId: "events",
+      schema: [{ name: "aggregate_id", type: "STRING" }],
+      sourceUris: [`gs://${f.bucket}/least/*.ndjson`],
+    };
+    let ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:auditors@example.com"] })).state;
+    let tb = (await tbD.up(table)).state;
+    let vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT aggregate_id FROM \`${tb.outputs.fullId}\`` })).state;
+    for (const [drv, s] of [
+      [dsD, ds],
+      [tbD, tb],
+      [vwD, vw],
+    ] as const)
+      expect(await drv.refresh(s)).toBeDefined();
+    ds = (await dsD.up({ datasetId: "least_audit", readers: ["group:soc@example.com"] }, ds)).state;
+    tb = (await tbD.up({ ...table, description: "events" }, tb)).state;
+    vw = (await vwD.up({ datasetId: "least_audit", tableId: "events_view", query: `SELECT DISTINCT aggregate_id FROM \`${tb.outputs.fullId}\`` }, vw)).state;
+    await vwD.destroy(vw);
+    await tbD.destroy(tb);
+    await dsD.destroy(ds);
+    const mine = f.emu.checks.slice(checksBefore).filter((c) => c.principal === deployer.email);
+    expect(mine.filter((c) => !c.ok)).toEqual([]);
+    const used = [...new Set(mine.map((c) => c.permission))].sort();
+    expect(used).toEqual(BIGQUERY_DEPLOYER_PERMISSIONS.filter((x) => x.startsWith("bigquery.")));
+  },
+);
 
 test("with the Pub/Sub destination: the documented Pub/Sub permissions run the topic, subscription, service agent and grant lifecycle, and each is needed", async () => {
   f ??= await cdcFixture({ checkpointMs: 300 });
   const p = f.emu.project;
   const deployer = (await f.admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "ps-deployer" } })).data;
-  const deployerKey = Buffer.from((await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!, "base64").toString("utf8");
+  const deployerKey = Buffer.from(
+    (await f.admin.iam.projects.serviceAccounts.keys.create({ name: deployer.name!, requestBody: {} })).data.privateKeyData!,
+    "base64",
+  ).toString("utf8");
   f.emu.grantProject(deployer.email!, PUBSUB_DEPLOYER_PERMISSIONS);
   const config = { "gcp:credentials": deployerKey, "gcp:project": p, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint };
-  const d = (ops: Operations, name?: string, deployment = true) => new Driver(ops, config, () => (name ? { owner: `least/ps/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
+  const d = (ops: Operations, name?: string, deployment = true) =>
+    new Driver(ops, config, () => (name ? { owner: `least/ps/${name}`, ...(deployment ? { deployment: TEST_DEPLOYMENT } : {}) } : {}));
   const [topicD, subD, grantD] = [d(pubsubTopicOperations, "topic"), d(pubsubSubscriptionOperations, "sub"), d(pubsubIamMemberOperations, "grant", false)];
   const checksBefore = f.emu.checks.length;
   let topic = (await topicD.up({ name: "least-events" })).state;
@@ -129,10 +172,20 @@ test("with the Pub/Sub destination: the documented Pub/Sub permissions run the t
   ];
   // A changefeed into the topic proves delivery through a probe subscription (created, pulled, deleted).
   await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-  const feedD = new Driver(changefeedOperations, { ...config, "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: "least/ps/feed", deployment: TEST_DEPLOYMENT }));
-  const feed = (await feedD.up({ sink: { project: p, topic: "least-events", region: "us-east1", credentials: f.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
+  const feedD = new Driver(changefeedOperations, { ...config, "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({
+    owner: "least/ps/feed",
+    deployment: TEST_DEPLOYMENT,
+  }));
+  const feed = (
+    await feedD.up({
+      sink: { project: p, topic: "least-events", region: "us-east1", credentials: f.keyBase64 },
+      options: { initial_scan: "no" },
+      timeoutSeconds: 30,
+    })
+  ).state;
   await feedD.destroy(feed);
-  for (const [drv, s] of [[topicD, topic], [subD, sub], [agentD, agent], ...grants.map((g) => [grantD, g] as const)] as const) expect(await drv.refresh(s)).toBeDefined();
+  for (const [drv, s] of [[topicD, topic], [subD, sub], [agentD, agent], ...grants.map((g) => [grantD, g] as const)] as const)
+    expect(await drv.refresh(s)).toBeDefined();
   topic = (await topicD.up({ name: "least-events", labels: { team: "soc" } }, topic)).state;
   sub = (await subD.up({ name: "least-siem", topic: "least-events", ackDeadlineSeconds: 90 }, sub)).state;
   for (const g of grants) await grantD.destroy(g);

@@ -49,12 +49,23 @@ real("against a real CockroachDB and Google Cloud", () => {
           timeoutSeconds: 300,
           // The payload allow-list makes the table's payload a JSON column: this checks that a
           // (non-BigLake) external table accepts JSON, which no BigQuery page states.
-          query: { columns: ["instance_id", "aggregate_type", "aggregate_id", "owner", "event_type", "sequence", "created_at", "position"], payload: { eventTypes: ["user.human.added"] } },
+          query: {
+            columns: ["instance_id", "aggregate_type", "aggregate_id", "owner", "event_type", "sequence", "created_at", "position"],
+            payload: { eventTypes: ["user.human.added"] },
+          },
           bigQuery: { datasetId: `zas_e2e_${Date.now()}` },
           destinations: ["gcs", "pubsub"],
           pubsub: { region: process.env.ZAS_REAL_PUBSUB_REGION ?? "us-east1", maxDeliveryAttempts: 5 },
         });
-        return { bucket: s.bucketName, jobId: s.jobId, view: s.bigQueryViewId, table: s.bigQueryTableId, subscription: s.pubsubSubscription, deadLetter: s.pubsubDeadLetterSubscription, topic: s.pubsubTopic };
+        return {
+          bucket: s.bucketName,
+          jobId: s.jobId,
+          view: s.bigQueryViewId,
+          table: s.bigQueryTableId,
+          subscription: s.pubsubSubscription,
+          deadLetter: s.pubsubDeadLetterSubscription,
+          topic: s.pubsubTopic,
+        };
       },
       config: { "gcp:project": { value: project! }, "zitadel-audit-stream:cockroachUrl": { value: url!, secret: true } },
     });
@@ -72,18 +83,28 @@ real("against a real CockroachDB and Google Cloud", () => {
     const bucket = up.outputs.bucket.value;
     const events = makeEvents(20, Date.now() % 1_000_000);
     await insertEvents(pg, events);
-    const a = await waitFor("delivery", async () => {
-      const acc = account(events, (await readDelivered(gcp, bucket, "events/")).lines);
-      return acc.missing === 0 && acc;
-    }, 600_000, 5000);
+    const a = await waitFor(
+      "delivery",
+      async () => {
+        const acc = account(events, (await readDelivered(gcp, bucket, "events/")).lines);
+        return acc.missing === 0 && acc;
+      },
+      600_000,
+      5000,
+    );
     console.log(`real: inserted=${a.inserted} delivered=${a.delivered} missing=${a.missing} duplicates=${a.duplicates}`);
     expect(a.missing).toBe(0);
 
     // The same counts from real BigQuery, through the de-duplicating view; INT8 and DECIMAL exact.
-    const q = async (sql: string) => ((await gcp.bigquery.request<any>("POST", `/projects/${project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 120_000 })).data.rows ?? []).map((r: any) => r.f.map((c: any) => c.v));
+    const q = async (sql: string) =>
+      ((await gcp.bigquery.request<any>("POST", `/projects/${project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 120_000 })).data.rows ?? []).map(
+        (r: any) => r.f.map((c: any) => c.v),
+      );
     const view = up.outputs.view.value;
     const ids = events.map((e) => `'${e.aggregateId}'`).join(", ");
-    const [[distinct]] = await q(`SELECT COUNT(*) FROM \`${view}\` WHERE sequence BETWEEN ${events[0].sequence} AND ${events[events.length - 1].sequence} AND aggregate_id IN (${ids})`);
+    const [[distinct]] = await q(
+      `SELECT COUNT(*) FROM \`${view}\` WHERE sequence BETWEEN ${events[0].sequence} AND ${events[events.length - 1].sequence} AND aggregate_id IN (${ids})`,
+    );
     expect(Number(distinct)).toBe(events.length);
     const perType = await q(`SELECT event_type, COUNT(*) FROM \`${view}\` GROUP BY event_type`);
     console.log(`real BigQuery: ${distinct} distinct events; per type ${JSON.stringify(perType)}`);
@@ -94,21 +115,31 @@ real("against a real CockroachDB and Google Cloud", () => {
     // The same events from the SIEM's subscription (CockroachDB's own gcpubsub:// sink).
     const subscription = up.outputs.subscription.value;
     const pulled: Record<string, any>[] = [];
-    const p = await waitFor("delivery to Pub/Sub", async () => {
-      pulled.push(...(await pullMessages(gcp, subscription)).map((m) => m.Value));
-      const acc = account(events, pulled);
-      return acc.missing === 0 && acc;
-    }, 600_000, 5000);
+    const p = await waitFor(
+      "delivery to Pub/Sub",
+      async () => {
+        pulled.push(...(await pullMessages(gcp, subscription)).map((m) => m.Value));
+        const acc = account(events, pulled);
+        return acc.missing === 0 && acc;
+      },
+      600_000,
+      5000,
+    );
     console.log(`real Pub/Sub: delivered=${p.delivered} missing=${p.missing} duplicates=${p.duplicates}`);
 
     // Dead-lettering as AuditStream wires it (the service agent's grants, a subscription on the
     // dead-letter topic): a message nacked maxDeliveryAttempts times arrives there.
     await gcp.pubsub.request("POST", `/${up.outputs.topic.value}:publish`, { messages: [{ data: Buffer.from("zas-e2e poison").toString("base64") }] });
-    await waitFor("the poison message dead-lettered", async () => {
-      const got: any[] = (await gcp.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 10 })).data.receivedMessages ?? [];
-      if (got.length) await gcp.pubsub.request("POST", `/${subscription}:modifyAckDeadline`, { ackIds: got.map((m) => m.ackId), ackDeadlineSeconds: 0 });
-      const dead: any[] = (await gcp.pubsub.request<any>("POST", `/${up.outputs.deadLetter.value}:pull`, { maxMessages: 10 })).data.receivedMessages ?? [];
-      return dead.some((m) => Buffer.from(m.message.data, "base64").toString() === "zas-e2e poison");
-    }, 600_000, 2000);
+    await waitFor(
+      "the poison message dead-lettered",
+      async () => {
+        const got: any[] = (await gcp.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 10 })).data.receivedMessages ?? [];
+        if (got.length) await gcp.pubsub.request("POST", `/${subscription}:modifyAckDeadline`, { ackIds: got.map((m) => m.ackId), ackDeadlineSeconds: 0 });
+        const dead: any[] = (await gcp.pubsub.request<any>("POST", `/${up.outputs.deadLetter.value}:pull`, { maxMessages: 10 })).data.receivedMessages ?? [];
+        return dead.some((m) => Buffer.from(m.message.data, "base64").toString() === "zas-e2e poison");
+      },
+      600_000,
+      2000,
+    );
   });
 });

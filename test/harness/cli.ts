@@ -109,11 +109,15 @@ export function consumerProject(example: string, mode: InstallMode, opts: { peer
       if (mode === "workspace") npm(["install"], base);
       else {
         fs.writeFileSync(path.join(base, "pnpm-workspace.yaml"), "packages:\n  - packages/*\n  - app\n");
-        execFileSync(path.join(repoRoot, "node_modules", ".bin", "pnpm"), ["install", "--prefer-offline", "--reporter=silent", "--config.confirmModulesPurge=false"], {
-          cwd: base,
-          env: { ...process.env, PATH: [path.join(repoRoot, "node_modules", ".bin"), process.env.PATH ?? ""].join(path.delimiter) },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
+        execFileSync(
+          path.join(repoRoot, "node_modules", ".bin", "pnpm"),
+          ["install", "--prefer-offline", "--reporter=silent", "--config.confirmModulesPurge=false"],
+          {
+            cwd: base,
+            env: { ...process.env, PATH: [path.join(repoRoot, "node_modules", ".bin"), process.env.PATH ?? ""].join(path.delimiter) },
+            stdio: ["ignore", "pipe", "pipe"],
+          },
+        );
       }
       break;
     }

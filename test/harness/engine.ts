@@ -9,7 +9,6 @@ import { cliPathDirs, findPulumiCli, repoRoot } from "../../tools/harness/pulumi
 
 export { repoRoot, pinnedCliVersion, setupCliDir, findPulumiCli, cliPathDirs, standInConfig } from "../../tools/harness/pulumi-cli";
 
-
 let cliPromise: Promise<PulumiCommand> | undefined;
 export function pulumiCommand(): Promise<PulumiCommand> {
   if (!cliPromise) {
@@ -84,4 +83,3 @@ export async function newTestStack(opts: StackOptions): Promise<TestStack> {
     },
   };
 }
-

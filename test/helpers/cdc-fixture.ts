@@ -29,7 +29,10 @@ export async function cdcFixture(opts: Partial<TwinOptions> = {}, bucket = "zita
   const p = emu.project;
   await admin.storage.buckets.insert({ project: p, requestBody: { name: bucket, iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } });
   const sa = (await admin.iam.projects.serviceAccounts.create({ name: `projects/${p}`, requestBody: { accountId: "cdc-writer" } })).data;
-  await admin.iam.projects.roles.create({ parent: `projects/${p}`, requestBody: { roleId: "cdcObjectCreator", role: { title: "CDC object creator", includedPermissions: ["storage.objects.create"] } } });
+  await admin.iam.projects.roles.create({
+    parent: `projects/${p}`,
+    requestBody: { roleId: "cdcObjectCreator", role: { title: "CDC object creator", includedPermissions: ["storage.objects.create"] } },
+  });
   const role = `projects/${p}/roles/cdcObjectCreator`;
   const member = `serviceAccount:${sa.email}`;
   const setMember = async (present: boolean) => {

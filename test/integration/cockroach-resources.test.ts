@@ -16,7 +16,16 @@ let f: CdcFixture;
 // different resources never share a marker.
 const driver = (ops: Operations, fx?: CdcFixture, url?: string) => {
   const x = fx ?? f;
-  return new Driver(ops, { "zitadel-audit-stream:cockroachUrl": url ?? x.twin.url, "zitadel-audit-stream:gcpEndpoint": x.emu.endpoint, "gcp:credentials": x.emu.adminKeyFile, "gcp:project": x.emu.project }, () => (ops === changefeedOperations ? { owner: `test/${crypto.randomUUID()}`, deployment: TEST_DEPLOYMENT } : {}));
+  return new Driver(
+    ops,
+    {
+      "zitadel-audit-stream:cockroachUrl": url ?? x.twin.url,
+      "zitadel-audit-stream:gcpEndpoint": x.emu.endpoint,
+      "gcp:credentials": x.emu.adminKeyFile,
+      "gcp:project": x.emu.project,
+    },
+    () => (ops === changefeedOperations ? { owner: `test/${crypto.randomUUID()}`, deployment: TEST_DEPLOYMENT } : {}),
+  );
 };
 
 beforeAll(async () => {
@@ -44,7 +53,7 @@ async function settle(events: ZitadelEvent[], prefix: string): Promise<Accountin
 describe("ClusterSetting", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(clusterSettingOperations)));
+  beforeAll(async () => (d = driver(clusterSettingOperations)));
 
   test("turns kv.rangefeed.enabled on, remembering the value it found", async () => {
     expect((await f.pg.query("SHOW CLUSTER SETTING kv.rangefeed.enabled")).rows[0]["kv.rangefeed.enabled"]).toBe(false);
@@ -76,7 +85,7 @@ describe("ClusterSetting", () => {
 
   test("a user without MODIFYCLUSTERSETTING gets a message that says what to grant", async () => {
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = false");
-    const limited = await driver(clusterSettingOperations, f, f.twin.url.replace("root@", "auditor@"));
+    const limited = driver(clusterSettingOperations, f, f.twin.url.replace("root@", "auditor@"));
     await expect(limited.up({})).rejects.toThrow(/lacks a privilege: only users with the MODIFYCLUSTERSETTING privilege .* Grant it/);
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
   });
@@ -88,7 +97,7 @@ describe("ClusterSetting on a virtual cluster", () => {
   afterAll(() => v?.stop());
 
   test("an operator-only setting that is already on is success; asking to turn it off says who can", async () => {
-    const d = await driver(clusterSettingOperations, v);
+    const d = driver(clusterSettingOperations, v);
     const s = (await d.up({})).state;
     expect(s.outputs.value).toBe("true");
     await expect(d.up({ value: false }, s)).rejects.toThrow(/the platform manages it \(virtual cluster\)/);
@@ -102,7 +111,7 @@ describe("Changefeed", () => {
   let inputs: Record<string, any>;
 
   beforeAll(async () => {
-    d = await driver(changefeedOperations);
+    d = driver(changefeedOperations);
     inputs = { sink: sink("feed"), options: { initial_scan: "no" }, timeoutSeconds: 30 };
   });
 
@@ -110,7 +119,12 @@ describe("Changefeed", () => {
     s = (await d.up(inputs)).state;
     expect(s.outputs.jobId).toMatch(/^\d{16,19}$/);
     expect(s.outputs.status).toBe("running");
-    expect(s.outputs.sinkUriRedacted).toBe(`gs://${f.bucket}/feed?partition_format=flat&AUTH=specified&CREDENTIALS=redacted`.replace(/\?.*/, "?AUTH=specified&CREDENTIALS=redacted&partition_format=flat"));
+    expect(s.outputs.sinkUriRedacted).toBe(
+      `gs://${f.bucket}/feed?partition_format=flat&AUTH=specified&CREDENTIALS=redacted`.replace(
+        /\?.*/,
+        "?AUTH=specified&CREDENTIALS=redacted&partition_format=flat",
+      ),
+    );
     const events = makeEvents(10, 10_000);
     await insertEvents(f.pg, events);
     const got = await settle(events, "feed/");
@@ -177,10 +191,15 @@ describe("Changefeed", () => {
     await f.revoke();
     const during = makeEvents(6, 45_000);
     await insertEvents(f.pg, during);
-    await waitFor("a retryable error", async () => /^retryable error/.test((await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].running_status ?? ""));
+    await waitFor("a retryable error", async () =>
+      /^retryable error/.test((await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0].running_status ?? ""),
+    );
     s = (await d.refresh(s))!;
     expect(s.outputs.status).toBe("running");
-    expect(s.outputs.health).toMatchObject({ state: "failing", reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/) });
+    expect(s.outputs.health).toMatchObject({
+      state: "failing",
+      reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, storage\.objects\.create missing\)/),
+    });
     expect((await d.diff(inputs, s)).diff).toMatchObject({ changes: true });
     // Still refused: up says what to grant and leaves the job as it is.
     await expect(d.up({ ...inputs, timeoutSeconds: 5 }, s)).rejects.toThrow(/may not .*Grant storage\.objects\.create on the bucket/);
@@ -213,7 +232,9 @@ describe("Changefeed", () => {
     await f.admin.storage.buckets.insert({ project: f.emu.project, requestBody: { name: "no-grant-bucket" } });
     const bad = { ...inputs, sink: { ...inputs.sink, bucket: "no-grant-bucket" }, timeoutSeconds: 5 };
     const calls = f.emu.calls.length;
-    await expect(d.up(bad, s)).rejects.toThrow(/may not \(testIamPermissions answered without storage\.objects\.create\)\. Grant storage\.objects\.create on the bucket to serviceAccount:cdc-writer@/);
+    await expect(d.up(bad, s)).rejects.toThrow(
+      /may not \(testIamPermissions answered without storage\.objects\.create\)\. Grant storage\.objects\.create on the bucket to serviceAccount:cdc-writer@/,
+    );
     expect(f.emu.calls.slice(calls).some((c) => c.path === "/storage/v1/b/no-grant-bucket/iam/testPermissions")).toBe(true);
     const row = (await f.pg.query("SHOW CHANGEFEED JOB $1", [s.outputs.jobId])).rows[0];
     expect(row.status).toBe("running");
@@ -224,7 +245,9 @@ describe("Changefeed", () => {
     f.emu.knobs.faults.push({ method: "GET", path: /\/iam\/testPermissions$/, status: 503, times: 1_000_000, retryAfterSeconds: 0 });
     try {
       const failed = await d.up({ ...inputs, sink: sink("storm", await f.newKey()), timeoutSeconds: 5 }, s).catch((e) => e);
-      expect(failed.message).toMatch(/may create objects in gs:\/\/[a-z-]+ failed \(nothing was changed; run `pulumi up` again\): .*still failing after \d+ attempts: .*Backend Error/);
+      expect(failed.message).toMatch(
+        /may create objects in gs:\/\/[a-z-]+ failed \(nothing was changed; run `pulumi up` again\): .*still failing after \d+ attempts: .*Backend Error/,
+      );
       expect(failed.message).not.toMatch(/may not|Grant storage/);
     } finally {
       f.emu.knobs.faults.length = 0;
@@ -244,7 +267,9 @@ describe("Changefeed", () => {
     const load = insertContinuously(f.twin.url, 80_000);
     try {
       await new Promise((r) => setTimeout(r, 300));
-      await expect(d.up({ ...inputs, sink: { ...inputs.sink, bucket: "flaky-bucket" }, timeoutSeconds: 6 }, s)).rejects.toThrow(/did not work with the new sink or options \(.*503.*\), so the previous ones were set again, and the job checkpointed with them/);
+      await expect(d.up({ ...inputs, sink: { ...inputs.sink, bucket: "flaky-bucket" }, timeoutSeconds: 6 }, s)).rejects.toThrow(
+        /did not work with the new sink or options \(.*503.*\), so the previous ones were set again, and the job checkpointed with them/,
+      );
     } finally {
       f.emu.knobs.faults.length = 0;
     }
@@ -274,7 +299,9 @@ describe("Changefeed", () => {
   test("with rangefeeds off, create fails with a message that says how to turn them on", async () => {
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = false");
     try {
-      await expect(d.up({ sink: sink("off") })).rejects.toThrow(/rangefeeds are off\. Run SET CLUSTER SETTING kv\.rangefeed\.enabled = true, or declare a ClusterSetting/);
+      await expect(d.up({ sink: sink("off") })).rejects.toThrow(
+        /rangefeeds are off\. Run SET CLUSTER SETTING kv\.rangefeed\.enabled = true, or declare a ClusterSetting/,
+      );
     } finally {
       await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
     }
@@ -286,7 +313,7 @@ describe("Changefeed on a slow cluster", () => {
     const slow = await cdcFixture({ jobStartDelayMs: 600_000 }, "slow-cluster-bucket");
     try {
       await slow.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-      const d = await driver(changefeedOperations, slow);
+      const d = driver(changefeedOperations, slow);
       const failed = await d.up({ sink: { bucket: slow.bucket, credentials: slow.keyBase64 }, timeoutSeconds: 5 }).catch((e) => e);
       expect(failed.message).toMatch(/changefeed job \d+ did not checkpoint within 5s \(status pending\)\. It was left running, as CockroachDB runs it/);
       expect(failed).toBeInstanceOf(PartialFailure);
@@ -309,7 +336,7 @@ describe("Changefeed on older CockroachDB versions", () => {
     const old = await cdcFixture({ version: "v24.1.2" }, "licence-bucket");
     try {
       await old.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-      const d = await driver(changefeedOperations, old);
+      const d = driver(changefeedOperations, old);
       const args = { sink: { bucket: old.bucket, credentials: old.keyBase64 }, timeoutSeconds: 30 };
       await expect(d.up(args)).rejects.toThrow(/need an enterprise licence on this version: set one .* or upgrade to v24\.3\+/);
       await old.pg.query("SET CLUSTER SETTING enterprise.license = 'crl-0-test'");
@@ -326,9 +353,13 @@ describe("Changefeed on older CockroachDB versions", () => {
     try {
       await old.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
       await old.pg.query("SET CLUSTER SETTING enterprise.license = 'crl-0-test'");
-      const d = await driver(changefeedOperations, old);
-      const s = (await d.up({ sink: { bucket: old.bucket, prefix: "p", credentials: old.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 30 })).state;
-      const r = await d.up({ sink: { bucket: old.bucket, prefix: "p", credentials: await old.newKey() }, options: { initial_scan: "no" }, timeoutSeconds: 30 }, s);
+      const d = driver(changefeedOperations, old);
+      const s = (await d.up({ sink: { bucket: old.bucket, prefix: "p", credentials: old.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 30 }))
+        .state;
+      const r = await d.up(
+        { sink: { bucket: old.bucket, prefix: "p", credentials: await old.newKey() }, options: { initial_scan: "no" }, timeoutSeconds: 30 },
+        s,
+      );
       expect(r.state.outputs.jobId).not.toBe(s.outputs.jobId);
       const events = makeEvents(5, 70_000);
       await insertEvents(old.pg, events);

@@ -29,7 +29,7 @@ afterAll(() => emu.stop());
 describe("Bucket", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(bucketOperations)));
+  beforeAll(async () => (d = driver(bucketOperations)));
 
   test("create applies the audit defaults and a stable generated name", async () => {
     const r = await d.up({ namePrefix: "audit-logs", labels: { team: "iam" } });
@@ -62,7 +62,9 @@ describe("Bucket", () => {
     expect(b.fields.retentionPolicy).toEqual({ retentionPeriod: "3600" });
     // forceDestroy alone changes state, not the bucket.
     const calls = emu.mutatingCalls().length;
-    s = (await d.up({ namePrefix: "audit-logs", labels: { env: "prod" }, versioning: true, lifecycleRules, retentionPeriodSeconds: 3600, forceDestroy: true }, s)).state;
+    s = (
+      await d.up({ namePrefix: "audit-logs", labels: { env: "prod" }, versioning: true, lifecycleRules, retentionPeriodSeconds: 3600, forceDestroy: true }, s)
+    ).state;
     expect(emu.mutatingCalls().length).toBe(calls);
     expect(s.outputs.forceDestroy).toBe(true);
   });
@@ -80,7 +82,10 @@ describe("Bucket", () => {
   test("a location change replaces the bucket under a new name, creating first", async () => {
     const old = s;
     await admin.storage.buckets.patch({ bucket: old.id, requestBody: { retentionPolicy: null } as any });
-    const r = await d.up({ namePrefix: "audit-logs", location: "europe-west3", forceDestroy: true }, { ...old, outputs: { ...old.outputs, retentionPeriodSeconds: undefined } });
+    const r = await d.up(
+      { namePrefix: "audit-logs", location: "europe-west3", forceDestroy: true },
+      { ...old, outputs: { ...old.outputs, retentionPeriodSeconds: undefined } },
+    );
     expect(r.op).toBe("replace");
     s = r.state;
     expect(s.id).not.toBe(old.id);
@@ -93,7 +98,9 @@ describe("Bucket", () => {
     const a = (await d.up({ namePrefix: "audit-archive", location: "US", forceDestroy: true })).state;
     await admin.storage.objects.insert({ bucket: a.id, name: "events/1.ndjson", media: { body: "{}" } }, admin.uploadOptions);
     await expect(d.diff({ namePrefix: "audit-archive", location: "EU", forceDestroy: true }, a)).rejects.toThrow(
-      new RegExp(`changing location of bucket ${a.id} replaces it, and it holds objects \\(audit files\\) that the replacement would delete \\(forceDestroy\\)\\. Keep location as it was; or copy the objects yourself and set replaceNonEmpty: true`),
+      new RegExp(
+        `changing location of bucket ${a.id} replaces it, and it holds objects \\(audit files\\) that the replacement would delete \\(forceDestroy\\)\\. Keep location as it was; or copy the objects yourself and set replaceNonEmpty: true`,
+      ),
     );
     expect(emu.storage.buckets.get(a.id)!.objects.length).toBe(1);
     const r = await d.up({ namePrefix: "audit-archive", location: "EU", forceDestroy: true, replaceNonEmpty: true }, a);
@@ -114,7 +121,9 @@ describe("Bucket", () => {
   test("a non-empty bucket is kept on delete unless forceDestroy, with a message that says so", async () => {
     const kept = (await d.up({ name: "audit-keep-me" })).state;
     await admin.storage.objects.insert({ bucket: "audit-keep-me", name: "x.ndjson", media: { body: "{}" } }, admin.uploadOptions);
-    await expect(d.destroy(kept)).rejects.toThrow(/not empty, so it was kept and the destroy stops here\. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true .*forceDestroy: true/);
+    await expect(d.destroy(kept)).rejects.toThrow(
+      /not empty, so it was kept and the destroy stops here\. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true .*forceDestroy: true/,
+    );
     expect(emu.storage.buckets.has("audit-keep-me")).toBe(true);
     const forced = (await d.up({ name: "audit-keep-me", forceDestroy: true }, kept)).state;
     await d.destroy(forced);
@@ -139,7 +148,7 @@ describe("Bucket", () => {
 describe("ServiceAccount", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(serviceAccountOperations)));
+  beforeAll(async () => (d = driver(serviceAccountOperations)));
 
   test("create waits until the account is visible, even with IAM lag", async () => {
     emu.knobs.serviceAccountPropagationMs = 1200;
@@ -163,7 +172,9 @@ describe("ServiceAccount", () => {
     try {
       const failed = await slow.up({ namePrefix: "slow-writer" }).catch((e) => e);
       expect(failed).toBeInstanceOf(PartialFailure);
-      expect(failed.message).toMatch(/was created but IAM still does not show it after 1s\. The account was created and is recorded in state; the next `pulumi up` checks it again/);
+      expect(failed.message).toMatch(
+        /was created but IAM still does not show it after 1s\. The account was created and is recorded in state; the next `pulumi up` checks it again/,
+      );
       await new Promise((r) => setTimeout(r, 3200));
       const again = await slow.up({ namePrefix: "slow-writer" }, failed.state);
       expect(again.op).toBe("update");
@@ -185,7 +196,9 @@ describe("ServiceAccount", () => {
     expect(r.op).toBe("update");
     s = r.state;
     // The account carries the resource's identity after the user's text (provider/ownership.ts); outputs show the text alone.
-    expect(emu.iam.findByEmail(s.outputs.email)!.description).toMatch(new RegExp(`^writes changefeed files \\[zitadel-audit-stream ${TEST_DEPLOYMENT}-[0-9a-f]{10}-${s.outputs.instance}\\]$`));
+    expect(emu.iam.findByEmail(s.outputs.email)!.description).toMatch(
+      new RegExp(`^writes changefeed files \\[zitadel-audit-stream ${TEST_DEPLOYMENT}-[0-9a-f]{10}-${s.outputs.instance}\\]$`),
+    );
     expect(s.outputs.description).toBe("writes changefeed files");
     expect(s.outputs.uniqueId).toBe(emu.iam.findByEmail(s.outputs.email)!.uniqueId);
   });
@@ -199,7 +212,11 @@ describe("ServiceAccount", () => {
   });
 
   test("an existing account that another deployment made is not adopted", async () => {
-    await expect(driver(serviceAccountOperations, "0e4e000000000002").up({ accountId: "cdc-writer-two" })).rejects.toThrow(new RegExp(`already exists: it was made by deployment ${TEST_DEPLOYMENT} .*not by this stack's deployment 0e4e000000000002\\. It is left as it is\\. If it is yours .* set takeOver: "${TEST_DEPLOYMENT}"`));
+    await expect(driver(serviceAccountOperations, "0e4e000000000002").up({ accountId: "cdc-writer-two" })).rejects.toThrow(
+      new RegExp(
+        `already exists: it was made by deployment ${TEST_DEPLOYMENT} .*not by this stack's deployment 0e4e000000000002\\. It is left as it is\\. If it is yours .* set takeOver: "${TEST_DEPLOYMENT}"`,
+      ),
+    );
   });
 
   test("out-of-band delete shows on refresh; delete twice is fine", async () => {
@@ -213,7 +230,7 @@ describe("ServiceAccount", () => {
 describe("CustomRole", () => {
   let d: Driver;
   let s: State;
-  beforeAll(async () => (d = await driver(customRoleOperations)));
+  beforeAll(async () => (d = driver(customRoleOperations)));
 
   test("create, then no change", async () => {
     s = (await d.up({ roleIdPrefix: "auditWriter", permissions: ["storage.objects.create"] })).state;
@@ -262,14 +279,16 @@ describe("BucketIamMember and ServiceAccountKey", () => {
   let bd: Driver, sad: Driver, md: Driver, kd: Driver;
 
   beforeAll(async () => {
-    [bd, sad, md, kd] = await Promise.all([driver(bucketOperations), driver(serviceAccountOperations), driver(bucketIamMemberOperations), driver(serviceAccountKeyOperations)]);
+    [bd, sad, md, kd] = [driver(bucketOperations), driver(serviceAccountOperations), driver(bucketIamMemberOperations), driver(serviceAccountKeyOperations)];
     await bd.up({ name: "audit-grants", forceDestroy: true });
     account = (await sad.up({ accountId: "grantee-one" })).state;
   });
 
   test("a grant on a bucket that does not exist (a mistyped existingBucket) is refused at check, naming it", async () => {
     const calls = emu.calls.length;
-    await expect(md.check({ bucket: "no-such-audit-bucket", role: "roles/storage.objectCreator", member: "user:a@example.com" })).rejects.toThrow(/^bucket: gs:\/\/no-such-audit-bucket does not exist \(with AuditStream: check existingBucket/);
+    await expect(md.check({ bucket: "no-such-audit-bucket", role: "roles/storage.objectCreator", member: "user:a@example.com" })).rejects.toThrow(
+      /^bucket: gs:\/\/no-such-audit-bucket does not exist \(with AuditStream: check existingBucket/,
+    );
     expect(emu.calls.slice(calls).filter((c) => c.path === "/storage/v1/b/no-such-audit-bucket")).toHaveLength(1);
   });
 
@@ -304,11 +323,16 @@ describe("BucketIamMember and ServiceAccountKey", () => {
     } finally {
       emu.knobs.serviceAccountPropagationMs = 0;
     }
-    const sets = emu.calls.slice(before).filter((c) => c.method === "PUT" && c.path.endsWith("/iam")).map((c) => c.status);
+    const sets = emu.calls
+      .slice(before)
+      .filter((c) => c.method === "PUT" && c.path.endsWith("/iam"))
+      .map((c) => c.status);
     expect(sets[0]).toBe(412);
     expect(sets).toContain(400);
     expect(sets[sets.length - 1]).toBe(200);
-    expect(emu.storage.buckets.get("audit-grants")!.policy.bindings.find((b) => b.role === "roles/storage.objectCreator")!.members).toContain(fresh.outputs.member);
+    expect(emu.storage.buckets.get("audit-grants")!.policy.bindings.find((b) => b.role === "roles/storage.objectCreator")!.members).toContain(
+      fresh.outputs.member,
+    );
   });
 
   test("out-of-band revoke shows on refresh; a member change replaces", async () => {
@@ -331,7 +355,10 @@ describe("BucketIamMember and ServiceAccountKey", () => {
     const before = emu.calls.length;
     const r = await kd.up({ serviceAccountEmail: account.outputs.email, rotationTrigger: "2026-11" }, key);
     expect(r.op).toBe("replace");
-    const order = emu.calls.slice(before).filter((c) => c.method !== "GET" && c.path.includes("/keys")).map((c) => c.method);
+    const order = emu.calls
+      .slice(before)
+      .filter((c) => c.method !== "GET" && c.path.includes("/keys"))
+      .map((c) => c.method);
     expect(order).toEqual(["POST", "DELETE"]);
     expect(r.state.outputs.keyId).not.toBe(key.outputs.keyId);
     const sa = emu.iam.findByEmail(account.outputs.email)!;

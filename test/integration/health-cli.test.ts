@@ -21,7 +21,11 @@ beforeAll(async () => {
   // The twin asks for a password, as a secured cluster does (the PGPASSWORD test below depends on it).
   f = await cdcFixture({ password: "twin-secret pw" });
   await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
-  id = (await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no", min_checkpoint_frequency: "200ms" } }), [buildSinkUri({ bucket: f.bucket, prefix: "health", credentials: f.keyBase64 })])).rows[0].job_id;
+  id = (
+    await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no", min_checkpoint_frequency: "200ms" } }), [
+      buildSinkUri({ bucket: f.bucket, prefix: "health", credentials: f.keyBase64 }),
+    ])
+  ).rows[0].job_id;
   await waitFor("a checkpoint", async () => (await f.pg.query("SHOW CHANGEFEED JOB $1", [id])).rows[0].high_water_timestamp !== null);
 });
 afterAll(() => f?.stop());
@@ -52,7 +56,9 @@ test("paused and unknown jobs are stopped (exit 1); a wrong argument or an unrea
   expect(lines[0]).toMatch(/^--job-id: not a job id: abc\nusage:/);
   // A refused port is named as a network error, not as a SQLSTATE.
   expect(await run("--connection-string", "postgresql://root@127.0.0.1:1/defaultdb", "--job-id", id)).toBe(2);
-  expect(lines[0]).toMatch(/^read the changefeed jobs at 127\.0\.0\.1:1\/defaultdb failed: cannot connect to CockroachDB at 127\.0\.0\.1:1\/defaultdb: network error: nothing accepts connections there \(connection refused\) \(ECONNREFUSED\)$/);
+  expect(lines[0]).toMatch(
+    /^read the changefeed jobs at 127\.0\.0\.1:1\/defaultdb failed: cannot connect to CockroachDB at 127\.0\.0\.1:1\/defaultdb: network error: nothing accepts connections there \(connection refused\) \(ECONNREFUSED\)$/,
+  );
   expect(lines[0]).not.toMatch(/SQLSTATE/);
   await f.pg.query("RESUME JOB $1", [id]);
 });
@@ -78,8 +84,16 @@ test("a server that accepts and never answers: 'no answer' and exit 2 within the
     // The installed bin with its defaults ends within 40 s (the connect bound is 10 s, the command's 30 s).
     const bin = path.join(__dirname, "..", "..", "dist", "provider", "cli.js");
     const t = Date.now();
-    const r = spawnSync(process.execPath, [bin, "health", "--connection-string", `postgresql://root@127.0.0.1:${port}/defaultdb`, "--job-id", id], { encoding: "utf8", timeout: 60_000 });
-    expect({ status: r.status, out: r.stdout }).toEqual({ status: 2, out: expect.stringMatching(/^read the changefeed jobs at 127\.0\.0\.1:\d+\/defaultdb failed: cannot connect to CockroachDB at .*: no answer: the server did not complete the connection within 10s/) });
+    const r = spawnSync(process.execPath, [bin, "health", "--connection-string", `postgresql://root@127.0.0.1:${port}/defaultdb`, "--job-id", id], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect({ status: r.status, out: r.stdout }).toEqual({
+      status: 2,
+      out: expect.stringMatching(
+        /^read the changefeed jobs at 127\.0\.0\.1:\d+\/defaultdb failed: cannot connect to CockroachDB at .*: no answer: the server did not complete the connection within 10s/,
+      ),
+    });
     expect(Date.now() - t).toBeLessThan(40_000);
   } finally {
     sockets.forEach((x) => x.destroy());
@@ -93,10 +107,16 @@ test("the password can come from PGPASSWORD instead of the command line", () => 
   const password = decodeURIComponent(u.password);
   u.password = "";
   expect(password).toBe("twin-secret pw");
-  const withEnv = spawnSync(process.execPath, [bin, "health", "--connection-string", u.toString(), "--job-id", id], { encoding: "utf8", env: { ...process.env, PGPASSWORD: password } });
+  const withEnv = spawnSync(process.execPath, [bin, "health", "--connection-string", u.toString(), "--job-id", id], {
+    encoding: "utf8",
+    env: { ...process.env, PGPASSWORD: password },
+  });
   expect({ status: withEnv.status, out: withEnv.stdout }).toEqual({ status: 0, out: expect.stringMatching(/: healthy: /) });
   // The twin does check it: a wrong one is refused.
-  const wrong = spawnSync(process.execPath, [bin, "health", "--connection-string", u.toString(), "--job-id", id], { encoding: "utf8", env: { ...process.env, PGPASSWORD: "wrong" } });
+  const wrong = spawnSync(process.execPath, [bin, "health", "--connection-string", u.toString(), "--job-id", id], {
+    encoding: "utf8",
+    env: { ...process.env, PGPASSWORD: "wrong" },
+  });
   expect({ status: wrong.status, out: wrong.stdout }).toEqual({ status: 2, out: expect.stringMatching(/password authentication failed for user root/) });
 });
 
@@ -106,7 +126,10 @@ test("feeds from a stack's state: every Changefeed with its job, its own connect
     deployment: {
       resources: [
         { type: "pulumi:pulumi:Stack", outputs: { jobId: "9" } },
-        { type: "pulumi-nodejs:dynamic/cockroach:Changefeed", outputs: { jobId: "1", maxLagSeconds: 600, connectionString: secret("postgresql://a@h:26257/d") } },
+        {
+          type: "pulumi-nodejs:dynamic/cockroach:Changefeed",
+          outputs: { jobId: "1", maxLagSeconds: 600, connectionString: secret("postgresql://a@h:26257/d") },
+        },
         { type: "pulumi-nodejs:dynamic/cockroach:Changefeed", outputs: { jobId: "2" } },
         { type: "pulumi-nodejs:dynamic/cockroach:Changefeed", delete: true, outputs: { jobId: "3" } },
         { type: "pulumi-nodejs:dynamic/gcp:Bucket", outputs: { name: "b" } },

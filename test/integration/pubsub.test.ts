@@ -13,7 +13,8 @@ import { account, eventKey, insertEvents, makeEvents, pullMessages, waitFor } fr
 jest.setTimeout(120_000);
 let f: CdcFixture;
 const gcpConfig = () => ({ "gcp:credentials": f.emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": f.emu.endpoint, "gcp:project": f.emu.project });
-const driver = (ops: any, owner: string) => new Driver(ops, { ...gcpConfig(), "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: `pubsub-test/${owner}`, deployment: TEST_DEPLOYMENT }));
+const driver = (ops: any, owner: string) =>
+  new Driver(ops, { ...gcpConfig(), "zitadel-audit-stream:cockroachUrl": f.twin.url }, () => ({ owner: `pubsub-test/${owner}`, deployment: TEST_DEPLOYMENT }));
 
 const pullAll = (subscription: string) => pullMessages(f.admin, subscription);
 
@@ -47,7 +48,9 @@ describe("topic, subscription and grants", () => {
 
   test("a topic of the same name is adopted only with this resource's label", async () => {
     expect((await topics().up({ name: "audit-events", labels: { team: "soc" } })).op).toBe("create");
-    await expect(driver(pubsubTopicOperations, "someone-else").up({ name: "audit-events" })).rejects.toThrow(/already exists: it belongs to another resource of this stack \(resource [0-9a-f]{10}, instance [0-9a-f]{8}\): two resources name the same object\. It is left as it is\. Otherwise choose another name for the topic\./);
+    await expect(driver(pubsubTopicOperations, "someone-else").up({ name: "audit-events" })).rejects.toThrow(
+      /already exists: it belongs to another resource of this stack \(resource [0-9a-f]{10}, instance [0-9a-f]{8}\): two resources name the same object\. It is left as it is\. Otherwise choose another name for the topic\./,
+    );
   });
 
   test("a member on the topic: added without touching others, refresh sees it removed, delete twice is fine", async () => {
@@ -57,7 +60,9 @@ describe("topic, subscription and grants", () => {
     grant = (await g.up({ resource: topic.id, role: "roles/pubsub.publisher", member: `serviceAccount:${f.writerEmail}` })).state;
     const policy = (await f.admin.pubsub.request<any>("GET", `/${topic.id}:getIamPolicy`)).data;
     expect(policy.bindings).toEqual(expect.arrayContaining([other, { role: "roles/pubsub.publisher", members: [`serviceAccount:${f.writerEmail}`] }]));
-    expect((await g.up({ resource: topic.id, role: "roles/pubsub.publisher", member: `serviceAccount:${f.writerEmail}` }, (await g.refresh(grant))!)).op).toBe("same");
+    expect((await g.up({ resource: topic.id, role: "roles/pubsub.publisher", member: `serviceAccount:${f.writerEmail}` }, (await g.refresh(grant))!)).op).toBe(
+      "same",
+    );
     await g.destroy(grant);
     expect(await g.refresh(grant)).toBeUndefined();
     await g.destroy(grant);
@@ -74,17 +79,25 @@ describe("a changefeed into Pub/Sub", () => {
     const policy = (await f.admin.pubsub.request<any>("GET", `/${topicId()}:getIamPolicy`)).data;
     const member = `serviceAccount:${f.writerEmail}`;
     const others = (policy.bindings ?? []).filter((b: any) => b.role !== "roles/pubsub.publisher");
-    await f.admin.pubsub.request("POST", `/${topicId()}:setIamPolicy`, { policy: { ...policy, bindings: present ? [...others, { role: "roles/pubsub.publisher", members: [member] }] : others } });
+    await f.admin.pubsub.request("POST", `/${topicId()}:setIamPolicy`, {
+      policy: { ...policy, bindings: present ? [...others, { role: "roles/pubsub.publisher", members: [member] }] : others },
+    });
   };
 
   beforeAll(async () => {
     await f.admin.pubsub.request("PUT", `/${topicId()}`, {});
     await f.admin.pubsub.request("PUT", `/${subId()}`, { topic: topicId() });
-    inputs = { sink: { project: f.emu.project, topic: "feed-events", region: "us-east1", credentials: f.keyBase64 }, options: { initial_scan: "no" }, timeoutSeconds: 10 };
+    inputs = {
+      sink: { project: f.emu.project, topic: "feed-events", region: "us-east1", credentials: f.keyBase64 },
+      options: { initial_scan: "no" },
+      timeoutSeconds: 10,
+    };
   });
 
   test("without pubsub.topics.publish the create is refused before a job exists, naming the grant", async () => {
-    await expect(driver(changefeedOperations, crypto.randomUUID()).up(inputs)).rejects.toThrow(/may publish to projects\/.*\/topics\/feed-events: it may not .*Grant pubsub\.topics\.publish on the topic .*roles\/pubsub\.publisher/);
+    await expect(driver(changefeedOperations, crypto.randomUUID()).up(inputs)).rejects.toThrow(
+      /may publish to projects\/.*\/topics\/feed-events: it may not .*Grant pubsub\.topics\.publish on the topic .*roles\/pubsub\.publisher/,
+    );
   });
 
   test("every event arrives as one {Key, Value, Topic} message; the sink shows CREDENTIALS redacted", async () => {
@@ -98,7 +111,12 @@ describe("a changefeed into Pub/Sub", () => {
     const messages: any[] = [];
     await waitFor("every event pulled", async () => {
       messages.push(...(await pullAll(subId())));
-      return account(events, messages.map((m) => m.Value)).missing === 0;
+      return (
+        account(
+          events,
+          messages.map((m) => m.Value),
+        ).missing === 0
+      );
     });
     const m = messages[0];
     expect(Object.keys(m)).toEqual(["Key", "Value", "Topic"]);
@@ -113,9 +131,16 @@ describe("a changefeed into Pub/Sub", () => {
     await setGrant(false);
     const events = makeEvents(6, 81_000);
     await insertEvents(f.pg, events);
-    await waitFor("a retryable error", async () => /^retryable error/.test((await f.pg.query("SHOW CHANGEFEED JOB $1", [feed.outputs.jobId])).rows[0].running_status ?? ""));
+    await waitFor("a retryable error", async () =>
+      /^retryable error/.test((await f.pg.query("SHOW CHANGEFEED JOB $1", [feed.outputs.jobId])).rows[0].running_status ?? ""),
+    );
     feed = (await d.refresh(feed))!;
-    expect(feed.outputs.health).toMatchObject({ state: "failing", reason: expect.stringMatching(/^the sink refuses the feed's writer \(HTTP 403, pubsub\.topics\.publish missing\): grant it again \(the writer's role on the topic\)/) });
+    expect(feed.outputs.health).toMatchObject({
+      state: "failing",
+      reason: expect.stringMatching(
+        /^the sink refuses the feed's writer \(HTTP 403, pubsub\.topics\.publish missing\): grant it again \(the writer's role on the topic\)/,
+      ),
+    });
     await expect(d.up({ ...inputs, timeoutSeconds: 5 }, feed)).rejects.toThrow(/Grant pubsub\.topics\.publish on the topic/);
     await setGrant(true);
     feed = (await d.up(inputs, feed)).state;
@@ -123,7 +148,12 @@ describe("a changefeed into Pub/Sub", () => {
     const messages: any[] = [];
     await waitFor("the events after the outage", async () => {
       messages.push(...(await pullAll(subId())));
-      return account(events, messages.map((m) => m.Value)).missing === 0;
+      return (
+        account(
+          events,
+          messages.map((m) => m.Value),
+        ).missing === 0
+      );
     });
     await d.destroy(feed);
   });

@@ -86,11 +86,13 @@ test.each(RESOURCES)("%s: what 0.1.0 stored still names a module and export this
 test.each([
   ["today's", "fresh-new", () => texts],
   ["0.1.0's", "fresh-old", () => V010],
-])("%s stored providers, loaded in a fresh process: the GCP ones create, read and delete against the emulator, and the CockroachDB ones check", async (_format, prefix, stored) => {
-  const dir = path.join(consumer.dir, prefix);
-  fs.mkdirSync(dir);
-  for (const r of RESOURCES) fs.writeFileSync(path.join(dir, `${r}.js`), stored()[r]);
-  const script = `
+])(
+  "%s stored providers, loaded in a fresh process: the GCP ones create, read and delete against the emulator, and the CockroachDB ones check",
+  async (_format, prefix, stored) => {
+    const dir = path.join(consumer.dir, prefix);
+    fs.mkdirSync(dir);
+    for (const r of RESOURCES) fs.writeFileSync(path.join(dir, `${r}.js`), stored()[r]);
+    const script = `
     const fs = require("fs");
     const load = (r) => require("require-from-string")(fs.readFileSync(r + ".js", "utf8")).handler();
     const config = { get: (k) => (${JSON.stringify({ "gcp:credentials": emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": emu.endpoint })})[k] };
@@ -122,19 +124,20 @@ test.each([
       for (const x of [key, grant, role, sa, b]) await x.p.delete(x.created.id, x.created.outs);
       console.log(JSON.stringify(out));
     })().catch((e) => { console.error(e.stack || e); process.exit(1); });`;
-  const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ["-e", script], { cwd: dir }, (err, out, errOut) => (err ? reject(new Error(errOut || err.message)) : resolve(out))),
-  );
-  const out = JSON.parse(stdout.trim().split("\n").pop()!);
-  for (const r of ["b", "sa", "role", "grant", "key"]) {
-    expect(out[r].id).toBeTruthy();
-    expect(out[r].readId).toBe(out[r].id);
-  }
-  expect(out.keyIsJson).toBe(true);
-  expect(out.feedSelect).toBe("SELECT instance_id, aggregate_type, aggregate_id, owner, event_type, sequence, created_at FROM eventstore.events2");
-  expect(out.settingName).toBe("kv.rangefeed.enabled");
-  // Deleted again: nothing of ours is left.
-  expect(emu.storage.buckets.has(out.b.id)).toBe(false);
-  expect(emu.iam.accounts.filter((a) => a.email.startsWith(prefix) && !a.deleted)).toEqual([]);
-  expect(emu.iam.roles.get(`${emu.project}/${out.role.id.split("/").pop()}`)!.deleted).toBe(true);
-});
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ["-e", script], { cwd: dir }, (err, out, errOut) => (err ? reject(new Error(errOut || err.message)) : resolve(out))),
+    );
+    const out = JSON.parse(stdout.trim().split("\n").pop()!);
+    for (const r of ["b", "sa", "role", "grant", "key"]) {
+      expect(out[r].id).toBeTruthy();
+      expect(out[r].readId).toBe(out[r].id);
+    }
+    expect(out.keyIsJson).toBe(true);
+    expect(out.feedSelect).toBe("SELECT instance_id, aggregate_type, aggregate_id, owner, event_type, sequence, created_at FROM eventstore.events2");
+    expect(out.settingName).toBe("kv.rangefeed.enabled");
+    // Deleted again: nothing of ours is left.
+    expect(emu.storage.buckets.has(out.b.id)).toBe(false);
+    expect(emu.iam.accounts.filter((a) => a.email.startsWith(prefix) && !a.deleted)).toEqual([]);
+    expect(emu.iam.roles.get(`${emu.project}/${out.role.id.split("/").pop()}`)!.deleted).toBe(true);
+  },
+);

@@ -39,7 +39,10 @@ class Raw {
     const socket = net.connect(Number(u.port), u.hostname);
     await new Promise((r) => socket.once("connect", r));
     const raw = new Raw(socket);
-    const body = Buffer.concat([...Object.entries({ user: "root", database: "defaultdb", ...params }).flatMap(([k, v]) => [Raw.cstr(k), Raw.cstr(v)]), Raw.cstr("")]);
+    const body = Buffer.concat([
+      ...Object.entries({ user: "root", database: "defaultdb", ...params }).flatMap(([k, v]) => [Raw.cstr(k), Raw.cstr(v)]),
+      Raw.cstr(""),
+    ]);
     const startup = Buffer.concat([Buffer.alloc(4), Buffer.from([0, 3, 0, 0]), body]);
     startup.writeInt32BE(startup.length, 0);
     socket.write(startup);
@@ -126,7 +129,9 @@ describe("kv.rangefeed.enabled", () => {
     expect(show.fields[0].name).toBe("kv.rangefeed.enabled");
     expect(show.rows).toEqual([{ "kv.rangefeed.enabled": false }]);
     const e = await sqlError(f.pg.query(buildCreateChangefeedStatement(), [buildSinkUri({ bucket: f.bucket, credentials: f.keyBase64 })]));
-    expect(e.message).toBe("rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/v24.3/create-and-configure-changefeeds.html#enable-rangefeeds");
+    expect(e.message).toBe(
+      "rangefeeds require the kv.rangefeed.enabled setting. See https://www.cockroachlabs.com/docs/v24.3/create-and-configure-changefeeds.html#enable-rangefeeds",
+    );
     await f.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
     expect((await f.pg.query("SHOW CLUSTER SETTING kv.rangefeed.enabled")).rows[0]["kv.rangefeed.enabled"]).toBe(true);
   });
@@ -139,7 +144,9 @@ describe("the guide's statements", () => {
     const e = await sqlError(f.pg.query(guide));
     expect(e.code).toBe("42601");
     expect(e.message).toMatch(/^at or near "case": syntax error/); // the missing comma before CASE
-    const fixed = buildCreateChangefeedStatement({ query: { payload: { eventTypes: ["instance.domain.added", "instance.domain.removed", "instance.domain.primary.set"] } } });
+    const fixed = buildCreateChangefeedStatement({
+      query: { payload: { eventTypes: ["instance.domain.added", "instance.domain.removed", "instance.domain.primary.set"] } },
+    });
     const ok = await f.pg.query(fixed, [buildSinkUri({ bucket: f.bucket, prefix: "allowlisted", partitionFormat: "flat", credentials: f.keyBase64 })]);
     expect(ok.rows[0].job_id).toMatch(/^\d{16,19}$/);
     await f.pg.query(`CANCEL JOB ${ok.rows[0].job_id}`);
@@ -159,7 +166,8 @@ describe("the guide's statements", () => {
     });
     // Flat partitions, CockroachDB's file naming, exactly the projected columns, no payload.
     for (const file of got.files) expect(file).toMatch(/^events\/\d{33}-[0-9a-f]{16}-1-\d+-[0-9a-f]{8}-events2-1\.ndjson$/);
-    for (const line of got.lines) expect(Object.keys(line)).toEqual(["aggregate_id", "aggregate_type", "created_at", "event_type", "instance_id", "owner", "sequence"]);
+    for (const line of got.lines)
+      expect(Object.keys(line)).toEqual(["aggregate_id", "aggregate_type", "created_at", "event_type", "instance_id", "owner", "sequence"]);
     expect(got.lines[0].created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     // The frontier follows the flush (files are written ahead of the checkpoint).
     const row = await waitFor("a checkpoint", async () => {
@@ -190,14 +198,22 @@ describe("CREATE validation", () => {
     ["unknown option", "CREATE CHANGEFEED INTO $1 WITH foo AS SELECT instance_id FROM eventstore.events2", /^invalid option "foo"$/],
     ["flag with a value", "CREATE CHANGEFEED INTO $1 WITH diff = 'yes' AS SELECT instance_id FROM eventstore.events2", /^option "diff" does not take a value$/],
     ["bad envelope", "CREATE CHANGEFEED INTO $1 WITH envelope = 'nope' AS SELECT instance_id FROM eventstore.events2", /^unknown envelope: nope/],
-    ["kafka option on gs", "CREATE CHANGEFEED INTO $1 WITH kafka_sink_config = '{}' AS SELECT instance_id FROM eventstore.events2", /^this sink is incompatible with option kafka_sink_config$/],
+    [
+      "kafka option on gs",
+      "CREATE CHANGEFEED INTO $1 WITH kafka_sink_config = '{}' AS SELECT instance_id FROM eventstore.events2",
+      /^this sink is incompatible with option kafka_sink_config$/,
+    ],
     ["now()", "CREATE CHANGEFEED INTO $1 AS SELECT instance_id, now() AS t FROM eventstore.events2", /^function "now" unsupported by CDC$/],
     ["aggregate", "CREATE CHANGEFEED INTO $1 AS SELECT count(*) FROM eventstore.events2", /unsupported by CDC$/],
     ["sub-query", "CREATE CHANGEFEED INTO $1 AS SELECT (SELECT 1) AS x FROM eventstore.events2", /^sub-query expressions not supported by CDC$/],
     ["two tables", "CREATE CHANGEFEED INTO $1 AS SELECT 1 AS x FROM eventstore.events2, eventstore.events2 AS b", /not supported for more than 1 table$/],
     ["missing table", "CREATE CHANGEFEED INTO $1 AS SELECT x FROM eventstore.nope", /table "nope" does not exist/],
     ["unknown column", "CREATE CHANGEFEED INTO $1 AS SELECT secret FROM eventstore.events2", /column "secret" does not exist/],
-    ["negative duration", "CREATE CHANGEFEED INTO $1 WITH resolved = '-1s' AS SELECT instance_id FROM eventstore.events2", /^negative durations are not accepted/],
+    [
+      "negative duration",
+      "CREATE CHANGEFEED INTO $1 WITH resolved = '-1s' AS SELECT instance_id FROM eventstore.events2",
+      /^negative durations are not accepted/,
+    ],
   ])("%s", async (_name, sql, message) => {
     expect((await sqlError(f.pg.query(sql, [sink()]))).message).toMatch(message);
   });
@@ -215,15 +231,23 @@ describe("CREATE validation", () => {
     }
     expect(refused).toEqual([]);
     for (const fn of ["current_setting", "pg_backend_pid", "random", "cluster_logical_timestamp", "now"]) {
-      const e = await sqlError(f.pg.query(`CREATE CHANGEFEED INTO $1 AS SELECT ${fn === "current_setting" ? "current_setting('TimeZone')" : `${fn}()`} AS x FROM eventstore.events2`, [sink()]));
+      const e = await sqlError(
+        f.pg.query(`CREATE CHANGEFEED INTO $1 AS SELECT ${fn === "current_setting" ? "current_setting('TimeZone')" : `${fn}()`} AS x FROM eventstore.events2`, [
+          sink(),
+        ]),
+      );
       expect([e.code, e.message]).toEqual(["42883", `function "${fn}" unsupported by CDC`]);
     }
-    expect((await sqlError(f.pg.query("CREATE CHANGEFEED INTO $1 AS SELECT cdc_is_delete() AS x FROM eventstore.events2", [sink()]))).message).toBe("unknown function: cdc_is_delete()");
+    expect((await sqlError(f.pg.query("CREATE CHANGEFEED INTO $1 AS SELECT cdc_is_delete() AS x FROM eventstore.events2", [sink()]))).message).toBe(
+      "unknown function: cdc_is_delete()",
+    );
   });
 
   test("sink URI problems are reported as CockroachDB reports them", async () => {
     const q = buildCreateChangefeedStatement();
-    expect((await sqlError(f.pg.query(q, [`gs://${f.bucket}?AUTH=specified`]))).message).toBe('CREDENTIALS or BEARER_TOKEN must be set if "AUTH" is "specified"');
+    expect((await sqlError(f.pg.query(q, [`gs://${f.bucket}?AUTH=specified`]))).message).toBe(
+      'CREDENTIALS or BEARER_TOKEN must be set if "AUTH" is "specified"',
+    );
     expect((await sqlError(f.pg.query(q, [`gs://${f.bucket}?AUTH=implicit&topic_prefix=x`]))).message).toBe("unknown GS query parameters: topic_prefix");
     expect((await sqlError(f.pg.query(q, [`gs://${f.bucket}?AUTH=implicit&partition_format=weekly`]))).message).toBe("invalid partition_format of weekly");
   });
@@ -240,12 +264,32 @@ describe("jobs", () => {
   let id: string;
   beforeAll(async () => {
     await rangefeedsOn();
-    id = (await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [buildSinkUri({ bucket: f.bucket, prefix: "jobs", credentials: f.keyBase64 })])).rows[0].job_id;
+    id = (
+      await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [
+        buildSinkUri({ bucket: f.bucket, prefix: "jobs", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
   });
 
   test("SHOW CHANGEFEED JOB has CockroachDB's columns and types", async () => {
     const res = await f.pg.query("SHOW CHANGEFEED JOB $1", [id]);
-    expect(res.fields.map((x) => x.name)).toEqual(["job_id", "description", "user_name", "status", "running_status", "created", "started", "finished", "modified", "high_water_timestamp", "error", "sink_uri", "full_table_names", "topics", "format"]);
+    expect(res.fields.map((x) => x.name)).toEqual([
+      "job_id",
+      "description",
+      "user_name",
+      "status",
+      "running_status",
+      "created",
+      "started",
+      "finished",
+      "modified",
+      "high_water_timestamp",
+      "error",
+      "sink_uri",
+      "full_table_names",
+      "topics",
+      "format",
+    ]);
     expect(res.fields.find((x) => x.name === "high_water_timestamp")!.dataTypeID).toBe(1700);
     expect(res.fields.find((x) => x.name === "job_id")!.dataTypeID).toBe(20);
     expect((await f.pg.query("SHOW CHANGEFEED JOB $1", ["42"])).rows).toEqual([]);
@@ -259,9 +303,15 @@ describe("jobs", () => {
     await waitFor("paused", async () => (await job(id)).status === "paused");
     expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} SET cursor = '1'`))).message).toBe('cannot alter option "cursor"');
     expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} UNSET sink`))).message).toBe('cannot unset option "sink"');
-    expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} ADD eventstore.other`))).message).toMatch(/^cannot modify targets when using CDC query changefeed/);
-    expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} SET sink = 'kafka://broker:9092'`))).message).toMatch(/^New sink type "kafka" does not match original sink type "gs"/);
-    const altered = await f.pg.query(`ALTER CHANGEFEED ${id} SET sink = $1, SET resolved = '10s'`, [buildSinkUri({ bucket: f.bucket, prefix: "jobs2", credentials: f.keyBase64 })]);
+    expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} ADD eventstore.other`))).message).toMatch(
+      /^cannot modify targets when using CDC query changefeed/,
+    );
+    expect((await sqlError(f.pg.query(`ALTER CHANGEFEED ${id} SET sink = 'kafka://broker:9092'`))).message).toMatch(
+      /^New sink type "kafka" does not match original sink type "gs"/,
+    );
+    const altered = await f.pg.query(`ALTER CHANGEFEED ${id} SET sink = $1, SET resolved = '10s'`, [
+      buildSinkUri({ bucket: f.bucket, prefix: "jobs2", credentials: f.keyBase64 }),
+    ]);
     expect(altered.rows[0].job_description).toContain("gs://gc-storage-zitadel-data/jobs2?AUTH=specified&CREDENTIALS=redacted");
     expect(altered.rows[0].job_description).toContain("AS SELECT instance_id"); // the query survives ALTER on this version
     await f.pg.query("RESUME JOB $1", [id]);
@@ -280,7 +330,11 @@ describe("the engine", () => {
   test("a sink without permission keeps the job running with the error shown, and the high-water waits", async () => {
     await f.revoke();
     try {
-      const id = (await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [buildSinkUri({ bucket: f.bucket, prefix: "denied", credentials: f.keyBase64 })])).rows[0].job_id;
+      const id = (
+        await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [
+          buildSinkUri({ bucket: f.bucket, prefix: "denied", credentials: f.keyBase64 }),
+        ])
+      ).rows[0].job_id;
       const events = makeEvents(3, 1000);
       await insertEvents(f.pg, events);
       const stuck = await waitFor("a retryable error", async () => {
@@ -310,7 +364,11 @@ describe("the engine", () => {
 
   test("events written while a job is paused arrive after it resumes, from the high-water: no gap", async () => {
     const prefix = "pause-resume/";
-    const id = (await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [buildSinkUri({ bucket: f.bucket, prefix: "pause-resume", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [
+        buildSinkUri({ bucket: f.bucket, prefix: "pause-resume", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     const before = makeEvents(5, 2000);
     await insertEvents(f.pg, before);
     await waitFor("first events", async () => account(before, (await readDelivered(f.admin, f.bucket, prefix)).lines).missing === 0);
@@ -326,7 +384,11 @@ describe("the engine", () => {
   });
 
   test("a new feed WITH cursor = the old high-water emits exactly what came after it", async () => {
-    const a = (await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [buildSinkUri({ bucket: f.bucket, prefix: "cursor-a", credentials: f.keyBase64 })])).rows[0].job_id;
+    const a = (
+      await f.pg.query(buildCreateChangefeedStatement({ options: { initial_scan: "no" } }), [
+        buildSinkUri({ bucket: f.bucket, prefix: "cursor-a", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     const first = makeEvents(4, 4000);
     await insertEvents(f.pg, first);
     await waitFor("a delivered", async () => account(first, (await readDelivered(f.admin, f.bucket, "cursor-a/")).lines).missing === 0);
@@ -338,7 +400,11 @@ describe("the engine", () => {
     const hw: string = (await job(a)).high_water_timestamp;
     const second = makeEvents(4, 5000);
     await insertEvents(f.pg, second);
-    const b = (await f.pg.query(buildCreateChangefeedStatement({ query: { payload: "all" }, options: { cursor: hw } }), [buildSinkUri({ bucket: f.bucket, prefix: "cursor-b", credentials: f.keyBase64 })])).rows[0].job_id;
+    const b = (
+      await f.pg.query(buildCreateChangefeedStatement({ query: { payload: "all" }, options: { cursor: hw } }), [
+        buildSinkUri({ bucket: f.bucket, prefix: "cursor-b", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     const got = await waitFor("b delivered", async () => {
       const d = await readDelivered(f.admin, f.bucket, "cursor-b/");
       return account(second, d.lines).missing === 0 && d;
@@ -351,7 +417,11 @@ describe("the engine", () => {
 
   test("the payload allow-list delivers payload only for the listed event types", async () => {
     const q = buildChangefeedQuery({ payload: { eventTypes: ["instance.domain.added"] } });
-    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS ${q}`, [buildSinkUri({ bucket: f.bucket, prefix: "allow", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS ${q}`, [
+        buildSinkUri({ bucket: f.bucket, prefix: "allow", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     const events = makeEvents(16, 6000);
     await insertEvents(f.pg, events);
     const got = await waitFor("delivered", async () => {
@@ -373,14 +443,20 @@ describe("the engine", () => {
 
   test("[SHOW CHANGEFEED JOBS] as a statement source, SHOW CHANGEFEED JOBS <select> and PAUSE/RESUME/CANCEL JOBS (<select>) work on the selected jobs", async () => {
     await rangefeedsOn();
-    const make = async () => (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'sources'`, [buildSinkUri({ bucket: f.bucket, prefix: "sources", credentials: f.keyBase64 })])).rows[0].job_id as string;
+    const make = async () =>
+      (
+        await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'sources'`, [
+          buildSinkUri({ bucket: f.bucket, prefix: "sources", credentials: f.keyBase64 }),
+        ])
+      ).rows[0].job_id as string;
     const [a, b] = [await make(), await make()];
     const running = (await f.pg.query("SELECT job_id, status FROM [SHOW CHANGEFEED JOBS] WHERE status = 'running' ORDER BY job_id")).rows;
     expect(running.map((r) => String(r.job_id))).toEqual(expect.arrayContaining([a, b]));
     expect((await f.pg.query(`SELECT description, full_table_names FROM [SHOW CHANGEFEED JOB ${a}]`)).rows).toHaveLength(1);
     expect((await f.pg.query(`SHOW CHANGEFEED JOBS SELECT ${b}::INT8`)).rows.map((r) => r.job_id)).toEqual([b]);
     const { raw } = await Raw.open(f.twin.url);
-    const tag = async (sql: string) => (await raw.send([Raw.msg("Q", Raw.cstr(sql))])).filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0];
+    const tag = async (sql: string) =>
+      (await raw.send([Raw.msg("Q", Raw.cstr(sql))])).filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0];
     expect(await tag(`PAUSE JOBS (SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE job_id IN (${a}, ${b}))`)).toBe("PAUSE JOBS 2");
     await waitFor("both paused", async () => (await job(a)).status === "paused" && (await job(b)).status === "paused");
     expect(await tag(`CANCEL JOBS SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE job_id = ${a} OR job_id = ${b}`)).toBe("CANCEL JOBS 2");
@@ -403,7 +479,11 @@ describe("the engine", () => {
       );
     await insert("9007199254740995", "1795884811137001570.0000000001", "big-before");
     const select = "SELECT aggregate_id, sequence, position, payload FROM eventstore.events2 WHERE aggregate_type = 'user' AND aggregate_id LIKE 'big-%'";
-    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms' AS ${select}`, [buildSinkUri({ bucket: f.bucket, prefix: "digits", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms' AS ${select}`, [
+        buildSinkUri({ bucket: f.bucket, prefix: "digits", partitionFormat: "flat", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     await waitFor("the scanned row", async () => (await readDelivered(f.admin, f.bucket, "digits/")).lines.length >= 1);
     await insert("9223372036854775807", "1795884811137001571.0000000002", "big-after");
     const files = await waitFor("both rows", async () => {
@@ -411,7 +491,13 @@ describe("the engine", () => {
       return d.lines.length >= 2 && d;
     });
     // The raw text: JSON.parse here would round the very digits under test.
-    const text = (await Promise.all(files.files.map(async (name) => String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data)))).join("");
+    const text = (
+      await Promise.all(
+        files.files.map(async (name) =>
+          String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data),
+        ),
+      )
+    ).join("");
     expect(text).toContain('"sequence": 9007199254740995');
     expect(text).toContain('"position": 1795884811137001570.0000000001');
     expect(text).toContain('"sequence": 9223372036854775807');
@@ -422,20 +508,38 @@ describe("the engine", () => {
 
   test("the CDC functions and crdb_internal_mvcc_timestamp give each event's values (cdceval): operation, MVCC time, creation and schema time", async () => {
     await rangefeedsOn();
-    const select = "SELECT aggregate_id, event_op(), event_op() AS op2, crdb_internal_mvcc_timestamp, statement_timestamp() AS st, changefeed_creation_timestamp() AS ct, event_schema_timestamp() AS schema_ts FROM eventstore.events2 WHERE aggregate_id = 'fn-1' AND event_op() <> 'nothing'";
-    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS ${select}`, [buildSinkUri({ bucket: f.bucket, prefix: "fn", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
-    await insertEvents(f.pg, makeEvents(1, 51_000).map((e) => ({ ...e, aggregateId: "fn-1" })));
+    const select =
+      "SELECT aggregate_id, event_op(), event_op() AS op2, crdb_internal_mvcc_timestamp, statement_timestamp() AS st, changefeed_creation_timestamp() AS ct, event_schema_timestamp() AS schema_ts FROM eventstore.events2 WHERE aggregate_id = 'fn-1' AND event_op() <> 'nothing'";
+    const id = (
+      await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS ${select}`, [
+        buildSinkUri({ bucket: f.bucket, prefix: "fn", partitionFormat: "flat", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
+    await insertEvents(
+      f.pg,
+      makeEvents(1, 51_000).map((e) => ({ ...e, aggregateId: "fn-1" })),
+    );
     await f.pg.query("UPDATE eventstore.events2 SET creator = 'x' WHERE aggregate_id = 'fn-1'");
     await f.pg.query("DELETE FROM eventstore.events2 WHERE aggregate_id = 'fn-1'");
     const files = await waitFor("three events", async () => {
       const d = await readDelivered(f.admin, f.bucket, "fn/");
       return d.lines.length >= 3 && d;
     });
-    const text = (await Promise.all(files.files.map(async (name) => String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data)))).join("");
+    const text = (
+      await Promise.all(
+        files.files.map(async (name) =>
+          String((await f.admin.storage.objects.get({ bucket: f.bucket, object: name, alt: "media" }, { responseType: "text" })).data),
+        ),
+      )
+    ).join("");
     const lines = text.trim().split("\n");
     expect(lines).toHaveLength(3);
     const parsed = files.lines;
-    expect(parsed.map((l) => [l.event_op, l.op2])).toEqual([["upsert", "upsert"], ["upsert", "upsert"], ["delete", "delete"]]);
+    expect(parsed.map((l) => [l.event_op, l.op2])).toEqual([
+      ["upsert", "upsert"],
+      ["upsert", "upsert"],
+      ["delete", "delete"],
+    ]);
     const mvcc = lines.map((l) => /"crdb_internal_mvcc_timestamp": (\d+\.\d{10})[,}]/.exec(l)![1]);
     expect(new Set(mvcc).size).toBe(3);
     parsed.forEach((l, i) => {
@@ -452,7 +556,11 @@ describe("the engine", () => {
   test("lines are written as CockroachDB's json.Format writes them: keys sorted at every level, a space after : and ,; key_in_value and topic_in_value fill __crdb__", async () => {
     await rangefeedsOn();
     const select = "SELECT aggregate_id, sequence, payload FROM eventstore.events2 WHERE aggregate_id = 'format-1'";
-    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no', key_in_value, topic_in_value AS ${select}`, [buildSinkUri({ bucket: f.bucket, prefix: "format", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no', key_in_value, topic_in_value AS ${select}`, [
+        buildSinkUri({ bucket: f.bucket, prefix: "format", partitionFormat: "flat", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     await f.pg.query(
       `INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, "sequence", revision, created_at, payload, creator, "owner", "position", in_tx_order)
        VALUES ('i1', 'user', 'format-1', 'user.human.added', 7, 1, now(), $1, 'SYSTEM', '1', cluster_logical_timestamp(), 0)`,
@@ -472,7 +580,12 @@ describe("the engine", () => {
 
   test("a pause between a flush and its checkpoint re-emits the flushed rows on resume: duplicates, never a gap (at-least-once)", async () => {
     await rangefeedsOn();
-    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'dups'`, [buildSinkUri({ bucket: f.bucket, prefix: "dups", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id: string = (
+      await f.pg.query(
+        `CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'dups'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "dups", partitionFormat: "flat", credentials: f.keyBase64 })],
+      )
+    ).rows[0].job_id;
     await waitFor("a first checkpoint", async () => (await job(id)).high_water_timestamp as string | null);
     await f.pg.query("SET CLUSTER SETTING twin.frontier_delay = '60s'");
     // Once a flush made under the old delay has been checkpointed, the frontier holds.
@@ -506,7 +619,12 @@ describe("the engine", () => {
 
   test("file names as flushFile writes them: a flush's files share the frontier's lower bound; a resumed job is a new sink (session, sink id); a sink's names never go back", async () => {
     await rangefeedsOn();
-    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no', mvcc_timestamp AS SELECT instance_id, aggregate_type, aggregate_id, sequence FROM eventstore.events2 WHERE aggregate_type = 'names'`, [buildSinkUri({ bucket: f.bucket, prefix: "names", partitionFormat: "flat", credentials: f.keyBase64, fileSize: "256B" })])).rows[0].job_id;
+    const id: string = (
+      await f.pg.query(
+        `CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no', mvcc_timestamp AS SELECT instance_id, aggregate_type, aggregate_id, sequence FROM eventstore.events2 WHERE aggregate_type = 'names'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "names", partitionFormat: "flat", credentials: f.keyBase64, fileSize: "256B" })],
+      )
+    ).rows[0].job_id;
     const before = makeEvents(6, 71_000).map((e) => ({ ...e, aggregateType: "names" }));
     await insertEvents(f.pg, before);
     await waitFor("the first flush", async () => account(before, (await readDelivered(f.admin, f.bucket, "names/")).lines).missing === 0);
@@ -539,7 +657,9 @@ describe("the engine", () => {
     for (const p of parts) {
       const text = String((await f.admin.storage.objects.get({ bucket: f.bucket, object: p.name, alt: "media" }, { responseType: "text" })).data);
       const t = p.ts;
-      const fileWall = BigInt(Date.UTC(+t.slice(0, 4), +t.slice(4, 6) - 1, +t.slice(6, 8), +t.slice(8, 10), +t.slice(10, 12), +t.slice(12, 14))) * 1_000_000n + BigInt(t.slice(14, 23));
+      const fileWall =
+        BigInt(Date.UTC(+t.slice(0, 4), +t.slice(4, 6) - 1, +t.slice(6, 8), +t.slice(8, 10), +t.slice(10, 12), +t.slice(12, 14))) * 1_000_000n +
+        BigInt(t.slice(14, 23));
       const fileTs = fileWall * 10_000_000_000n + BigInt(t.slice(23));
       for (const m of text.matchAll(/"mvcc_timestamp": "(\d+)\.(\d{10})"/g)) expect(BigInt(m[1]) * 10_000_000_000n + BigInt(m[2]) >= fileTs).toBe(true);
     }
@@ -552,7 +672,12 @@ describe("the engine", () => {
     await f.pg.query("CANCEL JOBS (SELECT job_id FROM [SHOW CHANGEFEED JOBS] WHERE status = 'running')");
     await f.pg.query("SET CLUSTER SETTING cloudstorage.write_chunk.size = '1 KiB'");
     const mark = f.emu.calls.length;
-    const id = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'chunked'`, [buildSinkUri({ bucket: f.bucket, prefix: "chunked", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(
+        `CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '300ms', initial_scan = 'no' AS SELECT * FROM eventstore.events2 WHERE aggregate_type = 'chunked'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "chunked", partitionFormat: "flat", credentials: f.keyBase64 })],
+      )
+    ).rows[0].job_id;
     const events = makeEvents(12, 41_000).map((e) => ({ ...e, aggregateType: "chunked" }));
     await insertEvents(f.pg, events);
     const delivered = await waitFor("the events", async () => {
@@ -570,13 +695,18 @@ describe("the engine", () => {
     expect(uploads.filter((c) => c.method === "PUT")).toHaveLength(big.reduce((n, size) => n + Math.ceil(size / 1024), 0));
     expect(uploads.filter((c) => c.method === "POST" && /uploadType=multipart/.test(c.query))).toHaveLength(sizes.length - big.length);
     expect(uploads.some((c) => /uploadType=media/.test(c.query))).toBe(false);
-    for (const o of delivered.files) expect((await f.admin.storage.objects.get({ bucket: f.bucket, object: o })).data.contentType).toBe("text/plain; charset=utf-8");
+    for (const o of delivered.files)
+      expect((await f.admin.storage.objects.get({ bucket: f.bucket, object: o })).data.contentType).toBe("text/plain; charset=utf-8");
   });
 
   test("the default initial scan emits rows that existed before the feed; resolved writes RESOLVED files", async () => {
     const existing = makeEvents(4, 8000);
     await insertEvents(f.pg, existing);
-    const id = (await f.pg.query(buildCreateChangefeedStatement({ options: { resolved: "1s", min_checkpoint_frequency: "500ms" } }), [buildSinkUri({ bucket: f.bucket, prefix: "scan", partitionFormat: "hourly", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id = (
+      await f.pg.query(buildCreateChangefeedStatement({ options: { resolved: "1s", min_checkpoint_frequency: "500ms" } }), [
+        buildSinkUri({ bucket: f.bucket, prefix: "scan", partitionFormat: "hourly", credentials: f.keyBase64 }),
+      ])
+    ).rows[0].job_id;
     const got = await waitFor("the initial scan", async () => {
       const d = await readDelivered(f.admin, f.bucket, "scan/");
       return account(existing, d.lines).missing === 0 && d;
@@ -588,7 +718,9 @@ describe("the engine", () => {
       return items.find((o) => o.name!.endsWith(".RESOLVED"));
     });
     expect(resolved.name).toMatch(/^scan\/\d{4}-\d\d-\d\d\/\d\d\/\d{33}\.RESOLVED$/);
-    const body = JSON.parse(String((await f.admin.storage.objects.get({ bucket: f.bucket, object: resolved.name!, alt: "media" }, { responseType: "text" })).data));
+    const body = JSON.parse(
+      String((await f.admin.storage.objects.get({ bucket: f.bucket, object: resolved.name!, alt: "media" }, { responseType: "text" })).data),
+    );
     expect(body).toEqual({ __crdb__: { resolved: expect.stringMatching(/^\d{19}\.\d{10}$/) } });
     await f.pg.query("CANCEL JOB $1", [id]);
   });
@@ -609,10 +741,12 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     raw.close();
     expect(startup.map(typeOf).join("")).toMatch(/^RS+KZ$/);
     const status = Object.fromEntries(
-      startup.filter((m) => typeOf(m) === "S").map((m) => {
-        const [k, v] = m.subarray(5).toString("utf8").split("\0");
-        return [k, v];
-      }),
+      startup
+        .filter((m) => typeOf(m) === "S")
+        .map((m) => {
+          const [k, v] = m.subarray(5).toString("utf8").split("\0");
+          return [k, v];
+        }),
     );
     expect(status).toMatchObject({
       application_name: "conformance",
@@ -640,8 +774,16 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     expect((await b.query("SELECT '2026-01-01 12:00:00+00'::timestamptz::text AS t")).rows[0].t).toBe("2026-01-01 12:00:00+00");
     // Rows written by the New York session land in the bucket with UTC timestamps (CockroachDB's encoder: tree.AsJSON in UTC).
     await rangefeedsOn();
-    const id = (await a.query(`CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT aggregate_id, created_at FROM eventstore.events2 WHERE aggregate_id LIKE 'tz-%'`, [buildSinkUri({ bucket: f.bucket, prefix: "tz", partitionFormat: "flat", credentials: f.keyBase64 })])).rows[0].job_id;
-    await insertEvents(a, makeEvents(2, 31_000).map((e, i) => ({ ...e, aggregateId: `tz-${i}` })));
+    const id = (
+      await a.query(
+        `CREATE CHANGEFEED INTO $1 WITH min_checkpoint_frequency = '200ms', initial_scan = 'no' AS SELECT aggregate_id, created_at FROM eventstore.events2 WHERE aggregate_id LIKE 'tz-%'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "tz", partitionFormat: "flat", credentials: f.keyBase64 })],
+      )
+    ).rows[0].job_id;
+    await insertEvents(
+      a,
+      makeEvents(2, 31_000).map((e, i) => ({ ...e, aggregateId: `tz-${i}` })),
+    );
     const lines = await waitFor("the New York session's rows", async () => {
       const d = await readDelivered(f.admin, f.bucket, "tz/");
       return d.lines.length >= 2 && d.lines;
@@ -659,7 +801,12 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
 
   test("a checkpointed job's running_status prints the HLC as hlc.Timestamp.String does; PAUSE/RESUME/CANCEL tags carry the row count", async () => {
     await rangefeedsOn();
-    const id: string = (await f.pg.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'tags'`, [buildSinkUri({ bucket: f.bucket, prefix: "tags", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id: string = (
+      await f.pg.query(
+        `CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'tags'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "tags", credentials: f.keyBase64 })],
+      )
+    ).rows[0].job_id;
     const j = await waitFor("a checkpoint", async () => {
       const row = await job(id);
       return row.high_water_timestamp !== null && row;
@@ -670,7 +817,11 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     let paused: Awaited<ReturnType<typeof job>> | undefined;
     let resumed: Awaited<ReturnType<typeof job>> | undefined;
     for (const verb of ["PAUSE", "RESUME", "CANCEL"]) {
-      if (verb === "RESUME") paused = await waitFor("paused", async () => { const r = await job(id); return r.status === "paused" && r; });
+      if (verb === "RESUME")
+        paused = await waitFor("paused", async () => {
+          const r = await job(id);
+          return r.status === "paused" && r;
+        });
       const replies = await raw.send([Raw.msg("Q", Raw.cstr(`${verb} JOB ${id}`))]);
       tags.push(replies.filter((m) => typeOf(m) === "C").map((m) => m.subarray(5, m.length - 1).toString())[0]);
       if (verb === "RESUME") resumed = await job(id);
@@ -700,14 +851,27 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     // (`binary` is node-pg's query option; @types/pg does not declare it.)
     const setting = await c.query({ text: "SHOW CLUSTER SETTING kv.rangefeed.enabled", binary: true } as QueryConfig);
     expect(setting.rows[0]["kv.rangefeed.enabled"]).toBe(true);
-    const id: string = (await c.query(`CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'binary'`, [buildSinkUri({ bucket: f.bucket, prefix: "binary", credentials: f.keyBase64 })])).rows[0].job_id;
+    const id: string = (
+      await c.query(
+        `CREATE CHANGEFEED INTO $1 WITH initial_scan = 'no', min_checkpoint_frequency = '200ms' AS SELECT aggregate_id FROM eventstore.events2 WHERE aggregate_id = 'binary'`,
+        [buildSinkUri({ bucket: f.bucket, prefix: "binary", credentials: f.keyBase64 })],
+      )
+    ).rows[0].job_id;
     await waitFor("a high-water", async () => (await job(id)).high_water_timestamp !== null);
     const { raw } = await Raw.open(f.twin.url);
     /** One row through Parse/Bind/Execute: parameters as given (typed by `types`), every result column in `format`. */
     const row = async (sql: string, params: Buffer[], types: number[], paramFormat: number, format: number) => {
       const replies = await raw.send([
         Raw.msg("P", Raw.cstr(""), Raw.cstr(sql), Raw.int16(types.length), ...types.map(Raw.int32)),
-        Raw.msg("B", Raw.cstr(""), Raw.cstr(""), Raw.int16(1, paramFormat), Raw.int16(params.length), ...params.flatMap((p) => [Raw.int32(p.length), p]), Raw.int16(1, format)),
+        Raw.msg(
+          "B",
+          Raw.cstr(""),
+          Raw.cstr(""),
+          Raw.int16(1, paramFormat),
+          Raw.int16(params.length),
+          ...params.flatMap((p) => [Raw.int32(p.length), p]),
+          Raw.int16(1, format),
+        ),
         Raw.msg("D", Buffer.from("P"), Raw.cstr("")),
         Raw.msg("E", Raw.cstr(""), Buffer.alloc(4)),
         Raw.msg("S"),
@@ -731,7 +895,13 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
     const binary = await row("SHOW CHANGEFEED JOB $1", [idBytes], [20], 1, 1);
     // What real PostgreSQL (PGlite, through the twin) sends in binary for the same values: the reference.
     const cols = ["job_id", "created", "high_water_timestamp", "full_table_names", "status"] as const;
-    const reference = await row("SELECT $1::int8 AS job_id, $2::timestamptz AS created, $3::numeric AS high_water_timestamp, $4::text[] AS full_table_names, $5::text AS status", cols.map((k) => text[k]!), [0, 0, 0, 0, 0], 0, 1);
+    const reference = await row(
+      "SELECT $1::int8 AS job_id, $2::timestamptz AS created, $3::numeric AS high_water_timestamp, $4::text[] AS full_table_names, $5::text AS status",
+      cols.map((k) => text[k]!),
+      [0, 0, 0, 0, 0],
+      0,
+      1,
+    );
     raw.close();
     expect(binary.job_id!.readBigInt64BE().toString()).toBe(id);
     for (const k of cols) expect([k, binary[k]!.toString("hex")]).toEqual([k, reference[k]!.toString("hex")]);

@@ -71,4 +71,3 @@ describe("what npm publishes", () => {
     }
   });
 });
-

@@ -28,8 +28,18 @@ const cases: Case[] = [
   ["label value with a space", () => bucket({ namePrefix: "a", labels: { team: "i am" } }), "labels.team", /label values/],
   ["negative retention", () => bucket({ namePrefix: "a", retentionPeriodSeconds: -5 }), "retentionPeriodSeconds", /greater than zero/],
   ["retention of 100 years", () => bucket({ namePrefix: "a", retentionPeriodSeconds: 3_155_760_000 }), "retentionPeriodSeconds", /100 years/],
-  ["lifecycle rule without condition", () => bucket({ namePrefix: "a", lifecycleRules: [{ action: { type: "Delete" }, condition: {} }] }), "lifecycleRules.0.condition", /at least one condition/],
-  ["SetStorageClass without a class", () => bucket({ namePrefix: "a", lifecycleRules: [{ action: { type: "SetStorageClass" }, condition: { age: 30 } }] }), "lifecycleRules.0.action.storageClass", /required with SetStorageClass/],
+  [
+    "lifecycle rule without condition",
+    () => bucket({ namePrefix: "a", lifecycleRules: [{ action: { type: "Delete" }, condition: {} }] }),
+    "lifecycleRules.0.condition",
+    /at least one condition/,
+  ],
+  [
+    "SetStorageClass without a class",
+    () => bucket({ namePrefix: "a", lifecycleRules: [{ action: { type: "SetStorageClass" }, condition: { age: 30 } }] }),
+    "lifecycleRules.0.action.storageClass",
+    /required with SetStorageClass/,
+  ],
   ["public access prevention typo", () => bucket({ namePrefix: "a", publicAccessPrevention: "enforce" }), "publicAccessPrevention", /"enforced"/],
   ["bucket option that does not exist", () => bucket({ namePrefix: "a", acl: "public-read" }), "acl", /unknown option/],
   ["accountId too short", () => sa({ accountId: "abc" }), "accountId", /6 to 30/],
@@ -65,7 +75,14 @@ describe("check refuses bad inputs with the field named", () => {
 describe("check on good inputs", () => {
   test("fills defaults so diff compares complete values, and keeps a generated name stable", async () => {
     const first = await bucket({ namePrefix: "audit-logs" });
-    expect(first.inputs).toMatchObject({ location: "US", storageClass: "STANDARD", uniformBucketLevelAccess: true, publicAccessPrevention: "enforced", forceDestroy: false, autoNamed: true });
+    expect(first.inputs).toMatchObject({
+      location: "US",
+      storageClass: "STANDARD",
+      uniformBucketLevelAccess: true,
+      publicAccessPrevention: "enforced",
+      forceDestroy: false,
+      autoNamed: true,
+    });
     const again = await (Bucket as any).provider.check(first.inputs, { namePrefix: "audit-logs", __provider: "text" });
     expect(again.inputs.name).toBe(first.inputs.name);
     const moved = await (Bucket as any).provider.check(first.inputs, { namePrefix: "audit-logs", location: "eu", __provider: "text" });
@@ -94,7 +111,12 @@ describe("check on good inputs", () => {
     } finally {
       for (const [k, v] of saved) if (v !== undefined) env[k] = v;
     }
-    const olds = { project: "audit-project", projectNumber: "415104041262", email: "service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com", member: "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com" };
+    const olds = {
+      project: "audit-project",
+      projectNumber: "415104041262",
+      email: "service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com",
+      member: "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com",
+    };
     expect(await agent.diff("x", olds, { project: "audit-project" })).toMatchObject({ changes: false });
     expect(await agent.diff("x", olds, { project: "other-project" })).toMatchObject({ changes: true, replaces: ["project"] });
     expect(pubsubServiceAgentEmail("415104041262")).toBe(olds.email);

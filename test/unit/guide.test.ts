@@ -1,13 +1,6 @@
 // Golden tests against ZITADEL's guide "Streaming Audit Logs to External Systems"
 // (docs/docs/guides/integrate/external-audit-log.md), and hostile inputs for every builder.
-import {
-  ValidationError,
-  buildChangefeedQuery,
-  buildCreateChangefeedStatement,
-  buildSinkUri,
-  loadSqlParser,
-  redactSinkUri,
-} from "../../provider";
+import { ValidationError, buildChangefeedQuery, buildCreateChangefeedStatement, buildSinkUri, loadSqlParser, redactSinkUri } from "../../provider";
 import { quoteIdent, sqlString } from "../../provider/cdc/events2";
 import { makeKeyWithAwkwardBase64 } from "../helpers/keys";
 
@@ -19,8 +12,7 @@ const GUIDE_SECOND =
 const DOMAIN_EVENTS = ["instance.domain.added", "instance.domain.removed", "instance.domain.primary.set"];
 
 const key = makeKeyWithAwkwardBase64();
-const sink = () =>
-  buildSinkUri({ bucket: "gc-storage-zitadel-data", prefix: "events", partitionFormat: "flat", credentials: key.base64 });
+const sink = () => buildSinkUri({ bucket: "gc-storage-zitadel-data", prefix: "events", partitionFormat: "flat", credentials: key.base64 });
 const withKey = (guide: string) => guide.replace("base64encodedkey", encodeURIComponent(key.base64));
 
 beforeAll(loadSqlParser);

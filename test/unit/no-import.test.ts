@@ -16,8 +16,13 @@ const make: [string, (opts: any) => unknown][] = [
 ];
 
 test.each(make)("%s: import and get are refused with what to do instead", (type, construct) => {
-  for (const [opts, how] of [[{ import: "existing-id" }, "imported"], [{ id: "existing-id" }, "read with `get`"]] as const) {
-    expect(() => construct(opts)).toThrow(new RegExp(`^${type} \\w+ cannot be ${how.replace(/[`]/g, ".")}: dynamic resources have no import in Pulumi; .+\\.$`));
+  for (const [opts, how] of [
+    [{ import: "existing-id" }, "imported"],
+    [{ id: "existing-id" }, "read with `get`"],
+  ] as const) {
+    expect(() => construct(opts)).toThrow(
+      new RegExp(`^${type} \\w+ cannot be ${how.replace(/[`]/g, ".")}: dynamic resources have no import in Pulumi; .+\\.$`),
+    );
   }
 });
 

@@ -9,7 +9,26 @@ import * as path from "path";
 import { repoRoot } from "../harness/engine";
 
 const script = path.join(repoRoot, "tools", "pulumi-cli", "install.sh");
-const TOOLS = ["bash", "sh", "sed", "head", "grep", "dirname", "readlink", "timeout", "mkdir", "rm", "install", "mv", "cp", "chmod", "mktemp", "date", "cat", "env"];
+const TOOLS = [
+  "bash",
+  "sh",
+  "sed",
+  "head",
+  "grep",
+  "dirname",
+  "readlink",
+  "timeout",
+  "mkdir",
+  "rm",
+  "install",
+  "mv",
+  "cp",
+  "chmod",
+  "mktemp",
+  "date",
+  "cat",
+  "env",
+];
 let base: string;
 
 beforeEach(() => {

@@ -34,7 +34,8 @@ export async function readDelivered(gcp: Gcp, bucket: string, prefix = ""): Prom
 export async function pullMessages(gcp: Gcp, subscription: string): Promise<Record<string, any>[]> {
   const out: Record<string, any>[] = [];
   for (;;) {
-    const got: any[] = (await gcp.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data.receivedMessages ?? [];
+    const got: any[] =
+      (await gcp.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data.receivedMessages ?? [];
     if (!got.length) return out;
     out.push(...got.map((m) => JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8"))));
     await gcp.pubsub.request("POST", `/${subscription}:acknowledge`, { ackIds: got.map((m) => m.ackId) });

@@ -121,7 +121,9 @@ export class PulumiCli {
 export function summary(out: string): Record<string, number> {
   const counts: Record<string, number> = {};
   const block = out.slice(out.lastIndexOf("Resources:"));
-  for (const m of block.matchAll(/^\s+(?:[+~-]+|\+-)?\s*(\d+) (to create|created|to update|updated|to delete|deleted|to replace|replaced|unchanged|errored)/gm)) {
+  for (const m of block.matchAll(
+    /^\s+(?:[+~-]+|\+-)?\s*(\d+) (to create|created|to update|updated|to delete|deleted|to replace|replaced|unchanged|errored)/gm,
+  )) {
     counts[m[2].replace(/^to /, "")] = Number(m[1]);
   }
   return counts;

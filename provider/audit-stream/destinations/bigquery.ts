@@ -22,7 +22,14 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
   const { name, args, owned, parent } = ctx;
   const dataset = new BigQueryDataset(
     `${name}-dataset`,
-    { datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`, location: a.location, project: args.project, readers: a.readers, description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)", ...owned },
+    {
+      datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`,
+      location: a.location,
+      project: args.project,
+      readers: a.readers,
+      description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)",
+      ...owned,
+    },
     parent,
   );
   const schema: pulumi.Output<BigQueryField[]> = a.schema
@@ -40,7 +47,9 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
       tableId: a.tableName ?? "events",
       description: "The changefeed's NDJSON files, as written (at least once: a handoff or restart repeats some events; the view removes them)",
       schema,
-      sourceUris: pulumi.all([bucketName, args.prefix, compression]).apply(([bucket, prefix, c]) => bigQuerySourceUris({ bucket, prefix: prefix ?? "events", compression: c })),
+      sourceUris: pulumi
+        .all([bucketName, args.prefix, compression])
+        .apply(([bucket, prefix, c]) => bigQuerySourceUris({ bucket, prefix: prefix ?? "events", compression: c })),
       compression: compression.apply((c) => (c === "gzip" ? "GZIP" : "NONE")),
       connectionId: a.connection?.id,
       ...owned,
@@ -53,17 +62,31 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
       ? undefined
       : new BigQueryView(
           `${name}-view`,
-          { project: args.project, datasetId: dataset.datasetId, tableId: viewName, description: "One row per event: the table without the at-least-once duplicates", query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)), ...owned },
+          {
+            project: args.project,
+            datasetId: dataset.datasetId,
+            tableId: viewName,
+            description: "One row per event: the table without the at-least-once duplicates",
+            query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)),
+            ...owned,
+          },
           parent,
         );
   // Whoever reads the files needs storage.objects.get and list: the readers, or with a connection
   // (BigLake) its service account alone — on the stream's prefix only (an IAM Condition), unless
   // readersScope "bucket" (a bucket without uniform bucket-level access takes no conditions).
-  const condition = (a.readersScope ?? "prefix") === "prefix" ? pulumi.all([bucketName, args.prefix]).apply(([b, p]) => prefixCondition(b, p ?? "events")) : undefined;
+  const condition =
+    (a.readersScope ?? "prefix") === "prefix" ? pulumi.all([bucketName, args.prefix]).apply(([b, p]) => prefixCondition(b, p ?? "events")) : undefined;
   if (a.connection) {
-    new BucketIamMember(`${name}-connection-reader`, { bucket: bucketName, role: "roles/storage.objectViewer", member: pulumi.interpolate`serviceAccount:${a.connection.serviceAccount}`, condition }, parent);
+    new BucketIamMember(
+      `${name}-connection-reader`,
+      { bucket: bucketName, role: "roles/storage.objectViewer", member: pulumi.interpolate`serviceAccount:${a.connection.serviceAccount}`, condition },
+      parent,
+    );
   } else {
-    (a.readers ?? []).forEach((member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member, condition }, parent));
+    (a.readers ?? []).forEach(
+      (member, i) => new BucketIamMember(`${name}-reader-${i}`, { bucket: bucketName, role: "roles/storage.objectViewer", member, condition }, parent),
+    );
   }
   return { dataset, table, view };
 }
@@ -73,7 +96,8 @@ export function bigQueryProblems(bqa: unknown, options: Record<string, unknown> 
   if (bqa === undefined) return [];
   if (!bqa || typeof bqa !== "object" || Array.isArray(bqa)) return ['bigQuery: must be an object such as { datasetId: "zitadel_audit" }'];
   const a = bqa as Record<string, unknown>;
-  if (a.readersScope !== undefined && a.readersScope !== "prefix" && a.readersScope !== "bucket") return [`bigQuery.readersScope: must be "prefix" or "bucket", not ${JSON.stringify(a.readersScope)}`];
+  if (a.readersScope !== undefined && a.readersScope !== "prefix" && a.readersScope !== "bucket")
+    return [`bigQuery.readersScope: must be "prefix" or "bucket", not ${JSON.stringify(a.readersScope)}`];
   const problems = unknownKeys(a, BIGQUERY_OPTIONS, "bigQuery.", "a bigQuery option");
   const check = (key: string, schema: { safeParse(v: unknown): { success: boolean; error?: any } }) => {
     const v = a[key];
@@ -84,25 +108,33 @@ export function bigQueryProblems(bqa: unknown, options: Record<string, unknown> 
   check("datasetId", datasetIdSchema);
   check("tableName", tableIdSchema);
   check("viewName", tableIdSchema);
-  if (a.viewName !== undefined && a.viewName !== null && a.viewName === (a.tableName ?? "events")) problems.push("bigQuery.viewName: must differ from tableName");
+  if (a.viewName !== undefined && a.viewName !== null && a.viewName === (a.tableName ?? "events"))
+    problems.push("bigQuery.viewName: must differ from tableName");
   if (a.readers !== undefined && !Array.isArray(a.readers)) problems.push('bigQuery.readers: must be a list of members such as ["group:auditors@example.com"]');
   else
     (a.readers as unknown[] | undefined)?.forEach((m, i) => {
-      if (plain(m) && !datasetReader.safeParse(m).success) problems.push(`bigQuery.readers.${i}: must be "user:…", "serviceAccount:…" or "group:…" followed by an email, not ${JSON.stringify(m)}`);
+      if (plain(m) && !datasetReader.safeParse(m).success)
+        problems.push(`bigQuery.readers.${i}: must be "user:…", "serviceAccount:…" or "group:…" followed by an email, not ${JSON.stringify(m)}`);
     });
   const c = a.connection as Record<string, unknown> | undefined;
   if (c !== undefined) {
-    if (!c || typeof c !== "object" || typeof c.id !== "string" || c.serviceAccount === undefined) problems.push('bigQuery.connection: must be { id: "project.location.connection", serviceAccount: "…@gcp-sa-bigquery-condel.iam.gserviceaccount.com" }');
+    if (!c || typeof c !== "object" || typeof c.id !== "string" || c.serviceAccount === undefined)
+      problems.push('bigQuery.connection: must be { id: "project.location.connection", serviceAccount: "…@gcp-sa-bigquery-condel.iam.gserviceaccount.com" }');
     else {
       const id = bigQueryTableInputs.shape.connectionId.safeParse(c.id);
       if (!id.success) problems.push(`bigQuery.connection.id: ${id.error.issues[0].message}`);
-      if (plain(c.serviceAccount) && !/^[^@\s:]+@[^@\s:]+\.[a-z]{2,}$/.test(String(c.serviceAccount))) problems.push(`bigQuery.connection.serviceAccount: must be the connection's service account email, not ${JSON.stringify(c.serviceAccount)}`);
+      if (plain(c.serviceAccount) && !/^[^@\s:]+@[^@\s:]+\.[a-z]{2,}$/.test(String(c.serviceAccount)))
+        problems.push(`bigQuery.connection.serviceAccount: must be the connection's service account email, not ${JSON.stringify(c.serviceAccount)}`);
     }
   }
   // The table reads bare NDJSON lines: other formats or envelopes would not match its schema.
   if (options && plain(options)) {
-    if (options.format !== undefined && options.format !== "json") problems.push(`changefeedOptions.format: the BigQuery table reads NDJSON; with bigQuery the format must be "json", not ${JSON.stringify(options.format)}`);
-    if (options.envelope === "wrapped") problems.push('changefeedOptions.envelope: with bigQuery the envelope must be "bare" (the table\'s columns are the row\'s columns)');
+    if (options.format !== undefined && options.format !== "json")
+      problems.push(
+        `changefeedOptions.format: the BigQuery table reads NDJSON; with bigQuery the format must be "json", not ${JSON.stringify(options.format)}`,
+      );
+    if (options.envelope === "wrapped")
+      problems.push("changefeedOptions.envelope: with bigQuery the envelope must be \"bare\" (the table's columns are the row's columns)");
     if (options.compression === "zstd") problems.push('changefeedOptions.compression: BigQuery reads gzip, not zstd; use "gzip" or none with bigQuery');
   }
   return problems;

@@ -34,12 +34,30 @@ export function gcsDestination(ctx: StreamContext, source: Source): GcsDestinati
 
   const role = new CustomRole(
     `${name}-role`,
-    { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57), title: "ZITADEL audit stream writer", description: "Create objects only: what a CockroachDB changefeed needs.", permissions: ["storage.objects.create"], project: args.project, ...owned },
+    {
+      roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57),
+      title: "ZITADEL audit stream writer",
+      description: "Create objects only: what a CockroachDB changefeed needs.",
+      permissions: ["storage.objects.create"],
+      project: args.project,
+      ...owned,
+    },
     parent,
   );
-  const writer = sinkWriter(ctx, { account: `${name}-writer`, key: `${name}-key`, displayName: "ZITADEL audit stream writer", description: "CockroachDB changefeed into Cloud Storage" });
+  const writer = sinkWriter(ctx, {
+    account: `${name}-writer`,
+    key: `${name}-key`,
+    displayName: "ZITADEL audit stream writer",
+    description: "CockroachDB changefeed into Cloud Storage",
+  });
   const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member: writer.member }, parent);
-  const sink = writerSink(args, writer, pulumi.all([bucketName, args.prefix, args.partitionFormat]).apply(([bucket, prefix, pf]) => ({ bucket, prefix: prefix ?? "events", partitionFormat: pf ?? "flat" })));
+  const sink = writerSink(
+    args,
+    writer,
+    pulumi
+      .all([bucketName, args.prefix, args.partitionFormat])
+      .apply(([bucket, prefix, pf]) => ({ bucket, prefix: prefix ?? "events", partitionFormat: pf ?? "flat" })),
+  );
   const changefeed = source.feed(`${name}-changefeed`, sink, [grant], ownsKey(args));
   return { bucketName, account: writer.account, roleName: role.name, changefeed };
 }
@@ -48,7 +66,8 @@ export function gcsDestination(ctx: StreamContext, source: Source): GcsDestinati
 export function gcsProblems(args: Record<string, unknown>): string[] {
   const problems: string[] = [];
   if (args.existingBucket !== undefined && args.bucket !== undefined) problems.push("existingBucket: give either existingBucket or bucket settings, not both");
-  if (args.existingBucket !== undefined && plain(args.existingBucket) && !bucketNameSchema.safeParse(args.existingBucket).success) problems.push(`existingBucket: not a bucket name: ${JSON.stringify(args.existingBucket)}`);
+  if (args.existingBucket !== undefined && plain(args.existingBucket) && !bucketNameSchema.safeParse(args.existingBucket).success)
+    problems.push(`existingBucket: not a bucket name: ${JSON.stringify(args.existingBucket)}`);
   if (args.prefix !== undefined && plain(args.prefix)) {
     const p = sinkUriOptionsSchema.safeParse({ bucket: "b-check", credentials: "x", prefix: args.prefix });
     const issue = p.success ? undefined : p.error.issues.find((i) => i.path[0] === "prefix");
@@ -60,17 +79,23 @@ export function gcsProblems(args: Record<string, unknown>): string[] {
   const toFiles = !Array.isArray(args.destinations) || (args.destinations as unknown[]).includes("gcs");
   if (toFiles && q && plain(q) && Array.isArray(q.columns) && q.columns.every(plain)) {
     const missing = EVENTS2_PRIMARY_KEY.filter((c) => !(q.columns as unknown[]).includes(c));
-    if (missing.length) problems.push(`query.columns: leaves out ${missing.join(", ")} of events2's primary key (${EVENTS2_PRIMARY_KEY.join(", ")}): the at-least-once duplicates could no longer be told apart; keep every key column`);
+    if (missing.length)
+      problems.push(
+        `query.columns: leaves out ${missing.join(", ")} of events2's primary key (${EVENTS2_PRIMARY_KEY.join(", ")}): the at-least-once duplicates could no longer be told apart; keep every key column`,
+      );
   }
-  if (args.partitionFormat !== undefined && plain(args.partitionFormat) && !["flat", "daily", "hourly"].includes(args.partitionFormat as string)) problems.push(`partitionFormat: must be "flat", "daily" or "hourly", not ${JSON.stringify(args.partitionFormat)}`);
+  if (args.partitionFormat !== undefined && plain(args.partitionFormat) && !["flat", "daily", "hourly"].includes(args.partitionFormat as string))
+    problems.push(`partitionFormat: must be "flat", "daily" or "hourly", not ${JSON.stringify(args.partitionFormat)}`);
   const destinations = (args.destinations as unknown[] | undefined) ?? ["gcs"];
   if (Array.isArray(destinations) && !destinations.includes("gcs")) {
     const gcsOnly = Object.entries(ARGUMENTS)
       .filter(([, part]) => part === "gcs")
       .map(([k]) => k);
-    for (const k of gcsOnly) if (args[k] !== undefined) problems.push(`${k}: only with the "gcs" destination (destinations is ${JSON.stringify(destinations)})`);
+    for (const k of gcsOnly)
+      if (args[k] !== undefined) problems.push(`${k}: only with the "gcs" destination (destinations is ${JSON.stringify(destinations)})`);
   }
   const b = args.bucket as Record<string, unknown> | undefined;
-  if (b && plain(b) && b.location !== undefined && plain(b.location) && !STORAGE_LOCATIONS.has(String(b.location).toUpperCase())) problems.push(`bucket.location: ${JSON.stringify(b.location)} is not a Cloud Storage location (https://cloud.google.com/storage/docs/locations)`);
+  if (b && plain(b) && b.location !== undefined && plain(b.location) && !STORAGE_LOCATIONS.has(String(b.location).toUpperCase()))
+    problems.push(`bucket.location: ${JSON.stringify(b.location)} is not a Cloud Storage location (https://cloud.google.com/storage/docs/locations)`);
   return problems;
 }

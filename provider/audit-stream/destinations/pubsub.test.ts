@@ -2,7 +2,9 @@ import { pubsubProblems, pubsubWarnings } from "./pubsub";
 
 describe("the pubsub argument", () => {
   test("no subscription of the stream's own: warned at preview that events published before the user's subscription are lost", () => {
-    expect(pubsubWarnings({ region: "us-east1", subscriptionName: null }, ["pubsub"])).toEqual([expect.stringMatching(/^pubsub\.subscriptionName is null: Pub\/Sub drops what is published to a topic without subscriptions/)]);
+    expect(pubsubWarnings({ region: "us-east1", subscriptionName: null }, ["pubsub"])).toEqual([
+      expect.stringMatching(/^pubsub\.subscriptionName is null: Pub\/Sub drops what is published to a topic without subscriptions/),
+    ]);
     expect(pubsubWarnings({ region: "us-east1", subscriptionName: null }, ["gcs", "pubsub"])).toHaveLength(1);
     // The stream's subscription (default or named) keeps them; without the destination nothing is published.
     expect(pubsubWarnings({ region: "us-east1" }, ["pubsub"])).toEqual([]);

@@ -26,7 +26,12 @@ import { ownsKey, sinkWriter, writerSink } from "../writer";
 export function pubsubProblems(p: unknown, destinations: unknown): string[] {
   const problems: string[] = [];
   if (destinations !== undefined) {
-    if (!Array.isArray(destinations) || destinations.length === 0 || destinations.some((d) => d !== "gcs" && d !== "pubsub") || new Set(destinations).size !== destinations.length) {
+    if (
+      !Array.isArray(destinations) ||
+      destinations.length === 0 ||
+      destinations.some((d) => d !== "gcs" && d !== "pubsub") ||
+      new Set(destinations).size !== destinations.length
+    ) {
       problems.push('destinations: must list "gcs", "pubsub" or both, e.g. ["gcs", "pubsub"]');
     } else if (destinations.includes("pubsub") && p === undefined) {
       problems.push('pubsub: the "pubsub" destination needs its settings, at least { region: "us-east1" }');
@@ -36,17 +41,26 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
   if (!p || typeof p !== "object" || Array.isArray(p)) return [...problems, 'pubsub: must be an object such as { region: "us-east1" }'];
   const a = p as Record<string, unknown>;
   problems.push(...unknownKeys(a, PUBSUB_OPTIONS, "pubsub.", "a pubsub option"));
-  if (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region)) problems.push('pubsub.region: must be a Google Cloud region such as "us-east1" (the endpoint CockroachDB publishes through)');
+  if (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region))
+    problems.push('pubsub.region: must be a Google Cloud region such as "us-east1" (the endpoint CockroachDB publishes through)');
   for (const k of ["topicName", "subscriptionName"]) {
     if (typeof a[k] === "string" && !pubsubId.safeParse(a[k]).success) problems.push(`pubsub.${k}: ${pubsubId.safeParse(a[k]).error!.issues[0].message}`);
   }
-  if (a.subscribers !== undefined && !Array.isArray(a.subscribers)) problems.push('pubsub.subscribers: must be a list of members such as ["serviceAccount:siem@…"]');
+  if (a.subscribers !== undefined && !Array.isArray(a.subscribers))
+    problems.push('pubsub.subscribers: must be a list of members such as ["serviceAccount:siem@…"]');
   (Array.isArray(a.subscribers) ? a.subscribers : []).forEach((m, i) => {
-    if (typeof m === "string" && !memberSchema.safeParse(m).success) problems.push(`pubsub.subscribers.${i}: ${memberSchema.safeParse(m).error!.issues[0].message}`);
+    if (typeof m === "string" && !memberSchema.safeParse(m).success)
+      problems.push(`pubsub.subscribers.${i}: ${memberSchema.safeParse(m).error!.issues[0].message}`);
   });
-  if (a.subscriptionName === null && a.subscribers !== undefined) problems.push("pubsub.subscribers: there is no subscription to grant (subscriptionName is null)");
-  if (a.subscriptionName === null && a.maxDeliveryAttempts !== undefined) problems.push("pubsub.maxDeliveryAttempts: there is no subscription to dead-letter from (subscriptionName is null)");
-  if (a.maxDeliveryAttempts !== undefined && !(Number.isInteger(a.maxDeliveryAttempts) && (a.maxDeliveryAttempts as number) >= 5 && (a.maxDeliveryAttempts as number) <= 100)) problems.push("pubsub.maxDeliveryAttempts: a whole number from 5 to 100");
+  if (a.subscriptionName === null && a.subscribers !== undefined)
+    problems.push("pubsub.subscribers: there is no subscription to grant (subscriptionName is null)");
+  if (a.subscriptionName === null && a.maxDeliveryAttempts !== undefined)
+    problems.push("pubsub.maxDeliveryAttempts: there is no subscription to dead-letter from (subscriptionName is null)");
+  if (
+    a.maxDeliveryAttempts !== undefined &&
+    !(Number.isInteger(a.maxDeliveryAttempts) && (a.maxDeliveryAttempts as number) >= 5 && (a.maxDeliveryAttempts as number) <= 100)
+  )
+    problems.push("pubsub.maxDeliveryAttempts: a whole number from 5 to 100");
   return problems;
 }
 
@@ -77,7 +91,10 @@ export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, 
   const { name, args, owned, parent } = ctx;
   const topicName = p.topicName ?? `${name}-events`;
   const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project, ...owned }, parent);
-  const deadLetter = p.maxDeliveryAttempts !== undefined ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project, ...owned }, parent) : undefined;
+  const deadLetter =
+    p.maxDeliveryAttempts !== undefined
+      ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project, ...owned }, parent)
+      : undefined;
   const subscriptionName = p.subscriptionName ?? `${name}-siem`;
   const subscription =
     p.subscriptionName === null
@@ -96,27 +113,57 @@ export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, 
           },
           parent,
         );
-  (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent));
+  (p.subscribers ?? []).forEach(
+    (member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent),
+  );
   const deadLetterSubscription = deadLetter && subscription ? deadLettering(ctx, p, subscriptionName, deadLetter, subscription) : undefined;
 
   // The writer may publish to this topic and do nothing else.
   const role = new CustomRole(
     `${name}-publisher-role`,
-    { roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57), title: "ZITADEL audit stream publisher", description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.", permissions: ["pubsub.topics.publish"], project: args.project, ...owned },
+    {
+      roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57),
+      title: "ZITADEL audit stream publisher",
+      description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.",
+      permissions: ["pubsub.topics.publish"],
+      project: args.project,
+      ...owned,
+    },
     parent,
   );
-  const writer = sinkWriter(ctx, { account: `${name}-publisher`, key: `${name}-publisher-key`, displayName: "ZITADEL audit stream publisher", description: "CockroachDB changefeed into Pub/Sub" });
+  const writer = sinkWriter(ctx, {
+    account: `${name}-publisher`,
+    key: `${name}-publisher-key`,
+    displayName: "ZITADEL audit stream publisher",
+    description: "CockroachDB changefeed into Pub/Sub",
+  });
   const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
-  const sink = writerSink(args, writer, pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })));
+  const sink = writerSink(
+    args,
+    writer,
+    pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })),
+  );
   const changefeed = source.feed(`${name}-pubsub-changefeed`, sink, [grant], ownsKey(args));
   return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
 }
 
 /** The dead-letter topic's subscription and the service agent's two grants (see the header). */
-function deadLettering(ctx: StreamContext, p: AuditStreamPubSubArgs, subscriptionName: string, deadLetter: PubSubTopic, subscription: PubSubSubscription): PubSubSubscription {
+function deadLettering(
+  ctx: StreamContext,
+  p: AuditStreamPubSubArgs,
+  subscriptionName: string,
+  deadLetter: PubSubTopic,
+  subscription: PubSubSubscription,
+): PubSubSubscription {
   const { name, args, owned, parent } = ctx;
-  const kept = new PubSubSubscription(`${name}-dead-letter-subscription`, { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project, ...owned }, parent);
-  (p.subscribers ?? []).forEach((member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent));
+  const kept = new PubSubSubscription(
+    `${name}-dead-letter-subscription`,
+    { name: `${subscriptionName}-dead-letter`, topic: deadLetter.fullName, project: args.project, ...owned },
+    parent,
+  );
+  (p.subscribers ?? []).forEach(
+    (member, i) => new PubSubIamMember(`${name}-dead-letter-subscriber-${i}`, { resource: kept.fullName, role: "roles/pubsub.subscriber", member }, parent),
+  );
   const agent = new PubSubServiceAgent(`${name}-pubsub-agent`, { project: args.project }, parent);
   new PubSubIamMember(`${name}-dead-letter-publisher`, { resource: deadLetter.fullName, role: "roles/pubsub.publisher", member: agent.member }, parent);
   new PubSubIamMember(`${name}-dead-letter-forwarder`, { resource: subscription.fullName, role: "roles/pubsub.subscriber", member: agent.member }, parent);

@@ -20,12 +20,22 @@ export interface Source {
 /** The CockroachDB source of a stream (its cluster setting is made at once, before any feed). */
 export function cockroachSource(ctx: StreamContext): Source {
   const { name, args, owned, parent } = ctx;
-  const setting = args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
+  const setting =
+    args.manageRangefeedSetting === false ? undefined : new ClusterSetting(`${name}-rangefeeds`, { connectionString: args.connectionString }, parent);
   return {
     feed: (resourceName, sink, dependsOn, exclusiveKeys) =>
       new Changefeed(
         resourceName,
-        { connectionString: args.connectionString, sink: sink as ChangefeedArgs["sink"], query: args.query, options: args.changefeedOptions, timeoutSeconds: args.timeoutSeconds, exclusiveKeys, maxLagSeconds: args.maxLagSeconds, ...owned },
+        {
+          connectionString: args.connectionString,
+          sink: sink as ChangefeedArgs["sink"],
+          query: args.query,
+          options: args.changefeedOptions,
+          timeoutSeconds: args.timeoutSeconds,
+          exclusiveKeys,
+          maxLagSeconds: args.maxLagSeconds,
+          ...owned,
+        },
         { ...parent, dependsOn: [...dependsOn, ...(setting ? [setting] : [])] },
       ),
   };
@@ -34,9 +44,11 @@ export function cockroachSource(ctx: StreamContext): Source {
 /** Problems in the source's arguments, each named (checked in the program, so at preview). */
 export function cockroachProblems(args: AuditStreamArgs & Record<string, unknown>): string[] {
   const problems: string[] = [];
-  if (args.manageRangefeedSetting !== undefined && typeof args.manageRangefeedSetting !== "boolean") problems.push(`manageRangefeedSetting: must be true or false, not ${JSON.stringify(args.manageRangefeedSetting)}`);
+  if (args.manageRangefeedSetting !== undefined && typeof args.manageRangefeedSetting !== "boolean")
+    problems.push(`manageRangefeedSetting: must be true or false, not ${JSON.stringify(args.manageRangefeedSetting)}`);
   const t = args.timeoutSeconds;
-  if (t !== undefined && plain(t) && !(Number.isInteger(t) && (t as number) >= 5 && (t as number) <= 3600)) problems.push("timeoutSeconds: must be a whole number of seconds from 5 to 3600");
+  if (t !== undefined && plain(t) && !(Number.isInteger(t) && (t as number) >= 5 && (t as number) <= 3600))
+    problems.push("timeoutSeconds: must be a whole number of seconds from 5 to 3600");
   const o = args.changefeedOptions as Record<string, unknown> | undefined;
   if (o && plain(o)) {
     if (o.initial_scan === "only") problems.push('changefeedOptions.initial_scan: "only" ends the feed after the scan; an audit stream must keep streaming');
