@@ -51,6 +51,7 @@ import {
   stateSaying,
 } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
+import { cancelMayHaveFailed, foreignJobRuns } from "./messages";
 
 const NO_IMPORT = noImport(
   "Changefeed",
@@ -340,9 +341,7 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
           const others = foreign
             .filter((j) => !takeable.includes(j))
             .map((j) => `job ${j.job_id} (${j.status}, deployment ${jobTakeOverValue(markerOf(j) ?? "")})`);
-          throw new Error(
-            `changefeed: a changefeed of a resource with this name already runs, made by another deployment (another backend or organisation, or a stack whose state was lost): ${others.join(", ")}. It is left as it is, and nothing was created. If it is this stream's (its state was lost or moved), set takeOver: "${jobTakeOverValue(markerOf(foreign[0]) ?? "")}" and run \`pulumi up\`: the feed continues from it and cancels it; otherwise give this resource another name.`,
-          );
+          throw new Error(foreignJobRuns(others.join(", "), jobTakeOverValue(markerOf(foreign[0]) ?? "")));
         }
         const sources = [...takeable, ...lineage].sort((a, b) => (newerJob(String(a.job_id), String(b.job_id)) ? 1 : -1));
         const extra = { clusterId: cluster, takenOverFrom: takeable.length ? i.takeOver : "", gaps: [] as unknown[] };
@@ -490,7 +489,12 @@ export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState>
         });
       } catch (e) {
         throw new Error(
-          `${explain(e, `cancel changefeed job ${props.jobId || "(of this resource)"}`).message}. The job may still run on CockroachDB at ${where(props.connectionString || config?.get("zitadel-audit-stream:cockroachUrl"))}: run \`pulumi destroy\` (or \`up\`) again once the cluster answers, or cancel it there (CANCEL JOB ${props.jobId || "<id>"}; its metrics_label is ${props.marker}).`,
+          cancelMayHaveFailed(
+            explain(e, `cancel changefeed job ${props.jobId || "(of this resource)"}`).message,
+            where(props.connectionString || config?.get("zitadel-audit-stream:cockroachUrl")),
+            props.jobId,
+            props.marker,
+          ),
         );
       }
     },

@@ -10,6 +10,7 @@ import { firstNameFrom } from "../cdc/files";
 import type { ConfigLike } from "../engine/contract";
 import * as crypto from "crypto";
 import { Identity, describeTag, markerIn, ownerLabels } from "../ownership";
+import { foreignAccountKeys, keyRefused, noDeployerCredentials } from "./messages";
 
 /** The sink's key, parsed (undefined for implicit or impersonated credentials). */
 export function sinkKey(sink: any): { client_email: string; private_key_id: string } | undefined {
@@ -57,9 +58,7 @@ export async function verifySinkAccess(config: ConfigLike | undefined, i: any): 
     }
     if (notFound(e)) throw new Error(`${what}: the ${pubsub ? "topic" : "bucket"} does not exist`);
     if (statusOf(e) === 401 || /invalid_grant|account not found|disabled/i.test(messageOf(e))) {
-      throw new Error(
-        `${what}: Google does not accept the sink's key (${messageOf(e)}): it was deleted or disabled. Rotate it (AuditStream: change keyRotationTrigger; ServiceAccountKey: rotationTrigger) and run \`pulumi up\`, or, if it was deleted, \`pulumi refresh\` then \`pulumi up\` makes a new one; the changefeed was left as it was.`,
-      );
+      throw new Error(keyRefused(what, messageOf(e)));
     }
     throw new Error(`${what} failed (nothing was changed; run \`pulumi up\` again): ${messageOf(e)}`);
   }
@@ -87,9 +86,7 @@ export interface DeliveryProbe {
 
 export async function deliveryProbe(config: ConfigLike | undefined, i: any, since: string, identity: Identity): Promise<DeliveryProbe> {
   const gcp = await clientsFor(config).catch((e) => {
-    throw new Error(
-      `changefeed: proving delivery reads back what the job writes, as the deploying identity, and there is none: ${(e as Error).message}. Give the deployer's credentials (gcp:credentials or Application Default Credentials, and gcp:project), or set proveDelivery: "checkpoint" (the job's first checkpoint then counts as proof). Nothing was changed.`,
-    );
+    throw new Error(noDeployerCredentials((e as Error).message));
   });
   return isPubSubSink(i.sink) ? pubsubProbe(gcp, i.sink, identity) : gcsProbe(gcp, i.sink, since);
 }
@@ -189,9 +186,7 @@ export async function pruneKeys(config: ConfigLike | undefined, i: any, identity
   // itself is from before identities (its whole stream is).
   const sameStream = tag === undefined ? legacy : identity.deployment !== undefined && tag.startsWith(`${identity.deployment}-`);
   if (!sameStream) {
-    throw new Error(
-      `not deleting the other keys of ${key.client_email}: the account was made by ${describeTag(tag)}, not by this stream (deployment ${identity.deployment ?? "from before identities"}). Its keys are left as they are; use a writer account of this stream (AuditStream makes one), or exclusiveKeys: false.`,
-    );
+    throw new Error(foreignAccountKeys(key.client_email, describeTag(tag), identity.deployment ?? "from before identities"));
   }
   try {
     const listed = await withRetry(() => gcp.iam.projects.serviceAccounts.keys.list({ name: account, keyTypes: ["USER_MANAGED"] }), {

@@ -32,6 +32,16 @@ import { cancelAll, liveJobsOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, explainSinkError, feedHealth } from "./health";
 import type { DeliveryProbe } from "./sink-checks";
 import { GcWindow, readGcWindow, resumeAdvice } from "./gc";
+import {
+  alterFailedNoPreviousKey,
+  alterRestoreFailed,
+  alterRestored,
+  createAnswerLost,
+  gcWindowPassed,
+  handoffUnsure,
+  nothingToReadBack,
+  startUnknown,
+} from "./messages";
 
 /** Options that take effect only when a feed is created (ALTER refuses them, cockroach-changefeeds.md §6). */
 export const CREATE_ONLY = ["cursor", "initial_scan", "end_time"];
@@ -152,12 +162,7 @@ export async function createJob(f: Feed, options: Record<string, unknown>): Prom
       try {
         made = await madeSince(f, before);
       } catch (lookup) {
-        throw Object.assign(
-          new Error(
-            `${explain(e, "create changefeed").message}; whether the job was made cannot be read (${(lookup as Error).message}): a job of this resource (metrics_label ${f.marker}) may run. The next \`pulumi up\` continues from it, and \`pulumi destroy\` cancels it.`,
-          ),
-          { maybeMade: true },
-        );
+        throw Object.assign(new Error(createAnswerLost(explain(e, "create changefeed").message, (lookup as Error).message, f.marker)), { maybeMade: true });
       }
       if (made.length > 0) {
         await cancelAll(f.c, made.slice(0, -1), 60_000);
@@ -186,9 +191,7 @@ export async function startFrom(f: Feed, cursor: string, keep = false): Promise<
   } catch (e) {
     await probe?.close();
     if (GC_EXPIRED.test((e as Error).message)) {
-      throw new Error(
-        `changefeed: it would continue from ${cursor}, which is older than CockroachDB's garbage-collection window (gc.ttlseconds, and no protected timestamp holds it any more), so the events since then can no longer be read by a changefeed. Nothing was changed. The files already delivered stay. To continue with a gap, set options.cursor to a recent time (the gap, from ${cursor} to it, is then recorded in the output \`gaps\`) and run \`pulumi up\`.`,
-      );
+      throw new Error(gcWindowPassed(cursor));
     }
     throw e;
   }
@@ -222,9 +225,7 @@ export async function restart(f: Feed, olds: any, cursor: string | null): Promis
   const scanned = (olds.options?.initial_scan ?? (olds.options?.cursor ? "no" : "yes")) !== "no";
   const from = olds.options?.cursor ?? (scanned ? undefined : olds.startedAt);
   if (!scanned && !from) {
-    throw new Error(
-      `changefeed job ${olds.jobId} is gone and never checkpointed, and state does not record when it started (a stack from before version 0.3), so where to continue is unknown. Set options.cursor to the time the feed was first created (or earlier: duplicates, never gaps) and run \`pulumi up\`.`,
-    );
+    throw new Error(startUnknown(olds.jobId));
   }
   const since = from ? toHlc(from) : await clusterTime(f.c);
   const probe = f.probe && since ? await f.probe(since) : undefined;
@@ -303,12 +304,7 @@ export async function handoff(
     const window = await readGcWindow(f.c, f.i.options).catch(() => undefined);
     if (cleared instanceof Error) {
       const now = await showJob(f.c, oldId).catch(() => undefined);
-      throw stateSaying(
-        `${msg}. Whether a new job still runs cannot be made sure (${cleared.message}), so the previous job ${oldId} was left paused at high-water ${h}, not resumed beside it: the next \`pulumi up\` cancels any new job of this resource and resumes ${oldId}; ${resumeAdvice(h, window)}.`,
-        inEffect,
-        now,
-        { ...f, history },
-      );
+      throw stateSaying(handoffUnsure(msg, cleared.message, oldId, h, resumeAdvice(h, window)), inEffect, now, { ...f, history });
     }
     const back = await resumeJob(f.c, oldId, f.timeout).catch((r) => r as Error);
     if (back instanceof Error) {
@@ -377,12 +373,7 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
     if (sinkChanged && olds.sink?.credentials === UNKNOWN_KEY) {
       // State does not hold the previous key (a failure recorded it so): nothing to go back to.
       const now = await showJob(f.c, id).catch(() => undefined);
-      throw stateSaying(
-        `the changefeed did not work with the new sink or options (${failure}); the previous key is not in state (an earlier failure left it out), so they were not set back: the job reads ${now?.status ?? "unknown"} with the new ones. Fix the sink's access and run \`pulumi up\` again.`,
-        news,
-        now,
-        f,
-      );
+      throw stateSaying(alterFailedNoPreviousKey(failure, now?.status ?? "unknown"), news, now, f);
     }
     const back = alterClauses(news, olds, sinkChanged);
     try {
@@ -390,21 +381,11 @@ export async function alterInPlace(f: Feed, olds: any): Promise<JobRow> {
       await f.c.query(`ALTER CHANGEFEED ${id} ${back.sql}`, back.params);
       await resumeJob(f.c, id, f.timeout);
       const proof = await waitPast(f.c, id, before.high_water_timestamp, f.timeout, "a checkpoint with the previous settings");
-      throw stateSaying(
-        `the changefeed did not work with the new sink or options (${failure}), so the previous ones were set again, and the job checkpointed with them (high-water ${proof.high_water_timestamp}).`,
-        olds,
-        proof,
-        f,
-      );
+      throw stateSaying(alterRestored(failure, proof.high_water_timestamp), olds, proof, f);
     } catch (r) {
       if ((r as any).id) throw r;
       const now = await showJob(f.c, id).catch(() => undefined);
-      throw stateSaying(
-        `the changefeed did not work with the new sink or options (${failure}), and restoring the previous ones failed too (${(r as Error).message}); the job reads ${now?.status ?? "unknown"}. The next \`pulumi up\` sets the sink and options again and resumes it.`,
-        { ...news, options: olds.options },
-        now,
-        f,
-      );
+      throw stateSaying(alterRestoreFailed(failure, (r as Error).message, now?.status ?? "unknown"), { ...news, options: olds.options }, now, f);
     }
   } finally {
     await probe?.close();
@@ -473,7 +454,7 @@ export async function proveDelivery(
             expected === true
               ? `it checkpointed past events it selects (committed after it started), but nothing it wrote since reached ${probe.where}`
               : expected === false
-                ? `it selected no event since it started, so nothing it wrote can be read back from ${probe.where}, and its credentials (implicit or impersonated) cannot be checked otherwise. Run \`pulumi up\` again once events flow, or set proveDelivery: "checkpoint" to accept its checkpoint`
+                ? nothingToReadBack(probe.where)
                 : `nothing it wrote since it started reached ${probe.where} (its raw query may select no event since then)`;
           throw new WaitFailed(`changefeed job ${jobId} did not prove delivery within ${f.timeout / 1000}s: ${why}`, job);
         }

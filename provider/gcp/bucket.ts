@@ -22,6 +22,14 @@ const NO_IMPORT = noImport(
   "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",
 );
 
+/** A replacement would orphan or delete the audit files the bucket holds. */
+const nonEmptyReplacement = (changed: string, id: string, forceDestroy: boolean) =>
+  `changing ${changed} of bucket ${id} replaces it, and it holds objects (audit files) that the replacement would ${forceDestroy ? "delete (forceDestroy)" : "leave behind in a bucket this stack no longer manages"}. Keep ${changed} as it was; or copy the objects yourself and set replaceNonEmpty: true for this one change.`;
+
+/** A destroy met a bucket that still holds objects. */
+const nonEmptyDestroy = (id: string) =>
+  `bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`;
+
 export const BUCKET_PERMISSIONS = collectionPermissions("storage.buckets", { delete: ["storage.objects.list", "storage.objects.delete"] });
 
 export interface BucketArgs extends ProjectArgs {
@@ -189,9 +197,7 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
       if ((page?.data.items ?? []).length > 0) {
         // A generated name changes because of the others; name what the user changed.
         const changed = d.replaces.filter((k) => !(k === "name" && news.autoNamed)).join(", ") || d.replaces.join(", ");
-        throw new Error(
-          `changing ${changed} of bucket ${id} replaces it, and it holds objects (audit files) that the replacement would ${olds.forceDestroy ? "delete (forceDestroy)" : "leave behind in a bucket this stack no longer manages"}. Keep ${changed} as it was; or copy the objects yourself and set replaceNonEmpty: true for this one change.`,
-        );
+        throw new Error(nonEmptyReplacement(changed, id, olds.forceDestroy));
       }
     }
     return d;
@@ -276,9 +282,7 @@ async function deleteBucket(gcp: Gcp, id: string, props: any): Promise<void> {
   await withRetry(() => gcp.storage.buckets.delete({ bucket: id }), { what: `delete bucket ${id}` }).catch((e) => {
     if (notFound(e)) return;
     if (statusOf(e) === 409) {
-      throw new Error(
-        `bucket ${id} is not empty, so it was kept and the destroy stops here. To keep the archive and drop it from the stack, set the resource option retainOnDelete: true (AuditStream does unless bucket.forceDestroy) and \`pulumi up\`; to delete it with its objects, set forceDestroy: true and \`pulumi up\`; or empty it first.`,
-      );
+      throw new Error(nonEmptyDestroy(id));
     }
     throw gcpError(e, `delete bucket ${id}`);
   });
