@@ -858,6 +858,9 @@ describe("connections and the wire protocol, as CockroachDB answers them", () =>
       )
     ).rows[0].job_id;
     await waitFor("a high-water", async () => (await job(id)).high_water_timestamp !== null);
+    // Paused, so that its high-water cannot move between the text and the binary reads below.
+    await c.query("PAUSE JOB $1", [id]);
+    await waitFor("the job paused", async () => (await job(id)).status === "paused");
     const { raw } = await Raw.open(f.twin.url);
     /** One row through Parse/Bind/Execute: parameters as given (typed by `types`), every result column in `format`. */
     const row = async (sql: string, params: Buffer[], types: number[], paramFormat: number, format: number) => {
