@@ -1,0 +1,92 @@
+// A throwaway PostgreSQL cluster on loopback, the real server the machine ships (PostgreSQL 15 from
+// Debian: /usr/lib/postgresql/<v>/bin), for the PostgreSQL source's tests and demo: initdb into a
+// temporary folder, `wal_level = logical`, trust authentication on a private Unix socket and a TCP
+// port on 127.0.0.1, stopped and deleted after. initdb refuses to run as root, so as root the
+// cluster belongs to the `postgres` system user (runuser).
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { execFileSync } from "child_process";
+
+export interface RunningPostgres {
+  /** postgresql://postgres@127.0.0.1:<port>/<database> */
+  url(database?: string): string;
+  port: number;
+  version: number;
+  stop(): void;
+}
+
+/** The newest PostgreSQL server installed (PG_BIN overrides: the folder holding initdb and pg_ctl). */
+export function postgresBin(): { bin: string; version: number } {
+  if (process.env.PG_BIN)
+    return {
+      bin: process.env.PG_BIN,
+      version: Number(/(\d+)/.exec(execFileSync(path.join(process.env.PG_BIN, "postgres"), ["--version"], { encoding: "utf8" }))![1]),
+    };
+  const root = "/usr/lib/postgresql";
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, "bin", "initdb"))) : [];
+  if (!versions.length) throw new Error("no PostgreSQL server found under /usr/lib/postgresql (apt install postgresql-15), and PG_BIN is not set");
+  const version = Math.max(...versions.map(Number));
+  return { bin: path.join(root, String(version), "bin"), version };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a cluster with `settings` (name → value) beside wal_level = logical. */
+export async function startPostgres(settings: Record<string, string> = {}): Promise<RunningPostgres> {
+  const { bin, version } = postgresBin();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "zas-pg-"));
+  const asRoot = process.getuid?.() === 0;
+  const run = (cmd: string, args: string[]) =>
+    asRoot
+      ? execFileSync("runuser", ["-u", "postgres", "--", path.join(bin, cmd), ...args], { stdio: "pipe" })
+      : execFileSync(path.join(bin, cmd), args, { stdio: "pipe" });
+  if (asRoot) execFileSync("chown", ["postgres", dir]);
+  const data = path.join(dir, "data");
+  run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]);
+  const port = await freePort();
+  const options = ["-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "wal_level=logical", "-c", "fsync=off"];
+  for (const [k, v] of Object.entries(settings)) options.push("-c", `${k}=${v}`);
+  run("pg_ctl", ["-D", data, "-o", options.map((o) => (o.includes(" ") ? `'${o}'` : o)).join(" "), "-l", path.join(dir, "server.log"), "-w", "start"]);
+  return {
+    port,
+    version,
+    url: (database = "postgres") => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+    stop() {
+      try {
+        run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** ZITADEL's eventstore.events2 on PostgreSQL (v3+), from zitadel/zitadel cmd/initialise/sql/08_events_table.sql (docs/postgres-source/schema.sql). */
+export const ZITADEL_EVENTS2_DDL = `
+CREATE SCHEMA IF NOT EXISTS eventstore;
+CREATE TABLE IF NOT EXISTS eventstore.events2 (
+    instance_id TEXT NOT NULL
+    , aggregate_type TEXT NOT NULL
+    , aggregate_id TEXT NOT NULL
+    , event_type TEXT NOT NULL
+    , "sequence" BIGINT NOT NULL
+    , revision SMALLINT NOT NULL
+    , created_at TIMESTAMPTZ NOT NULL
+    , payload JSONB
+    , creator TEXT NOT NULL
+    , "owner" TEXT NOT NULL
+    , "position" DECIMAL NOT NULL
+    , in_tx_order INTEGER NOT NULL
+    , PRIMARY KEY (instance_id, aggregate_type, aggregate_id, "sequence")
+);`;
