@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "./engine";
-import type { ArgsInSchema, ConfigLike, Operations, Outputs } from "./engine";
+import type { ArgsInSchema, Operations, Outputs } from "./engine";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
@@ -45,29 +45,33 @@ export const streamIdentityInputs = z.strictObject({
 });
 true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;
 
+export type StreamIdentityInputs = z.output<typeof streamIdentityInputs>;
+
+/** What a StreamIdentity keeps in state: its inputs and the deployment, made once. */
+export type StreamIdentityState = StreamIdentityInputs & { deployment: string };
+
 // Never a replacement: the identity must not change while objects carry it.
 const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });
 
-export const streamIdentityOperations: Operations = engineFacing(
+export const streamIdentityOperations: Operations<StreamIdentityInputs, StreamIdentityState> = engineFacing(
   NO_IMPORT,
   {
-    check: RULES.check,
-    diff: RULES.diff,
+    ...RULES.handlers,
 
-    async create(_config: ConfigLike | undefined, i: any) {
+    async create(_config, i) {
       const deployment = newDeployment();
-      return { id: `identity-${deployment}`, outs: defined({ ...withoutProvider(i), deployment }) };
+      return { id: `identity-${deployment}`, outs: defined({ ...withoutProvider(i), deployment }) as StreamIdentityState };
     },
 
-    async read(_config: ConfigLike | undefined, id: string, props?: any) {
+    async read(_config, id, props) {
       return { id, props: withoutProvider(props) };
     },
 
-    async update(_config: ConfigLike | undefined, _id: string, olds: any, news: any) {
-      return { outs: defined({ ...withoutProvider(news), deployment: olds.deployment }) };
+    async update(_config, _id, olds, news) {
+      return { outs: defined({ ...withoutProvider(news), deployment: olds.deployment }) as StreamIdentityState };
     },
 
-    async delete(config: ConfigLike | undefined, _id: string, props: any) {
+    async delete(config, _id, props) {
       const deployment = props.deployment;
       const configured = !!props.connectionString || !!config?.get(URL_CONFIG_KEY);
       if (!isDeployment(deployment) || props.sweepJobs === false || (props.sweepJobs === undefined && !configured)) return;

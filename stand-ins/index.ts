@@ -9,3 +9,4 @@ export { RunningTwin, startCockroachTwin } from "./cockroach/spawn";
 export type { TwinOptions } from "./cockroach/twin";
 export { RunningStandIns, startStandIns } from "./start";
 export { ZitadelEvent, makeEvents, insertEvents, insertContinuously, eventKey, insertedKey } from "./zitadel-events";
+export { freePort } from "./net";

@@ -149,8 +149,14 @@ export const ARGUMENTS = {
   takeOver: "stream",
 } as const satisfies Record<keyof Required<AuditStreamArgs>, Part>;
 
+/** The keys of T, each listed once: a key missing from the list, or not T's, does not compile. */
+const keysOf =
+  <T>() =>
+  <const K extends readonly (keyof T)[]>(...keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof T, K[number]> })) =>
+    keys;
+
 /** Every option of `bigQuery`, once. */
-export const BIGQUERY_OPTIONS = [
+export const BIGQUERY_OPTIONS = keysOf<AuditStreamBigQueryArgs>()(
   "datasetId",
   "location",
   "tableName",
@@ -159,11 +165,10 @@ export const BIGQUERY_OPTIONS = [
   "schema",
   "connection",
   "readersScope",
-] as const satisfies readonly (keyof AuditStreamBigQueryArgs)[];
-true satisfies [Exclude<keyof AuditStreamBigQueryArgs, (typeof BIGQUERY_OPTIONS)[number]>] extends [never] ? true : false;
+);
 
 /** Every option of `pubsub`, once. */
-export const PUBSUB_OPTIONS = [
+export const PUBSUB_OPTIONS = keysOf<AuditStreamPubSubArgs>()(
   "region",
   "topicName",
   "subscriptionName",
@@ -171,8 +176,7 @@ export const PUBSUB_OPTIONS = [
   "ackDeadlineSeconds",
   "messageRetentionDuration",
   "maxDeliveryAttempts",
-] as const satisfies readonly (keyof AuditStreamPubSubArgs)[];
-true satisfies [Exclude<keyof AuditStreamPubSubArgs, (typeof PUBSUB_OPTIONS)[number]>] extends [never] ? true : false;
+);
 
 /** Arguments given that no table above lists, as "<path>: not a … (known: …)". */
 export function unknownKeys(given: Record<string, unknown>, known: readonly string[], path: string, what: string): string[] {

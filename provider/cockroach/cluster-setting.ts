@@ -42,6 +42,11 @@ export const clusterSettingInputs = z.strictObject({
 });
 true satisfies ArgsInSchema<ClusterSettingArgs, typeof clusterSettingInputs>;
 
+export type ClusterSettingInputs = z.output<typeof clusterSettingInputs>;
+
+/** What a ClusterSetting keeps in state: its inputs and the value before this resource first set it. */
+export type ClusterSettingState = ClusterSettingInputs & { previousValue: string };
+
 const norm = (v: unknown) => (typeof v === "boolean" ? String(v) : String(v ?? ""));
 
 async function current(c: any, name: string): Promise<string> {
@@ -50,7 +55,7 @@ async function current(c: any, name: string): Promise<string> {
 }
 
 /** SET only when the value differs; an operator-only setting that already has the value is fine. */
-async function apply(config: ConfigLike | undefined, i: any): Promise<{ previousValue: string }> {
+async function apply(config: ConfigLike | undefined, i: ClusterSettingInputs): Promise<{ previousValue: string }> {
   return withClient(i.connectionString, config, async (c) => {
     const what = `set cluster setting ${i.name}`;
     const before = await current(c, i.name).catch((e) => {
@@ -76,29 +81,29 @@ function literal(v: string): string {
 
 const RULES = inputRules({ schema: clusterSettingInputs, replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
 
-export const clusterSettingOperations: Operations = engineFacing(
+export const clusterSettingOperations: Operations<ClusterSettingInputs, ClusterSettingState> = engineFacing(
   NO_IMPORT,
   {
     ...RULES.handlers,
 
-    async create(config: ConfigLike | undefined, i: any) {
+    async create(config, i) {
       const r = await apply(config, i);
-      return { id: i.name, outs: defined({ ...withoutProvider(i), ...r }) };
+      return { id: i.name, outs: defined({ ...withoutProvider(i), ...r }) as ClusterSettingState };
     },
 
-    async read(config: ConfigLike | undefined, id: string, props?: any) {
+    async read(config, id, props) {
       const value = await withClient(props.connectionString, config, (c) => current(c, props.name)).catch((e) => {
         throw explain(e, `read cluster setting ${props.name}`);
       });
       return { id, props: { ...withoutProvider(props), value } };
     },
 
-    async update(config: ConfigLike | undefined, _id: string, olds: any, news: any) {
+    async update(config, _id, olds, news) {
       const r = olds.value === news.value ? { previousValue: olds.previousValue } : await apply(config, news);
-      return { outs: defined({ ...withoutProvider(news), previousValue: olds.previousValue ?? r.previousValue }) };
+      return { outs: defined({ ...withoutProvider(news), previousValue: olds.previousValue ?? r.previousValue }) as ClusterSettingState };
     },
 
-    async delete(config: ConfigLike | undefined, _id: string, props: any) {
+    async delete(config, _id, props) {
       if (props.keepOnDelete !== false || props.previousValue === undefined || props.previousValue === props.value) return;
       await withClient(props.connectionString, config, async (c) => {
         await c.query(`SET CLUSTER SETTING ${props.name} = ${literal(props.previousValue)}`);

@@ -4,9 +4,9 @@
 // views and runs queries. Its limits are in docs/bigquery-research.md.
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as path from "path";
 import { ApiError } from "./errors";
+import { freePort } from "../net";
 
 /** The repository root, from the sources (ts-jest) or from dist/stand-ins/gcp. */
 function repoRoot(): string {
@@ -26,17 +26,6 @@ export function bqemulatorVenv(): string {
 
 export function bqemulatorInstalled(): boolean {
   return fs.existsSync(path.join(bqemulatorVenv(), "bin", "bqemulator"));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface EngineReply {

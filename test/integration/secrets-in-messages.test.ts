@@ -74,7 +74,7 @@ test("a connection string with a password, to a cluster that is not there", asyn
 test("the same URL in config, for a cluster setting", async () => {
   const url = `postgresql://audit:${PASSWORD}@127.0.0.1:${closed}/defaultdb`;
   const text = await provoke(() =>
-    clusterSettingOperations.create(cfg({ "zitadel-audit-stream:cockroachUrl": url }), { name: "kv.rangefeed.enabled", value: "true", __provider: "p" }),
+    clusterSettingOperations.create(cfg({ "zitadel-audit-stream:cockroachUrl": url }), { name: "kv.rangefeed.enabled", value: "true", keepOnDelete: true }),
   );
   expectNoSecret(text);
 });

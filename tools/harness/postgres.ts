@@ -4,10 +4,11 @@
 // port on 127.0.0.1, stopped and deleted after. initdb refuses to run as root, so as root the
 // cluster belongs to the `postgres` system user (runuser).
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { freePort } from "../../stand-ins";
+import { findRepoRoot } from "./root";
 
 export interface RunningPostgres {
   /** postgresql://postgres@127.0.0.1:<port>/<database> */
@@ -29,17 +30,6 @@ export function postgresBin(): { bin: string; version: number } {
   if (!versions.length) throw new Error("no PostgreSQL server found under /usr/lib/postgresql (apt install postgresql-15), and PG_BIN is not set");
   const version = Math.max(...versions.map(Number));
   return { bin: path.join(root, String(version), "bin"), version };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts a cluster with `settings` (name → value) beside wal_level = logical. */
@@ -72,21 +62,13 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   };
 }
 
-/** ZITADEL's eventstore.events2 on PostgreSQL (v3+), from zitadel/zitadel cmd/initialise/sql/08_events_table.sql (docs/postgres-source/schema.sql). */
-export const ZITADEL_EVENTS2_DDL = `
-CREATE SCHEMA IF NOT EXISTS eventstore;
-CREATE TABLE IF NOT EXISTS eventstore.events2 (
-    instance_id TEXT NOT NULL
-    , aggregate_type TEXT NOT NULL
-    , aggregate_id TEXT NOT NULL
-    , event_type TEXT NOT NULL
-    , "sequence" BIGINT NOT NULL
-    , revision SMALLINT NOT NULL
-    , created_at TIMESTAMPTZ NOT NULL
-    , payload JSONB
-    , creator TEXT NOT NULL
-    , "owner" TEXT NOT NULL
-    , "position" DECIMAL NOT NULL
-    , in_tx_order INTEGER NOT NULL
-    , PRIMARY KEY (instance_id, aggregate_type, aggregate_id, "sequence")
-);`;
+/**
+ * ZITADEL's eventstore.events2 on PostgreSQL (v3+): the schema and table statements of the DDL recorded
+ * in docs/postgres-source/schema.sql (from zitadel/zitadel cmd/initialise/sql/08_events_table.sql).
+ */
+export const ZITADEL_EVENTS2_DDL = (() => {
+  const recorded = fs.readFileSync(path.join(findRepoRoot(), "docs", "postgres-source", "schema.sql"), "utf8");
+  const from = recorded.indexOf("CREATE SCHEMA");
+  const table = recorded.indexOf("CREATE TABLE", from);
+  return recorded.slice(from, recorded.indexOf(");", table) + 2);
+})();
