@@ -17,7 +17,7 @@ import { z } from "zod";
 import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "./engine";
 import type { ArgsInSchema, Operations, Outputs } from "./engine";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
-import { URL_CONFIG_KEY, where, withClient } from "./cockroach/sql";
+import { URL_CONFIG_KEY, connectionStringSchema, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
 
 const NO_IMPORT = noImport(
@@ -37,10 +37,7 @@ export interface StreamIdentityArgs {
 }
 
 export const streamIdentityInputs = z.strictObject({
-  connectionString: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
-    .optional(),
+  connectionString: connectionStringSchema,
   sweepJobs: z.boolean().optional(),
 });
 true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;

@@ -28,7 +28,7 @@ import { payloadWarning } from "../cdc/secret-events";
 import { ValidationError, goDurationSeconds } from "../validation";
 import { Identity, isJobMarker, isLegacyJobMarker, jobMarker, jobTakeOverValue } from "../ownership";
 import { OWNED } from "../stream-identity";
-import { Db, explain, where, withClient } from "./sql";
+import { Db, connectionStringSchema, explain, where, withClient } from "./sql";
 import { LIVE, RUNNING, JobRow, cancelJob, decimalGreater, laterHighWater, resumeJob, retryingError, showJob, toHlc } from "./jobs";
 import { cancelAll, jobsToCancelBeside, liveJobsOf, markerOf, newerJob } from "./reconcile";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./health";
@@ -126,10 +126,7 @@ const handoffPauseSeconds = (timeoutSeconds: number) => 3 * timeoutSeconds;
 
 export const changefeedInputs = z
   .strictObject({
-    connectionString: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
-      .optional(),
+    connectionString: connectionStringSchema,
     query: changefeedQueryOptionsSchema.default({}),
     sink: sinkUriOptionsSchema,
     options: changefeedOptionsSchema.default({}),

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, Operations, Outputs } from "../engine";
-import { explain, withClient } from "./sql";
+import { connectionStringSchema, explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
 
 const NO_IMPORT = noImport("ClusterSetting", "declare it without `import`: it reads the setting and changes it only when needed");
@@ -26,10 +26,7 @@ export interface ClusterSettingArgs {
 }
 
 export const clusterSettingInputs = z.strictObject({
-  connectionString: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
-    .optional(),
+  connectionString: connectionStringSchema,
   name: z
     .string()
     .regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, 'must be a cluster setting name such as "kv.rangefeed.enabled"')

@@ -3,9 +3,16 @@
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
 // its path may change. `pg` is loaded on first use (only the provider process connects).
 import type { Client, QueryResult } from "pg";
+import { z } from "zod";
 import type { ConfigLike } from "../engine/contract";
 
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
+
+/** A resource's connectionString input: a postgresql:// URL (the wire protocol CockroachDB speaks), optional (config or PG* otherwise). */
+export const connectionStringSchema = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+  .optional();
 
 /**
  * Every connection is bounded: a server that accepts and never answers must not hang `pulumi

@@ -44,6 +44,8 @@ export interface Rules<S extends z.ZodType> extends InputRules<S> {
   withSticky<T extends Record<string, any>>(olds: Record<string, any>, news: T): T;
   /** The diff and the fields that update in place. */
   changes(olds: Record<string, any>, news: Record<string, any>): DiffResult & { updates: string[] };
+  /** For `update`: the new inputs with the sticky fields kept, and the fields that change in place. */
+  updating<T extends Record<string, any>>(olds: Record<string, any>, checked: T): { news: T; updates: string[] };
   /** `check` and `diff` as a resource's operations: `engineFacing({ ...RULES.handlers, async create() {…}, … })`. */
   readonly handlers: Pick<Rules<S>, "check" | "diff">;
 }
@@ -59,7 +61,7 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
       update: [...r.update],
       deleteBeforeReplace: r.deleteBeforeReplace?.(olds, news) ?? false,
     });
-  const rules: Omit<Rules<S>, "handlers"> = {
+  const rules: Omit<Rules<S>, "handlers" | "updating"> = {
     ...r,
     withSticky,
     changes,
@@ -78,5 +80,9 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
       return changes(olds, news);
     },
   };
-  return { ...rules, handlers: { check: rules.check, diff: rules.diff } };
+  const updating = <T extends Record<string, any>>(olds: Record<string, any>, checked: T) => {
+    const news = withSticky(olds, checked);
+    return { news, updates: changes(olds, news).updates };
+  };
+  return { ...rules, updating, handlers: { check: rules.check, diff: rules.diff } };
 }

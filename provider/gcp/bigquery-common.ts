@@ -2,21 +2,15 @@
 // and creating or adopting a table by its ownership label (provider/gcp/ownership.ts).
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
-import { Gcp, callRest, getRestOrUndefined } from "./client";
+import { Gcp, restCalls } from "./client";
 import { createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 import { notFound } from "./recovery";
 
+const BIGQUERY = restCalls((gcp) => gcp.bigquery);
 /** One BigQuery call (client.ts callRest). */
-export const bq = <T = any>(
-  gcp: Gcp,
-  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
-  path: string,
-  what: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-) => callRest<T>(gcp.bigquery, method, path, what, body, headers);
+export const bq = BIGQUERY.call;
 /** The same, undefined on 404. */
-export const bqOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.bigquery, path, what);
+export const bqOrUndefined = BIGQUERY.orUndefined;
 
 export const datasetPath = (project: string, dataset: string) => `/projects/${encodeURIComponent(project)}/datasets/${encodeURIComponent(dataset)}`;
 export const tablePath = (project: string, dataset: string, table: string) => `${datasetPath(project, dataset)}/tables/${encodeURIComponent(table)}`;

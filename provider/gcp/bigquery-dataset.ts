@@ -143,8 +143,7 @@ export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQue
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await clientsFor(config);
     const d = await updateDataset(

@@ -86,7 +86,11 @@ true satisfies ArgsInSchema<BigQueryTableArgs, typeof bigQueryTableInputs>;
 export type BigQueryTableInputs = z.output<typeof bigQueryTableInputs> & { project: string };
 
 /** What a BigQueryTable keeps in state. */
-export type BigQueryTableState = BigQueryTableInputs & { fullId: string; type: string; takenOverFrom: string };
+export type BigQueryTableState = BigQueryTableInputs & {
+  /** `project.dataset.table`, as GoogleSQL names it. */ fullId: string;
+  type: string;
+  takenOverFrom: string;
+};
 
 const REPLACE = ["project", "datasetId", "tableId"];
 const UPDATE = ["description", "schema", "sourceUris", "compression", "ignoreUnknownValues", "maxBadRecords", "connectionId"];
@@ -158,8 +162,7 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news, olds) };
     const gcp = await clientsFor(config);
     const t = await bq(
@@ -179,15 +182,7 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
   },
 });
 
-export interface BigQueryTable
-  extends Outputs<{
-    project: string;
-    datasetId: string;
-    tableId: string;
-    /** `project.dataset.table`, as GoogleSQL names it. */ fullId: string;
-    schema: BigQueryField[];
-    sourceUris: string[];
-  }> {}
+export interface BigQueryTable extends Outputs<Pick<BigQueryTableState, "project" | "datasetId" | "tableId" | "fullId" | "schema" | "sourceUris">> {}
 
 /** A BigQuery external table over NDJSON files in Cloud Storage. */
 export class BigQueryTable extends defineResource<BigQueryTableArgs>("gcp", __filename, { bigQueryTableOperations }, NO_IMPORT, {

@@ -48,7 +48,7 @@ true satisfies ArgsInSchema<BigQueryViewArgs, typeof bigQueryViewInputs>;
 export type BigQueryViewInputs = z.output<typeof bigQueryViewInputs> & { project: string };
 
 /** What a BigQueryView keeps in state. */
-export type BigQueryViewState = BigQueryViewInputs & { fullId: string; takenOverFrom: string };
+export type BigQueryViewState = BigQueryViewInputs & { /** `project.dataset.view`, as GoogleSQL names it. */ fullId: string; takenOverFrom: string };
 
 const REPLACE = ["project", "datasetId", "tableId"];
 const UPDATE = ["description", "query"];
@@ -86,8 +86,7 @@ export const bigQueryViewOperations: Operations<BigQueryViewInputs, BigQueryView
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await clientsFor(config);
     await bq(gcp, "PUT", tablePath(news.project, news.datasetId, news.tableId), `update view ${id}`, viewBody({ ...news, owner: news.owner ?? olds.owner }));
@@ -100,14 +99,7 @@ export const bigQueryViewOperations: Operations<BigQueryViewInputs, BigQueryView
   },
 });
 
-export interface BigQueryView
-  extends Outputs<{
-    project: string;
-    datasetId: string;
-    tableId: string;
-    /** `project.dataset.view`, as GoogleSQL names it. */ fullId: string;
-    query: string;
-  }> {}
+export interface BigQueryView extends Outputs<Pick<BigQueryViewState, "project" | "datasetId" | "tableId" | "fullId" | "query">> {}
 
 /** A GoogleSQL view. */
 export class BigQueryView extends defineResource<BigQueryViewArgs>("gcp", __filename, { bigQueryViewOperations }, NO_IMPORT, {

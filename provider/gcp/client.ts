@@ -184,23 +184,27 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
 // ---------------------------------------------------------------------------------------------
 // Errors and retries
 
+/** A REST call's arguments after the API: method, path below the API's base, what it does (for messages), body, headers. */
+export type RestArgs = [method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>];
+
 /**
  * One REST call (BigQuery, Pub/Sub) with the shared retries (429, 5xx, dropped connections). A
  * failure names what was attempted and keeps the HTTP status and Google's reason on the error.
  */
-export async function callRest<T = any>(
-  api: RestApi,
-  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE",
-  path: string,
-  what: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-): Promise<T> {
+export async function callRest<T = any>(api: RestApi, ...[method, path, what, body, headers]: RestArgs): Promise<T> {
   try {
     return (await withRetry(() => api.request<T>(method, path, body, headers), { what })).data;
   } catch (e) {
     throw Object.assign(gcpError(e, what), { status: statusOf(e), reason: reasonOf(e) });
   }
+}
+
+/** The REST calls of one API (BigQuery, Pub/Sub): `call` with the shared retries, `orUndefined` for reads of what may be gone. */
+export function restCalls(api: (gcp: Gcp) => RestApi) {
+  return {
+    call: <T = any>(gcp: Gcp, ...args: RestArgs) => callRest<T>(api(gcp), ...args),
+    orUndefined: <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(api(gcp), path, what),
+  };
 }
 
 /** A REST read of something that may not exist: undefined on 404. */

@@ -29,8 +29,9 @@ export interface CustomRoleArgs extends ProjectArgs {
   roleId?: pulumi.Input<string>;
   /** Up to 57 letters, digits, '_' and '.'; a random suffix is added. */
   roleIdPrefix?: pulumi.Input<string>;
-  /** Default: the role id. */
+  /** Default: the role id. At most 100 bytes (UTF-8). */
   title?: pulumi.Input<string>;
+  /** At most 256 bytes less the room the stream's marker takes (it is kept in the description). */
   description?: pulumi.Input<string>;
   permissions: pulumi.Input<pulumi.Input<string>[]>;
   /** Default "GA". */
@@ -66,7 +67,7 @@ true satisfies ArgsInSchema<CustomRoleArgs, typeof customRoleInputs>;
 export type CustomRoleInputs = z.output<typeof customRoleInputs> & { roleId: string; autoNamed: boolean; project: string; title: string };
 
 /** What a CustomRole keeps in state. */
-export type CustomRoleState = CustomRoleInputs & { name: string; takenOverFrom: string };
+export type CustomRoleState = CustomRoleInputs & { /** `projects/<project>/roles/<roleId>`, the form a binding needs. */ name: string; takenOverFrom: string };
 
 const REPLACE = ["roleId", "project"];
 const UPDATE = ["title", "description", "permissions", "stage"];
@@ -151,8 +152,7 @@ export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState>
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news, {}) };
     const gcp = await clientsFor(config);
     return { outs: outputs(news, await patch(gcp, id, news, updates)) };
@@ -199,13 +199,7 @@ function outputs(i: any, role: any): CustomRoleState {
   return defined({ ...rest, name: role?.name ?? `projects/${rest.project}/roles/${rest.roleId}`, takenOverFrom: rest.takenOverFrom ?? "" }) as CustomRoleState;
 }
 
-export interface CustomRole
-  extends Outputs<{
-    roleId: string;
-    project: string;
-    /** `projects/<project>/roles/<roleId>`, the form a binding needs. */ name: string;
-    permissions: string[];
-  }> {}
+export interface CustomRole extends Outputs<Pick<CustomRoleState, "roleId" | "project" | "name" | "permissions">> {}
 
 /** A project-level IAM custom role. */
 export class CustomRole extends defineResource<CustomRoleArgs>("gcp", __filename, { customRoleOperations }, NO_IMPORT, {

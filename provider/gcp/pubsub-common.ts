@@ -2,16 +2,16 @@
 // and creating a topic or subscription or adopting one that carries this resource's label.
 //
 // Reached from state only through the modules under provider/stored/: its path may change.
-import { Gcp, callRest, getRestOrUndefined } from "./client";
+import { ConfigSource, Gcp, clientsWithProject, restCalls } from "./client";
 import { OWNER_LABEL, createOrAdopt, deleteIfOwned, labelTag } from "./ownership";
 import { isOwnLabel, userLabels } from "../ownership";
 import { notFound } from "./recovery";
 
+const PUBSUB = restCalls((gcp) => gcp.pubsub);
 /** One Pub/Sub call (client.ts callRest). */
-export const ps = <T = any>(gcp: Gcp, method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown) =>
-  callRest<T>(gcp.pubsub, method, path, what, body);
+export const ps = PUBSUB.call;
 /** The same, undefined on 404. */
-export const psOrUndefined = <T = any>(gcp: Gcp, path: string, what: string) => getRestOrUndefined<T>(gcp.pubsub, path, what);
+export const psOrUndefined = PUBSUB.orUndefined;
 
 /**
  * PATCH of a topic or subscription. A patch of `labels` replaces the whole map, so the grant records
@@ -66,6 +66,22 @@ export async function createOrAdoptResource(
     adopt: () => patchResource(gcp, name, kind, body, mask, `update ${kind} ${name} (adopting it)`),
   });
   return r.takenOverFrom;
+}
+
+/**
+ * Creates (or adopts, see createOrAdoptResource) the topic or subscription `i.name` in the inputs'
+ * project, or the clients' own: its full name, the inputs with the project, whom it was taken over from.
+ */
+export async function createInProject<I extends Owned & { name: string; project?: string }>(
+  config: ConfigSource | undefined,
+  i: I,
+  kind: "topic" | "subscription",
+  body: (inputs: I & { project: string }) => Record<string, unknown>,
+  mask: string[],
+): Promise<{ id: string; inputs: I & { project: string }; takenOverFrom: string }> {
+  const { gcp, inputs } = await clientsWithProject(config, i);
+  const id = `projects/${inputs.project}/${kind}s/${i.name}`;
+  return { id, inputs, takenOverFrom: await createOrAdoptResource(gcp, id, kind, i, body(inputs), mask) };
 }
 
 /** Deletes a topic or subscription this instance holds; already gone is fine, one another instance took over is kept. */

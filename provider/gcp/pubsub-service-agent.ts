@@ -68,7 +68,12 @@ true satisfies ArgsInSchema<PubSubServiceAgentArgs, typeof pubsubServiceAgentInp
 export type PubSubServiceAgentInputs = z.output<typeof pubsubServiceAgentInputs>;
 
 /** What a PubSubServiceAgent keeps in state. */
-export type PubSubServiceAgentState = { project: string; projectNumber: string; email: string; member: string };
+export type PubSubServiceAgentState = {
+  project: string;
+  projectNumber: string;
+  /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */ email: string;
+  /** `serviceAccount:<email>`, for PubSubIamMember. */ member: string;
+};
 
 const RULES = inputRules({ schema: pubsubServiceAgentInputs, ...PROJECT_DEFAULT, replace: ["project"], update: [] });
 
@@ -99,13 +104,7 @@ export const pubsubServiceAgentOperations: Operations<PubSubServiceAgentInputs, 
   },
 });
 
-export interface PubSubServiceAgent
-  extends Outputs<{
-    project: string;
-    projectNumber: string;
-    /** service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com */ email: string;
-    /** `serviceAccount:<email>`, for PubSubIamMember. */ member: string;
-  }> {}
+export interface PubSubServiceAgent extends Outputs<Pick<PubSubServiceAgentState, "project" | "projectNumber" | "email" | "member">> {}
 
 /** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
 export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>("gcp", __filename, { pubsubServiceAgentOperations }, NO_IMPORT, {

@@ -7,10 +7,10 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-subscription.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubSubscriptionOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { clientsFor, clientsWithProject } from "./client";
+import { clientsFor } from "./client";
 import { z } from "zod";
 import { PROJECT_DEFAULT, ProjectArgs, identitySchema, labels, projectId, pubsubId, seconds } from "./fields";
-import { createOrAdoptResource, deleteResource, patchResource, readResource } from "./pubsub-common";
+import { createInProject, deleteResource, patchResource, readResource } from "./pubsub-common";
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
@@ -73,7 +73,12 @@ true satisfies ArgsInSchema<PubSubSubscriptionArgs, typeof pubsubSubscriptionInp
 export type PubSubSubscriptionInputs = z.output<typeof pubsubSubscriptionInputs> & { project: string };
 
 /** What a PubSubSubscription keeps in state. */
-export type PubSubSubscriptionState = PubSubSubscriptionInputs & { fullName: string; topicName: string; detached: boolean; takenOverFrom: string };
+export type PubSubSubscriptionState = PubSubSubscriptionInputs & {
+  /** `projects/<project>/subscriptions/<name>`. */ fullName: string;
+  /** The topic's full name. */ topicName: string;
+  /** True after a refresh found its topic deleted (it then receives nothing). */ detached: boolean;
+  takenOverFrom: string;
+};
 
 const REPLACE = ["project", "name", "topic", "filter"];
 const UPDATE = ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterTopic", "maxDeliveryAttempts", "labels"];
@@ -111,17 +116,9 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
   ...RULES.handlers,
 
   async create(config, i) {
-    const { gcp, inputs } = await clientsWithProject(config, i);
-    const id = `projects/${inputs.project}/subscriptions/${i.name}`;
-    const takenOverFrom = await createOrAdoptResource(gcp, id, "subscription", i, body(inputs), [
-      "ackDeadlineSeconds",
-      "messageRetentionDuration",
-      "retainAckedMessages",
-      "deadLetterPolicy",
-      "expirationPolicy",
-      "labels",
-    ]);
-    return { id, outs: outputs({ ...inputs, takenOverFrom }) };
+    const mask = ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "deadLetterPolicy", "expirationPolicy", "labels"];
+    const made = await createInProject(config, i, "subscription", body, mask);
+    return { id: made.id, outs: outputs({ ...made.inputs, takenOverFrom: made.takenOverFrom }) };
   },
 
   async read(config, id, props) {
@@ -144,8 +141,7 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await clientsFor(config);
     const mask = [...new Set(updates.map((u) => MASK[u] ?? u))];
@@ -158,14 +154,7 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
   },
 });
 
-export interface PubSubSubscription
-  extends Outputs<{
-    name: string;
-    project: string;
-    /** `projects/<project>/subscriptions/<name>`. */ fullName: string;
-    /** The topic's full name. */ topicName: string;
-    /** True after a refresh found its topic deleted (it then receives nothing). */ detached: boolean;
-  }> {}
+export interface PubSubSubscription extends Outputs<Pick<PubSubSubscriptionState, "name" | "project" | "fullName" | "topicName" | "detached">> {}
 
 /** A pull subscription that never expires. */
 export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>("gcp", __filename, { pubsubSubscriptionOperations }, NO_IMPORT, {

@@ -5,10 +5,10 @@
 // The provider stored in state is `require(".../provider/stored/pubsub-topic.js")`
 // (provider/operations-provider.ts): this file's path and its `pubsubTopicOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { clientsFor, clientsWithProject } from "./client";
+import { clientsFor } from "./client";
 import { z } from "zod";
 import { PROJECT_DEFAULT, ProjectArgs, identitySchema, labels, projectId, pubsubId, seconds } from "./fields";
-import { createOrAdoptResource, deleteResource, patchResource, readResource } from "./pubsub-common";
+import { createInProject, deleteResource, patchResource, readResource } from "./pubsub-common";
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
@@ -61,13 +61,8 @@ export const pubsubTopicOperations: Operations<PubSubTopicInputs, PubSubTopicSta
   ...RULES.handlers,
 
   async create(config, i) {
-    const { gcp, inputs } = await clientsWithProject(config, i);
-    const id = `projects/${inputs.project}/topics/${i.name}`;
-    const takenOverFrom = await createOrAdoptResource(gcp, id, "topic", i, body(inputs), [
-      "labels",
-      ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : []),
-    ]);
-    return { id, outs: outputs({ ...inputs, takenOverFrom }) };
+    const made = await createInProject(config, i, "topic", body, ["labels", ...(i.messageRetentionDuration ? ["messageRetentionDuration"] : [])]);
+    return { id: made.id, outs: outputs({ ...made.inputs, takenOverFrom: made.takenOverFrom }) };
   },
 
   async read(config, id, props) {
@@ -76,8 +71,7 @@ export const pubsubTopicOperations: Operations<PubSubTopicInputs, PubSubTopicSta
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news) };
     const gcp = await clientsFor(config);
     await patchResource(gcp, id, "topic", body({ ...news, owner: news.owner ?? olds.owner }), updates, `update topic ${id}`);

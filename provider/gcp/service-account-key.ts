@@ -55,8 +55,8 @@ export type ServiceAccountKeyState = ServiceAccountKeyInputs & {
   name: string;
   keyId: string;
   validAfterTime: string;
-  privateKeyBase64: string;
-  privateKeyJson: string;
+  /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */ privateKeyBase64: string;
+  /** The key file (JSON). Secret. */ privateKeyJson: string;
 };
 
 // Every change makes a new key (create before delete: the feed switches before the old key goes).
@@ -140,14 +140,7 @@ export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, Se
 });
 
 export interface ServiceAccountKey
-  extends Outputs<{
-    name: string;
-    keyId: string;
-    serviceAccountEmail: string;
-    validAfterTime: string;
-    /** The key file (JSON). Secret. */ privateKeyJson: string;
-    /** The key file, base64 (what CockroachDB's CREDENTIALS takes before URL-encoding). Secret. */ privateKeyBase64: string;
-  }> {}
+  extends Outputs<Pick<ServiceAccountKeyState, "name" | "keyId" | "serviceAccountEmail" | "validAfterTime" | "privateKeyJson" | "privateKeyBase64">> {}
 
 /** A service account key; its key file is a secret output. */
 export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>("gcp", __filename, { serviceAccountKeyOperations }, NO_IMPORT, {

@@ -59,9 +59,9 @@ export type ServiceAccountInputs = z.output<typeof serviceAccountInputs> & { acc
 /** What a ServiceAccount keeps in state. */
 export type ServiceAccountState = ServiceAccountInputs & {
   email: string;
-  name: string;
+  /** `projects/<project>/serviceAccounts/<email>` */ name: string;
   uniqueId: string;
-  member: string;
+  /** `serviceAccount:<email>`, ready for an IAM binding. */ member: string;
   takenOverFrom: string;
   /** IAM did not show the account in time: the next up waits again. */ pendingVisibility?: boolean;
 };
@@ -142,8 +142,7 @@ export const serviceAccountOperations: Operations<ServiceAccountInputs, ServiceA
   },
 
   async update(config, id, olds, checked) {
-    const news = RULES.withSticky(olds, checked);
-    const { updates } = RULES.changes(olds, news);
+    const { news, updates } = RULES.updating(olds, checked);
     if (olds.pendingVisibility === true) {
       const gcp = await clientsFor(config);
       const sa = await waitUntilVisible(gcp, id);
@@ -221,15 +220,7 @@ function outputs(i: any, sa: any): ServiceAccountState {
   }) as ServiceAccountState;
 }
 
-export interface ServiceAccount
-  extends Outputs<{
-    accountId: string;
-    project: string;
-    email: string;
-    /** `projects/<project>/serviceAccounts/<email>` */ name: string;
-    uniqueId: string;
-    /** `serviceAccount:<email>`, ready for an IAM binding. */ member: string;
-  }> {}
+export interface ServiceAccount extends Outputs<Pick<ServiceAccountState, "accountId" | "project" | "email" | "name" | "uniqueId" | "member">> {}
 
 /** An IAM service account. */
 export class ServiceAccount extends defineResource<ServiceAccountArgs>("gcp", __filename, { serviceAccountOperations }, NO_IMPORT, {
