@@ -5,14 +5,14 @@
 # storage, gsutil, psql; and, for Pub/Sub, Google's own Pub/Sub emulator (a differential REST suite,
 # python/pubsub.py) and Google's Node Pub/Sub client @google-cloud/pubsub (node/pubsub-client.js).
 #
-# Usage: test/conformance/run.sh            (from anywhere; needs node_modules or network for npm ci)
+# Usage: stand-ins/conformance/run.sh            (from anywhere; needs node_modules or network for npm ci)
 # Env:   CONF_SKIP_BUILD=1   do not run `npm run build` (use the dist/ that is there)
 #        CONF_GO_P=N         go build parallelism (default 1: the CI machines have 2 cores)
 #        CONF_ONLY="go py gcloud gsutil psql pubsub"   run only these suites
 #        TWIN_GCP_PORT / TWIN_COCKROACH_PORT     fixed ports for the stand-ins
 # Prints one line per check ("PASS|FAIL|SKIP name: detail"; XFAIL/XPASS for known-differences.txt),
 # then a summary; exits 1 if any FAIL or XPASS.
-# Results are also written to test/conformance/.work/results.txt. Each suite is cut at 300 s, each
+# Results are also written to stand-ins/conformance/.work/results.txt. Each suite is cut at 300 s, each
 # check has its own timeout (20-180 s), so a hung stand-in cannot hold a CI job for long.
 set -euo pipefail
 
