@@ -7,21 +7,11 @@ import * as fs from "fs";
 import * as path from "path";
 import { ApiError } from "./errors";
 import { freePort } from "../net";
-
-/** The repository root, from the sources (ts-jest) or from dist/stand-ins/gcp. */
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "tools"))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return path.resolve(__dirname, "../../..");
-    dir = up;
-  }
-}
+import { repoRoot } from "../compiled";
 
 /** Where tools/bqemulator/install.sh puts the venv ($BQEMULATOR_VENV overrides). */
 export function bqemulatorVenv(): string {
-  return process.env.BQEMULATOR_VENV || path.join(repoRoot(), ".cache", "bqemulator", "venv");
+  return process.env.BQEMULATOR_VENV || path.join(repoRoot, ".cache", "bqemulator", "venv");
 }
 
 export function bqemulatorInstalled(): boolean {

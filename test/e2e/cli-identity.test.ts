@@ -103,6 +103,9 @@ const live = async (prefix: string) =>
       (j) => /metrics_label = '([^']*)'/.exec(j.description)?.[1]?.startsWith(prefix) && ["running", "pending", "paused", "pause-requested"].includes(j.status),
     )
     .map((j) => String(j.job_id));
+/** The account's user-managed keys, as IAM lists them. */
+const userKeys = async (email: string) =>
+  (await standIns.admin.iam.projects.serviceAccounts.keys.list({ name: `projects/-/serviceAccounts/${email}`, keyTypes: ["USER_MANAGED"] })).data.keys ?? [];
 const outputs = async (p: { run: (a: string[]) => Promise<CliResult> }) => JSON.parse((await p.run(["stack", "output", "--json"])).stdout);
 const insert = async (events: ZitadelEvent[], n: number) => {
   const batch = makeEvents(n, (seq += 100));
@@ -164,13 +167,7 @@ test("a second backend with the same project and stack names is refused, naming 
   const a = await project("first");
   await a.run(["up", "--yes", "--skip-preview"]);
   const first = await outputs(a);
-  const keysBefore =
-    (
-      await standIns.admin.iam.projects.serviceAccounts.keys.list({
-        name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
-        keyTypes: ["USER_MANAGED"],
-      })
-    ).data.keys ?? [];
+  const keysBefore = await userKeys(first.serviceAccountEmail);
   expect(keysBefore).toHaveLength(1);
 
   const b = await project("second");
@@ -186,13 +183,7 @@ test("a second backend with the same project and stack names is refused, naming 
 
   // The first stream is untouched: its job runs, its key is the same, events still arrive.
   expect(await live(`zitadel-audit-stream.${first.deployment}.`)).toEqual([first.jobId]);
-  const keysAfter =
-    (
-      await standIns.admin.iam.projects.serviceAccounts.keys.list({
-        name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
-        keyTypes: ["USER_MANAGED"],
-      })
-    ).data.keys ?? [];
+  const keysAfter = await userKeys(first.serviceAccountEmail);
   expect(keysAfter.map((k) => k.name)).toEqual(keysBefore.map((k) => k.name));
   const events: ZitadelEvent[] = [];
   await insert(events, 5);
@@ -298,13 +289,7 @@ test("the writer's key deleted out of band: up fails saying to rotate or refresh
   try {
     await p.run(["up", "--yes", "--skip-preview"]);
     const first = await outputs(p);
-    const keys =
-      (
-        await standIns.admin.iam.projects.serviceAccounts.keys.list({
-          name: `projects/-/serviceAccounts/${first.serviceAccountEmail}`,
-          keyTypes: ["USER_MANAGED"],
-        })
-      ).data.keys ?? [];
+    const keys = await userKeys(first.serviceAccountEmail);
     expect(keys).toHaveLength(1);
     await standIns.admin.iam.projects.serviceAccounts.keys.delete({ name: keys[0].name! });
     const events: ZitadelEvent[] = [];

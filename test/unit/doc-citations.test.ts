@@ -2,17 +2,9 @@
 // section N. A bare `§N` refers to the nearest note named before it in the same file.
 import * as fs from "fs";
 import * as path from "path";
+import { repoRoot as root, tsFiles } from "../helpers/imports";
 
-const root = path.resolve(__dirname, "../..");
 const docs = path.join(root, "docs");
-
-function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) return sources(p);
-    return e.name.endsWith(".ts") ? [p] : [];
-  });
-}
 
 /** The section numbers a note has: "## 2. Title" and "### 2.2 Title" give "2" and "2.2". */
 function sectionsOf(note: string): Set<string> {
@@ -38,7 +30,7 @@ function citationsIn(file: string): Citation[] {
   return found;
 }
 
-const cited = ["provider", "stack", "tools"].flatMap((d) => sources(path.join(root, d))).flatMap(citationsIn);
+const cited = ["provider", "stack", "tools"].flatMap((d) => tsFiles(path.join(root, d))).flatMap(citationsIn);
 
 test("the product cites its notes by file and section", () => {
   expect(cited.length).toBeGreaterThan(50);
