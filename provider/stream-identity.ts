@@ -14,16 +14,11 @@
 // (provider/operations-provider.ts): this file's path and its `streamIdentityOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "./engine";
-import type { ArgsInSchema, Operations, Outputs } from "./engine";
+import { defineResource, defined, engineFacing, inputRules, withoutProvider } from "./engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "./engine";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, connectionStringSchema, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
-
-const NO_IMPORT = noImport(
-  "StreamIdentity",
-  "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name",
-);
 
 export interface StreamIdentityArgs {
   /** The cluster where the stream's changefeed jobs run (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -50,8 +45,8 @@ export type StreamIdentityState = StreamIdentityInputs & { deployment: string };
 // Never a replacement: the identity must not change while objects carry it.
 const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });
 
-export const streamIdentityOperations: Operations<StreamIdentityInputs, StreamIdentityState> = engineFacing(
-  NO_IMPORT,
+export const streamIdentityOperations: TypedOperations<StreamIdentityInputs, StreamIdentityState> = engineFacing(
+  "StreamIdentity",
   {
     ...RULES.handlers,
 
@@ -96,9 +91,12 @@ export const streamIdentityOperations: Operations<StreamIdentityInputs, StreamId
 export interface StreamIdentity extends Outputs<{ /** 16 hex characters, made once; every object of the stream carries it. */ deployment: string }> {}
 
 /** The identity of one deployment of a stream: made once, kept in state, carried by every object the stream makes. */
-export class StreamIdentity extends defineResource<StreamIdentityArgs>("index", __filename, { streamIdentityOperations }, NO_IMPORT, {
+export class StreamIdentity extends defineResource<StreamIdentityArgs>(__filename, {
+  operations: { streamIdentityOperations },
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["connectionString", "sweepJobs", "deployment"],
+  importInstead:
+    "declare it without `import`: it only holds the identity the stream's objects carry; after a lost state, set `takeOver` on the stream to the deployment its errors name",
 }) {}
 
 /** What a resource whose objects carry the stream's identity gives defineResource: its owner, and the stack's deployment by default. */

@@ -1,9 +1,11 @@
 // What each of AuditStream's destinations builds the same way: its writer (an account of its own,
 // unless the nodes' own identity writes, and its key) and the sink's credential fields for that
-// writer. The destinations differ only in the role, the grant and the sink's target.
+// writer, and the custom role holding the one permission it needs. The destinations differ only in
+// that permission, the grant and the sink's target.
 import * as pulumi from "@pulumi/pulumi";
 import { ServiceAccount } from "../gcp/service-account";
 import { ServiceAccountKey } from "../gcp/service-account-key";
+import { CustomRole } from "../gcp/custom-role";
 import { member, serviceAccountEmail } from "../gcp/fields";
 import { AuditStreamArgs, StreamContext, plain } from "./args";
 
@@ -27,6 +29,40 @@ export function sinkWriter(ctx: StreamContext, names: { account: string; key: st
   const key =
     mode === "key" ? new ServiceAccountKey(names.key, { serviceAccountEmail: account!.email, rotationTrigger: args.keyRotationTrigger }, parent) : undefined;
   return { account, member, key };
+}
+
+/** A destination's writer with its role; every name in it is stable (state holds the resources by name). */
+export interface RoleAndWriter {
+  /** Resource names of the role, the account and its key. */
+  names: { role: string; account: string; key: string };
+  /** What the role id says after the stream's name: `<stream>_<roleSuffix>` ("writer", "publisher"). */
+  roleSuffix: string;
+  /** The role's title and the account's display name. */
+  title: string;
+  /** The only permission the role holds, and why (the role's description). */
+  permission: string;
+  why: string;
+  /** The account's description. */
+  describe: string;
+}
+
+/** A custom role with one permission and the writer it is for (sinkWriter); the destination grants the one to the other. */
+export function roleAndWriter(ctx: StreamContext, w: RoleAndWriter): SinkWriter & { role: CustomRole } {
+  const { name, args, owned, parent } = ctx;
+  const role = new CustomRole(
+    w.names.role,
+    {
+      roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_${w.roleSuffix}`.slice(0, 57),
+      title: w.title,
+      description: w.why,
+      permissions: [w.permission],
+      project: args.project,
+      ...owned,
+    },
+    parent,
+  );
+  const writer = sinkWriter(ctx, { account: w.names.account, key: w.names.key, displayName: w.title, description: w.describe });
+  return { ...writer, role };
 }
 
 /** Whether the writer has a key of its own, which its feed may keep exclusive (deleting the account's other keys). */

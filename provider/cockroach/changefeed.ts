@@ -19,8 +19,8 @@
 // this file's path and its `changefeedOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { UNKNOWN, classifyDiff, defineResource, defined, engineFacing, noImport, sameValue, validate } from "../engine";
-import type { ArgsInSchema, ConfigLike, DeepInput, Operations, Outputs, Permissions } from "../engine";
+import { UNKNOWN, classifyDiff, defineResource, defined, engineFacing, sameValue, validate } from "../engine";
+import type { ArgsInSchema, ConfigLike, DeepInput, TypedOperations, Outputs, Permissions } from "../engine";
 import { changefeedQueryOptionsSchema, buildChangefeedQuery, loadSqlParser, ChangefeedQueryOptions } from "../cdc/query";
 import { sinkUriOptionsSchema, buildSinkUri, isPubSubSink, redactSinkUri, SinkUriOptions } from "../cdc/sink";
 import { changefeedOptionsSchema, ChangefeedOptions } from "../cdc/statement";
@@ -52,11 +52,6 @@ import {
 } from "./transitions";
 import { deliveryProbe, pruneKeys, verifySinkAccess } from "./sink-checks";
 import { cancelMayHaveFailed, foreignJobRuns } from "./messages";
-
-const NO_IMPORT = noImport(
-  "Changefeed",
-  "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)",
-);
 
 /**
  * What the deploying identity needs for a Changefeed into a bucket (permissions.ts assembles these):
@@ -258,8 +253,8 @@ async function pruned(config: ConfigLike | undefined, i: any, id: string, outs: 
   );
 }
 
-export const changefeedOperations: Operations<ChangefeedInputs, ChangefeedState> = engineFacing(
-  NO_IMPORT,
+export const changefeedOperations: TypedOperations<ChangefeedInputs, ChangefeedState> = engineFacing(
+  "Changefeed",
   {
     async check(_config: ConfigLike | undefined, olds: any, news: any) {
       if (typeof news.query?.query === "string") await loadSqlParser();
@@ -589,7 +584,8 @@ const OUTPUTS = [
 export interface Changefeed extends Outputs<Pick<ChangefeedState, (typeof OUTPUTS)[number]>> {}
 
 /** A CockroachDB changefeed streaming a CDC query into Cloud Storage or Pub/Sub. */
-export class Changefeed extends defineResource<ChangefeedArgs>("cockroach", __filename, { changefeedOperations }, NO_IMPORT, {
+export class Changefeed extends defineResource<ChangefeedArgs>(__filename, {
+  operations: { changefeedOperations },
   ...OWNED,
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined, sink: pulumi.secret(args.sink) }),
   announce: (name, args) => {
@@ -599,4 +595,6 @@ export class Changefeed extends defineResource<ChangefeedArgs>("cockroach", __fi
   },
   outputs: [...OUTPUTS, "unusedKeys"],
   secretOutputs: ["sink", "connectionString"],
+  importInstead:
+    "declare it without `import`: a job this stack's resource of the same name made is found by its marker and continued; one made by another deployment of the same names is taken over with `takeOver`; a job made by hand cannot be adopted (cancel it once the declared one runs)",
 }) {}

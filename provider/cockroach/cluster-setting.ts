@@ -7,12 +7,10 @@
 // `clusterSettingOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, ConfigLike, Operations, Outputs } from "../engine";
+import { defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, ConfigLike, TypedOperations, Outputs } from "../engine";
 import { connectionStringSchema, explain, withClient } from "./sql";
 import { sqlString } from "../cdc/events2";
-
-const NO_IMPORT = noImport("ClusterSetting", "declare it without `import`: it reads the setting and changes it only when needed");
 
 export interface ClusterSettingArgs {
   /** postgresql:// URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -78,8 +76,8 @@ function literal(v: string): string {
 
 const RULES = inputRules({ schema: clusterSettingInputs, replace: ["name"], update: ["value", "keepOnDelete", "connectionString"] });
 
-export const clusterSettingOperations: Operations<ClusterSettingInputs, ClusterSettingState> = engineFacing(
-  NO_IMPORT,
+export const clusterSettingOperations: TypedOperations<ClusterSettingInputs, ClusterSettingState> = engineFacing(
+  "ClusterSetting",
   {
     ...RULES.handlers,
 
@@ -115,7 +113,9 @@ export const clusterSettingOperations: Operations<ClusterSettingInputs, ClusterS
 export interface ClusterSetting extends Outputs<{ name: string; value: string; /** The value before this resource first set it. */ previousValue: string }> {}
 
 /** A CockroachDB cluster setting; by default turns on kv.rangefeed.enabled. */
-export class ClusterSetting extends defineResource<ClusterSettingArgs>("cockroach", __filename, { clusterSettingOperations }, NO_IMPORT, {
+export class ClusterSetting extends defineResource<ClusterSettingArgs>(__filename, {
+  operations: { clusterSettingOperations },
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["connectionString", "name", "value", "previousValue"],
+  importInstead: "declare it without `import`: it reads the setting and changes it only when needed",
 }) {}

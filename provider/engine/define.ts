@@ -3,7 +3,8 @@
 // operations as the engine sees them (engineFacing).
 import * as pulumi from "@pulumi/pulumi";
 import type { ConfigLike, Operations, ResourceOperations } from "./contract";
-import { NoImport } from "./no-import";
+import * as path from "path";
+import { adviseOnImport, importRefusal } from "./no-import";
 import { scrubSecrets, secretsIn } from "./secrets";
 import { startWatchdog } from "./watchdog";
 import { StoredProvider, operationsProvider } from "../operations-provider";
@@ -31,9 +32,11 @@ export function forEngine<T extends { failures?: { property: string; reason: str
  * The operations as the engine should see them: `check`'s failures rendered for the CLI (see
  * forEngine), every error message scrubbed of secrets (see scrubSecrets) — the connection string,
  * the sink's key, private keys, and the config's credentials — whatever the input's secrecy, and
- * `read` without state (what `pulumi import` and `get` ask for) refused with the resource's advice.
+ * `read` without state (what `pulumi import` and `get` ask for) refused with the advice of the
+ * resource type `type` (its defineResource spec's `importInstead`). The type travels with the
+ * operations to the class.
  */
-export function engineFacing<I, S>(imports: NoImport, ops: ResourceOperations<I, S>, secretKeys: string[] = []): Operations<I, S> {
+export function engineFacing<I, S>(type: string, ops: ResourceOperations<I, S>, secretKeys: string[] = []): TypedOperations<I, S> {
   const guard =
     <A extends unknown[], R>(fn: (config: ConfigLike | undefined, ...args: A) => Promise<R>) =>
     async (config: ConfigLike | undefined, ...args: A): Promise<R> => {
@@ -53,11 +56,12 @@ export function engineFacing<I, S>(imports: NoImport, ops: ResourceOperations<I,
       }
     };
   return {
+    type,
     check: guard(async (config, olds, news) => forEngine(await ops.check(config, olds, news), secretKeys)),
     diff: guard(ops.diff),
     create: guard(ops.create),
     read: guard(async (config, id: string, props?: S) => {
-      if (!props) throw new Error(imports.refusal(id));
+      if (!props) throw new Error(importRefusal(type, id));
       return ops.read(config, id, props);
     }),
     update: guard(ops.update),
@@ -65,8 +69,18 @@ export function engineFacing<I, S>(imports: NoImport, ops: ResourceOperations<I,
   };
 }
 
-/** What makes a resource class beyond its type token, its stored provider and its import advice. */
+/** A resource's operations as engineFacing makes them: with the resource's type name. */
+export type TypedOperations<I = any, S = any> = Operations<I, S> & { readonly type: string };
+
+/** What makes a resource class beyond its type and its stored provider. */
 export interface ResourceOptions<Args extends object> {
+  /** The module's operations export, by its name: `{ bucketOperations }`. */
+  operations: Record<string, TypedOperations>;
+  /**
+   * What to do instead of `import` or `get` (which dynamic resources cannot do), the end of one
+   * sentence: "<Type> <name> cannot be imported: dynamic resources have no import in Pulumi; <importInstead>."
+   */
+  importInstead: string;
   /**
    * Every output key: each is seeded in the constructor (from the args where given), as the engine
    * registers only the keys the inputs hold (pulumi-dynamic.md §1.5).
@@ -95,22 +109,27 @@ export interface ResourceClass<Args> {
 }
 
 /**
- * The resource class: `export class X extends defineResource<XArgs>("gcp", __filename, { xOperations }, NO_IMPORT, {...}) {}`
- * beside an `export interface X` of its outputs. The type token is `pulumi-nodejs:dynamic/<module>:<type>`
- * (stable API: state holds it), the type being the import advice's. `file` and the one key of
- * `operations` name the resource module and its operations export, which the stored provider
- * loads (provider/operations-provider.ts). Import and `get` are refused before anything is declared
- * (the stack's identity is a resource too).
+ * The module part of the type token: the resource file's folder below provider/ ("gcp",
+ * "cockroach"), "index" for a file in provider/ itself.
  */
-export function defineResource<Args extends object>(
-  module: "gcp" | "cockroach" | "index",
-  file: string,
-  operations: Record<string, Operations>,
-  imports: NoImport,
-  spec: ResourceOptions<Args>,
-): ResourceClass<Args> {
-  const [[operationsExport, ops], ...more] = Object.entries(operations);
-  if (more.length) throw new Error(`defineResource(${imports.type}): one operations export, not ${more.length + 1}`);
+export function tokenModule(file: string): string {
+  const folder = path.basename(path.dirname(file));
+  return folder === "provider" ? "index" : folder;
+}
+
+/**
+ * The resource class: `export class X extends defineResource<XArgs>(__filename, { operations: { xOperations }, … }) {}`
+ * beside an `export interface X` of its outputs. The type token is `pulumi-nodejs:dynamic/<module>:<type>`
+ * (stable API: state holds it), the module being the file's folder (tokenModule) and the type the
+ * operations' (engineFacing). `file` and the one key of `operations` name the resource module and
+ * its operations export, which the stored provider loads (provider/operations-provider.ts). Import
+ * and `get` are refused before anything is declared (the stack's identity is a resource too).
+ */
+export function defineResource<Args extends object>(file: string, spec: ResourceOptions<Args>): ResourceClass<Args> {
+  const [[operationsExport, ops], ...more] = Object.entries(spec.operations);
+  if (more.length) throw new Error(`defineResource(${ops.type}): one operations export, not ${more.length + 1}`);
+  const module = tokenModule(file);
+  const imports = adviseOnImport(ops.type, spec.importInstead);
   const provider = () => operationsProvider(file, operationsExport, ops);
   return class extends pulumi.dynamic.Resource {
     /** The stored provider (provider/operations-provider.ts); made on first use, so importing the package never fails. */
@@ -132,7 +151,7 @@ export function defineResource<Args extends object>(
       if (spec.defaultDeployment) props.deployment = args.deployment ?? spec.defaultDeployment();
       for (const k of spec.outputs) if (!(k in props)) props[k] = undefined;
       const secrets = spec.secretOutputs?.length ? { additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...spec.secretOutputs] } : {};
-      super(provider(), name, props, { ...opts, ...secrets }, module, imports.type);
+      super(provider(), name, props, { ...opts, ...secrets }, module, ops.type);
     }
   };
 }

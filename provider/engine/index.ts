@@ -4,7 +4,7 @@ export type { ArgsInSchema, CheckFailure, ConfigLike, DeepInput, Operations, Out
 export { UNKNOWN, containsUnknown, defined, validate, withoutProvider } from "./check";
 export { DiffResult, classifyDiff, sameValue } from "./diff";
 export { generateName, physicalName, prefixFrom, previewName } from "./naming";
-export { NoImport, noImport } from "./no-import";
-export { defineResource, engineFacing, forEngine } from "./define";
+export type { NoImport } from "./no-import";
+export { TypedOperations, defineResource, engineFacing, forEngine } from "./define";
 export { inputRules } from "./rules";
 export { collectionPermissions } from "./permissions";

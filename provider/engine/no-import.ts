@@ -1,5 +1,7 @@
 // Dynamic resources cannot be imported or read with `get`: both are refused with one sentence that
-// says what to do instead. Each resource's file gives its own advice (its `noImport`).
+// says what to do instead. Each resource's file gives its own advice (`importInstead` in its
+// defineResource spec), which is kept here by type, so that its operations (engineFacing) refuse a
+// read without state with the same sentence.
 
 /** A resource type's refusal of import and `get`, with what to do instead. */
 export interface NoImport {
@@ -25,4 +27,22 @@ export function noImport(type: string, instead: string): NoImport {
       return opts;
     },
   };
+}
+
+const byType = new Map<string, NoImport>();
+
+/** Records a resource type's advice (defineResource, when the resource's module loads). */
+export function adviseOnImport(type: string, instead: string): NoImport {
+  const n = noImport(type, instead);
+  byType.set(type, n);
+  return n;
+}
+
+/**
+ * The refusal of a type's import. The operations export and the class are in one module, so the
+ * class (and its advice) is defined whenever its operations run; the general sentence is only a
+ * fallback.
+ */
+export function importRefusal(type: string, name: string): string {
+  return (byType.get(type) ?? noImport(type, "declare it in the program without `import`")).refusal(name);
 }

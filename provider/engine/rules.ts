@@ -46,7 +46,7 @@ export interface Rules<S extends z.ZodType> extends InputRules<S> {
   changes(olds: Record<string, any>, news: Record<string, any>): DiffResult & { updates: string[] };
   /** For `update`: the new inputs with the sticky fields kept, and the fields that change in place. */
   updating<T extends Record<string, any>>(olds: Record<string, any>, checked: T): { news: T; updates: string[] };
-  /** `check` and `diff` as a resource's operations: `engineFacing(NO_IMPORT, { ...RULES.handlers, async create() {…}, … })`. */
+  /** `check` and `diff` as a resource's operations: `engineFacing("Bucket", { ...RULES.handlers, async create() {…}, … })`. */
   readonly handlers: Pick<Rules<S>, "check" | "diff">;
 }
 

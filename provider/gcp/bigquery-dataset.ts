@@ -21,20 +21,10 @@ import { bq, bqOrUndefined, datasetPath } from "./bigquery-common";
 import { OWNER_LABEL, createOrAdopt, identityOf, labelTag } from "./ownership";
 import { mayDelete, ownerLabels, tagOf } from "../ownership";
 
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { notFound } from "./recovery";
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "BigQueryDataset",
-  "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)",
-);
-
-export const BIGQUERY_DATASET_PERMISSIONS = collectionPermissions("bigquery.datasets", {
-  create: ["bigquery.datasets.get", "bigquery.datasets.update"],
-  update: ["bigquery.datasets.get"],
-});
 
 export interface BigQueryDatasetArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
@@ -95,7 +85,12 @@ const RULES = inputRules({
   deleteBeforeReplace: () => true,
 });
 
-export const bigQueryDatasetOperations: Operations<BigQueryDatasetInputs, BigQueryDatasetState> = engineFacing(NO_IMPORT, {
+export const BIGQUERY_DATASET_PERMISSIONS = collectionPermissions("bigquery.datasets", {
+  create: ["bigquery.datasets.get", "bigquery.datasets.update"],
+  update: ["bigquery.datasets.get"],
+});
+
+export const bigQueryDatasetOperations: TypedOperations<BigQueryDatasetInputs, BigQueryDatasetState> = engineFacing("BigQueryDataset", {
   check: RULES.check,
 
   async diff(_config, _id, olds, news) {
@@ -225,7 +220,10 @@ export interface BigQueryDataset
   extends Outputs<{ datasetId: string; project: string; location: string; /** `project:dataset`. */ fullId: string; readers: string[] }> {}
 
 /** A BigQuery dataset with read access for the given members. */
-export class BigQueryDataset extends defineResource<BigQueryDatasetArgs>("gcp", __filename, { bigQueryDatasetOperations }, NO_IMPORT, {
+export class BigQueryDataset extends defineResource<BigQueryDatasetArgs>(__filename, {
+  operations: { bigQueryDatasetOperations },
   ...OWNED,
   outputs: ["project", "location", "readers", "fullId", "etag", "takenOverFrom"],
+  importInstead:
+    "declare it without `import`: a dataset this stack made carries its label and is adopted; one made elsewhere is refused by name (choose another datasetId)",
 }) {}

@@ -14,14 +14,9 @@ import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
 import type { BigQueryField } from "../cdc/bigquery";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, DeepInput, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, DeepInput, TypedOperations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "BigQueryTable",
-  "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name",
-);
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). An external table over Cloud Storage also needs to read the bucket at create (BigQuery docs, "Create Cloud Storage external tables", required permissions); the emulator does not check those, so the least-privilege tests check the bigquery.* part both ways. */
 export const BIGQUERY_TABLE_PERMISSIONS = collectionPermissions("bigquery.tables", {
@@ -127,7 +122,7 @@ function outputs(i: any, t: any): BigQueryTableState {
   }) as BigQueryTableState;
 }
 
-export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTableState> = engineFacing(NO_IMPORT, {
+export const bigQueryTableOperations: TypedOperations<BigQueryTableInputs, BigQueryTableState> = engineFacing("BigQueryTable", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -164,14 +159,8 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
   async update(config, id, olds, checked) {
     const { news, updates } = RULES.updating(olds, checked);
     if (updates.length === 0) return { outs: outputs(news, olds) };
-    const gcp = await clientsFor(config);
-    const t = await bq(
-      gcp,
-      "PUT",
-      tablePath(news.project, news.datasetId, news.tableId),
-      `update external table ${id}`,
-      tableBody({ ...news, owner: news.owner ?? olds.owner }),
-    );
+    const body = tableBody({ ...news, owner: news.owner ?? olds.owner });
+    const t = await bq(await clientsFor(config), "PUT", tablePath(news.project, news.datasetId, news.tableId), `update external table ${id}`, body);
     return { outs: outputs(news, t) };
   },
 
@@ -185,7 +174,9 @@ export const bigQueryTableOperations: Operations<BigQueryTableInputs, BigQueryTa
 export interface BigQueryTable extends Outputs<Pick<BigQueryTableState, "project" | "datasetId" | "tableId" | "fullId" | "schema" | "sourceUris">> {}
 
 /** A BigQuery external table over NDJSON files in Cloud Storage. */
-export class BigQueryTable extends defineResource<BigQueryTableArgs>("gcp", __filename, { bigQueryTableOperations }, NO_IMPORT, {
+export class BigQueryTable extends defineResource<BigQueryTableArgs>(__filename, {
+  operations: { bigQueryTableOperations },
   ...OWNED,
   outputs: ["project", "fullId", "type", "takenOverFrom"],
+  importInstead: "declare it without `import`: a table this stack made carries its label and is adopted; one made elsewhere is refused by name",
 }) {}

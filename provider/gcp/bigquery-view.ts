@@ -12,16 +12,9 @@ import { bq, bqOrUndefined, createOrAdoptTable, deleteTable, tablePath } from ".
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "BigQueryView",
-  "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name",
-);
-
-export const BIGQUERY_VIEW_PERMISSIONS = collectionPermissions("bigquery.tables");
 
 export interface BigQueryViewArgs extends ProjectArgs {
   datasetId: pulumi.Input<string>;
@@ -69,7 +62,9 @@ function outputs(i: any): BigQueryViewState {
   return defined({ ...rest, fullId: `${rest.project}.${rest.datasetId}.${rest.tableId}`, takenOverFrom: rest.takenOverFrom ?? "" }) as BigQueryViewState;
 }
 
-export const bigQueryViewOperations: Operations<BigQueryViewInputs, BigQueryViewState> = engineFacing(NO_IMPORT, {
+export const BIGQUERY_VIEW_PERMISSIONS = collectionPermissions("bigquery.tables");
+
+export const bigQueryViewOperations: TypedOperations<BigQueryViewInputs, BigQueryViewState> = engineFacing("BigQueryView", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -102,7 +97,9 @@ export const bigQueryViewOperations: Operations<BigQueryViewInputs, BigQueryView
 export interface BigQueryView extends Outputs<Pick<BigQueryViewState, "project" | "datasetId" | "tableId" | "fullId" | "query">> {}
 
 /** A GoogleSQL view. */
-export class BigQueryView extends defineResource<BigQueryViewArgs>("gcp", __filename, { bigQueryViewOperations }, NO_IMPORT, {
+export class BigQueryView extends defineResource<BigQueryViewArgs>(__filename, {
+  operations: { bigQueryViewOperations },
   ...OWNED,
   outputs: ["project", "fullId", "takenOverFrom"],
+  importInstead: "declare it without `import`: a view this stack made carries its label and is adopted; one made elsewhere is refused by name",
 }) {}

@@ -14,10 +14,8 @@ import { newInstance } from "../ownership";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { ownerSchema, roleName, member } from "./fields";
-import { defineResource, defined, engineFacing, inputRules, noImport, validate } from "../engine";
-import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
-
-const NO_IMPORT = noImport("BucketIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
+import { defineResource, defined, engineFacing, inputRules, validate } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs, Permissions } from "../engine";
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). The grant's holder is recorded in a bucket label (grant-registry.ts): read and patched. */
 export const BUCKET_IAM_MEMBER_PERMISSIONS: Permissions = {
@@ -65,7 +63,7 @@ export type BucketIamMemberState = Pick<BucketIamMemberInputs, "bucket" | "role"
 // A binding is its role, member and condition: any change is another binding.
 const RULES = inputRules({ schema: bucketIamMemberInputs, replace: ["bucket", "role", "member", "condition"], update: [] });
 
-export const bucketIamMemberOperations: Operations<BucketIamMemberInputs, BucketIamMemberState> = engineFacing(NO_IMPORT, {
+export const bucketIamMemberOperations: TypedOperations<BucketIamMemberInputs, BucketIamMemberState> = engineFacing("BucketIamMember", {
   async check(config, olds, news) {
     const v = validate(RULES.schema, news);
     if (!v.inputs) return { failures: v.failures };
@@ -171,7 +169,9 @@ async function modifyPolicy(gcp: any, i: BucketIamMemberInputs, op: "add" | "rem
 export interface BucketIamMember extends Outputs<{ bucket: string; role: string; member: string }> {}
 
 /** Grants one role on a bucket to one member, leaving the rest of the policy alone. */
-export class BucketIamMember extends defineResource<BucketIamMemberArgs>("gcp", __filename, { bucketIamMemberOperations }, NO_IMPORT, {
+export class BucketIamMember extends defineResource<BucketIamMemberArgs>(__filename, {
+  operations: { bucketIamMemberOperations },
   owner: true,
   outputs: ["instance"],
+  importInstead: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
 }) {}

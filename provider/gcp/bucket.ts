@@ -5,22 +5,17 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `bucketOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { Gcp, clientsFor, gcpError } from "./client";
+import { Gcp, clientsFor, gcpCall, gcpError } from "./client";
 import { notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { PROJECT_DEFAULT, ProjectArgs, STORAGE_LOCATIONS, identitySchema, projectId } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
-import type { ArgsInSchema, DeepInput, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, DeepInput, TypedOperations, Outputs } from "../engine";
 import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
 import { adoptDecision, ownerLabels, userLabels } from "../ownership";
 
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "Bucket",
-  "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",
-);
 
 /** A replacement would orphan or delete the audit files the bucket holds. */
 const nonEmptyReplacement = (changed: string, id: string, forceDestroy: boolean) =>
@@ -182,7 +177,7 @@ const RULES = inputRules({
   name: { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] },
 });
 
-export const bucketOperations: Operations<BucketInputs, BucketState> = engineFacing(NO_IMPORT, {
+export const bucketOperations: TypedOperations<BucketInputs, BucketState> = engineFacing("Bucket", {
   check: RULES.check,
 
   async diff(config, id, olds, news) {
@@ -242,9 +237,7 @@ export const bucketOperations: Operations<BucketInputs, BucketState> = engineFac
     );
     if (Object.keys(api).length === 0) return { outs: outputs(news, { selfLink: olds.selfLink }) };
     const gcp = await clientsFor(config);
-    const b = await withRetry(() => gcp.storage.buckets.patch({ bucket: id, requestBody: api }), { what: `update bucket ${id}` }).catch((e) => {
-      throw gcpError(e, `update bucket ${id}`);
-    });
+    const b = await gcpCall(`update bucket ${id}`, () => gcp.storage.buckets.patch({ bucket: id, requestBody: api }));
     return { outs: outputs(news, b.data) };
   },
 
@@ -337,8 +330,11 @@ function outputs(i: any, b: any): BucketState {
 export interface Bucket extends Outputs<{ name: string; project: string; location: string; url: string; selfLink: string; forceDestroy: boolean }> {}
 
 /** A Cloud Storage bucket for audit logs. */
-export class Bucket extends defineResource<BucketArgs>("gcp", __filename, { bucketOperations }, NO_IMPORT, {
+export class Bucket extends defineResource<BucketArgs>(__filename, {
+  operations: { bucketOperations },
   ...OWNED,
   defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56) }),
   outputs: ["name", "project", "location", "url", "selfLink", "forceDestroy", "takenOverFrom"],
+  importInstead:
+    "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",
 }) {}

@@ -10,6 +10,7 @@ import type { Gaxios } from "gaxios";
 import type { GoogleAuth, JWT } from "google-auth-library";
 import * as fs from "fs";
 import { messageOf, notFound, statusOf, withRetry } from "./recovery";
+import type { RetryOptions } from "./recovery";
 
 export interface GcpConfig {
   /** Service account key JSON, or a path to it (as `gcp:credentials` accepts). Unset: ADC. */
@@ -183,6 +184,20 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
 
 // ---------------------------------------------------------------------------------------------
 // Errors and retries
+
+/** One client-library call with the shared retries (withRetry); a failure names what was attempted (gcpError). */
+export function gcpCall<T>(what: string, fn: () => Promise<T>, opts: Omit<RetryOptions, "what"> = {}): Promise<T> {
+  return withRetry(fn, { what, ...opts }).catch((e: unknown) => {
+    throw gcpError(e, what);
+  });
+}
+
+/** A delete through gcpCall that counts what is already gone (`gone`, by default notFound) as done. */
+export async function gcpDelete(what: string, fn: () => Promise<unknown>, gone: (e: unknown) => boolean = notFound): Promise<void> {
+  await withRetry(fn, { what }).catch((e: unknown) => {
+    if (!gone(e)) throw gcpError(e, what);
+  });
+}
 
 /** A REST call's arguments after the API: method, path below the API's base, what it does (for messages), body, headers. */
 export type RestArgs = [method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE", path: string, what: string, body?: unknown, headers?: Record<string, string>];

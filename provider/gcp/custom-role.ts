@@ -6,23 +6,16 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `customRoleOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { clientsFor, gcpError } from "./client";
-import { notFound, unlessNotFound, withRetry } from "./recovery";
+import { clientsFor, gcpCall, gcpDelete, gcpError } from "./client";
+import { unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { deleteIfOwned, identityOf } from "./ownership";
 import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
 
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "CustomRole",
-  "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)",
-);
-
-export const CUSTOM_ROLE_PERMISSIONS = collectionPermissions("iam.roles", { create: ["iam.roles.get"] });
 
 export interface CustomRoleArgs extends ProjectArgs {
   /** Exact role id. Default: `roleIdPrefix` (default: the resource name) plus a random suffix. */
@@ -84,7 +77,9 @@ const RULES = inputRules({
   finish: (i) => ({ title: i.title ?? i.roleId }),
 });
 
-export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState> = engineFacing(NO_IMPORT, {
+export const CUSTOM_ROLE_PERMISSIONS = collectionPermissions("iam.roles", { create: ["iam.roles.get"] });
+
+export const customRoleOperations: TypedOperations<CustomRoleInputs, CustomRoleState> = engineFacing("CustomRole", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -167,30 +162,19 @@ export const customRoleOperations: Operations<CustomRoleInputs, CustomRoleState>
     await deleteIfOwned(`custom role ${id}`, props ?? {}, {
       read: async () => r.data,
       tag: (found) => markerIn(found?.description ?? undefined),
-      del: () =>
-        withRetry(() => gcp.iam.projects.roles.delete({ name: id }), { what: `delete ${id}` }).then(
-          () => undefined,
-          (e) => {
-            if (!notFound(e)) throw gcpError(e, `delete ${id}`);
-          },
-        ),
+      del: () => gcpDelete(`delete ${id}`, () => gcp.iam.projects.roles.delete({ name: id })),
     });
   },
 });
 
 async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
-  const what = `update custom role ${name}`;
-  const res: any = await withRetry(
-    () =>
-      gcp.iam.projects.roles.patch({
-        name,
-        updateMask: fields.map((f) => MASK[f]).join(","),
-        requestBody: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage },
-      }),
-    { what },
-  ).catch((e) => {
-    throw gcpError(e, what);
-  });
+  const res: any = await gcpCall(`update custom role ${name}`, () =>
+    gcp.iam.projects.roles.patch({
+      name,
+      updateMask: fields.map((f) => MASK[f]).join(","),
+      requestBody: { title: i.title, description: withMarker(i.description, identityOf(i)), includedPermissions: i.permissions, stage: i.stage },
+    }),
+  );
   return res.data;
 }
 
@@ -202,8 +186,11 @@ function outputs(i: any, role: any): CustomRoleState {
 export interface CustomRole extends Outputs<Pick<CustomRoleState, "roleId" | "project" | "name" | "permissions">> {}
 
 /** A project-level IAM custom role. */
-export class CustomRole extends defineResource<CustomRoleArgs>("gcp", __filename, { customRoleOperations }, NO_IMPORT, {
+export class CustomRole extends defineResource<CustomRoleArgs>(__filename, {
+  operations: { customRoleOperations },
   ...OWNED,
   defaults: (name) => ({ roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }) }),
   outputs: ["roleId", "project", "name", "takenOverFrom"],
+  importInstead:
+    "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)",
 }) {}

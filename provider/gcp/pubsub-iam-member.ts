@@ -12,11 +12,9 @@ import { ownerSchema, roleName, member } from "./fields";
 import { changeMember, hasMember } from "./iam-policy";
 import { pubsubTarget, recordGrant, releaseGrant } from "./grant-registry";
 import { newInstance } from "../ownership";
-import { defineResource, defined, engineFacing, inputRules, noImport } from "../engine";
-import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
+import { defineResource, defined, engineFacing, inputRules } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs, Permissions } from "../engine";
 import { notFound } from "./recovery";
-
-const NO_IMPORT = noImport("PubSubIamMember", "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it");
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). The grant's holder is recorded in a label of the topic or subscription (grant-registry.ts). */
 export const PUBSUB_IAM_MEMBER_PERMISSIONS: Permissions = {
@@ -82,7 +80,7 @@ export type PubSubIamMemberState = Pick<PubSubIamMemberInputs, "resource" | "rol
 
 const RULES = inputRules({ schema: pubsubIamMemberInputs, replace: ["resource", "role", "member"], update: [] });
 
-export const pubsubIamMemberOperations: Operations<PubSubIamMemberInputs, PubSubIamMemberState> = engineFacing(NO_IMPORT, {
+export const pubsubIamMemberOperations: TypedOperations<PubSubIamMemberInputs, PubSubIamMemberState> = engineFacing("PubSubIamMember", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -121,7 +119,9 @@ function outputs(i: { resource: string; role: string; member: string; owner?: st
 export interface PubSubIamMember extends Outputs<{ resource: string; role: string; member: string }> {}
 
 /** Grants one role on a topic or subscription to one member, leaving the rest of the policy alone. */
-export class PubSubIamMember extends defineResource<PubSubIamMemberArgs>("gcp", __filename, { pubsubIamMemberOperations }, NO_IMPORT, {
+export class PubSubIamMember extends defineResource<PubSubIamMemberArgs>(__filename, {
+  operations: { pubsubIamMemberOperations },
   owner: true,
   outputs: ["instance"],
+  importInstead: "declare it without `import`: adding a member that is already bound is a no-op, so declaring it adopts it",
 }) {}

@@ -18,10 +18,8 @@ import { Gcp, clientsFor, gcpError } from "./client";
 import { statusOf, withRetry } from "./recovery";
 import { z } from "zod";
 import { projectId, PROJECT_DEFAULT } from "./fields";
-import { defineResource, engineFacing, inputRules, noImport } from "../engine";
-import type { ArgsInSchema, Operations, Outputs, Permissions } from "../engine";
-
-const NO_IMPORT = noImport("PubSubServiceAgent", "declare it without `import`: it only reads the project's Pub/Sub service agent, and makes nothing");
+import { defineResource, engineFacing, inputRules } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs, Permissions } from "../engine";
 
 /** What the deploying identity needs, by operation (permissions.ts assembles these). Only with dead-lettering (AuditStream pubsub.maxDeliveryAttempts): the agent's email needs the project number. */
 export const PUBSUB_SERVICE_AGENT_PERMISSIONS: Permissions = {
@@ -77,7 +75,7 @@ export type PubSubServiceAgentState = {
 
 const RULES = inputRules({ schema: pubsubServiceAgentInputs, ...PROJECT_DEFAULT, replace: ["project"], update: [] });
 
-export const pubsubServiceAgentOperations: Operations<PubSubServiceAgentInputs, PubSubServiceAgentState> = engineFacing(NO_IMPORT, {
+export const pubsubServiceAgentOperations: TypedOperations<PubSubServiceAgentInputs, PubSubServiceAgentState> = engineFacing("PubSubServiceAgent", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -107,6 +105,8 @@ export const pubsubServiceAgentOperations: Operations<PubSubServiceAgentInputs, 
 export interface PubSubServiceAgent extends Outputs<Pick<PubSubServiceAgentState, "project" | "projectNumber" | "email" | "member">> {}
 
 /** The Pub/Sub service agent of a project (read, never created), for the grants dead-lettering needs. */
-export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>("gcp", __filename, { pubsubServiceAgentOperations }, NO_IMPORT, {
+export class PubSubServiceAgent extends defineResource<PubSubServiceAgentArgs>(__filename, {
+  operations: { pubsubServiceAgentOperations },
   outputs: ["project", "projectNumber", "email", "member"],
+  importInstead: "declare it without `import`: it only reads the project's Pub/Sub service agent, and makes nothing",
 }) {}

@@ -14,16 +14,9 @@ import { createInProject, deleteResource, patchResource, readResource } from "./
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "PubSubSubscription",
-  "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name",
-);
-
-export const PUBSUB_SUBSCRIPTION_PERMISSIONS = collectionPermissions("pubsub.subscriptions", { create: ["pubsub.topics.attachSubscription"] });
 
 export interface PubSubSubscriptionArgs extends ProjectArgs {
   name: pulumi.Input<string>;
@@ -112,7 +105,9 @@ function outputs(i: any): PubSubSubscriptionState {
   }) as PubSubSubscriptionState;
 }
 
-export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, PubSubSubscriptionState> = engineFacing(NO_IMPORT, {
+export const PUBSUB_SUBSCRIPTION_PERMISSIONS = collectionPermissions("pubsub.subscriptions", { create: ["pubsub.topics.attachSubscription"] });
+
+export const pubsubSubscriptionOperations: TypedOperations<PubSubSubscriptionInputs, PubSubSubscriptionState> = engineFacing("PubSubSubscription", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -157,7 +152,9 @@ export const pubsubSubscriptionOperations: Operations<PubSubSubscriptionInputs, 
 export interface PubSubSubscription extends Outputs<Pick<PubSubSubscriptionState, "name" | "project" | "fullName" | "topicName" | "detached">> {}
 
 /** A pull subscription that never expires. */
-export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>("gcp", __filename, { pubsubSubscriptionOperations }, NO_IMPORT, {
+export class PubSubSubscription extends defineResource<PubSubSubscriptionArgs>(__filename, {
+  operations: { pubsubSubscriptionOperations },
   ...OWNED,
   outputs: ["project", "fullName", "topicName", "detached", "takenOverFrom"],
+  importInstead: "declare it without `import`: a subscription this stack made carries its label and is adopted; one made elsewhere is refused by name",
 }) {}

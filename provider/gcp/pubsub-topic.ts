@@ -12,16 +12,9 @@ import { createInProject, deleteResource, patchResource, readResource } from "./
 import { identityOf } from "./ownership";
 import { ownerLabels } from "../ownership";
 
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "PubSubTopic",
-  "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name",
-);
-
-export const PUBSUB_TOPIC_PERMISSIONS = collectionPermissions("pubsub.topics");
 
 export interface PubSubTopicArgs extends ProjectArgs {
   name: pulumi.Input<string>;
@@ -57,7 +50,9 @@ function outputs(i: any): PubSubTopicState {
   return defined({ ...rest, fullName: `projects/${rest.project}/topics/${rest.name}`, takenOverFrom: rest.takenOverFrom ?? "" }) as PubSubTopicState;
 }
 
-export const pubsubTopicOperations: Operations<PubSubTopicInputs, PubSubTopicState> = engineFacing(NO_IMPORT, {
+export const PUBSUB_TOPIC_PERMISSIONS = collectionPermissions("pubsub.topics");
+
+export const pubsubTopicOperations: TypedOperations<PubSubTopicInputs, PubSubTopicState> = engineFacing("PubSubTopic", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -87,7 +82,10 @@ export const pubsubTopicOperations: Operations<PubSubTopicInputs, PubSubTopicSta
 export interface PubSubTopic extends Outputs<{ name: string; project: string; /** `projects/<project>/topics/<name>`. */ fullName: string }> {}
 
 /** A Pub/Sub topic. */
-export class PubSubTopic extends defineResource<PubSubTopicArgs>("gcp", __filename, { pubsubTopicOperations }, NO_IMPORT, {
+export class PubSubTopic extends defineResource<PubSubTopicArgs>(__filename, {
+  operations: { pubsubTopicOperations },
   ...OWNED,
   outputs: ["project", "fullName", "takenOverFrom"],
+  importInstead:
+    "declare it without `import`: a topic this stack made carries its label and is adopted; to publish to a topic made elsewhere, give the Changefeed its name",
 }) {}

@@ -7,19 +7,12 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountKeyOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { clientsFor, gcpError } from "./client";
+import { clientsFor, gcpCall, gcpDelete, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, keyGone, messageOf, notFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { serviceAccountEmail } from "./fields";
-import { collectionPermissions, defineResource, engineFacing, inputRules, noImport, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
-
-const NO_IMPORT = noImport(
-  "ServiceAccountKey",
-  "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it",
-);
-
-export const SERVICE_ACCOUNT_KEY_PERMISSIONS = collectionPermissions("iam.serviceAccountKeys", { update: false });
+import { collectionPermissions, defineResource, engineFacing, inputRules, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 
 export interface ServiceAccountKeyArgs {
   serviceAccountEmail: pulumi.Input<string>;
@@ -62,7 +55,9 @@ export type ServiceAccountKeyState = ServiceAccountKeyInputs & {
 // Every change makes a new key (create before delete: the feed switches before the old key goes).
 const RULES = inputRules({ schema: serviceAccountKeyInputs, replace: ["serviceAccountEmail", "keyAlgorithm", "rotationTrigger"], update: [] });
 
-export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, ServiceAccountKeyState> = engineFacing(NO_IMPORT, {
+export const SERVICE_ACCOUNT_KEY_PERMISSIONS = collectionPermissions("iam.serviceAccountKeys", { update: false });
+
+export const serviceAccountKeyOperations: TypedOperations<ServiceAccountKeyInputs, ServiceAccountKeyState> = engineFacing("ServiceAccountKey", {
   ...RULES.handlers,
 
   async create(config, i) {
@@ -70,16 +65,15 @@ export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, Se
     const what = `create a key for ${i.serviceAccountEmail}`;
     // A just-created account may not be visible yet: 404/403 are retried for a while.
     const key = (
-      await withRetry(
+      await gcpCall(
+        what,
         () =>
           gcp.iam.projects.serviceAccounts.keys.create({
             name: accountName(i.serviceAccountEmail),
             requestBody: { keyAlgorithm: i.keyAlgorithm, privateKeyType: "TYPE_GOOGLE_CREDENTIALS_FILE" },
           }),
-        { what, retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 300 },
-      ).catch((e) => {
-        throw gcpError(e, what);
-      })
+        { retryIf: accountNotYetVisible, deadlineMs: iamPropagation.deadlineMs, baseDelayMs: 300 },
+      )
     ).data;
     // Keys are eventually consistent too: wait until a read sees it (gcp-apis.md §2.3).
     await withRetry(() => gcp.iam.projects.serviceAccounts.keys.get({ name: key.name! }), {
@@ -133,9 +127,7 @@ export const serviceAccountKeyOperations: Operations<ServiceAccountKeyInputs, Se
 
   async delete(config, id) {
     const gcp = await clientsFor(config);
-    await withRetry(() => gcp.iam.projects.serviceAccounts.keys.delete({ name: id }), { what: `delete key ${id}` }).catch((e) => {
-      if (!keyGone(e)) throw gcpError(e, `delete key ${id}`);
-    });
+    await gcpDelete(`delete key ${id}`, () => gcp.iam.projects.serviceAccounts.keys.delete({ name: id }), keyGone);
   },
 });
 
@@ -143,7 +135,10 @@ export interface ServiceAccountKey
   extends Outputs<Pick<ServiceAccountKeyState, "name" | "keyId" | "serviceAccountEmail" | "validAfterTime" | "privateKeyJson" | "privateKeyBase64">> {}
 
 /** A service account key; its key file is a secret output. */
-export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>("gcp", __filename, { serviceAccountKeyOperations }, NO_IMPORT, {
+export class ServiceAccountKey extends defineResource<ServiceAccountKeyArgs>(__filename, {
+  operations: { serviceAccountKeyOperations },
   outputs: ["name", "keyId", "validAfterTime", "privateKeyJson", "privateKeyBase64"],
   secretOutputs: SECRETS,
+  importInstead:
+    "declare a new ServiceAccountKey: Google returns a key's private part only when it is created; delete the old key yourself once nothing uses it",
 }) {}

@@ -5,23 +5,16 @@
 // The provider stored in state is an OperationsProvider pointing at this module and at
 // `serviceAccountOperations` (see provider/operations-provider.ts): this file's path and that export are stable API.
 import * as pulumi from "@pulumi/pulumi";
-import { clientsFor, gcpError } from "./client";
-import { accountNotYetVisible, iamPropagation, notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
+import { clientsFor, gcpCall, gcpDelete, gcpError } from "./client";
+import { accountNotYetVisible, iamPropagation, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, noImport, prefixFrom, withoutProvider } from "../engine";
-import type { ArgsInSchema, Operations, Outputs } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
 import { markerIn, stripMarker, withMarker } from "../ownership";
 
 import { OWNED } from "../stream-identity";
-
-const NO_IMPORT = noImport(
-  "ServiceAccount",
-  "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)",
-);
-
-export const SERVICE_ACCOUNT_PERMISSIONS = collectionPermissions("iam.serviceAccounts", { create: ["iam.serviceAccounts.get"] });
 
 export interface ServiceAccountArgs extends ProjectArgs {
   /** Exact account id (6-30). Default: `namePrefix` (default: the resource name) plus a random suffix. */
@@ -81,7 +74,9 @@ const RULES = inputRules({
   name: { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] },
 });
 
-export const serviceAccountOperations: Operations<ServiceAccountInputs, ServiceAccountState> = engineFacing(NO_IMPORT, {
+export const SERVICE_ACCOUNT_PERMISSIONS = collectionPermissions("iam.serviceAccounts", { create: ["iam.serviceAccounts.get"] });
+
+export const serviceAccountOperations: TypedOperations<ServiceAccountInputs, ServiceAccountState> = engineFacing("ServiceAccount", {
   check: RULES.check,
 
   async diff(_config, _id, olds, news) {
@@ -158,13 +153,7 @@ export const serviceAccountOperations: Operations<ServiceAccountInputs, ServiceA
     await deleteIfOwned(`service account ${id}`, props ?? {}, {
       read: async () => (await unlessNotFound(() => gcp.iam.projects.serviceAccounts.get({ name: id }), `read ${id}`))?.data,
       tag: (found) => markerIn(found?.description ?? undefined),
-      del: () =>
-        withRetry(() => gcp.iam.projects.serviceAccounts.delete({ name: id }), { what: `delete ${id}` }).then(
-          () => undefined,
-          (e) => {
-            if (!notFound(e)) throw gcpError(e, `delete ${id}`);
-          },
-        ),
+      del: () => gcpDelete(`delete ${id}`, () => gcp.iam.projects.serviceAccounts.delete({ name: id })),
     });
   },
 });
@@ -190,20 +179,15 @@ async function waitUntilVisible(gcp: any, name: string): Promise<any> {
 }
 
 async function patch(gcp: any, name: string, i: any, fields: string[]): Promise<any> {
-  const what = `update service account ${name}`;
-  const res: any = await withRetry(
-    () =>
-      gcp.iam.projects.serviceAccounts.patch({
-        name,
-        requestBody: {
-          serviceAccount: { displayName: i.displayName, description: withMarker(i.description, identityOf(i)) ?? "" },
-          updateMask: fields.join(","),
-        },
-      }),
-    { what },
-  ).catch((e) => {
-    throw gcpError(e, what);
-  });
+  const res: any = await gcpCall(`update service account ${name}`, () =>
+    gcp.iam.projects.serviceAccounts.patch({
+      name,
+      requestBody: {
+        serviceAccount: { displayName: i.displayName, description: withMarker(i.description, identityOf(i)) ?? "" },
+        updateMask: fields.join(","),
+      },
+    }),
+  );
   return res.data;
 }
 
@@ -223,8 +207,11 @@ function outputs(i: any, sa: any): ServiceAccountState {
 export interface ServiceAccount extends Outputs<Pick<ServiceAccountState, "accountId" | "project" | "email" | "name" | "uniqueId" | "member">> {}
 
 /** An IAM service account. */
-export class ServiceAccount extends defineResource<ServiceAccountArgs>("gcp", __filename, { serviceAccountOperations }, NO_IMPORT, {
+export class ServiceAccount extends defineResource<ServiceAccountArgs>(__filename, {
+  operations: { serviceAccountOperations },
   ...OWNED,
   defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23) }),
   outputs: ["accountId", "project", "email", "name", "uniqueId", "member", "takenOverFrom"],
+  importInstead:
+    "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)",
 }) {}

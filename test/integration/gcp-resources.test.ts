@@ -18,7 +18,7 @@ let admin: Awaited<ReturnType<typeof gcpClients>>;
 const config = () => ({ "gcp:credentials": emu.adminKeyFile, "zitadel-audit-stream:gcpEndpoint": emu.endpoint, "gcp:project": emu.project });
 // Resources that make objects get a deployment, as their constructors give one (the stack's identity).
 const driver = (ops: Operations, deployment = TEST_DEPLOYMENT) =>
-  new Driver(ops, config(), () => ([bucketOperations, serviceAccountOperations, customRoleOperations].includes(ops) ? { deployment } : {}));
+  new Driver(ops, config(), () => ([bucketOperations, serviceAccountOperations, customRoleOperations].some((o) => o === ops) ? { deployment } : {}));
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();

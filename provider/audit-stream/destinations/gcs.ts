@@ -3,7 +3,7 @@
 // feed into `gs://<bucket>/<prefix>`.
 import * as pulumi from "@pulumi/pulumi";
 import { Bucket } from "../../gcp/bucket";
-import { CustomRole } from "../../gcp/custom-role";
+
 import { BucketIamMember } from "../../gcp/bucket-iam-member";
 import type { ServiceAccount } from "../../gcp/service-account";
 import type { Changefeed } from "../../cockroach/changefeed";
@@ -13,7 +13,7 @@ import { EVENTS2_PRIMARY_KEY } from "../../cdc/events2";
 import { bucketName as bucketNameSchema } from "../../validation";
 import { ARGUMENTS, StreamContext, plain } from "../args";
 import type { Source } from "../sources/cockroach";
-import { ownsKey, sinkWriter, writerSink } from "../writer";
+import { ownsKey, roleAndWriter, writerSink } from "../writer";
 
 export interface GcsDestination {
   bucketName: pulumi.Output<string>;
@@ -32,25 +32,15 @@ export function gcsDestination(ctx: StreamContext, source: Source): GcsDestinati
       : undefined;
   const bucketName = bucket ? bucket.name : pulumi.output(args.existingBucket!);
 
-  const role = new CustomRole(
-    `${name}-role`,
-    {
-      roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_writer`.slice(0, 57),
-      title: "ZITADEL audit stream writer",
-      description: "Create objects only: what a CockroachDB changefeed needs.",
-      permissions: ["storage.objects.create"],
-      project: args.project,
-      ...owned,
-    },
-    parent,
-  );
-  const writer = sinkWriter(ctx, {
-    account: `${name}-writer`,
-    key: `${name}-key`,
-    displayName: "ZITADEL audit stream writer",
-    description: "CockroachDB changefeed into Cloud Storage",
+  const writer = roleAndWriter(ctx, {
+    names: { role: `${name}-role`, account: `${name}-writer`, key: `${name}-key` },
+    roleSuffix: "writer",
+    title: "ZITADEL audit stream writer",
+    permission: "storage.objects.create",
+    why: "Create objects only: what a CockroachDB changefeed needs.",
+    describe: "CockroachDB changefeed into Cloud Storage",
   });
-  const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: role.name, member: writer.member }, parent);
+  const grant = new BucketIamMember(`${name}-grant`, { bucket: bucketName, role: writer.role.name, member: writer.member }, parent);
   const sink = writerSink(
     args,
     writer,
@@ -59,7 +49,7 @@ export function gcsDestination(ctx: StreamContext, source: Source): GcsDestinati
       .apply(([bucket, prefix, pf]) => ({ bucket, prefix: prefix ?? "events", partitionFormat: pf ?? "flat" })),
   );
   const changefeed = source.feed(`${name}-changefeed`, sink, [grant], ownsKey(args));
-  return { bucketName, account: writer.account, roleName: role.name, changefeed };
+  return { bucketName, account: writer.account, roleName: writer.role.name, changefeed };
 }
 
 /** Problems in the Cloud Storage arguments, each named (checked in the program, so at preview). */

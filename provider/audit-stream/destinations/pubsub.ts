@@ -11,7 +11,7 @@
 // the source subscription. Without those grants Pub/Sub forwards nothing and keeps redelivering.
 import * as pulumi from "@pulumi/pulumi";
 import type { ServiceAccount } from "../../gcp/service-account";
-import { CustomRole } from "../../gcp/custom-role";
+
 import { PubSubTopic } from "../../gcp/pubsub-topic";
 import { PubSubSubscription } from "../../gcp/pubsub-subscription";
 import { PubSubIamMember } from "../../gcp/pubsub-iam-member";
@@ -20,7 +20,7 @@ import type { Changefeed } from "../../cockroach/changefeed";
 import { member as memberSchema, pubsubId } from "../../gcp/fields";
 import { AuditStreamPubSubArgs, PUBSUB_OPTIONS, StreamContext, unknownKeys } from "../args";
 import type { Source } from "../sources/cockroach";
-import { ownsKey, sinkWriter, writerSink } from "../writer";
+import { ownsKey, roleAndWriter, writerSink } from "../writer";
 
 /** Problems in the `pubsub` argument, each named (checked in the program, so at preview). */
 export function pubsubProblems(p: unknown, destinations: unknown): string[] {
@@ -119,25 +119,15 @@ export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, 
   const deadLetterSubscription = deadLetter && subscription ? deadLettering(ctx, p, subscriptionName, deadLetter, subscription) : undefined;
 
   // The writer may publish to this topic and do nothing else.
-  const role = new CustomRole(
-    `${name}-publisher-role`,
-    {
-      roleIdPrefix: `${name.replace(/[^a-zA-Z0-9_.]+/g, "_")}_publisher`.slice(0, 57),
-      title: "ZITADEL audit stream publisher",
-      description: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.",
-      permissions: ["pubsub.topics.publish"],
-      project: args.project,
-      ...owned,
-    },
-    parent,
-  );
-  const writer = sinkWriter(ctx, {
-    account: `${name}-publisher`,
-    key: `${name}-publisher-key`,
-    displayName: "ZITADEL audit stream publisher",
-    description: "CockroachDB changefeed into Pub/Sub",
+  const writer = roleAndWriter(ctx, {
+    names: { role: `${name}-publisher-role`, account: `${name}-publisher`, key: `${name}-publisher-key` },
+    roleSuffix: "publisher",
+    title: "ZITADEL audit stream publisher",
+    permission: "pubsub.topics.publish",
+    why: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.",
+    describe: "CockroachDB changefeed into Pub/Sub",
   });
-  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: role.name, member: writer.member }, parent);
+  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: writer.role.name, member: writer.member }, parent);
   const sink = writerSink(
     args,
     writer,
