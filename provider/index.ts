@@ -27,6 +27,10 @@ export { ClusterSetting, ClusterSettingArgs } from "./cockroach/cluster-setting"
 export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_SECONDS } from "./cockroach/health";
 
+// PostgreSQL resources (ZITADEL v3/v4: the stream's publication and slot; docs/postgres-source.md).
+export { PgSlot, PgSlotArgs } from "./postgres/slot";
+export { slotState, SlotState } from "./cdc/slot";
+
 // Who made what: the identity every object and job of a stream carries (docs/identity.md).
 export { StreamIdentity, StreamIdentityArgs } from "./stream-identity";
 

@@ -1,180 +1,32 @@
-// Connecting to CockroachDB with `pg`, and turning its errors into one actionable line.
+// Connecting to CockroachDB (provider/sql/db.ts bound to this server), and turning its errors into
+// one actionable line.
 //
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
-// its path may change. `pg` is loaded on first use (only the provider process connects).
-import type { Client, QueryResult } from "pg";
-import { z } from "zod";
+// its path may change.
+import type { Client } from "pg";
 import type { ConfigLike } from "../engine/contract";
+import * as sql from "../sql/db";
+
+export { ConnectionLostError, Db, connectionStringSchema, isConnectionLoss, networkProblem, sqlTimeouts } from "../sql/db";
 
 export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
 
-/** A resource's connectionString input: a postgresql:// URL (the wire protocol CockroachDB speaks), optional (config or PG* otherwise). */
-export const connectionStringSchema = z
-  .string()
-  .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
-  .optional();
+export const COCKROACH: sql.SqlServer = { name: "CockroachDB", configKey: URL_CONFIG_KEY, defaultPort: "26257" };
 
-/**
- * Every connection is bounded: a server that accepts and never answers must not hang `pulumi
- * preview`, `up` or the health command. Connecting (TCP, TLS and the startup exchange) gets
- * `connectMs`; each statement gets `statementMs` for its answer (pg's client-side query_timeout:
- * the timer covers sending and reading, so it works whatever the server is). A statement that runs
- * out of time is treated like a dropped connection (the client is closed and, for statements that
- * are safe to repeat, a new connection tries again; Db.query). Tests shorten them.
- */
-export const sqlTimeouts = { connectMs: 10_000, statementMs: 30_000, reconnectMs: 30_000 };
+export const connect = (connectionString: string | undefined, config?: ConfigLike): Promise<Client> => sql.connect(COCKROACH, connectionString, config);
 
-/** Node's names for network failures, which pg passes through as `code` (they are not SQLSTATEs). */
-const NETWORK_CODES: Record<string, string> = {
-  ECONNREFUSED: "nothing accepts connections there (connection refused)",
-  ENOTFOUND: "the host name does not resolve",
-  EAI_AGAIN: "the host name could not be resolved (DNS did not answer)",
-  EHOSTUNREACH: "the host is unreachable",
-  ENETUNREACH: "the network is unreachable",
-  ETIMEDOUT: "the connection timed out",
-  ECONNRESET: "the connection was reset",
-  EPIPE: "the connection was closed while writing",
-};
+/** host:port/database of a CockroachDB URL, without user or password. */
+export const where = (url: string | undefined): string => sql.where(COCKROACH, url);
 
-/** A network failure in one line ("network error: …"), or undefined for anything else. */
-export function networkProblem(e: unknown): string | undefined {
-  const err = e as { code?: string; message?: string };
-  if (err?.code && NETWORK_CODES[err.code]) return `network error: ${NETWORK_CODES[err.code]} (${err.code})`;
-  if (/timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? ""))
-    return `no answer: the server did not complete the connection within ${sqlTimeouts.connectMs / 1000}s`;
-  if (/Query read timeout/i.test(err?.message ?? "")) return `no answer: the server did not answer a statement within ${sqlTimeouts.statementMs / 1000}s`;
-  return undefined;
-}
+export const openDb = (connectionString: string | undefined, config?: ConfigLike, reconnectMs?: number): Promise<sql.Db> =>
+  sql.Db.open(COCKROACH, connectionString, config, reconnectMs);
 
-/**
- * The connection: the resource's own input, else `zitadel-audit-stream:cockroachUrl` from Pulumi
- * config, else pg's standard environment (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, …).
- */
-export async function connect(connectionString: string | undefined, config?: ConfigLike): Promise<Client> {
-  const url = connectionString || config?.get(URL_CONFIG_KEY) || undefined;
-  const { Client } = require("pg") as typeof import("pg");
-  const bounds = { connectionTimeoutMillis: sqlTimeouts.connectMs, query_timeout: sqlTimeouts.statementMs, keepAlive: true };
-  const client = new Client(url ? { connectionString: url, ...bounds } : bounds);
-  client.on("error", () => undefined); // a dropped connection surfaces on the next query
-  try {
-    await client.connect();
-  } catch (e) {
-    await client.end().catch(() => undefined);
-    // The code stays, so a reconnect that is refused counts as a dropped connection (Db.query).
-    const why = networkProblem(e) ?? (e as Error).message;
-    throw Object.assign(new Error(`cannot connect to CockroachDB at ${where(url)}: ${why}`), {
-      code: (e as { code?: string }).code,
-      network: networkProblem(e) !== undefined,
-    });
-  }
-  return client;
-}
-
-/** host:port/database of a URL, without user or password. */
-export function where(url: string | undefined): string {
-  if (!url) return `${process.env.PGHOST ?? "localhost"}:${process.env.PGPORT ?? "5432"} (from the PG* environment)`;
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || "26257"}${u.pathname}`;
-  } catch {
-    return "the configured URL";
-  }
-}
-
-/**
- * A connection that survives drops: a statement that fails because the connection went away is
- * retried on a new connection (with backoff, for up to `reconnectMs`), which is safe for reads and
- * for PAUSE/RESUME/CANCEL/ALTER, all idempotent in CockroachDB (cockroach-changefeeds.md §5.4, §6). A statement
- * that is not (CREATE CHANGEFEED) is sent with `once`: a drop then throws ConnectionLostError, and
- * the caller must find out whether it ran (provider/cockroach/reconcile.ts).
- */
-export class Db {
-  private client?: Client;
-  private constructor(
-    private readonly url: string | undefined,
-    private readonly config: ConfigLike | undefined,
-    private readonly reconnectMs: number,
-  ) {}
-
-  static async open(connectionString: string | undefined, config?: ConfigLike, reconnectMs = sqlTimeouts.reconnectMs): Promise<Db> {
-    const db = new Db(connectionString || config?.get(URL_CONFIG_KEY) || undefined, config, reconnectMs);
-    db.client = await connect(db.url, config);
-    return db;
-  }
-
-  async query(text: string, params?: unknown[], opts: { once?: boolean } = {}): Promise<QueryResult> {
-    const deadline = Date.now() + this.reconnectMs;
-    for (let attempt = 1, delay = 200; ; attempt++, delay = Math.min(delay * 2, 3000)) {
-      try {
-        if (!this.client) this.client = await connect(this.url, this.config);
-        return await this.client.query(text, params as any[]);
-      } catch (e) {
-        if (!isConnectionLoss(e)) throw e;
-        await this.client?.end().catch(() => undefined);
-        this.client = undefined;
-        const statement = text.split(/\s+/).slice(0, 3).join(" ");
-        if (opts.once)
-          throw new ConnectionLostError(`the connection to CockroachDB at ${where(this.url)} dropped during ${statement}: ${(e as Error).message}`);
-        if (Date.now() + delay > deadline) {
-          throw new Error(
-            `the connection to CockroachDB at ${where(this.url)} kept dropping (${attempt} tries over ${Math.round(this.reconnectMs / 1000)}s, last during ${statement}): ${(e as Error).message}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
-
-  async end(): Promise<void> {
-    await this.client?.end().catch(() => undefined);
-    this.client = undefined;
-  }
-}
-
-/** A statement that is not safe to repeat was sent, and the connection dropped before its answer. */
-export class ConnectionLostError extends Error {
-  readonly connectionLost = true;
-}
-
-/** Errors that mean the connection, not the statement, failed (pg and Node socket errors). */
-export function isConnectionLoss(e: unknown): boolean {
-  const err = e as { code?: string; message?: string; network?: boolean };
-  if (err?.network) return true;
-  if (
-    err?.code &&
-    [
-      "ECONNRESET",
-      "ECONNREFUSED",
-      "EPIPE",
-      "ETIMEDOUT",
-      "ENOTCONN",
-      "EHOSTUNREACH",
-      "ENETUNREACH",
-      "57P01",
-      "57P02",
-      "57P03",
-      "08006",
-      "08003",
-      "08001",
-    ].includes(err.code)
-  )
-    return true;
-  return /Connection terminated|connection error|not queryable|Client was closed|socket hang up|Query read timeout|timeout expired/i.test(err?.message ?? "");
-}
-
-export async function withClient<T>(
+export const withClient = <T>(
   connectionString: string | undefined,
   config: ConfigLike | undefined,
-  fn: (c: Db) => Promise<T>,
+  fn: (c: sql.Db) => Promise<T>,
   reconnectMs?: number,
-): Promise<T> {
-  const c = await Db.open(connectionString, config, reconnectMs);
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+): Promise<T> => sql.withClient(COCKROACH, connectionString, config, fn, reconnectMs);
 
 /** One line that says what failed, why, and what to do about it (cockroach-changefeeds.md §10). */
 export function explain(e: unknown, what: string): Error {
@@ -196,7 +48,7 @@ export function explain(e: unknown, what: string): Error {
       `${what}: the SQL user lacks a privilege: ${msg}. Grant it (e.g. GRANT CHANGEFEED ON TABLE eventstore.events2 TO <user>; ALTER USER <user> WITH MODIFYCLUSTERSETTING) or connect as an admin.`,
     );
   }
-  const network = networkProblem(e);
+  const network = sql.networkProblem(e);
   if (network) return new Error(`${what} failed: ${msg.includes(network) ? msg : `${network}: ${msg}`}`);
   // A SQLSTATE is five characters; anything else in `code` is not one.
   return new Error(`${what} failed${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ""}: ${msg}`);

@@ -12,9 +12,14 @@ import { sameValue } from "./diff";
  * finds and adopts what the failed one made instead of leaving it behind. Without a seed (a
  * resource declared by an older program), random.
  */
-export function generateName(prefix: string, separator: string, maxLength: number, seed?: string): string {
-  const suffix = seed ? crypto.createHash("sha256").update(seed).digest("hex").slice(0, 6) : crypto.randomBytes(3).toString("hex");
-  return `${prefix.slice(0, maxLength - 7)}${separator}${suffix}`;
+export function generateName(prefix: string, separator: string, maxLength: number, seed?: string, hexLength = 6): string {
+  const suffix = seed
+    ? crypto.createHash("sha256").update(seed).digest("hex").slice(0, hexLength)
+    : crypto
+        .randomBytes(Math.ceil(hexLength / 2))
+        .toString("hex")
+        .slice(0, hexLength);
+  return `${prefix.slice(0, maxLength - hexLength - separator.length)}${separator}${suffix}`;
 }
 
 /**
@@ -28,7 +33,7 @@ export function generateName(prefix: string, separator: string, maxLength: numbe
 export function physicalName(
   olds: Record<string, any>,
   news: Record<string, any>,
-  opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number; replaceKeys: string[] },
+  opts: NameOptions & { replaceKeys: string[] },
 ): { name: string; autoNamed: boolean; nameGeneration?: number } {
   const explicit = news[opts.nameKey];
   if (typeof explicit === "string" && explicit !== "") return { name: explicit, autoNamed: false };
@@ -37,30 +42,52 @@ export function physicalName(
   const previous = typeof olds.nameGeneration === "number" ? olds.nameGeneration : 0;
   if (keep) return { name: olds[opts.nameKey], autoNamed: true, nameGeneration: previous };
   const generation = had ? previous + 1 : 0;
-  const seed = typeof news.owner === "string" && news.owner ? nameSeed(news, generation) : undefined;
-  return { name: generateName(String(news[opts.prefixKey]), opts.separator, opts.maxLength, seed), autoNamed: true, nameGeneration: generation };
+  const seed = typeof news.owner === "string" && news.owner ? nameSeed(news, generation, opts.seedKeys) : undefined;
+  return {
+    name: generateName(String(news[opts.prefixKey]), opts.separator, opts.maxLength, seed, opts.hexLength),
+    autoNamed: true,
+    nameGeneration: generation,
+  };
 }
 
 /**
  * The name while some inputs are still unknown (preview): the explicit one, the one already in
  * state, or for a new resource the same derived name `up` will create.
  */
-export function previewName(
-  olds: Record<string, any>,
-  news: Record<string, any>,
-  opts: { nameKey: string; prefixKey: string; separator: string; maxLength: number },
-): Record<string, unknown> {
+export function previewName(olds: Record<string, any>, news: Record<string, any>, opts: NameOptions): Record<string, unknown> {
   const explicit = news[opts.nameKey];
   if (explicit !== undefined) return { [opts.nameKey]: explicit };
   if (olds[opts.nameKey] !== undefined) return { [opts.nameKey]: olds[opts.nameKey], autoNamed: olds.autoNamed, nameGeneration: olds.nameGeneration };
   const prefix = news[opts.prefixKey];
-  if ([prefix, news.owner, news.project].some((x) => typeof x !== "string" || x === UNKNOWN)) return {};
-  return { [opts.nameKey]: generateName(prefix, opts.separator, opts.maxLength, nameSeed(news, 0)), autoNamed: true, nameGeneration: 0 };
+  const keys = opts.seedKeys ?? ["project"];
+  if ([prefix, news.owner, ...keys.map((k) => news[k])].some((x) => typeof x !== "string" || x === UNKNOWN)) return {};
+  return {
+    [opts.nameKey]: generateName(prefix, opts.separator, opts.maxLength, nameSeed(news, 0, opts.seedKeys), opts.hexLength),
+    autoNamed: true,
+    nameGeneration: 0,
+  };
 }
 
-/** The resource's identity, its GCP project (bucket names are global), and the name generation. */
-function nameSeed(news: Record<string, any>, generation: number): string {
-  return `${news.owner}|${news.project ?? ""}#${generation}`;
+/** How a derived name is made. */
+export interface NameOptions {
+  nameKey: string;
+  prefixKey: string;
+  separator: string;
+  maxLength: number;
+  /**
+   * Inputs besides the owner the name's hex is derived from. Default ["project"] (GCP names: bucket
+   * names are global, and the objects carry their maker's label). A name that is an object's only
+   * mark (a replication slot) adds the deployment, so no other deployment derives it.
+   */
+  seedKeys?: string[];
+  /** Hex characters after the separator (default 6). */
+  hexLength?: number;
+}
+
+/** The resource's identity, the seed keys' values (the GCP project by default), and the name generation. */
+function nameSeed(news: Record<string, any>, generation: number, keys: string[] = ["project"]): string {
+  const values = keys.map((k) => news[k] ?? "").join("|");
+  return `${news.owner}|${values}#${generation}`;
 }
 
 /**

@@ -5,15 +5,11 @@ import { z } from "zod";
 import type { ConfigLike } from "./contract";
 import { defined, validate } from "./check";
 import { DiffResult, classifyDiff } from "./diff";
-import { physicalName, previewName } from "./naming";
+import { NameOptions, physicalName, previewName } from "./naming";
 import { identityFields } from "../ownership";
 
 /** How a generated name is made (engine/naming.ts physicalName). */
-export interface NameRule {
-  nameKey: string;
-  prefixKey: string;
-  separator: string;
-  maxLength: number;
+export interface NameRule extends NameOptions {
   /** Replace-only fields a change of which derives a new name (the generation grows). */
   replaceKeys: string[];
 }

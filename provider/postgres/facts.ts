@@ -1,5 +1,4 @@
 // What a PostgreSQL server reports about itself, for preflight.ts: read-only queries any role can run.
-import type { Client } from "pg";
 import type { PgFacts, Platform } from "./preflight";
 
 /** The host is told apart by its own logical-decoding setting (docs/postgres-hosts.md). */
@@ -9,7 +8,12 @@ const PLATFORM_SETTINGS: Record<string, Platform> = {
   "rds.logical_replication": "rds",
 };
 
-export async function readFacts(c: Pick<Client, "query">): Promise<PgFacts> {
+/** Anything that runs a statement with parameters: a pg Client, or a Db (provider/sql/db.ts). */
+export interface Queryable {
+  query<R = any>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export async function readFacts(c: Queryable): Promise<PgFacts> {
   const settings = await c.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", [
     ["server_version_num", "wal_level", "max_replication_slots", "max_wal_senders", "max_slot_wal_keep_size", ...Object.keys(PLATFORM_SETTINGS)],
   ]);
