@@ -28,7 +28,9 @@ export { Changefeed, ChangefeedArgs } from "./cockroach/changefeed";
 export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_SECONDS } from "./cockroach/health";
 
 // PostgreSQL resources (ZITADEL v3/v4: the stream's publication and slot; docs/postgres-source.md).
-export { PgSlot, PgSlotArgs } from "./postgres/slot";
+export { PgSlot, PgSlotArgs } from "./postgres/pg-slot";
+export { PgPublication, PgPublicationArgs } from "./postgres/pg-publication";
+export { planPublications, PlannedPublication } from "./cdc/publication";
 export { slotState, SlotState } from "./cdc/slot";
 
 // Who made what: the identity every object and job of a stream carries (docs/identity.md).

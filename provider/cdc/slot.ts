@@ -1,9 +1,9 @@
 // What a logical replication slot's row in pg_replication_slots says about the stream. Pure:
-// provider/postgres/slot.ts runs the statements.
+// provider/postgres/pg-slot.ts runs the statements.
 /** A slot name: what pg_create_logical_replication_slot accepts (ReplicationSlotValidateName). */
 export const SLOT_NAME = /^[a-z0-9_]{1,63}$/;
 
-/** What pg_replication_slots says of one slot (PostgreSQL 13+), as read by provider/postgres/slot.ts. */
+/** What pg_replication_slots says of one slot (PostgreSQL 13+), as read by provider/postgres/pg-slot.ts. */
 export interface SlotRow {
   active: boolean;
   /** reserved | extended | unreserved | lost (pg_replication_slots.wal_status). */

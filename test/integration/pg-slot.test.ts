@@ -5,7 +5,7 @@ import { spawn, ChildProcess } from "child_process";
 import * as path from "path";
 import { Client } from "pg";
 import { RunningPostgres, ZITADEL_EVENTS2_DDL, postgresBin, startPostgres } from "../../tools/harness/postgres";
-import { pgSlotOperations } from "../../provider/postgres/slot";
+import { pgSlotOperations } from "../../provider/postgres/pg-slot";
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
 
 jest.setTimeout(120_000);
