@@ -30,6 +30,7 @@ export { feedHealth, explainSinkError, FeedHealth, HealthState, DEFAULT_MAX_LAG_
 // PostgreSQL resources (ZITADEL v3/v4: the stream's publication and slot; docs/postgres-source.md).
 export { PgSlot, PgSlotArgs } from "./postgres/pg-slot";
 export { PgPublication, PgPublicationArgs } from "./postgres/pg-publication";
+export { PgRole, PgRoleArgs } from "./postgres/pg-role";
 export { planPublications, PlannedPublication } from "./cdc/publication";
 export { slotState, SlotState } from "./cdc/slot";
 

@@ -32,8 +32,12 @@ export function postgresBin(): { bin: string; version: number } {
   return { bin: path.join(root, String(version), "bin"), version };
 }
 
-/** Starts a cluster with `settings` (name → value) beside wal_level = logical. */
-export async function startPostgres(settings: Record<string, string> = {}): Promise<RunningPostgres> {
+/**
+ * Starts a cluster with `settings` (name → value) beside wal_level = logical. `passwords`: every role
+ * but postgres authenticates over TCP with its password (SCRAM), as on a real server; otherwise
+ * everyone is trusted.
+ */
+export async function startPostgres(settings: Record<string, string> = {}, opts: { passwords?: boolean } = {}): Promise<RunningPostgres> {
   const { bin, version } = postgresBin();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "zas-pg-"));
   const asRoot = process.getuid?.() === 0;
@@ -44,6 +48,12 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   if (asRoot) execFileSync("chown", ["postgres", dir]);
   const data = path.join(dir, "data");
   run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]);
+  if (opts.passwords) {
+    // pg_hba.conf: the first matching line wins.
+    const hba = ["local all all trust", "host all postgres 127.0.0.1/32 trust", "host replication postgres 127.0.0.1/32 trust"];
+    hba.push("host all all 127.0.0.1/32 scram-sha-256", "host replication all 127.0.0.1/32 scram-sha-256");
+    fs.writeFileSync(path.join(data, "pg_hba.conf"), hba.join("\n") + "\n");
+  }
   const port = await freePort();
   const options = ["-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "wal_level=logical", "-c", "fsync=off"];
   for (const [k, v] of Object.entries(settings)) options.push("-c", `${k}=${v}`);

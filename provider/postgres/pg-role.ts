@@ -1,0 +1,192 @@
+// PgRole: the role the CDC engine logs in as: LOGIN REPLICATION, USAGE on schema eventstore and SELECT
+// on eventstore.events2, nothing else. Its password is generated here, kept as a secret output, and
+// reaches the server only as a SCRAM verifier (scram.ts); a new `passwordRotationTrigger` sets a new
+// one in place (sessions already open keep running; the engine reconnects with the new one).
+//
+// Its identity is a marker in the role's comment (COMMENT ON ROLE), written in the same transaction as
+// CREATE ROLE: a create cut short is found and continued, another deployment's role is refused unless
+// `takeOver` names it, and delete drops only a role that still carries this instance's marker.
+//
+// The connection is an administrator's: PostgreSQL 15 lets only a superuser create a role with
+// REPLICATION (CREATE ROLE docs); on Cloud SQL and AlloyDB the admin role (cloudsqlsuperuser /
+// alloydbsuperuser) may, on RDS the role is granted rds_replication instead (docs/postgres-hosts.md).
+//
+// The provider stored in state is `require(".../provider/stored/pg-role.js")`
+// (provider/operations-provider.ts): this file's path and its `pgRoleOperations` export are stable API.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import type { ArgsInSchema, ConfigLike, Outputs, TypedOperations } from "../engine";
+import { OwnedArgs, adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
+import { identitySchema } from "../gcp/fields";
+import { identityOf } from "../gcp/ownership";
+import { OWNED } from "../stream-identity";
+import { ConnectionLostError, Db, connectionStringSchema } from "../sql/db";
+import { quoteIdent, sqlString } from "../cdc/events2";
+import { explainPg, pgWhere, withPg } from "./sql";
+import { generatePassword, scramVerifier } from "./scram";
+
+export interface PgRoleArgs extends OwnedArgs {
+  /** postgresql:// URL of ZITADEL's database as an administrator (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
+  connectionString?: pulumi.Input<string>;
+  /** Exact role name. Default: `namePrefix` (default: the resource name) and 6 hex characters. */
+  name?: pulumi.Input<string>;
+  /** Up to 56 lower-case letters, digits and '_'. */
+  namePrefix?: pulumi.Input<string>;
+  /** Any value; a change sets a new generated password. */
+  passwordRotationTrigger?: pulumi.Input<string>;
+}
+
+export const pgRoleInputs = z
+  .strictObject({
+    connectionString: connectionStringSchema,
+    name: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a role name here is up to 63 lower-case letters, digits and '_'")
+      .refine((n) => !n.startsWith("pg_"), "names starting with pg_ are reserved")
+      .optional(),
+    namePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,55}$/, "must be up to 56 lower-case letters, digits and '_', starting with a letter")
+      .optional(),
+    passwordRotationTrigger: z.string().max(256).default(""),
+    ...identitySchema,
+  })
+  .refine((a) => a.name !== undefined || a.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+true satisfies ArgsInSchema<PgRoleArgs, typeof pgRoleInputs>;
+
+export type PgRoleInputs = z.output<typeof pgRoleInputs> & { name: string; autoNamed: boolean; nameGeneration?: number };
+
+/** What a PgRole keeps in state: its inputs, the generated password (secret) and what the marker says. */
+export type PgRoleState = PgRoleInputs & { password: string; takenOverFrom: string };
+
+const RULES = inputRules({
+  schema: pgRoleInputs,
+  replace: ["name", "namePrefix"],
+  update: ["connectionString", "passwordRotationTrigger"],
+  identity: true,
+  name: { nameKey: "name", prefixKey: "namePrefix", separator: "_", maxLength: 63, replaceKeys: [], seedKeys: ["deployment"] },
+});
+
+/** What the role may do: log in, stream, and read the one table (the engine's snapshot and checks). */
+function grants(name: string): string {
+  const r = quoteIdent(name);
+  return `GRANT USAGE ON SCHEMA eventstore TO ${r}; GRANT SELECT ON eventstore.events2 TO ${r}`;
+}
+
+function marker(i: PgRoleInputs): string {
+  return withMarker("ZITADEL audit stream: CDC engine login", identityOf(i)) ?? "";
+}
+
+async function commentOf(db: Db, name: string): Promise<string | undefined> {
+  const r = await db.query("SELECT coalesce(shobj_description(oid, 'pg_authid'), '') AS c FROM pg_roles WHERE rolname = $1", [name]);
+  return r.rows[0]?.c;
+}
+
+async function make(config: ConfigLike | undefined, i: PgRoleInputs): Promise<PgRoleState> {
+  const what = `create role ${i.name} on PostgreSQL at ${pgWhere(i.connectionString)}`;
+  const password = generatePassword();
+  const r = quoteIdent(i.name);
+  return withPg(i.connectionString, config, async (db) => {
+    let found = await commentOf(db, i.name);
+    if (found === undefined) {
+      try {
+        await db.query(
+          `BEGIN; CREATE ROLE ${r} LOGIN REPLICATION PASSWORD ${sqlString(scramVerifier(password))}; COMMENT ON ROLE ${r} IS ${sqlString(marker(i))}; ${grants(i.name)}; COMMIT`,
+          [],
+          { once: true },
+        );
+        return { ...withoutProvider(i), password, takenOverFrom: "" } as PgRoleState;
+      } catch (e) {
+        // 42710 duplicate_object: made meanwhile; a dropped connection: whether COMMIT ran is read back.
+        if (!(e instanceof ConnectionLostError) && (e as { code?: string }).code !== "42710") throw explainPg(e, what);
+        await db.query("ROLLBACK").catch(() => undefined);
+        found = await commentOf(db, i.name);
+        if (found === undefined) throw new Error(`${what}: the connection dropped during CREATE ROLE, and it does not exist: run \`pulumi up\` again.`);
+      }
+    }
+    const d = adoptDecision(markerIn(found), identityOf(i), i.takeOver);
+    if (!d.adopt) throw new Error(`role ${i.name} already exists: ${d.why}. Otherwise choose another name.`);
+    // Adopted: brought to what this resource declares, with a password only this state knows.
+    await db
+      .query(
+        `BEGIN; ALTER ROLE ${r} LOGIN REPLICATION PASSWORD ${sqlString(scramVerifier(password))}; COMMENT ON ROLE ${r} IS ${sqlString(marker(i))}; ${grants(i.name)}; COMMIT`,
+      )
+      .catch((e) => {
+        throw explainPg(e, `adopt role ${i.name}`);
+      });
+    return { ...withoutProvider(i), password, takenOverFrom: d.takenOverFrom } as PgRoleState;
+  });
+}
+
+export const PG_ROLE_PRIVILEGES = {
+  create: ["superuser (self-managed), cloudsqlsuperuser (Cloud SQL), alloydbsuperuser (AlloyDB) or rds_superuser with rds_replication (RDS)"],
+  update: ["the same, to set a password on a REPLICATION role"],
+  delete: ["the same"],
+} as const;
+
+export const pgRoleOperations: TypedOperations<PgRoleInputs, PgRoleState> = engineFacing(
+  "PgRole",
+  {
+    ...RULES.handlers,
+
+    async create(config, i) {
+      return { id: i.name, outs: await make(config, i) };
+    },
+
+    async read(config, id, props) {
+      const found = await withPg(props.connectionString, config, (db) => commentOf(db, id)).catch((e) => {
+        throw explainPg(e, `read role ${id}`);
+      });
+      return found === undefined ? { id: "" } : { id, props: withoutProvider(props) };
+    },
+
+    async update(config, id, olds, checked) {
+      const { news } = RULES.updating(olds, checked);
+      let password = olds.password;
+      if (news.passwordRotationTrigger !== olds.passwordRotationTrigger) {
+        password = generatePassword();
+        await withPg(news.connectionString, config, async (db) => {
+          const found = await commentOf(db, id);
+          if (found === undefined)
+            throw new Error(`role ${id} is not on PostgreSQL at ${pgWhere(news.connectionString)}: run \`pulumi refresh\`, then \`pulumi up\` makes it again.`);
+          const d = mayDelete(markerIn(found), identityOf(news));
+          if (!d.delete)
+            throw new Error(`role ${id}'s password is not changed: ${d.why.replace("it is kept, and dropped from this stack only", "it is left as it is")}`);
+          await db.query(`ALTER ROLE ${quoteIdent(id)} PASSWORD ${sqlString(scramVerifier(password))}`);
+        }).catch((e) => {
+          throw e instanceof Error && /^role /.test(e.message) ? e : explainPg(e, `rotate the password of role ${id}`);
+        });
+      }
+      return { outs: defined({ ...withoutProvider(news), password, takenOverFrom: olds.takenOverFrom ?? "" }) as PgRoleState };
+    },
+
+    async delete(config, id, props) {
+      await withPg(props.connectionString, config, async (db) => {
+        const found = await commentOf(db, id);
+        if (found === undefined) return;
+        const d = mayDelete(markerIn(found), identityOf(props));
+        if (!d.delete) return console.log(`role ${id} is not dropped: ${d.why}`);
+        const r = quoteIdent(id);
+        await db.query(`BEGIN; REVOKE ALL ON eventstore.events2 FROM ${r}; REVOKE ALL ON SCHEMA eventstore FROM ${r}; DROP ROLE ${r}; COMMIT`);
+      }).catch((e) => {
+        throw explainPg(e, `drop role ${id}`);
+      });
+    },
+  },
+  ["connectionString", "password"],
+);
+
+export interface PgRole extends Outputs<Pick<PgRoleState, "name" | "password" | "takenOverFrom">> {}
+
+/** The CDC engine's login: LOGIN REPLICATION and SELECT on eventstore.events2 only, with a generated password. */
+export class PgRole extends defineResource<PgRoleArgs>(__filename, {
+  operations: { pgRoleOperations },
+  ...OWNED,
+  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_]+/g, 56, { joiner: "_" }) }),
+  wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
+  outputs: ["name", "password", "takenOverFrom", "connectionString"],
+  secretOutputs: ["password", "connectionString"],
+  importInstead:
+    "declare it without `import`: a role this stream made carries its marker in its comment and is adopted (with a new password); one made elsewhere is refused by name (or taken over with `takeOver`)",
+}) {}
