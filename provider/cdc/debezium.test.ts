@@ -1,0 +1,69 @@
+import { DebeziumPlan, debeziumEnvironment, debeziumProperties, propertiesText } from "./debezium";
+import { GUIDE_COLUMNS } from "./events2";
+
+const plan: DebeziumPlan = {
+  database: { host: "10.0.0.5", port: 5432, dbname: "zitadel", user: "audit_login_1a2b3c", password: "s3cret=with#chars" },
+  slot: "audit_slot_0123456789ab",
+  publication: "audit_pub_abc123",
+  columns: GUIDE_COLUMNS,
+  payload: false,
+  pubsub: { project: "p-123", topic: "zitadel-audit" },
+  offsetsFile: "/var/lib/debezium/offsets.dat",
+  httpPort: 8080,
+};
+
+test("this slot and publication, none created by the engine, no snapshot, position as a string, one ordering key per aggregate, the stream's topic", () => {
+  const p = debeziumProperties(plan);
+  expect(p).toMatchObject({
+    "debezium.source.slot.name": plan.slot,
+    "debezium.source.publication.name": plan.publication,
+    "debezium.source.publication.autocreate.mode": "disabled",
+    "debezium.source.plugin.name": "pgoutput",
+    "debezium.source.snapshot.mode": "no_data",
+    "debezium.source.decimal.handling.mode": "string",
+    "debezium.transforms": "unwrap,aggkey,route",
+    "debezium.transforms.aggkey.fields": "instance_id,aggregate_type,aggregate_id",
+    "debezium.transforms.route.replacement": "zitadel-audit",
+    "debezium.sink.pubsub.ordering.enabled": "true",
+    "debezium.sink.pubsub.project.id": "p-123",
+    "debezium.source.column.exclude.list": "eventstore.events2.payload",
+    "quarkus.http.host": "127.0.0.1",
+  });
+  expect(p).not.toHaveProperty("debezium.sink.pubsub.address");
+  expect(p).not.toHaveProperty("debezium.sink.pubsub.ordering.key"); // one key for every message: never
+});
+
+test("the allow-listed part keeps payload; an emulator address and sslmode pass through", () => {
+  const p = debeziumProperties({
+    ...plan,
+    payload: true,
+    pubsub: { ...plan.pubsub, address: "127.0.0.1:8085" },
+    database: { ...plan.database, sslmode: "verify-full" },
+  });
+  expect(p).not.toHaveProperty("debezium.source.column.exclude.list");
+  expect(p["debezium.sink.pubsub.address"]).toBe("127.0.0.1:8085");
+  expect(p["debezium.source.database.sslmode"]).toBe("verify-full");
+});
+
+test("a column list without the ordering key's columns is refused, naming them", () => {
+  expect(() => debeziumProperties({ ...plan, columns: ["aggregate_id", "event_type", "sequence"] })).toThrow(
+    /needs instance_id, aggregate_type in the publication's columns/,
+  );
+  expect(() => debeziumProperties({ ...plan, tuning: { maxBatchSize: 100, maxQueueSize: 100 } })).toThrow(/maxQueueSize must be larger/);
+});
+
+test("every property maps to an environment variable Debezium Server maps back ('_' to '.', lower case)", () => {
+  const props = debeziumProperties(plan);
+  const env = debeziumEnvironment(props);
+  expect(env.DEBEZIUM_SOURCE_SLOT_NAME).toBe(plan.slot);
+  expect(env.QUARKUS_HTTP_PORT).toBe("8080");
+  const back = Object.fromEntries(Object.entries(env).map(([k, v]) => [k.toLowerCase().replace(/_/g, "."), v]));
+  expect(back).toEqual(props);
+  expect(() => debeziumEnvironment({ "debezium.source.snake_case": "x" })).toThrow(/cannot be an environment variable/);
+});
+
+test("the properties text escapes what java.util.Properties would read otherwise", () => {
+  expect(propertiesText({ a: "x\\y", b: " lead", c: "line\nbreak", d: "k=v#not-a-comment" })).toBe(
+    "a=x\\\\y\nb=\\ lead\nc=line\\nbreak\nd=k=v#not-a-comment\n",
+  );
+});
