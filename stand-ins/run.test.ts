@@ -16,7 +16,8 @@ test("the twin prints its endpoints as one JSON line, serves them, and stops cle
     child.once("exit", () => reject(new Error("twin exited before printing")));
   });
   const info = JSON.parse(first);
-  expect(Object.keys(info).sort()).toEqual(["adminKeyFile", "cockroachUrl", "gcpEndpoint", "project"]);
+  expect(Object.keys(info).sort()).toEqual(["adminKeyFile", "cockroachUrl", "gcpEndpoint", "project", "pubsubGrpc"]);
+  expect(info.pubsubGrpc).toMatch(/^127\.0\.0\.1:\d+$/);
   expect(info.cockroachUrl).toMatch(/^postgresql:\/\/root@127\.0\.0\.1:\d+\/defaultdb\?sslmode=disable$/);
   const pg = new Client({ connectionString: info.cockroachUrl });
   await pg.connect();

@@ -12,7 +12,14 @@ async function main(): Promise<void> {
     port: process.env.TWIN_COCKROACH_PORT ? Number(process.env.TWIN_COCKROACH_PORT) : undefined,
     version: process.env.TWIN_COCKROACH_VERSION,
   });
-  const info = { gcpEndpoint: gcp.endpoint, adminKeyFile: gcp.adminKeyFile, project: gcp.project, cockroachUrl: cockroach.url };
+  const info = {
+    gcpEndpoint: gcp.endpoint,
+    adminKeyFile: gcp.adminKeyFile,
+    project: gcp.project,
+    cockroachUrl: cockroach.url,
+    // Pub/Sub's gRPC Publisher, as the admin account (stand-ins/gcp/pubsub-grpc.ts: one endpoint per principal).
+    pubsubGrpc: await gcp.pubsubGrpc.endpointFor(gcp.adminEmail),
+  };
   process.stdout.write(JSON.stringify(info) + "\n");
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,4 +1,4 @@
-import { DebeziumPlan, debeziumEnvironment, debeziumProperties, propertiesText } from "./debezium";
+import { DEFAULT_DEBEZIUM_IMAGE, DebeziumPlan, containerSpec, debeziumEnvironment, debeziumProperties, propertiesText } from "./debezium";
 import { GUIDE_COLUMNS } from "./events2";
 
 const plan: DebeziumPlan = {
@@ -66,4 +66,16 @@ test("the properties text escapes what java.util.Properties would read otherwise
   expect(propertiesText({ a: "x\\y", b: " lead", c: "line\nbreak", d: "k=v#not-a-comment" })).toBe(
     "a=x\\\\y\nb=\\ lead\nc=line\\nbreak\nd=k=v#not-a-comment\n",
   );
+});
+
+test("the container spec: every property from the environment, the password from the user's secret only, health as probes", () => {
+  const props = debeziumProperties(plan);
+  const spec = containerSpec(props, { passwordSecret: { name: "zitadel-cdc", key: "password" } }) as any;
+  expect(spec.image).toBe(DEFAULT_DEBEZIUM_IMAGE);
+  expect(JSON.stringify(spec)).not.toContain(plan.database.password);
+  expect(spec.env).toContainEqual({ name: "DEBEZIUM_SOURCE_DATABASE_PASSWORD", valueFrom: { secretKeyRef: { name: "zitadel-cdc", key: "password" } } });
+  expect(spec.env).toContainEqual({ name: "DEBEZIUM_SOURCE_SLOT_NAME", value: plan.slot });
+  expect(spec.env).toContainEqual({ name: "QUARKUS_HTTP_HOST", value: "0.0.0.0" });
+  expect(spec.env).toHaveLength(Object.keys(props).length);
+  expect(spec.livenessProbe).toEqual({ httpGet: { path: "/q/health/live", port: 8080 }, periodSeconds: 10, failureThreshold: 3 });
 });

@@ -134,3 +134,34 @@ export function propertiesText(props: Record<string, string>): string {
     .join("\n")
     .concat("\n");
 }
+
+/** The image the container spec names by default (quay.io is where Debezium publishes; docs/engine-runtime.md §2). */
+export const DEFAULT_DEBEZIUM_IMAGE = "quay.io/debezium/server:3.6.1.Final";
+
+export const PASSWORD_ENV = "DEBEZIUM_SOURCE_DATABASE_PASSWORD";
+
+/**
+ * A container for users who run the engine on their own cluster (runtime "external"), in the
+ * Kubernetes container shape: every property as an environment variable, the database password from
+ * a secret of theirs (never in the spec), the health endpoint as liveness and startup probes. Run
+ * exactly one copy, restarted always: two copies would take turns on one slot, and the server exits
+ * with status 0 on fatal errors and can hang with its port closed when Pub/Sub is unreachable
+ * (docs/debezium-server.md §6), which the liveness probe turns into a restart.
+ */
+export function containerSpec(props: Record<string, string>, opts: { image?: string; passwordSecret: { name: string; key: string } }): Record<string, unknown> {
+  const env = debeziumEnvironment({ ...props, "quarkus.http.host": "0.0.0.0" });
+  const port = Number(props["quarkus.http.port"]);
+  const probe = (periodSeconds: number, failureThreshold: number) => ({ httpGet: { path: "/q/health/live", port }, periodSeconds, failureThreshold });
+  return {
+    name: "debezium-server",
+    image: opts.image ?? DEFAULT_DEBEZIUM_IMAGE,
+    env: Object.entries(env).map(([name, value]) =>
+      name === PASSWORD_ENV ? { name, valueFrom: { secretKeyRef: { name: opts.passwordSecret.name, key: opts.passwordSecret.key } } } : { name, value },
+    ),
+    ports: [{ containerPort: port, name: "health" }],
+    // Started within 60 s (it starts in about 5 s here); then restarted after 30 s without an answer.
+    startupProbe: probe(2, 30),
+    livenessProbe: probe(10, 3),
+    resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "768Mi" } },
+  };
+}

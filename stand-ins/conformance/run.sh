@@ -160,10 +160,10 @@ if [ ! -s "$work/twin.out" ]; then
   say "FAIL twin.start: no JSON line from node dist/stand-ins/run.js within 60 s: $(tail -n 5 "$work/twin.err" | tr '\n' ' ')"
   exit 1
 fi
-read -r CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL < <(node -e '
+read -r CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL CONF_PUBSUB_GRPC < <(node -e '
   const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]);
-  console.log([j.gcpEndpoint, j.adminKeyFile, j.project, j.cockroachUrl].join(" "));' "$work/twin.out")
-export CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL CONF_WORK=$work CONF_BIN=$here/.bin
+  console.log([j.gcpEndpoint, j.adminKeyFile, j.project, j.cockroachUrl, j.pubsubGrpc].join(" "));' "$work/twin.out")
+export CONF_GCP_ENDPOINT CONF_ADMIN_KEY_FILE CONF_PROJECT CONF_COCKROACH_URL CONF_PUBSUB_GRPC CONF_WORK=$work CONF_BIN=$here/.bin
 info "stand-ins up in $(($(now) - t0))s: gcp $CONF_GCP_ENDPOINT, cockroach $CONF_COCKROACH_URL"
 if [ -n "$gps_pid" ]; then
   for _ in $(seq 600); do

@@ -19,6 +19,7 @@ import { StorageApi } from "./storage";
 import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
 import { PubsubApi } from "./pubsub";
+import { PubsubGrpc } from "./pubsub-grpc";
 import { ResourceManagerApi } from "./resourcemanager";
 import { policyGrants } from "./policy";
 import type { EmulatorHost, Handler, Reply, Request, Scope } from "./model";
@@ -76,6 +77,8 @@ export class GcpEmulator implements EmulatorHost {
   readonly storage: StorageApi;
   readonly bigquery: BigQueryApi;
   readonly pubsub: PubsubApi;
+  /** Pub/Sub's gRPC Publisher, one endpoint per principal (pubsub-grpc.ts). */
+  readonly pubsubGrpc: PubsubGrpc;
   readonly resourcemanager: ResourceManagerApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
@@ -100,6 +103,7 @@ export class GcpEmulator implements EmulatorHost {
     this.storage = new StorageApi(this);
     this.bigquery = new BigQueryApi(this, path.join(this.stateDir, "bqemulator-gcs"));
     this.pubsub = new PubsubApi(this);
+    this.pubsubGrpc = new PubsubGrpc(this.pubsub);
     this.resourcemanager = new ResourceManagerApi(this);
     this.route("POST", "iam", /^\/token$/, (r) => this.token(r));
     this.resourcemanager.register((m, re, h) => this.route(m, "resourcemanager", re, h));
@@ -134,6 +138,7 @@ export class GcpEmulator implements EmulatorHost {
     if (!s) return;
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+    await this.pubsubGrpc.stop();
     // The BigQuery engine's process group, when a BigQuery call started it.
     await this.bigquery.stop();
     // The owner's key file lives in a temp dir this emulator made: remove it with the emulator.

@@ -275,6 +275,34 @@ export class PubsubApi {
   }
 
   /**
+   * A publish made by `principal` outside REST (the gRPC Publisher, pubsub-grpc.ts): the same checks
+   * and errors as `topics.publish`. `topic` is the full name, as gRPC requests carry it.
+   */
+  publishAs(principal: string, topic: string, messages: { data: Buffer; attributes: Record<string, string>; orderingKey: string }[]): string[] {
+    this.settleAll();
+    const m = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic);
+    if (!m) throw invalid(`Invalid resource name given (topic=${topic}). ${NAMES_HELP}`);
+    const body = {
+      messages: messages.map((x) => ({
+        data: x.data.toString("base64"),
+        attributes: x.attributes,
+        ...(x.orderingKey ? { orderingKey: x.orderingKey } : {}),
+      })),
+    };
+    const request: Request = {
+      method: "POST",
+      path: `/v1/${topic}:publish`,
+      params: [m[1], m[2]],
+      query: new URLSearchParams(),
+      headers: {},
+      body: Buffer.from(JSON.stringify(body)),
+      principal,
+      json: <T>() => body as T,
+    };
+    return (this.publishCall(request).json as { messageIds: string[] }).messageIds;
+  }
+
+  /**
    * Publishes one message: kept on the topic for tests, and queued on every subscription attached to
    * the topic whose filter matches its attributes (one that does not match is acknowledged at once,
    * i.e. never queued).

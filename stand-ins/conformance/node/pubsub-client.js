@@ -5,8 +5,12 @@
 // emulator's /token, is ignored there), and the official client's streaming pull receives it. The same
 // bodies published by the same publisher into the GCP emulator and pulled over REST must look the same.
 //
+// Then the other way round: the official client publishes over gRPC to the GCP emulator's own gRPC
+// Publisher (CONF_PUBSUB_GRPC, the admin's endpoint: stand-ins/gcp/pubsub-grpc.ts), as Debezium
+// Server's Java client does, and a REST pull there must show what it sent, with the ids it was given.
+//
 // Env: CONF_PUBSUB_GOOGLE (host:port of Google's emulator; empty: SKIP, with CONF_PUBSUB_GOOGLE_SKIP),
-//      CONF_GCP_ENDPOINT, CONF_ADMIN_KEY_FILE, CONF_PROJECT.
+//      CONF_GCP_ENDPOINT, CONF_ADMIN_KEY_FILE, CONF_PROJECT, CONF_PUBSUB_GRPC.
 // Prints one line per check: "PASS|FAIL|SKIP name: detail". Exit status 0 when it ran to the end.
 "use strict";
 const fs = require("fs");
@@ -188,6 +192,46 @@ async function main() {
     }
     assert(diffs.length === 0, diffs.slice(0, 3).join("; "));
     return `${twin.size} rows: data, attributes and orderingKey as the official client saw them on Google's emulator`;
+  });
+
+  await check("pubsub-node.grpc-publish", async () => {
+    const grpcAt = process.env.CONF_PUBSUB_GRPC;
+    assert(grpcAt, "CONF_PUBSUB_GRPC is not set (the twin's JSON line has no pubsubGrpc)");
+    const token = await new KeyToken(() => KEY, "https://www.googleapis.com/auth/pubsub").get();
+    const rest = async (method, p, body) => {
+      const res = await fetch(`${ENDPOINT}/v1/projects/${PROJECT}/${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const json = await res.json().catch(() => ({}));
+      assert(res.status === 200, `GCP emulator ${method} ${p} -> ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+      return json;
+    };
+    const t = `conf-node-${run}-grpc`;
+    await rest("PUT", `topics/${t}`, {});
+    await rest("PUT", `subscriptions/${t}-siem`, { topic: `projects/${PROJECT}/topics/${t}`, enableMessageOrdering: true });
+    const client = new PubSub({ projectId: PROJECT, apiEndpoint: grpcAt, emulatorMode: true });
+    const topic = client.topic(t, { messageOrdering: true });
+    const out = [
+      { data: Buffer.from('{"aggregate_id":"a","sequence":1}'), attributes: { source: "conformance" }, orderingKey: '{"aggregate_id":"a"}' },
+      { data: Buffer.from('{"aggregate_id":"a","sequence":2}'), attributes: {}, orderingKey: '{"aggregate_id":"a"}' },
+      { data: Buffer.from('{"aggregate_id":"b","sequence":1}'), attributes: {}, orderingKey: "" },
+    ];
+    const ids = [];
+    for (const m of out) ids.push(await topic.publishMessage(m));
+    await client.close();
+    const body = await rest("POST", `subscriptions/${t}-siem:pull`, { maxMessages: 10, returnImmediately: true });
+    const rms = body.receivedMessages || [];
+    const back = rms.map((rm) => ({
+      id: rm.message.messageId,
+      data: Buffer.from(rm.message.data || "", "base64").toString("utf8"),
+      attributes: rm.message.attributes || {},
+      orderingKey: rm.message.orderingKey || "",
+    }));
+    const want = out.map((m, i) => ({ id: ids[i], data: m.data.toString("utf8"), attributes: m.attributes, orderingKey: m.orderingKey }));
+    assert(JSON.stringify(back) === JSON.stringify(want), `REST pull ${JSON.stringify(back)} vs published ${JSON.stringify(want)}`);
+    return `@google-cloud/pubsub ${clientVersion} published ${out.length} messages over gRPC to the GCP emulator (${grpcAt}); a REST pull shows them in order with their ids, attributes and ordering keys`;
   });
   await pubsub.close();
 }
