@@ -3,8 +3,6 @@
 //
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
 // its path may change.
-import type { Client } from "pg";
-import type { ConfigLike } from "../engine/contract";
 import * as sql from "../sql/db";
 
 export { ConnectionLostError, Db, connectionStringSchema, isConnectionLoss, networkProblem, sqlTimeouts } from "../sql/db";
@@ -13,20 +11,7 @@ export const URL_CONFIG_KEY = "zitadel-audit-stream:cockroachUrl";
 
 export const COCKROACH: sql.SqlServer = { name: "CockroachDB", configKey: URL_CONFIG_KEY, defaultPort: "26257" };
 
-export const connect = (connectionString: string | undefined, config?: ConfigLike): Promise<Client> => sql.connect(COCKROACH, connectionString, config);
-
-/** host:port/database of a CockroachDB URL, without user or password. */
-export const where = (url: string | undefined): string => sql.where(COCKROACH, url);
-
-export const openDb = (connectionString: string | undefined, config?: ConfigLike, reconnectMs?: number): Promise<sql.Db> =>
-  sql.Db.open(COCKROACH, connectionString, config, reconnectMs);
-
-export const withClient = <T>(
-  connectionString: string | undefined,
-  config: ConfigLike | undefined,
-  fn: (c: sql.Db) => Promise<T>,
-  reconnectMs?: number,
-): Promise<T> => sql.withClient(COCKROACH, connectionString, config, fn, reconnectMs);
+export const { connect, where, openDb, withClient } = sql.bindServer(COCKROACH);
 
 /** One line that says what failed, why, and what to do about it (cockroach-changefeeds.md §10). */
 export function explain(e: unknown, what: string): Error {

@@ -92,8 +92,6 @@ export interface ResourceOptions<Args extends object> {
   owner?: boolean;
   /** The stream's deployment when the args give none (the stack's StreamIdentity). */
   defaultDeployment?: () => pulumi.Input<string>;
-  /** Inputs derived from the logical name, which the args may override (a name prefix). */
-  defaults?: (name: string) => Record<string, unknown>;
   /** Inputs replaced as sent, e.g. wrapped as secrets. */
   wrap?: (args: Args) => Record<string, unknown>;
   /** Runs once import was refused or not asked for, before anything is declared: warnings about the args. */
@@ -144,7 +142,6 @@ export function defineResource<Args extends object>(file: string, spec: Resource
       spec.announce?.(name, args as Args);
       const props: Record<string, unknown> = {
         ...(spec.owner ? { owner: `${pulumi.getProject()}/${pulumi.getStack()}/${name}` } : {}),
-        ...spec.defaults?.(name),
         ...args,
         ...spec.wrap?.(args as Args),
       };

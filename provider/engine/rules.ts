@@ -5,13 +5,23 @@ import { z } from "zod";
 import type { ConfigLike } from "./contract";
 import { defined, validate } from "./check";
 import { DiffResult, classifyDiff } from "./diff";
-import { NameOptions, physicalName, previewName } from "./naming";
+import { NameOptions, physicalName, prefixFrom, previewName } from "./naming";
 import { identityFields } from "../ownership";
 
 /** How a generated name is made (engine/naming.ts physicalName). */
 export interface NameRule extends NameOptions {
   /** Replace-only fields a change of which derives a new name (the generation grows). */
   replaceKeys: string[];
+  /**
+   * The default of `prefixKey` when the inputs give none: the resource's logical name (from its
+   * `owner`, project/stack/name) made to fit the name's alphabet and length (engine/naming.ts prefixFrom).
+   */
+  prefix?: { disallowed: RegExp; max: number; joiner?: string; lower?: boolean };
+}
+
+/** The logical name in an owner (`<project>/<stack>/<name>`; the name itself may hold '/'). */
+export function logicalName(owner: string): string {
+  return owner.split("/").slice(2).join("/");
 }
 
 export interface InputRules<S extends z.ZodType> {
@@ -61,7 +71,12 @@ export function inputRules<S extends z.ZodType>(r: InputRules<S>): Rules<S> {
     ...r,
     withSticky,
     changes,
-    async check(config, olds, news) {
+    async check(config, olds, given) {
+      const p = r.name?.prefix;
+      const news =
+        p && given?.[r.name!.prefixKey] === undefined && typeof given?.owner === "string" && given.owner.split("/").length > 2
+          ? { ...given, [r.name!.prefixKey]: prefixFrom(logicalName(given.owner), p.disallowed, p.max, p) }
+          : given;
       const v = validate(r.schema, { ...r.defaults?.(config), ...news });
       if (!v.inputs) return { failures: v.failures };
       const identity = r.identity ? identityFields(olds ?? {}, news) : {};

@@ -10,7 +10,7 @@ import { notFound, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { bucketName } from "../validation";
 import { PROJECT_DEFAULT, ProjectArgs, STORAGE_LOCATIONS, identitySchema, projectId } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, DeepInput, TypedOperations, Outputs } from "../engine";
 import { OWNER_LABEL, deleteIfOwned, identityOf, labelTag } from "./ownership";
 import { adoptDecision, ownerLabels, userLabels } from "../ownership";
@@ -174,7 +174,14 @@ const RULES = inputRules({
   update: UPDATE,
   // A new name can exist beside the old one; the same name cannot.
   deleteBeforeReplace: (olds, news) => olds.name === news.name,
-  name: { nameKey: "name", prefixKey: "namePrefix", separator: "-", maxLength: 63, replaceKeys: ["project", "location"] },
+  name: {
+    nameKey: "name",
+    prefixKey: "namePrefix",
+    separator: "-",
+    maxLength: 63,
+    replaceKeys: ["project", "location"],
+    prefix: { disallowed: /[^a-z0-9_-]+/g, max: 56 },
+  },
 });
 
 export const bucketOperations: TypedOperations<BucketInputs, BucketState> = engineFacing("Bucket", {
@@ -333,7 +340,6 @@ export interface Bucket extends Outputs<{ name: string; project: string; locatio
 export class Bucket extends defineResource<BucketArgs>(__filename, {
   operations: { bucketOperations },
   ...OWNED,
-  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_-]+/g, 56) }),
   outputs: ["name", "project", "location", "url", "selfLink", "forceDestroy", "takenOverFrom"],
   importInstead:
     "declare it without `import`: a Bucket this stack made is adopted by its derived name; to stream into a bucket made elsewhere, use AuditStream's `existingBucket` (or give the Changefeed its name)",

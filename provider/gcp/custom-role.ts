@@ -10,7 +10,7 @@ import { clientsFor, gcpCall, gcpDelete, gcpError } from "./client";
 import { unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { deleteIfOwned, identityOf } from "./ownership";
 import { adoptDecision, markerIn, stripMarker, withMarker } from "../ownership";
@@ -72,7 +72,14 @@ const RULES = inputRules({
   identity: true,
   replace: REPLACE,
   update: UPDATE,
-  name: { nameKey: "roleId", prefixKey: "roleIdPrefix", separator: "_", maxLength: 64, replaceKeys: ["project"] },
+  name: {
+    nameKey: "roleId",
+    prefixKey: "roleIdPrefix",
+    separator: "_",
+    maxLength: 64,
+    replaceKeys: ["project"],
+    prefix: { disallowed: /[^a-zA-Z0-9_.]+/g, max: 57, joiner: "_", lower: false },
+  },
   // The title defaults to the role's id.
   finish: (i) => ({ title: i.title ?? i.roleId }),
 });
@@ -189,7 +196,6 @@ export interface CustomRole extends Outputs<Pick<CustomRoleState, "roleId" | "pr
 export class CustomRole extends defineResource<CustomRoleArgs>(__filename, {
   operations: { customRoleOperations },
   ...OWNED,
-  defaults: (name) => ({ roleIdPrefix: prefixFrom(name, /[^a-zA-Z0-9_.]+/g, 57, { joiner: "_", lower: false }) }),
   outputs: ["roleId", "project", "name", "takenOverFrom"],
   importInstead:
     "declare it without `import`; a role this stack made is adopted by its derived id; a role made elsewhere can be granted by its name (BucketIamMember's role)",

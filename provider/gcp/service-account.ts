@@ -9,7 +9,7 @@ import { clientsFor, gcpCall, gcpDelete, gcpError } from "./client";
 import { accountNotYetVisible, iamPropagation, statusOf, unlessNotFound, withRetry } from "./recovery";
 import { z } from "zod";
 import { MARKER_ROOM, PROJECT_DEFAULT, ProjectArgs, identitySchema, projectId, utf8Max } from "./fields";
-import { collectionPermissions, defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import { collectionPermissions, defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, TypedOperations, Outputs } from "../engine";
 import { createOrAdopt, deleteIfOwned, identityOf } from "./ownership";
 import { markerIn, stripMarker, withMarker } from "../ownership";
@@ -71,7 +71,14 @@ const RULES = inputRules({
   replace: REPLACE,
   update: UPDATE,
   deleteBeforeReplace: (olds, news) => olds.accountId === news.accountId,
-  name: { nameKey: "accountId", prefixKey: "namePrefix", separator: "-", maxLength: 30, replaceKeys: ["project"] },
+  name: {
+    nameKey: "accountId",
+    prefixKey: "namePrefix",
+    separator: "-",
+    maxLength: 30,
+    replaceKeys: ["project"],
+    prefix: { disallowed: /[^a-z0-9-]+/g, max: 23 },
+  },
 });
 
 export const SERVICE_ACCOUNT_PERMISSIONS = collectionPermissions("iam.serviceAccounts", { create: ["iam.serviceAccounts.get"] });
@@ -210,7 +217,6 @@ export interface ServiceAccount extends Outputs<Pick<ServiceAccountState, "accou
 export class ServiceAccount extends defineResource<ServiceAccountArgs>(__filename, {
   operations: { serviceAccountOperations },
   ...OWNED,
-  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9-]+/g, 23) }),
   outputs: ["accountId", "project", "email", "name", "uniqueId", "member", "takenOverFrom"],
   importInstead:
     "declare it without `import`; an account this stack made is adopted by its derived id, and an account made elsewhere can be used by its email directly (ServiceAccountKey's serviceAccountEmail)",

@@ -16,47 +16,40 @@
 // (provider/operations-provider.ts): this file's path and its `pgPublicationOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { UNKNOWN, containsUnknown, defineResource, defined, engineFacing, inputRules, prefixFrom, sameValue, withoutProvider } from "../engine";
+import { UNKNOWN, containsUnknown, defineResource, defined, engineFacing, inputRules, sameValue, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, DeepInput, Outputs, TypedOperations } from "../engine";
-import { OwnedArgs, adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
-import { identitySchema } from "../gcp/fields";
+import { adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
+
 import { identityOf } from "../gcp/ownership";
 import { OWNED } from "../stream-identity";
-import { ConnectionLostError, Db, connectionStringSchema } from "../sql/db";
+import { ConnectionLostError, Db } from "../sql/db";
 import { ChangefeedQueryOptions, changefeedQueryOptionsSchema } from "../cdc/query";
 import { PlannedPublication, alterPublicationSql, createPublicationSql, planPublications } from "../cdc/publication";
 import { quoteIdent, sqlString } from "../cdc/events2";
 import { explainPg, pgWhere, withPg } from "./sql";
+import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFields } from "./fields";
 
-export interface PgPublicationArgs extends OwnedArgs {
-  /** postgresql:// URL of ZITADEL's database (secret), as the owner of eventstore.events2. Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
-  connectionString?: pulumi.Input<string>;
-  /** Exact publication name. Default: `namePrefix` (default: the resource name) and 6 hex characters. */
-  name?: pulumi.Input<string>;
-  /** Up to 56 lower-case letters, digits and '_'. */
-  namePrefix?: pulumi.Input<string>;
+export interface PgPublicationArgs extends PgObjectArgs {
   /** Which events and columns: the Changefeed's `query` options (a raw `query` is CockroachDB's only). */
   query?: DeepInput<ChangefeedQueryOptions>;
   /** "events" (default): every selected event, payload only if `query.payload` is "all"; "payload": the allow-listed types with their payload. */
   part?: pulumi.Input<"events" | "payload">;
 }
 
+/** What the connection's role needs on the server (PostgreSQL has no permission names to list: the privilege or role). */
+export const PG_PUBLICATION_PRIVILEGES = {
+  create: ["CREATE on the database", "ownership of eventstore.events2 (or superuser): PostgreSQL requires it to add a table to a publication"],
+  update: ["ownership of the publication"],
+  delete: ["ownership of the publication"],
+} as const;
+
 export const pgPublicationInputs = z
   .strictObject({
-    connectionString: connectionStringSchema,
-    name: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a publication name is up to 63 lower-case letters, digits and '_'")
-      .optional(),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,55}$/, "must be up to 56 lower-case letters, digits and '_', starting with a letter")
-      .optional(),
+    ...pgObjectFields("publication", 56),
     query: changefeedQueryOptionsSchema.default({}),
     part: z.enum(["events", "payload"]).default("events"),
-    ...identitySchema,
   })
-  .refine((a) => a.name !== undefined || a.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+  .refine(...NAME_OR_PREFIX);
 true satisfies ArgsInSchema<PgPublicationArgs, typeof pgPublicationInputs>;
 
 export type PgPublicationInputs = z.output<typeof pgPublicationInputs> & {
@@ -82,10 +75,10 @@ export type PgPublicationState = PgPublicationInputs & {
 
 const RULES = inputRules({
   schema: pgPublicationInputs,
-  replace: ["name", "namePrefix"],
-  update: ["connectionString", "query", "part", "columns", "rowFilter"],
+  replace: PG_OBJECT_RULES.replace,
+  update: [...PG_OBJECT_RULES.update, "query", "part", "columns", "rowFilter"],
   identity: true,
-  name: { nameKey: "name", prefixKey: "namePrefix", separator: "_", maxLength: 63, replaceKeys: [], seedKeys: ["deployment"] },
+  name: pgNameRule(56),
 });
 
 /** The part of the plan this resource is; a failure names what is wrong with the options. */
@@ -258,19 +251,12 @@ export const pgPublicationOperations: TypedOperations<PgPublicationInputs, PgPub
   ["connectionString"],
 );
 
-export const PG_PUBLICATION_PRIVILEGES = {
-  create: ["CREATE on the database", "ownership of eventstore.events2 (or superuser): PostgreSQL requires it to add a table to a publication"],
-  update: ["ownership of the publication"],
-  delete: ["ownership of the publication"],
-} as const;
-
 export interface PgPublication extends Outputs<Pick<PgPublicationState, "name" | "columns" | "rowFilter" | "part" | "takenOverFrom">> {}
 
 /** A publication on eventstore.events2: insert-only, with the row filter and columns of the stream's query. */
 export class PgPublication extends defineResource<PgPublicationArgs>(__filename, {
   operations: { pgPublicationOperations },
   ...OWNED,
-  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_]+/g, 56, { joiner: "_" }) }),
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["name", "columns", "rowFilter", "part", "takenOverFrom", "appliedColumns", "appliedRowFilter", "connectionString"],
   secretOutputs: ["connectionString"],

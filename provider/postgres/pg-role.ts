@@ -15,44 +15,40 @@
 // (provider/operations-provider.ts): this file's path and its `pgRoleOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import { defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, Outputs, TypedOperations } from "../engine";
-import { OwnedArgs, adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
-import { identitySchema } from "../gcp/fields";
+import { adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
+
 import { identityOf } from "../gcp/ownership";
 import { OWNED } from "../stream-identity";
-import { ConnectionLostError, Db, connectionStringSchema } from "../sql/db";
+import { ConnectionLostError, Db } from "../sql/db";
 import { quoteIdent, sqlString } from "../cdc/events2";
 import { explainPg, pgWhere, withPg } from "./sql";
 import { generatePassword, scramVerifier } from "./scram";
+import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFields } from "./fields";
 
-export interface PgRoleArgs extends OwnedArgs {
-  /** postgresql:// URL of ZITADEL's database as an administrator (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
-  connectionString?: pulumi.Input<string>;
-  /** Exact role name. Default: `namePrefix` (default: the resource name) and 6 hex characters. */
-  name?: pulumi.Input<string>;
-  /** Up to 56 lower-case letters, digits and '_'. */
-  namePrefix?: pulumi.Input<string>;
+export interface PgRoleArgs extends PgObjectArgs {
   /** Any value; a change sets a new generated password. */
   passwordRotationTrigger?: pulumi.Input<string>;
 }
 
+/** What the connection's role needs on the server (PostgreSQL has no permission names to list: the privilege or role). */
+export const PG_ROLE_PRIVILEGES = {
+  create: ["superuser (self-managed), cloudsqlsuperuser (Cloud SQL), alloydbsuperuser (AlloyDB) or rds_superuser with rds_replication (RDS)"],
+  update: ["the same, to set a password on a REPLICATION role"],
+  delete: ["the same"],
+} as const;
+
 export const pgRoleInputs = z
   .strictObject({
-    connectionString: connectionStringSchema,
-    name: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a role name here is up to 63 lower-case letters, digits and '_'")
-      .refine((n) => !n.startsWith("pg_"), "names starting with pg_ are reserved")
-      .optional(),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,55}$/, "must be up to 56 lower-case letters, digits and '_', starting with a letter")
-      .optional(),
+    ...pgObjectFields(
+      "role",
+      56,
+      z.string().refine((n) => !n.startsWith("pg_"), "names starting with pg_ are reserved"),
+    ),
     passwordRotationTrigger: z.string().max(256).default(""),
-    ...identitySchema,
   })
-  .refine((a) => a.name !== undefined || a.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+  .refine(...NAME_OR_PREFIX);
 true satisfies ArgsInSchema<PgRoleArgs, typeof pgRoleInputs>;
 
 export type PgRoleInputs = z.output<typeof pgRoleInputs> & { name: string; autoNamed: boolean; nameGeneration?: number };
@@ -62,10 +58,10 @@ export type PgRoleState = PgRoleInputs & { password: string; takenOverFrom: stri
 
 const RULES = inputRules({
   schema: pgRoleInputs,
-  replace: ["name", "namePrefix"],
-  update: ["connectionString", "passwordRotationTrigger"],
+  replace: PG_OBJECT_RULES.replace,
+  update: [...PG_OBJECT_RULES.update, "passwordRotationTrigger"],
   identity: true,
-  name: { nameKey: "name", prefixKey: "namePrefix", separator: "_", maxLength: 63, replaceKeys: [], seedKeys: ["deployment"] },
+  name: pgNameRule(56),
 });
 
 /** What the role may do: log in, stream, and read the one table (the engine's snapshot and checks). */
@@ -118,12 +114,6 @@ async function make(config: ConfigLike | undefined, i: PgRoleInputs): Promise<Pg
     return { ...withoutProvider(i), password, takenOverFrom: d.takenOverFrom } as PgRoleState;
   });
 }
-
-export const PG_ROLE_PRIVILEGES = {
-  create: ["superuser (self-managed), cloudsqlsuperuser (Cloud SQL), alloydbsuperuser (AlloyDB) or rds_superuser with rds_replication (RDS)"],
-  update: ["the same, to set a password on a REPLICATION role"],
-  delete: ["the same"],
-} as const;
 
 export const pgRoleOperations: TypedOperations<PgRoleInputs, PgRoleState> = engineFacing(
   "PgRole",
@@ -183,7 +173,6 @@ export interface PgRole extends Outputs<Pick<PgRoleState, "name" | "password" | 
 export class PgRole extends defineResource<PgRoleArgs>(__filename, {
   operations: { pgRoleOperations },
   ...OWNED,
-  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_]+/g, 56, { joiner: "_" }) }),
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["name", "password", "takenOverFrom", "connectionString"],
   secretOutputs: ["password", "connectionString"],

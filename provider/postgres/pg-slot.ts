@@ -18,40 +18,35 @@
 // (provider/operations-provider.ts): this file's path and its `pgSlotOperations` export are stable API.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { defineResource, defined, engineFacing, inputRules, prefixFrom, withoutProvider } from "../engine";
+import { defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, Outputs, TypedOperations } from "../engine";
-import type { OwnedArgs } from "../ownership";
-import { identitySchema } from "../gcp/fields";
+
 import { OWNED } from "../stream-identity";
-import { ConnectionLostError, Db, connectionStringSchema } from "../sql/db";
+import { ConnectionLostError, Db } from "../sql/db";
 import { SLOT_NAME, SlotRow, SlotState, slotState } from "../cdc/slot";
 import { explainPg, pgWhere, withPg } from "./sql";
 import { readFacts } from "./facts";
 import { preflight } from "./preflight";
+import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFields } from "./fields";
 
-export interface PgSlotArgs extends OwnedArgs {
-  /** postgresql:// URL of ZITADEL's database (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
-  connectionString?: pulumi.Input<string>;
-  /** Exact slot name. Default: `namePrefix` (default: the resource name) and 12 hex characters of this stream's identity. */
-  name?: pulumi.Input<string>;
-  /** Up to 50 lower-case letters, digits and '_'. */
-  namePrefix?: pulumi.Input<string>;
+export interface PgSlotArgs extends PgObjectArgs {
   /** How long delete waits for the slot's consumer to disconnect before it refuses (default 30 s). */
   releaseTimeoutSeconds?: pulumi.Input<number>;
 }
 
+/** What the connection's role needs on the server (PostgreSQL has no permission names to list: the privilege or role). */
+export const PG_SLOT_PRIVILEGES = {
+  create: ["REPLICATION attribute (RDS: rds_replication; Cloud SQL and AlloyDB: the REPLICATION attribute given by their admin role)"],
+  "read (refresh)": ["pg_replication_slots (every role can read it)"],
+  delete: ["REPLICATION attribute"],
+} as const;
+
 export const pgSlotInputs = z
   .strictObject({
-    connectionString: connectionStringSchema,
-    name: z.string().regex(SLOT_NAME, "a slot name is 1 to 63 lower-case letters, digits and '_'").optional(),
-    namePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,49}$/, "must be up to 50 lower-case letters, digits and '_', starting with a letter")
-      .optional(),
+    ...pgObjectFields("slot", 50, z.string().regex(SLOT_NAME, "a slot name is 1 to 63 lower-case letters, digits and '_'")),
     releaseTimeoutSeconds: z.number().int().min(0).max(600).default(30),
-    ...identitySchema,
   })
-  .refine((a) => a.name !== undefined || a.namePrefix !== undefined, { path: ["name"], message: "give name or namePrefix" });
+  .refine(...NAME_OR_PREFIX);
 true satisfies ArgsInSchema<PgSlotArgs, typeof pgSlotInputs>;
 
 export type PgSlotInputs = z.output<typeof pgSlotInputs> & { name: string; autoNamed: boolean; nameGeneration?: number };
@@ -72,10 +67,10 @@ export type PgSlotState = PgSlotInputs & {
 
 const RULES = inputRules({
   schema: pgSlotInputs,
-  replace: ["name", "namePrefix"],
-  update: ["connectionString", "releaseTimeoutSeconds"],
+  replace: PG_OBJECT_RULES.replace,
+  update: [...PG_OBJECT_RULES.update, "releaseTimeoutSeconds"],
   identity: true,
-  name: { nameKey: "name", prefixKey: "namePrefix", separator: "_", maxLength: 63, replaceKeys: [], seedKeys: ["deployment"], hexLength: 12 },
+  name: pgNameRule(50, 12),
 });
 
 interface FoundSlot extends SlotRow {
@@ -184,12 +179,6 @@ async function drop(db: Db, name: string, seconds: number): Promise<void> {
   }
 }
 
-export const PG_SLOT_PRIVILEGES = {
-  create: ["REPLICATION attribute (RDS: rds_replication; Cloud SQL and AlloyDB: the REPLICATION attribute given by their admin role)"],
-  "read (refresh)": ["pg_replication_slots (every role can read it)"],
-  delete: ["REPLICATION attribute"],
-} as const;
-
 export const pgSlotOperations: TypedOperations<PgSlotInputs, PgSlotState> = engineFacing(
   "PgSlot",
   {
@@ -236,7 +225,6 @@ export interface PgSlot
 export class PgSlot extends defineResource<PgSlotArgs>(__filename, {
   operations: { pgSlotOperations },
   ...OWNED,
-  defaults: (name) => ({ namePrefix: prefixFrom(name, /[^a-z0-9_]+/g, 50, { joiner: "_" }) }),
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
   outputs: ["name", "database", "createdAtLsn", "active", "walStatus", "retainedBytes", "confirmedFlushLsn", "health", "connectionString"],
   secretOutputs: ["connectionString"],

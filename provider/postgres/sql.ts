@@ -3,22 +3,14 @@
 //
 // Reached from state only through the modules under provider/stored/ (provider/operations-provider.ts):
 // its path may change.
-import type { ConfigLike } from "../engine/contract";
 import * as sql from "../sql/db";
 
 export const POSTGRES_URL_CONFIG_KEY = "zitadel-audit-stream:postgresUrl";
 
 export const POSTGRES: sql.SqlServer = { name: "PostgreSQL", configKey: POSTGRES_URL_CONFIG_KEY, defaultPort: "5432" };
 
-/** host:port/database of a PostgreSQL URL, without user or password. */
-export const pgWhere = (url: string | undefined): string => sql.where(POSTGRES, url);
-
-export const withPg = <T>(
-  connectionString: string | undefined,
-  config: ConfigLike | undefined,
-  fn: (c: sql.Db) => Promise<T>,
-  reconnectMs?: number,
-): Promise<T> => sql.withClient(POSTGRES, connectionString, config, fn, reconnectMs);
+/** pgWhere: host:port/database of a URL, without user or password; withPg: a connection for the length of `fn`. */
+export const { where: pgWhere, withClient: withPg } = sql.bindServer(POSTGRES);
 
 /** One line that says what failed, why, and what to do about it. */
 export function explainPg(e: unknown, what: string): Error {

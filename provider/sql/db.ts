@@ -192,3 +192,16 @@ export async function withClient<T>(
     await c.end();
   }
 }
+
+/** The helpers above with the server filled in: what provider/cockroach/sql.ts and provider/postgres/sql.ts export. */
+export function bindServer(server: SqlServer) {
+  return {
+    connect: (connectionString: string | undefined, config?: ConfigLike): Promise<Client> => connect(server, connectionString, config),
+    /** host:port/database of a URL of this server, without user or password. */
+    where: (url: string | undefined): string => where(server, url),
+    openDb: (connectionString: string | undefined, config?: ConfigLike, reconnectMs?: number): Promise<Db> =>
+      Db.open(server, connectionString, config, reconnectMs),
+    withClient: <T>(connectionString: string | undefined, config: ConfigLike | undefined, fn: (c: Db) => Promise<T>, reconnectMs?: number): Promise<T> =>
+      withClient(server, connectionString, config, fn, reconnectMs),
+  };
+}

@@ -3,7 +3,7 @@
 // refresh and is set back; another deployment's publication is refused unless taken over; delete
 // drops only what still carries this instance's marker.
 import { Client } from "pg";
-import { RunningPostgres, ZITADEL_EVENTS2_DDL, startPostgres } from "../../tools/harness/postgres";
+import { RunningPostgres, startZitadelDatabase } from "../../tools/harness/postgres";
 import { pgPublicationOperations } from "../../provider/postgres/pg-publication";
 import { GUIDE_COLUMNS } from "../../provider/cdc/events2";
 import { Driver, State, TEST_DEPLOYMENT } from "../harness/driver";
@@ -24,16 +24,12 @@ async function onServer(name: string) {
   return p.rows[0] ? { ...p.rows[0], ...t.rows[0] } : undefined;
 }
 
+let db: Awaited<ReturnType<typeof startZitadelDatabase>>;
 beforeAll(async () => {
-  pg = await startPostgres();
-  admin = new Client({ connectionString: pg.url() });
-  await admin.connect();
-  await admin.query(ZITADEL_EVENTS2_DDL);
+  db = await startZitadelDatabase();
+  ({ pg, admin } = db);
 });
-afterAll(async () => {
-  await admin?.end();
-  pg?.stop();
-});
+afterAll(() => db?.stop());
 
 const states: [Driver, State][] = [];
 afterEach(async () => {

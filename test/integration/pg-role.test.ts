@@ -2,7 +2,7 @@
 // else; its password reaches the server only as a SCRAM verifier and rotates in place; another
 // deployment's role is refused; delete drops only this instance's role.
 import { Client } from "pg";
-import { RunningPostgres, ZITADEL_EVENTS2_DDL, startPostgres } from "../../tools/harness/postgres";
+import { RunningPostgres, startZitadelDatabase } from "../../tools/harness/postgres";
 import { pgRoleOperations } from "../../provider/postgres/pg-role";
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
 
@@ -24,17 +24,13 @@ async function as(name: string, password: string): Promise<Client> {
   return c;
 }
 
+let db: Awaited<ReturnType<typeof startZitadelDatabase>>;
 beforeAll(async () => {
-  pg = await startPostgres({}, { passwords: true });
-  admin = new Client({ connectionString: pg.url() });
-  await admin.connect();
-  await admin.query(ZITADEL_EVENTS2_DDL);
+  db = await startZitadelDatabase({}, { passwords: true });
+  ({ pg, admin } = db);
   await admin.query("CREATE TABLE public.secrets (x int)");
 });
-afterAll(async () => {
-  await admin?.end();
-  pg?.stop();
-});
+afterAll(() => db?.stop());
 
 test("the role logs in with its generated password, may read events2 and stream, and nothing else; the server holds only a verifier", async () => {
   const d = driver();

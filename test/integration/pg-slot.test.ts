@@ -4,7 +4,7 @@
 import { spawn, ChildProcess } from "child_process";
 import * as path from "path";
 import { Client } from "pg";
-import { RunningPostgres, ZITADEL_EVENTS2_DDL, postgresBin, startPostgres } from "../../tools/harness/postgres";
+import { RunningPostgres, postgresBin, startPostgres, startZitadelDatabase } from "../../tools/harness/postgres";
 import { pgSlotOperations } from "../../provider/postgres/pg-slot";
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
 
@@ -17,17 +17,13 @@ const driver = (deployment = TEST_DEPLOYMENT) =>
   new Driver(pgSlotOperations, { "zitadel-audit-stream:postgresUrl": pg.url() }, () => ({ owner: OWNER, deployment, namePrefix: "audit_slot" }));
 const slots = async () => (await admin.query("SELECT slot_name, plugin, active FROM pg_replication_slots ORDER BY slot_name")).rows;
 
+let db: Awaited<ReturnType<typeof startZitadelDatabase>>;
 beforeAll(async () => {
-  pg = await startPostgres({ max_replication_slots: "4", max_slot_wal_keep_size: "1GB" });
-  admin = new Client({ connectionString: pg.url() });
-  await admin.connect();
-  await admin.query(ZITADEL_EVENTS2_DDL);
+  db = await startZitadelDatabase({ max_replication_slots: "4", max_slot_wal_keep_size: "1GB" });
+  ({ pg, admin } = db);
   await admin.query("CREATE PUBLICATION zas_test FOR TABLE eventstore.events2");
 });
-afterAll(async () => {
-  await admin?.end();
-  pg?.stop();
-});
+afterAll(() => db?.stop());
 afterEach(async () => {
   await admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active");
 });

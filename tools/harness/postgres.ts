@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { Client } from "pg";
 import { freePort } from "../../stand-ins";
 import { findRepoRoot } from "./root";
 
@@ -82,3 +83,28 @@ export const ZITADEL_EVENTS2_DDL = (() => {
   const table = recorded.indexOf("CREATE TABLE", from);
   return recorded.slice(from, recorded.indexOf(");", table) + 2);
 })();
+
+/** A cluster (startPostgres) holding ZITADEL's events2, with an admin session on it; `stop` ends both. */
+export async function startZitadelDatabase(
+  settings: Record<string, string> = {},
+  opts: { passwords?: boolean } = {},
+): Promise<{ pg: RunningPostgres; admin: Client; stop(): Promise<void> }> {
+  const pg = await startPostgres(settings, opts);
+  const admin = new Client({ connectionString: pg.url() });
+  try {
+    await admin.connect();
+    await admin.query(ZITADEL_EVENTS2_DDL);
+  } catch (e) {
+    await admin.end().catch(() => undefined);
+    pg.stop();
+    throw e;
+  }
+  return {
+    pg,
+    admin,
+    async stop() {
+      await admin.end().catch(() => undefined);
+      pg.stop();
+    },
+  };
+}

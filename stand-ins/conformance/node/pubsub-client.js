@@ -62,6 +62,21 @@ function seen(m) {
   return { data: m.data, attributes: m.attributes, orderingKey: m.orderingKey };
 }
 
+/** REST calls to the GCP emulator as its admin (a token from its /token for the admin's key); any answer but 200 fails the check. */
+async function gcpEmulatorRest(KeyToken) {
+  const token = await new KeyToken(() => KEY, "https://www.googleapis.com/auth/pubsub").get();
+  return async (method, p, body) => {
+    const res = await fetch(`${ENDPOINT}/v1/projects/${PROJECT}/${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = await res.json().catch(() => ({}));
+    assert(res.status === 200, `GCP emulator ${method} ${p} -> ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+    return json;
+  };
+}
+
 async function main() {
   if (!GOOGLE) {
     report("SKIP", "pubsub-node", process.env.CONF_PUBSUB_GOOGLE_SKIP || "Google's Pub/Sub emulator is not available");
@@ -157,17 +172,7 @@ async function main() {
   // The same rows through the same publisher into the GCP emulator, pulled over REST: a consumer sees
   // the same data and attributes there as the official client saw on Google's emulator.
   await check("pubsub-node.twin-differential", async () => {
-    const token = await new KeyToken(() => KEY, "https://www.googleapis.com/auth/pubsub").get();
-    const rest = async (method, p, body) => {
-      const res = await fetch(`${ENDPOINT}/v1/projects/${PROJECT}/${p}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const json = await res.json().catch(() => ({}));
-      assert(res.status === 200, `GCP emulator ${method} ${p} -> ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
-      return json;
-    };
+    const rest = await gcpEmulatorRest(KeyToken);
     await rest("PUT", `topics/${topicId}`, {});
     await rest("PUT", `subscriptions/${subId}`, { topic: `projects/${PROJECT}/topics/${topicId}` });
     await new PubSubPublisher(sink, ENDPOINT).publish(sent);
@@ -197,17 +202,7 @@ async function main() {
   await check("pubsub-node.grpc-publish", async () => {
     const grpcAt = process.env.CONF_PUBSUB_GRPC;
     assert(grpcAt, "CONF_PUBSUB_GRPC is not set (the twin's JSON line has no pubsubGrpc)");
-    const token = await new KeyToken(() => KEY, "https://www.googleapis.com/auth/pubsub").get();
-    const rest = async (method, p, body) => {
-      const res = await fetch(`${ENDPOINT}/v1/projects/${PROJECT}/${p}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const json = await res.json().catch(() => ({}));
-      assert(res.status === 200, `GCP emulator ${method} ${p} -> ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
-      return json;
-    };
+    const rest = await gcpEmulatorRest(KeyToken);
     const t = `conf-node-${run}-grpc`;
     await rest("PUT", `topics/${t}`, {});
     await rest("PUT", `subscriptions/${t}-siem`, { topic: `projects/${PROJECT}/topics/${t}`, enableMessageOrdering: true });
