@@ -1,24 +1,33 @@
 #!/usr/bin/env node
 // `npx zitadel-audit-stream health`: the same verdict as the Changefeed's `health` output, read now,
-// for cron or CI. Exit status: 0 every feed healthy, 1 some feed lagging, failing or stopped, 2 the
+// for cron or CI, and for the PostgreSQL source the verdict on each replication slot (cdc/slot.ts
+// slotVerdict). Exit status: 0 every feed and slot healthy, 1 some lagging, failing or stopped, 2 the
 // check itself could not run (no job, no connection, bad arguments).
 import { execFile } from "child_process";
 import { withClient, explain, where, URL_CONFIG_KEY } from "./cockroach/sql";
 import { showJob } from "./cockroach/jobs";
 import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./cockroach/health";
 import { readGcWindow } from "./cockroach/gc";
+import { POSTGRES_URL_CONFIG_KEY, explainPg, pgWhere, withPg } from "./postgres/sql";
+import { findSlot } from "./postgres/pg-slot";
+import type { Db } from "./sql/db";
+import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
-const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--timeout-seconds N] [--json]
+const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
 
   --connection-string  CockroachDB postgresql:// URL; default: with --stack the stack's ${URL_CONFIG_KEY},
                        else the PG* environment (PGHOST, PGUSER, PGPASSWORD, …). Leave the password out of
                        the URL and put it in PGPASSWORD: arguments are visible to every user of the machine.
   --job-id             a changefeed job id (repeat for several)
-  --stack              every Changefeed of this stack (its job id, connection and maxLagSeconds, read from the
-                       stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
+  --postgres-url       PostgreSQL postgresql:// URL of the slots; default: with --stack each PgSlot's own or the
+                       stack's ${POSTGRES_URL_CONFIG_KEY}, else the PG* environment
+  --slot               a replication slot of the PostgreSQL source (repeat for several)
+  --stack              every Changefeed and PgSlot of this stack (job id or slot name, connection and bounds, read
+                       from the stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
   --max-lag-seconds    lagging beyond this many seconds behind (default: each feed's maxLagSeconds, else ${DEFAULT_MAX_LAG_SECONDS})
+  --max-retained-mb    a slot holding more WAL than this is lagging (default ${DEFAULT_MAX_RETAINED_MB})
   --timeout-seconds    give up after this long with "no answer" and exit status 2 (default ${DEFAULT_HEALTH_TIMEOUT_SECONDS})
   --json               one JSON object per feed instead of a line
 
@@ -27,6 +36,9 @@ exit status: 0 all healthy; 1 some feed lagging, failing or stopped; 2 could not
 interface Args {
   connectionString?: string;
   jobIds: string[];
+  postgresUrl?: string;
+  slots: string[];
+  maxRetainedMb: number;
   stack?: string;
   cwd: string;
   maxLagSeconds?: number;
@@ -37,15 +49,22 @@ interface Args {
 class UsageError extends Error {}
 
 export function parseArgs(argv: string[]): Args {
-  const a: Args = { jobIds: [], cwd: process.cwd(), timeoutSeconds: DEFAULT_HEALTH_TIMEOUT_SECONDS, json: false };
+  const a: Args = {
+    jobIds: [],
+    slots: [],
+    maxRetainedMb: DEFAULT_MAX_RETAINED_MB,
+    cwd: process.cwd(),
+    timeoutSeconds: DEFAULT_HEALTH_TIMEOUT_SECONDS,
+    json: false,
+  };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
     return v;
   };
-  const seconds = (v: string, flag: string) => {
+  const seconds = (v: string, flag: string, unit = "seconds") => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: a whole number of seconds`);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: a whole number of ${unit}`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -60,6 +79,18 @@ export function parseArgs(argv: string[]): Args {
         a.jobIds.push(id);
         break;
       }
+      case "--postgres-url":
+        a.postgresUrl = value(i++, flag);
+        break;
+      case "--slot": {
+        const slot = value(i++, flag);
+        if (!/^[a-z0-9_]{1,63}$/.test(slot)) throw new UsageError(`--slot: not a slot name: ${slot}`);
+        a.slots.push(slot);
+        break;
+      }
+      case "--max-retained-mb":
+        a.maxRetainedMb = seconds(value(i++, flag), flag, "megabytes");
+        break;
       case "--stack":
         a.stack = value(i++, flag);
         break;
@@ -79,7 +110,7 @@ export function parseArgs(argv: string[]): Args {
         throw new UsageError(`unknown argument ${flag}`);
     }
   }
-  if (a.jobIds.length === 0 && !a.stack) throw new UsageError("give --job-id or --stack");
+  if (a.jobIds.length === 0 && a.slots.length === 0 && !a.stack) throw new UsageError("give --job-id, --slot or --stack");
   return a;
 }
 
@@ -113,6 +144,24 @@ export function feedsInState(exported: any): FeedRef[] {
       };
     })
     .filter((f) => /^\d+$/.test(f.jobId));
+}
+
+/** One replication slot to check: its name and the connection it lives on (undefined: the default). */
+export interface SlotRef {
+  slot: string;
+  connectionString?: string;
+}
+
+/** Every PgSlot in a stack's state, with its own connection. */
+export function slotsInState(exported: any): SlotRef[] {
+  const resources: any[] = exported?.deployment?.resources ?? [];
+  return resources
+    .filter((r) => typeof r.type === "string" && /^pulumi-nodejs:dynamic\/postgres:PgSlot$/.test(r.type) && !r.delete)
+    .map((r) => {
+      const conn = plain(r.outputs?.connectionString);
+      return { slot: String(plain(r.outputs?.name) ?? ""), connectionString: typeof conn === "string" && conn ? conn : undefined };
+    })
+    .filter((s) => /^[a-z0-9_]{1,63}$/.test(s.slot));
 }
 
 /** `pulumi <args>` in `cwd`, bounded by `timeoutMs`; rejects with the CLI's first error line. */
@@ -165,6 +214,7 @@ export async function health(argv: string[], out: (line: string) => void = conso
 
 async function check(a: Args, deadline: number, out: (line: string) => void, doing: (what: string) => void): Promise<number> {
   const feeds: FeedRef[] = a.jobIds.map((jobId) => ({ jobId, connectionString: a.connectionString }));
+  const slots: SlotRef[] = a.slots.map((slot) => ({ slot, connectionString: a.postgresUrl }));
   let fallback = a.connectionString;
   if (a.stack) {
     doing(`reading stack ${a.stack} with the Pulumi CLI`);
@@ -175,46 +225,32 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
       throw new Error(`cannot read stack ${a.stack}: ${(e as Error).message}`);
     }
     const found = feedsInState(exported);
-    if (found.length === 0 && feeds.length === 0) throw new Error(`stack ${a.stack} has no Changefeed with a job: give --job-id`);
+    const foundSlots = slotsInState(exported);
+    if (found.length === 0 && foundSlots.length === 0 && feeds.length === 0 && slots.length === 0)
+      throw new Error(`stack ${a.stack} has no Changefeed with a job and no PgSlot: give --job-id or --slot`);
+    if (foundSlots.length) {
+      const pgFallback = a.postgresUrl ?? (foundSlots.some((s) => !s.connectionString) ? await stackConfig(a, POSTGRES_URL_CONFIG_KEY, deadline) : undefined);
+      slots.push(...foundSlots.map((s) => ({ ...s, connectionString: a.postgresUrl ?? s.connectionString ?? pgFallback })));
+    }
     if (!fallback && found.some((f) => !f.connectionString)) {
-      try {
-        fallback = (await pulumi(["config", "get", URL_CONFIG_KEY, "--stack", a.stack], a.cwd, deadline - Date.now())).trim() || undefined;
-      } catch (e) {
-        // Not set: the PG* environment, as the providers do. Any other failure (a wrong passphrase,
-        // an unreadable config) is reported: checking another cluster than the stack's would be worse.
-        if (!(e as { missingKey?: boolean }).missingKey) throw new Error(`cannot read the stack's config ${URL_CONFIG_KEY}: ${(e as Error).message}`);
-      }
+      // Not set: the PG* environment, as the providers do. Any other failure (a wrong passphrase, an
+      // unreadable config) is reported: checking another cluster than the stack's would be worse.
+      fallback = await stackConfig(a, URL_CONFIG_KEY, deadline);
     }
     feeds.push(...found.map((f) => ({ ...f, connectionString: a.connectionString ?? f.connectionString ?? fallback })));
   }
-  const byConnection = new Map<string | undefined, FeedRef[]>();
-  for (const f of feeds)
-    if (!(byConnection.get(f.connectionString) ?? []).some((g) => g.jobId === f.jobId))
-      byConnection.set(f.connectionString, [...(byConnection.get(f.connectionString) ?? []), f]);
   const results: { jobId: string; health: FeedHealth }[] = [];
-  for (const [connectionString, group] of byConnection) {
-    doing(`CockroachDB at ${where(connectionString)}`);
-    try {
-      await withClient(
-        connectionString,
-        undefined,
-        async (c) => {
-          const now = (await c.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0]?.t ?? null;
-          for (const f of group) {
-            const job = await showJob(c, f.jobId);
-            // The job's own protection window, from its options as its description shows them.
-            const window = job
-              ? await readGcWindow(c, { gc_protect_expires_after: /\bgc_protect_expires_after = '([^']+)'/.exec(job.description ?? "")?.[1] })
-              : undefined;
-            results.push({ jobId: f.jobId, health: feedHealth(job, now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window) });
-          }
-        },
-        0,
-      );
-    } catch (e) {
-      throw explain(e, `read the changefeed jobs at ${where(connectionString)}`);
+  await perServer(feeds, "jobId", COCKROACH_READ, doing, async (c, group) => {
+    const now = (await c.query("SELECT cluster_logical_timestamp()::STRING AS t")).rows[0]?.t ?? null;
+    for (const f of group) {
+      const job = await showJob(c, f.jobId);
+      // The job's own protection window, from its options as its description shows them.
+      const window = job
+        ? await readGcWindow(c, { gc_protect_expires_after: /\bgc_protect_expires_after = '([^']+)'/.exec(job.description ?? "")?.[1] })
+        : undefined;
+      results.push({ jobId: f.jobId, health: feedHealth(job, now, a.maxLagSeconds ?? f.maxLagSeconds ?? DEFAULT_MAX_LAG_SECONDS, window) });
     }
-  }
+  });
   for (const r of results) {
     out(
       a.json
@@ -222,7 +258,69 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
         : `changefeed job ${r.jobId}: ${r.health.state}: ${r.health.reason}${r.health.lagSeconds === null ? "" : ` (lag ${Math.round(r.health.lagSeconds)} s)`}`,
     );
   }
-  return results.every((r) => r.health.state === "healthy") ? 0 : 1;
+  const slotResults = await checkSlots(slots, a.maxRetainedMb, doing);
+  for (const r of slotResults)
+    out(a.json ? JSON.stringify({ slot: r.slot, ...r.verdict }) : `replication slot ${r.slot}: ${r.verdict.state}: ${r.verdict.reason}`);
+  return results.every((r) => r.health.state === "healthy") && slotResults.every((r) => r.verdict.state === "healthy") ? 0 : 1;
+}
+
+/** The items by the connection they live on, each once (by `id`): one session per server. */
+function byConnection<T extends { connectionString?: string }>(items: T[], id: (t: T) => string): Map<string | undefined, T[]> {
+  const groups = new Map<string | undefined, T[]>();
+  for (const t of items) {
+    const group = groups.get(t.connectionString) ?? [];
+    if (!group.some((g) => id(g) === id(t))) groups.set(t.connectionString, [...group, t]);
+  }
+  return groups;
+}
+
+/** How the check reads one kind of server: its helpers and what a failure says it was reading. */
+interface ServerRead {
+  name: string;
+  reading: string;
+  where(url: string | undefined): string;
+  withClient<R>(url: string | undefined, config: undefined, fn: (db: Db) => Promise<R>, reconnectMs?: number): Promise<R>;
+  explain(e: unknown, what: string): Error;
+}
+
+const COCKROACH_READ: ServerRead = { name: "CockroachDB", reading: "the changefeed jobs", where, withClient, explain };
+const POSTGRES_READ: ServerRead = { name: "PostgreSQL", reading: "the replication slots", where: pgWhere, withClient: withPg, explain: explainPg };
+
+/** `fn` on one session per server, with the items that live there; no reconnects (a check reports a drop, it does not ride it out). */
+async function perServer<T extends { connectionString?: string }>(
+  items: T[],
+  id: keyof T,
+  server: ServerRead,
+  doing: (what: string) => void,
+  fn: (db: Db, group: T[]) => Promise<void>,
+): Promise<void> {
+  for (const [connectionString, group] of byConnection(items, (t) => String(t[id]))) {
+    doing(`${server.name} at ${server.where(connectionString)}`);
+    try {
+      await server.withClient(connectionString, undefined, (db) => fn(db, group), 0);
+    } catch (e) {
+      throw server.explain(e, `read ${server.reading} at ${server.where(connectionString)}`);
+    }
+  }
+}
+
+/** Each slot's row, read once per connection, and its verdict. */
+async function checkSlots(slots: SlotRef[], maxRetainedMb: number, doing: (what: string) => void): Promise<{ slot: string; verdict: SlotVerdict }[]> {
+  const out: { slot: string; verdict: SlotVerdict }[] = [];
+  await perServer(slots, "slot", POSTGRES_READ, doing, async (db, group) => {
+    for (const { slot } of group) out.push({ slot, verdict: slotVerdict(slot, await findSlot(db, slot), maxRetainedMb) });
+  });
+  return out;
+}
+
+/** A key of the stack's config, or undefined when it is not set (any other failure is reported). */
+async function stackConfig(a: Args, key: string, deadline: number): Promise<string | undefined> {
+  try {
+    return (await pulumi(["config", "get", key, "--stack", a.stack!], a.cwd, deadline - Date.now())).trim() || undefined;
+  } catch (e) {
+    if (!(e as { missingKey?: boolean }).missingKey) throw new Error(`cannot read the stack's config ${key}: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 if (require.main === module) {

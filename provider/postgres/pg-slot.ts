@@ -73,13 +73,14 @@ const RULES = inputRules({
   name: pgNameRule(50, 12),
 });
 
-interface FoundSlot extends SlotRow {
+export interface FoundSlot extends SlotRow {
   plugin: string;
   slotType: string;
   database: string;
 }
 
-async function findSlot(db: Db, name: string): Promise<FoundSlot | undefined> {
+/** The slot's row in pg_replication_slots, or undefined (also what the health command reads). */
+export async function findSlot(db: Db, name: string): Promise<FoundSlot | undefined> {
   const r = await db.query(
     `SELECT plugin, slot_type, database, active, coalesce(wal_status, '') AS wal_status,
             coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::text AS retained,
