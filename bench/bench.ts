@@ -22,9 +22,12 @@ import { RunningStandIns, eventKey, insertEvents, makeEvents, startStandIns } fr
 import { readDelivered } from "../tools/harness/delivered";
 import { Gcp, gcpClients } from "../provider/gcp/client";
 import type { CallRecord } from "../stand-ins";
+import { PgFigures, pgBench } from "./postgres";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const N = Number(process.env.BENCH_STREAMS ?? 20);
+/** BENCH_PARTS=postgres runs only the PostgreSQL source's figures; default: everything. */
+const PARTS = (process.env.BENCH_PARTS ?? "cockroach postgres").split(/[\s,]+/);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -226,8 +229,22 @@ async function deliveryP99(): Promise<{ p99: number; handoffFree: true }> {
   }
 }
 
+/** The PostgreSQL source's figures (bench/postgres.ts), printed as they come. */
+async function postgresFigures(): Promise<PgFigures> {
+  const pg = await pgBench();
+  console.log(
+    `postgres: insert-to-topic p50 ${pg.pgInsertToTopicP50Ms} ms, p99 ${pg.pgInsertToTopicP99Ms} ms at ${pg.pgSteadyRatePerS} events/s; ${pg.pgThroughputEventsPerS} events/s at full speed; engine ${pg.pgEngineRssMb} MB resident`,
+  );
+  return pg;
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
+  if (!PARTS.includes("cockroach")) {
+    const pg = await postgresFigures();
+    console.log(JSON.stringify({ ...pg, seconds: Math.round((Date.now() - t0) / 1000) }));
+    return;
+  }
   standIns = await startStandIns({ checkpointMs: 300 });
   admin = await gcpClients({ credentials: standIns.emu.adminKeyFile, endpoint: standIns.emu.endpoint });
   await standIns.pg.query("SET CLUSTER SETTING kv.rangefeed.enabled = true");
@@ -261,6 +278,7 @@ async function main(): Promise<void> {
     const ser = [await serializeMs(), await serializeMs(), await serializeMs()];
     const ins = [await twinInsertRate(), await twinInsertRate(), await twinInsertRate()];
     const p99 = [(await deliveryP99()).p99, (await deliveryP99()).p99, (await deliveryP99()).p99];
+    const pg = PARTS.includes("postgres") ? await postgresFigures() : {};
     const result = {
       criticalPathRatioL100: round(median(at(100).map((r) => r.ratio))),
       criticalPathRatioL300: round(median(at(300).map((r) => r.ratio))),
@@ -280,6 +298,7 @@ async function main(): Promise<void> {
       handoffMs: Math.round(median(at(100).map((r) => r.handoffMs!))),
       twinInsertRowsPerS: Math.round(median(ins)),
       deliveryP99Ms: Math.round(median(p99)),
+      ...pg,
       runs: RUNS,
       streams: N,
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
