@@ -230,8 +230,17 @@ async function deliveryP99(): Promise<{ p99: number; handoffFree: true }> {
 }
 
 /** The PostgreSQL source's figures (bench/postgres.ts), printed as they come. */
-async function postgresFigures(): Promise<PgFigures> {
-  const pg = await pgBench();
+async function postgresFigures(): Promise<PgFigures | { pgError: string }> {
+  let pg: PgFigures;
+  try {
+    pg = await pgBench();
+  } catch (e) {
+    // Reported, not thrown: the CockroachDB figures still come. Seen in some full runs: the engine's
+    // publishes to the stand-in timed out during the full-speed burst (issue #24 follows it up).
+    const pgError = String((e as Error).message).split("\n")[0];
+    console.log(`postgres: failed: ${pgError}`);
+    return { pgError };
+  }
   console.log(
     `postgres: insert-to-topic p50 ${pg.pgInsertToTopicP50Ms} ms, p99 ${pg.pgInsertToTopicP99Ms} ms at ${pg.pgSteadyRatePerS} events/s; ${pg.pgThroughputEventsPerS} events/s at full speed; engine ${pg.pgEngineRssMb} MB resident`,
   );
@@ -240,8 +249,11 @@ async function postgresFigures(): Promise<PgFigures> {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  // First, in a process that runs nothing else yet: the stand-in serves the engine's gRPC from this
+  // process, and after the CockroachDB part (its twin, 40-odd stacks) its answers came too late for
+  // the engine's 30 s publish timeout on this 2-core machine.
+  const pg = PARTS.includes("postgres") ? await postgresFigures() : {};
   if (!PARTS.includes("cockroach")) {
-    const pg = await postgresFigures();
     console.log(JSON.stringify({ ...pg, seconds: Math.round((Date.now() - t0) / 1000) }));
     return;
   }
@@ -278,7 +290,6 @@ async function main(): Promise<void> {
     const ser = [await serializeMs(), await serializeMs(), await serializeMs()];
     const ins = [await twinInsertRate(), await twinInsertRate(), await twinInsertRate()];
     const p99 = [(await deliveryP99()).p99, (await deliveryP99()).p99, (await deliveryP99()).p99];
-    const pg = PARTS.includes("postgres") ? await postgresFigures() : {};
     const result = {
       criticalPathRatioL100: round(median(at(100).map((r) => r.ratio))),
       criticalPathRatioL300: round(median(at(300).map((r) => r.ratio))),
