@@ -174,7 +174,7 @@ export class PubsubApi {
    * to a caller holding the permission on the project, 403 to one who does not (its own grants
    * cannot be seen).
    */
-  private lookup<T>(r: Request, kind: "topics" | "subscriptions", permission: string): T {
+  private lookup<T>(r: Pick<Request, "params" | "principal">, kind: "topics" | "subscriptions", permission: string): T {
     const [project, id] = r.params;
     this.checkName(kind, project, id);
     const name = `projects/${project}/${kind}/${id}`;
@@ -187,7 +187,7 @@ export class PubsubApi {
     return found;
   }
 
-  private topic(r: Request, permission: string): TopicState {
+  private topic(r: Pick<Request, "params" | "principal">, permission: string): TopicState {
     return this.lookup<TopicState>(r, "topics", permission);
   }
 
@@ -259,18 +259,14 @@ export class PubsubApi {
     const t = this.topic(r, "pubsub.topics.publish");
     const body = r.json<{ messages?: unknown }>();
     const raw = Array.isArray(body.messages) ? body.messages : [];
-    // Quoted from the real service (google-api-nodejs-client#519; google-cloud-python#1955).
-    if (raw.length === 0) throw invalid("The value for message_count is too small. You passed 0 in the request, but the minimum value is 1.");
-    if (raw.length > 1000) throw invalid(`The value for message_count is too large. You passed ${raw.length} in the request, but the maximum value is 1000.`); // by analogy
-    const messages = raw.map((m: any, i: number) => {
-      const data = decodeBytes(m?.data, `messages[${i}].data`);
-      const attributes = checkAttributes(m?.attributes, i);
-      if (data.length === 0 && Object.keys(attributes).length === 0) {
-        // Quoted from the real service (snowplow/snowbridge#34).
-        throw invalid("One or more messages in the publish request is empty. Each message must contain either non-empty data, or at least one attribute.");
-      }
-      return { data, attributes, orderingKey: typeof m?.orderingKey === "string" && m.orderingKey ? m.orderingKey : undefined };
-    });
+    checkMessageCount(raw.length);
+    const messages = raw.map((m: any, i: number) =>
+      checkNotEmpty({
+        data: decodeBytes(m?.data, `messages[${i}].data`),
+        attributes: checkAttributes(m?.attributes, i),
+        orderingKey: typeof m?.orderingKey === "string" ? m.orderingKey : "",
+      }),
+    );
     return { json: { messageIds: messages.map((m) => this.publish(t, m).messageId) } };
   }
 
@@ -282,24 +278,9 @@ export class PubsubApi {
     this.settleAll();
     const m = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(topic);
     if (!m) throw invalid(`Invalid resource name given (topic=${topic}). ${NAMES_HELP}`);
-    const body = {
-      messages: messages.map((x) => ({
-        data: x.data.toString("base64"),
-        attributes: x.attributes,
-        ...(x.orderingKey ? { orderingKey: x.orderingKey } : {}),
-      })),
-    };
-    const request: Request = {
-      method: "POST",
-      path: `/v1/${topic}:publish`,
-      params: [m[1], m[2]],
-      query: new URLSearchParams(),
-      headers: {},
-      body: Buffer.from(JSON.stringify(body)),
-      principal,
-      json: <T>() => body as T,
-    };
-    return (this.publishCall(request).json as { messageIds: string[] }).messageIds;
+    const t = this.topic({ params: [m[1], m[2]], principal }, "pubsub.topics.publish");
+    checkMessageCount(messages.length);
+    return messages.map(checkNotEmpty).map((x) => this.publish(t, x).messageId);
   }
 
   /**
@@ -699,6 +680,22 @@ function retention(v: unknown, field: string): string {
 }
 
 /** Base64 bytes as protobuf JSON takes them: standard or URL-safe alphabet, padding optional. */
+/** A message with neither data nor attributes is refused. */
+function checkNotEmpty<M extends { data: Buffer; attributes: Record<string, string> }>(m: M): M {
+  if (m.data.length === 0 && Object.keys(m.attributes).length === 0) {
+    // Quoted from the real service (snowplow/snowbridge#34).
+    throw invalid("One or more messages in the publish request is empty. Each message must contain either non-empty data, or at least one attribute.");
+  }
+  return m;
+}
+
+/** A publish request's message count: 1 to 1000. */
+function checkMessageCount(n: number): void {
+  // Quoted from the real service (google-api-nodejs-client#519; google-cloud-python#1955).
+  if (n === 0) throw invalid("The value for message_count is too small. You passed 0 in the request, but the minimum value is 1.");
+  if (n > 1000) throw invalid(`The value for message_count is too large. You passed ${n} in the request, but the maximum value is 1000.`); // by analogy
+}
+
 function decodeBytes(v: unknown, field: string): Buffer {
   if (v === undefined || v === null || v === "") return Buffer.alloc(0);
   if (typeof v !== "string" || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v) || v.replace(/=+$/, "").length % 4 === 1) {
