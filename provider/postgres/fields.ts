@@ -1,12 +1,16 @@
 // What every PostgreSQL object of a stream (role, publication, slot) has alike: the connection, an
-// exact name or a prefix the name is derived from, and the rule that derives it. Each resource file
-// adds what is its own.
+// exact name or a prefix the name is derived from, and the rule that derives it; and for the objects
+// that carry a marker in their comment (role, publication), how they are made or adopted. Each
+// resource file adds what is its own.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import type { OwnedArgs } from "../ownership";
 import type { NameRule } from "../engine/rules";
 import { identitySchema } from "../gcp/fields";
-import { connectionStringSchema } from "../sql/db";
+import { ConnectionLostError, Db, connectionStringSchema } from "../sql/db";
+import { adoptDecision, markerIn } from "../ownership";
+import { identityOf } from "../gcp/ownership";
+import { explainPg } from "./sql";
 
 export interface PgObjectArgs extends OwnedArgs {
   /** postgresql:// URL of ZITADEL's database (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
@@ -58,3 +62,38 @@ export function pgNameRule(prefixMax: number, hexLength = 6): NameRule {
 
 /** What every PgObject replaces on (a new name is a new object) and updates in place (a rotated connection). */
 export const PG_OBJECT_RULES = { replace: ["name", "namePrefix"], update: ["connectionString"] } as const;
+
+/**
+ * Makes an object that carries its maker's marker in its comment (role, publication), or continues
+ * with the one of that name when its marker allows (provider/ownership.ts adoptDecision): a create
+ * cut short (the answer lost, the connection dropped: `create` runs once, and what it left is read
+ * back), this resource's lineage, or what `takeOver` names. `comment` is undefined when there is no
+ * such object; `create` makes it and its marker in one transaction; `adopt` brings one found to the
+ * inputs and re-marks it.
+ */
+export async function createOrAdoptMarked(
+  db: Db,
+  kind: "role" | "publication",
+  i: { name: string; owner?: string; deployment?: string; instance?: string; takeOver?: string },
+  what: string,
+  ops: { comment(): Promise<string | undefined>; create(): Promise<void>; adopt(): Promise<void> },
+): Promise<{ takenOverFrom: string }> {
+  let found = await ops.comment();
+  if (found === undefined) {
+    try {
+      await ops.create();
+      return { takenOverFrom: "" };
+    } catch (e) {
+      // 42710 duplicate_object: made meanwhile; a dropped connection: whether COMMIT ran is read back.
+      if (!(e instanceof ConnectionLostError) && (e as { code?: string }).code !== "42710") throw explainPg(e, what);
+      await db.query("ROLLBACK").catch(() => undefined);
+      found = await ops.comment();
+      if (found === undefined)
+        throw new Error(`${what}: the connection dropped during CREATE ${kind.toUpperCase()}, and it does not exist: run \`pulumi up\` again.`);
+    }
+  }
+  const d = adoptDecision(markerIn(found), identityOf(i), i.takeOver);
+  if (!d.adopt) throw new Error(`${kind} ${i.name} already exists: ${d.why}. Otherwise choose another name.`);
+  await ops.adopt();
+  return { takenOverFrom: d.takenOverFrom };
+}

@@ -18,16 +18,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { UNKNOWN, containsUnknown, defineResource, defined, engineFacing, inputRules, sameValue, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, DeepInput, Outputs, TypedOperations } from "../engine";
-import { adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
-
+import { mayDelete, markerIn, withMarker } from "../ownership";
 import { identityOf } from "../gcp/ownership";
 import { OWNED } from "../stream-identity";
-import { ConnectionLostError, Db } from "../sql/db";
+import { Db } from "../sql/db";
 import { ChangefeedQueryOptions, changefeedQueryOptionsSchema } from "../cdc/query";
 import { PlannedPublication, alterPublicationSql, createPublicationSql, planPublications } from "../cdc/publication";
 import { quoteIdent, sqlString } from "../cdc/events2";
 import { explainPg, pgWhere, withPg } from "./sql";
-import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFields } from "./fields";
+import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, createOrAdoptMarked, pgNameRule, pgObjectFields } from "./fields";
 
 export interface PgPublicationArgs extends PgObjectArgs {
   /** Which events and columns: the Changefeed's `query` options (a raw `query` is CockroachDB's only). */
@@ -102,34 +101,20 @@ function refuseOld(serverVersionNum: number, what: string): void {
 
 interface FoundPublication {
   comment: string;
+  /** events2's column list and row filter in the publication, as the server spells them. */
   columns: string[];
   rowFilter: string;
-  inserts: boolean;
-  others: boolean;
-  tables: string[];
 }
 
 async function findPublication(db: Db, name: string): Promise<FoundPublication | undefined> {
-  const p = await db.query(
-    `SELECT coalesce(obj_description(oid, 'pg_publication'), '') AS comment, pubinsert, (pubupdate OR pubdelete OR pubtruncate) AS others
-       FROM pg_publication WHERE pubname = $1`,
-    [name],
-  );
+  const p = await db.query("SELECT coalesce(obj_description(oid, 'pg_publication'), '') AS comment FROM pg_publication WHERE pubname = $1", [name]);
   if (!p.rows[0]) return undefined;
   const t = await db.query(
-    `SELECT schemaname || '.' || tablename AS t, coalesce(attnames::text[], '{}') AS cols, coalesce(rowfilter, '') AS f
-       FROM pg_publication_tables WHERE pubname = $1`,
+    `SELECT coalesce(attnames::text[], '{}') AS cols, coalesce(rowfilter, '') AS f
+       FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'eventstore' AND tablename = 'events2'`,
     [name],
   );
-  const events2 = t.rows.find((r) => r.t === "eventstore.events2");
-  return {
-    comment: p.rows[0].comment,
-    inserts: p.rows[0].pubinsert,
-    others: p.rows[0].others,
-    tables: t.rows.map((r) => r.t),
-    columns: events2?.cols ?? [],
-    rowFilter: events2?.f ?? "",
-  };
+  return { comment: p.rows[0].comment, columns: t.rows[0]?.cols ?? [], rowFilter: t.rows[0]?.f ?? "" };
 }
 
 function markerText(i: PgPublicationInputs): string {
@@ -163,25 +148,15 @@ async function make(config: ConfigLike | undefined, i: PgPublicationInputs): Pro
   const what = `create publication ${i.name} on PostgreSQL at ${pgWhere(i.connectionString)}`;
   return withPg(i.connectionString, config, async (db) => {
     refuseOld(Number((await db.query("SHOW server_version_num")).rows[0].server_version_num), what);
-    let found = await findPublication(db, i.name);
-    if (!found) {
-      try {
-        await createMarked(db, i);
-        return await applied(db, i, "");
-      } catch (e) {
-        // 42710 duplicate_object: made meanwhile; a dropped connection: whether COMMIT ran is read back.
-        if (!(e instanceof ConnectionLostError) && (e as { code?: string }).code !== "42710") throw explainPg(e, what);
-        await db.query("ROLLBACK").catch(() => undefined);
-        found = await findPublication(db, i.name);
-        if (!found) throw new Error(`${what}: the connection dropped during CREATE PUBLICATION, and it does not exist: run \`pulumi up\` again.`);
-      }
-    }
-    const d = adoptDecision(markerIn(found.comment), identityOf(i), i.takeOver);
-    if (!d.adopt) throw new Error(`publication ${i.name} already exists: ${d.why}. Otherwise choose another name.`);
-    await bringToPlan(db, i).catch((e) => {
-      throw explainPg(e, `bring publication ${i.name} to the plan`);
+    const { takenOverFrom } = await createOrAdoptMarked(db, "publication", i, what, {
+      comment: async () => (await findPublication(db, i.name))?.comment,
+      create: () => createMarked(db, i),
+      adopt: () =>
+        bringToPlan(db, i).catch((e) => {
+          throw explainPg(e, `bring publication ${i.name} to the plan`);
+        }),
     });
-    return applied(db, i, d.takenOverFrom);
+    return applied(db, i, takenOverFrom);
   });
 }
 

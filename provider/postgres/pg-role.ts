@@ -17,15 +17,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { defineResource, defined, engineFacing, inputRules, withoutProvider } from "../engine";
 import type { ArgsInSchema, ConfigLike, Outputs, TypedOperations } from "../engine";
-import { adoptDecision, mayDelete, markerIn, withMarker } from "../ownership";
-
+import { mayDelete, markerIn, withMarker } from "../ownership";
 import { identityOf } from "../gcp/ownership";
 import { OWNED } from "../stream-identity";
-import { ConnectionLostError, Db } from "../sql/db";
+import { Db } from "../sql/db";
 import { quoteIdent, sqlString } from "../cdc/events2";
 import { explainPg, pgWhere, withPg } from "./sql";
 import { generatePassword, scramVerifier } from "./scram";
-import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFields } from "./fields";
+import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, createOrAdoptMarked, pgNameRule, pgObjectFields } from "./fields";
 
 export interface PgRoleArgs extends PgObjectArgs {
   /** Any value; a change sets a new generated password. */
@@ -83,35 +82,19 @@ async function make(config: ConfigLike | undefined, i: PgRoleInputs): Promise<Pg
   const what = `create role ${i.name} on PostgreSQL at ${pgWhere(i.connectionString)}`;
   const password = generatePassword();
   const r = quoteIdent(i.name);
+  // CREATE, or for a role adopted ALTER (to what this resource declares, with a password only this state knows).
+  const declare = (verb: "CREATE" | "ALTER") =>
+    `BEGIN; ${verb} ROLE ${r} LOGIN REPLICATION PASSWORD ${sqlString(scramVerifier(password))}; COMMENT ON ROLE ${r} IS ${sqlString(marker(i))}; ${grants(i.name)}; COMMIT`;
   return withPg(i.connectionString, config, async (db) => {
-    let found = await commentOf(db, i.name);
-    if (found === undefined) {
-      try {
-        await db.query(
-          `BEGIN; CREATE ROLE ${r} LOGIN REPLICATION PASSWORD ${sqlString(scramVerifier(password))}; COMMENT ON ROLE ${r} IS ${sqlString(marker(i))}; ${grants(i.name)}; COMMIT`,
-          [],
-          { once: true },
-        );
-        return { ...withoutProvider(i), password, takenOverFrom: "" } as PgRoleState;
-      } catch (e) {
-        // 42710 duplicate_object: made meanwhile; a dropped connection: whether COMMIT ran is read back.
-        if (!(e instanceof ConnectionLostError) && (e as { code?: string }).code !== "42710") throw explainPg(e, what);
-        await db.query("ROLLBACK").catch(() => undefined);
-        found = await commentOf(db, i.name);
-        if (found === undefined) throw new Error(`${what}: the connection dropped during CREATE ROLE, and it does not exist: run \`pulumi up\` again.`);
-      }
-    }
-    const d = adoptDecision(markerIn(found), identityOf(i), i.takeOver);
-    if (!d.adopt) throw new Error(`role ${i.name} already exists: ${d.why}. Otherwise choose another name.`);
-    // Adopted: brought to what this resource declares, with a password only this state knows.
-    await db
-      .query(
-        `BEGIN; ALTER ROLE ${r} LOGIN REPLICATION PASSWORD ${sqlString(scramVerifier(password))}; COMMENT ON ROLE ${r} IS ${sqlString(marker(i))}; ${grants(i.name)}; COMMIT`,
-      )
-      .catch((e) => {
-        throw explainPg(e, `adopt role ${i.name}`);
-      });
-    return { ...withoutProvider(i), password, takenOverFrom: d.takenOverFrom } as PgRoleState;
+    const { takenOverFrom } = await createOrAdoptMarked(db, "role", i, what, {
+      comment: () => commentOf(db, i.name),
+      create: async () => void (await db.query(declare("CREATE"), [], { once: true })),
+      adopt: async () =>
+        void (await db.query(declare("ALTER")).catch((e) => {
+          throw explainPg(e, `adopt role ${i.name}`);
+        })),
+    });
+    return { ...withoutProvider(i), password, takenOverFrom } as PgRoleState;
   });
 }
 
