@@ -12,7 +12,8 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { startZitadelDatabase } from "../tools/harness/postgres";
-import { startDebezium } from "../tools/harness/debezium";
+import { RunningDebezium, startDebezium } from "../tools/harness/debezium";
+import { gcpClients } from "../provider/gcp/client";
 import { GcpEmulator, freePort } from "../stand-ins";
 import type { Operations } from "../provider/engine/contract";
 import { pgRoleOperations } from "../provider/postgres/pg-role";
@@ -49,7 +50,7 @@ export async function pgBench(opts: { rate?: number; seconds?: number; burst?: n
   const db = await startZitadelDatabase({ max_slot_wal_keep_size: "4GB" }, { passwords: true });
   const emu = await new GcpEmulator().start();
   const offsets = fs.mkdtempSync(path.join(os.tmpdir(), "zas-bench-offsets-"));
-  let engine: ReturnType<typeof startDebezium> | undefined;
+  let engine: RunningDebezium | undefined;
   try {
     const config = { get: (k: string) => (k === "zitadel-audit-stream:postgresUrl" ? db.pg.url() : undefined) };
     const role = await made(pgRoleOperations, config, "login");
@@ -58,8 +59,9 @@ export async function pgBench(opts: { rate?: number; seconds?: number; burst?: n
     // The topic and the engine's identity with its grant, as the package's resources leave them.
     const topic = `projects/${emu.project}/topics/bench-events`;
     const writer = emu.iam.createAccount(emu.project, "bench-engine", {});
-    await emuRest(emu, "PUT", `/v1/${topic}`, {});
-    await emuRest(emu, "POST", `/v1/${topic}:setIamPolicy`, {
+    const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+    await admin.pubsub.request("PUT", `/${topic}`, {});
+    await admin.pubsub.request("POST", `/${topic}:setIamPolicy`, {
       policy: { bindings: [{ role: "roles/pubsub.publisher", members: [`serviceAccount:${writer.email}`] }] },
     });
     const props = debeziumProperties({
@@ -144,14 +146,7 @@ export async function pgBench(opts: { rate?: number; seconds?: number; burst?: n
     await waitAll(180_000);
     const last = [...arrivals().values()].reduce((m, t) => Math.max(m, t), 0);
     const throughput = burst / ((last - t0) / 1000);
-    const last2 = engine;
-    const rss = (() => {
-      try {
-        return processGroupRssMb(last2.pid);
-      } catch (e) {
-        throw new Error(`${(e as Error).message}:\n${last2.log().slice(-2000)}`);
-      }
-    })();
+    const rss = engineRssMb(engine);
     return {
       pgInsertToTopicP50Ms: Math.round(percentile(latencies, 50)),
       pgInsertToTopicP99Ms: Math.round(percentile(latencies, 99)),
@@ -167,19 +162,12 @@ export async function pgBench(opts: { rate?: number; seconds?: number; burst?: n
   }
 }
 
-/** Resident memory of a process group (run.sh and the JVM it starts), in MB. */
-function processGroupRssMb(pgid: number): number {
+/** Resident memory of the engine's process group (run.sh and the JVM it starts), in MB. */
+function engineRssMb(engine: RunningDebezium): number {
   const rows = execFileSync("ps", ["-eo", "pgid=,rss="], { encoding: "utf8" })
     .split("\n")
     .map((l) => l.trim().split(/\s+/).map(Number))
-    .filter(([g]) => g === pgid);
-  if (!rows.length) throw new Error(`the engine (process group ${pgid}) is not running`);
+    .filter(([g]) => g === engine.pid);
+  if (!rows.length) throw new Error(`the engine (process group ${engine.pid}) is not running:\n${engine.log().slice(-2000)}`);
   return Math.round(rows.reduce((sum, [, rss]) => sum + rss, 0) / 1024);
-}
-
-/** A REST call to the stand-in as its admin. */
-async function emuRest(emu: GcpEmulator, method: string, p: string, body: unknown): Promise<void> {
-  const { gcpClients } = await import("../provider/gcp/client");
-  const gcp = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
-  await gcp.pubsub.request(method as "PUT" | "POST", p.replace(/^\/v1/, ""), body);
 }
