@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as zlib from "zlib";
 import { ApiError } from "./errors";
+import { BigQueryExport, ExportMessage, ExportRefusal } from "./pubsub-exports";
 import type { EmulatorHost, Reply, Request, Register } from "./model";
 import { BIGQUERY_LEGACY_ROLES, BIGQUERY_ROLES } from "./roles";
 import { BigQueryEngine, LineError, SchemaField, convertLine, engineType, legacyType, ndjsonLines, plainDecimal } from "./bigquery-engine";
@@ -52,6 +53,8 @@ export interface TableState {
   lastModifiedTime: string;
   /** The matched objects (and table version) last loaded into the engine: unchanged → no reload. */
   loadedKey?: string;
+  /** A native table's rows written by BigQuery subscriptions (its numRows). */
+  rowCount?: number;
 }
 
 interface Job {
@@ -205,6 +208,59 @@ export class BigQueryApi {
     return run;
   }
 
+  // ---------------------------------------------------------------- BigQuery subscriptions
+
+  /**
+   * The table a BigQuery subscription writes to, checked as subscriptions.create checks it: it exists,
+   * the writer may read it and write it (bigquery.tables.get, bigquery.tables.updateData), and it has
+   * the columns the config needs (docs/pubsub-exports.md §4–5). Throws the 403 or 404 create answers
+   * (an ExportRefusal, whose state an existing subscription then shows).
+   */
+  exportTable(principal: string, table: string, config: BigQueryExport): TableState {
+    const [project, dataset, id] = table.split(".");
+    const ds = this.datasets.get(`${project}:${dataset}`);
+    const t = ds?.tables.get(id);
+    if (!ds || !t || t.type !== "TABLE") throw new ExportRefusal("NOT_FOUND", `Not found: Table ${project}:${dataset}.${id}`, 404);
+    for (const permission of ["bigquery.tables.get", "bigquery.tables.updateData"]) {
+      // Terraform's and google-cloud-cpp's reports of this refusal quote "The caller does not have permission" (docs/pubsub-exports.md §5).
+      if (!this.can(principal, permission, ds))
+        throw new ExportRefusal("PERMISSION_DENIED", `The caller does not have permission (${principal} lacks ${permission} on ${table})`, 403);
+    }
+    const names = new Set((t.schema?.fields ?? []).map((f) => f.name));
+    const needed = [...(config.useTableSchema ? [] : ["data"]), ...(config.writeMetadata ? METADATA_COLUMNS : [])].filter((n) => !names.has(n));
+    if (needed.length)
+      throw new ExportRefusal("SCHEMA_MISMATCH", `Table ${table} has no column ${needed.join(", ")}, which the subscription's bigquery_config needs.`, 400); // own words
+    return t;
+  }
+
+  /**
+   * A Pub/Sub BigQuery subscription's write (pubsub-exports.ts): the messages that fit, as rows of
+   * `table`, as `principal`; returns the ids of those that do not fit, with why. A missing table or
+   * permission refuses the whole batch (exportTable).
+   */
+  insertAs(principal: string, table: string, messages: ExportMessage[], config: BigQueryExport): Promise<Map<string, string>> {
+    return this.serial(async () => {
+      const t = this.exportTable(principal, table, config);
+      const unfit = new Map<string, string>();
+      const rows: Record<string, unknown>[] = [];
+      for (const m of messages) {
+        try {
+          rows.push(exportRow(m, t.schema?.fields ?? [], config));
+        } catch (e) {
+          if (!(e instanceof LineError)) throw e;
+          unfit.set(m.messageId, `message ${m.messageId} does not fit ${table}: ${e.message}`);
+        }
+      }
+      if (rows.length === 0) return unfit;
+      const res = await this.engine.must("POST", `/projects/${t.project}/datasets/${t.dataset}/tables/${encodeURIComponent(t.id)}/insertAll`, {
+        rows: rows.map((json) => ({ json })),
+      });
+      if (res.insertErrors?.length) throw new Error(`bqemulator refused rows of ${table}: ${JSON.stringify(res.insertErrors.slice(0, 3))}`);
+      t.rowCount = (t.rowCount ?? 0) + rows.length;
+      return unfit;
+    });
+  }
+
   // ---------------------------------------------------------------- permissions
 
   /** The permissions `principal` holds on a dataset through its access list (project grants are the emulator's). */
@@ -308,7 +364,8 @@ export class BigQueryApi {
       const email = e.userByEmail ?? (e.iamMember?.startsWith("serviceAccount:") ? e.iamMember.slice("serviceAccount:".length) : undefined);
       if (email && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email)) {
         const sa = this.emu.iam.findByEmail(email);
-        if (!sa || sa.deleted || !this.emu.visible(sa))
+        // Google-managed service agents exist without being created (the emulator knows Pub/Sub's).
+        if (sa ? sa.deleted || !this.emu.visible(sa) : !this.emu.resourcemanager.isServiceAgent(email))
           throw new ApiError(400, `IAM setPolicy failed for Dataset ${project}: Service account ${email} does not exist.`);
       }
       if (e.iamMember && !/^(user|serviceAccount|group|domain):.+/.test(e.iamMember) && !/^principal(Set)?:\/\//.test(e.iamMember)) {
@@ -616,7 +673,7 @@ export class BigQueryApi {
       tableReference: { projectId: t.project, datasetId: t.dataset, tableId: t.id },
       ...t.fields,
       ...(t.schema ? { schema: { fields: t.schema.fields.map((f) => ({ ...f })) } } : {}),
-      ...(t.type === "TABLE" ? { numBytes: "0", numLongTermBytes: "0", numRows: "0" } : {}),
+      ...(t.type === "TABLE" ? { numBytes: "0", numLongTermBytes: "0", numRows: String(t.rowCount ?? 0) } : {}),
       creationTime: t.creationTime,
       lastModifiedTime: t.lastModifiedTime,
       type: t.type,
@@ -1100,6 +1157,42 @@ export class BigQueryApi {
     if (engineError(count) || n !== rows.length) throw new ApiError(500, `bqemulator holds ${n} rows of ${name} after loading ${rows.length}.`);
     t.loadedKey = key;
   }
+}
+
+/** The columns a BigQuery subscription with writeMetadata fills (docs/pubsub-exports.md §4). */
+const METADATA_COLUMNS = ["subscription_name", "message_id", "publish_time", "attributes"];
+
+/**
+ * One message as a row (docs/pubsub-exports.md §4): with useTableSchema its data is a JSON object whose
+ * fields are the table's columns (unknown ones dropped only with dropUnknownFields); without, its data
+ * goes whole into the `data` column. writeMetadata adds the metadata columns.
+ */
+function exportRow(m: ExportMessage, fields: SchemaField[], c: BigQueryExport): Record<string, unknown> {
+  const own = c.writeMetadata ? fields.filter((f) => !METADATA_COLUMNS.includes(f.name)) : fields;
+  const text = m.data.toString("utf8");
+  // Columns the message does not fill must be NULLABLE (a REQUIRED one missing fails the message, in convertLine).
+  const row = c.useTableSchema
+    ? convertLine(text, own, c.dropUnknownFields)
+    : convertLine(
+        JSON.stringify({ data: text }),
+        own.filter((f) => f.name === "data"),
+        false,
+      );
+  if (!c.writeMetadata) return row;
+  const meta = {
+    subscription_name: m.subscription,
+    message_id: m.messageId,
+    publish_time: new Date(m.publishTime).toISOString(),
+    attributes: JSON.stringify(m.attributes),
+  };
+  return {
+    ...row,
+    ...convertLine(
+      JSON.stringify(meta),
+      fields.filter((f) => METADATA_COLUMNS.includes(f.name)),
+      false,
+    ),
+  };
 }
 
 // ------------------------------------------------------------------------------------------------

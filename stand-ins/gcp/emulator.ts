@@ -139,6 +139,7 @@ export class GcpEmulator implements EmulatorHost {
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
     await this.pubsubGrpc.stop();
+    this.pubsub.stop();
     // The BigQuery engine's process group, when a BigQuery call started it.
     await this.bigquery.stop();
     // The owner's key file lives in a temp dir this emulator made: remove it with the emulator.
@@ -178,8 +179,9 @@ export class GcpEmulator implements EmulatorHost {
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
     if (!scope.bucket && !scope.dataset && scope.topic === undefined && scope.subscription === undefined) return false;
+    // A Google-managed service agent (the emulator knows Pub/Sub's) holds what its grants give, as an account does.
     const account = this.iam.findByEmail(principal);
-    if (!account || account.deleted || account.disabled) return false;
+    if (account ? account.deleted || account.disabled : !this.resourcemanager.isServiceAgent(principal)) return false;
     if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
     if (scope.topic !== undefined || scope.subscription !== undefined) return this.pubsub.grants(scope, principal, permission);
     const bucket = this.storage.buckets.get(scope.bucket!);

@@ -3,6 +3,7 @@
 // and emulator.ts, which assembles them, import this and not each other.
 import type * as http from "http";
 import type { Api } from "./errors";
+import type { BigQueryExport, ExportMessage } from "./pubsub-exports";
 
 export interface ServiceAccountKey {
   id: string;
@@ -129,7 +130,17 @@ export interface EmulatorHost {
     createAccount(project: string, accountId: string, sa: { displayName?: string; description?: string }, bootstrap?: boolean): ServiceAccount;
     createKey(a: ServiceAccount, algorithm: string): { key: ServiceAccountKey; keyFile: string };
   };
-  readonly storage: { readonly buckets: Map<string, BucketState> };
+  readonly storage: {
+    readonly buckets: Map<string, BucketState>;
+    /** Writes an object as `principal` (a Pub/Sub Cloud Storage subscription's writer), with the API's checks and errors. */
+    writeAs(principal: string, bucket: string, name: string, data: Buffer, contentType: string): void;
+  };
+  readonly bigquery: {
+    /** Appends a BigQuery subscription's messages as rows of `table` ("p.d.t") as `principal` (bigquery.ts insertAs). */
+    insertAs(principal: string, table: string, messages: ExportMessage[], config: BigQueryExport): Promise<Map<string, string>>;
+    /** Checks a BigQuery subscription's table as subscriptions.create does (bigquery.ts exportTable). */
+    exportTable(principal: string, table: string, config: BigQueryExport): unknown;
+  };
   readonly resourcemanager: { isServiceAgent(email: string): boolean };
   /** Does `principal` hold `permission` in this scope? */
   allowed(principal: string, permission: string, scope: Scope): boolean;

@@ -12,6 +12,7 @@ import type { EmulatorHost, Reply, Request, Scope, Register } from "./model";
 import { PUBSUB_ROLES } from "./roles";
 import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants } from "./policy";
 import { pubsubServiceAgentOf } from "./resourcemanager";
+import { ExportConfig, ExportRefusal, ExportRunner, bigQueryExport, cloudStorageExport, exportJson } from "./pubsub-exports";
 
 export interface PubsubMessage {
   messageId: string;
@@ -63,6 +64,8 @@ export interface SubscriptionState {
   labels?: Record<string, string>;
   policy: ResourcePolicy;
   backlog: Lease[];
+  /** A Cloud Storage or BigQuery subscription's config: the emulator writes its messages there (pubsub-exports.ts). */
+  export?: ExportConfig;
   /** Acknowledged messages kept because retainAckedMessages is set (for seek, which the emulator lacks). */
   acked: PubsubMessage[];
   lastActivity: number;
@@ -87,7 +90,41 @@ export class PubsubApi {
   private clockOffsetMs = 0;
   private nextMessageId = 4_000_000_000_000 + crypto.randomInt(1_000_000_000);
 
-  constructor(private readonly emu: EmulatorHost) {}
+  private readonly exports: ExportRunner;
+  private readonly exportTimer: NodeJS.Timeout;
+
+  constructor(private readonly emu: EmulatorHost) {
+    this.exports = new ExportRunner(
+      {
+        writeObject: (principal, bucket, name, data, contentType) => emu.storage.writeAs(principal, bucket, name, data, contentType),
+        insertRows: (principal, table, messages, config) => emu.bigquery.insertAs(principal, table, messages, config),
+        serviceAgent: pubsubServiceAgentOf,
+        bucketWritable: (principal, bucket) => {
+          const b = emu.storage.buckets.get(bucket);
+          if (!b) throw new ExportRefusal("NOT_FOUND", `Bucket ${bucket} not found.`, 404); // own words
+          for (const permission of ["storage.buckets.get", "storage.objects.create"]) {
+            if (!emu.allowed(principal, permission, { project: b.project, bucket }))
+              throw new ExportRefusal("PERMISSION_DENIED", `The caller does not have permission (${principal} lacks ${permission} on bucket ${bucket})`, 403);
+          }
+        },
+        tableWritable: (principal, table, config) => void emu.bigquery.exportTable(principal, table, config),
+      },
+      () => this.now(),
+    );
+    // Export subscriptions are served by the emulator itself, as Pub/Sub serves them: every 200 ms.
+    this.exportTimer = setInterval(() => this.runExports(), 200);
+    this.exportTimer.unref();
+  }
+
+  /** Writes what the export subscriptions have due (also what a test calls after `advance`). */
+  async runExports(): Promise<void> {
+    this.settleAll();
+    await this.exports.tick(this.subscriptions.values());
+  }
+
+  stop(): void {
+    clearInterval(this.exportTimer);
+  }
 
   /** The Pub/Sub clock: wall time plus whatever `advance` added. */
   now(): number {
@@ -324,6 +361,14 @@ export class PubsubApi {
     }
     this.emu.require("pubsub", r.principal, "pubsub.topics.attachSubscription", { project: topicProject, topic: topicId }, topicName);
     if (body.pushConfig?.pushEndpoint) throw invalid("Push subscriptions are not supported by this emulator (pull only)."); // own words
+    // One delivery type per subscription (Subscription: push_config, bigquery_config and cloud_storage_config are alternatives).
+    if (body.cloudStorageConfig && body.bigqueryConfig) throw invalid("A subscription can have only one of bigquery_config and cloud_storage_config."); // own words
+    const exportConfig = body.cloudStorageConfig
+      ? cloudStorageExport(body.cloudStorageConfig)
+      : body.bigqueryConfig
+        ? bigQueryExport(body.bigqueryConfig)
+        : undefined;
+    if (exportConfig) this.exports.checkCreate(project, exportConfig);
     const filter = typeof body.filter === "string" && body.filter !== "" ? body.filter : undefined;
     const s: SubscriptionState = {
       name,
@@ -341,6 +386,7 @@ export class PubsubApi {
       backlog: [],
       acked: [],
       lastActivity: this.now(),
+      ...(exportConfig ? { export: exportConfig } : {}),
     };
     this.applySettable(
       s,
@@ -379,6 +425,15 @@ export class PubsubApi {
           const ttl = parseDuration(v.ttl, `${field}.ttl`);
           if (ttl < DAY || ttl > 31 * DAY) throw invalid(`Invalid ${field}.ttl: ${v.ttl}. The expiration TTL must be between 1 day and 31 days.`); // own words
           s.expirationPolicy = { ttl: `${ttl}s` };
+        }
+      } else if (path === "cloudStorageConfig" || path === "bigqueryConfig") {
+        // Changing or removing an export: the file being written is given up, its messages available again.
+        const next = v ? (path === "cloudStorageConfig" ? cloudStorageExport(v) : bigQueryExport(v)) : undefined;
+        if (next) this.exports.checkCreate(s.project, next);
+        const kind = path === "cloudStorageConfig" ? "cloudStorage" : "bigquery";
+        if (next || s.export?.kind === kind) {
+          if (s.export?.kind === "cloudStorage") for (const l of s.export.open?.leases ?? []) l.availableAt = 0;
+          s.export = next;
         }
       } else if (path === "retryPolicy") {
         if (v === undefined || v === null) s.retryPolicy = undefined;
@@ -422,6 +477,7 @@ export class PubsubApi {
       ...(s.filter ? { filter: s.filter } : {}),
       ...(s.deadLetterPolicy ? { deadLetterPolicy: { ...s.deadLetterPolicy } } : {}),
       ...(s.retryPolicy ? { retryPolicy: { ...s.retryPolicy } } : {}),
+      ...(s.export ? exportJson(s.export) : {}),
       state: "ACTIVE",
     };
   }
@@ -430,7 +486,17 @@ export class PubsubApi {
     const s = this.subscription(r, "pubsub.subscriptions.update");
     const body = r.json<{ subscription?: Record<string, any>; updateMask?: string }>();
     const paths = maskPaths(body.updateMask);
-    const settable = ["ackDeadlineSeconds", "messageRetentionDuration", "retainAckedMessages", "labels", "deadLetterPolicy", "expirationPolicy", "retryPolicy"];
+    const settable = [
+      "ackDeadlineSeconds",
+      "messageRetentionDuration",
+      "retainAckedMessages",
+      "labels",
+      "deadLetterPolicy",
+      "expirationPolicy",
+      "retryPolicy",
+      "cloudStorageConfig",
+      "bigqueryConfig",
+    ];
     for (const path of paths) {
       if (path === "pushConfig" && !body.subscription?.pushConfig?.pushEndpoint) continue;
       if (!settable.includes(path)) {
@@ -505,6 +571,13 @@ export class PubsubApi {
 
   private async pull(r: Request): Promise<Reply> {
     const s = this.subscription(r, "pubsub.subscriptions.consume");
+    // Pub/Sub delivers an export subscription's messages itself; no client pulls them (own words).
+    if (s.export)
+      throw new ApiError(
+        400,
+        `Subscription ${s.id} is a ${s.export.kind === "bigquery" ? "BigQuery" : "Cloud Storage"} subscription; its messages are not pulled.`,
+        { status: "FAILED_PRECONDITION" },
+      );
     const body = r.json<{ maxMessages?: unknown; returnImmediately?: boolean }>();
     const max = Number(body.maxMessages);
     // Quoted from the real service (google-cloud-dotnet#5378).

@@ -333,6 +333,10 @@ export class StorageApi {
     };
   }
 
+  writeAs(principal: string, bucket: string, name: string, data: Buffer, contentType: string): void {
+    this.store(bucket, name, data, contentType, undefined, principal, new URLSearchParams());
+  }
+
   private live(b: BucketState, name: string): StoredObject | undefined {
     return b.objects.find((o) => o.name === name && o.live);
   }
