@@ -15,10 +15,11 @@ export { BucketIamMember, BucketIamMemberArgs, prefixCondition } from "./gcp/buc
 export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-key";
 export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
 export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";
+export { BigQueryNativeTable, BigQueryNativeTableArgs } from "./gcp/bigquery-native-table";
 export { BigQueryView, BigQueryViewArgs } from "./gcp/bigquery-view";
 export { PubSubTopic, PubSubTopicArgs } from "./gcp/pubsub-topic";
 export { PubSubServiceAgent, PubSubServiceAgentArgs, pubsubServiceAgentEmail } from "./gcp/pubsub-service-agent";
-export { PubSubSubscription, PubSubSubscriptionArgs } from "./gcp/pubsub-subscription";
+export { PubSubSubscription, PubSubSubscriptionArgs, PubSubCloudStorageArgs, PubSubBigQueryArgs } from "./gcp/pubsub-subscription";
 export { PubSubIamMember, PubSubIamMemberArgs } from "./gcp/pubsub-iam-member";
 export { GcpConfig, ENDPOINT_ENV as GCP_ENDPOINT_ENV } from "./gcp/client";
 

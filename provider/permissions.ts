@@ -10,6 +10,7 @@ import { BUCKET_IAM_MEMBER_PERMISSIONS } from "./gcp/bucket-iam-member";
 import { SERVICE_ACCOUNT_KEY_PERMISSIONS } from "./gcp/service-account-key";
 import { BIGQUERY_DATASET_PERMISSIONS } from "./gcp/bigquery-dataset";
 import { BIGQUERY_TABLE_PERMISSIONS } from "./gcp/bigquery-table";
+import { BIGQUERY_NATIVE_TABLE_PERMISSIONS } from "./gcp/bigquery-native-table";
 import { BIGQUERY_VIEW_PERMISSIONS } from "./gcp/bigquery-view";
 import { PUBSUB_TOPIC_PERMISSIONS } from "./gcp/pubsub-topic";
 import { PUBSUB_SUBSCRIPTION_PERMISSIONS } from "./gcp/pubsub-subscription";
@@ -45,6 +46,7 @@ export const DEPLOYER_PERMISSIONS: string[] = allOf(PERMISSIONS_BY_OPERATION);
 export const BIGQUERY_PERMISSIONS_BY_OPERATION: ByResource = copy({
   BigQueryDataset: BIGQUERY_DATASET_PERMISSIONS,
   BigQueryTable: BIGQUERY_TABLE_PERMISSIONS,
+  BigQueryNativeTable: BIGQUERY_NATIVE_TABLE_PERMISSIONS,
   BigQueryView: BIGQUERY_VIEW_PERMISSIONS,
 });
 

@@ -9,6 +9,7 @@ type Rule = keyof typeof RULES;
 test.each<[string, unknown, Rule[]]>([
   ["429 rate limit", http(429), ["transient"]],
   ["503 backend error", http(503), ["transient"]],
+  ["501 not implemented", http(501), []],
   ["a refused connection", network("ECONNREFUSED"), ["transient"]],
   ["a reset connection", network("ECONNRESET"), ["transient"]],
   ["404", http(404), ["notFound", "accountNotYetVisible", "keyGone"]],

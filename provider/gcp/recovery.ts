@@ -62,14 +62,15 @@ function deepestCause(e: unknown): string | undefined {
 }
 
 /**
- * transient: 429, any 5xx, or a dropped or refused connection. Always worth another try, with
+ * transient: 429, any 5xx but 501, or a dropped or refused connection. Always worth another try, with
  * exponential back-off and jitter. Google's own clients retry 429, 5xx and dropped connections
  * (gaxios, @google-cloud/storage), and so does terraform-provider-google for every request
  * (gcp-apis.md §1.8, §2.2).
  */
 export function transient(e: unknown): boolean {
   const s = statusOf(e);
-  if (s === 429 || (s !== undefined && s >= 500)) return true;
+  // 501 Not Implemented is an answer, not a hiccup: asking again gets the same.
+  if (s === 429 || (s !== undefined && s >= 500 && s !== 501)) return true;
   return s === undefined && networkCause(e) !== undefined;
 }
 

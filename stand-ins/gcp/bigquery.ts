@@ -714,8 +714,7 @@ export class BigQueryApi {
     if (body.type !== undefined && body.type !== t.type) throw new ApiError(400, `Cannot change the type of table ${ref(t)} from ${t.type} to ${body.type}.`);
     if (t.type !== "VIEW" && body.view) throw new ApiError(400, `Cannot change table ${ref(t)} into a view.`);
     if (t.type !== "EXTERNAL" && body.externalDataConfiguration) throw new ApiError(400, `Cannot add an external data configuration to ${t.type} ${ref(t)}.`);
-    if (t.type === "TABLE" && body.schema)
-      throw new ApiError(501, "The emulator's BigQuery subset supports create, get and delete of plain tables; their schema cannot be changed.");
+    if (t.type === "TABLE" && body.schema) await this.growTable(t, this.validateSchema(body.schema, true)!);
     if (t.type === "VIEW" && body.schema) throw new ApiError(400, "A view's schema follows its query and cannot be set.");
     const given = this.tableFields(body);
     if (t.type === "EXTERNAL") {
@@ -745,6 +744,38 @@ export class BigQueryApi {
     t.etag = newEtag();
     t.lastModifiedTime = now();
     return { json: this.tableJson(t) };
+  }
+
+  /**
+   * A plain table's schema changed in place, as BigQuery allows it: new NULLABLE (or REPEATED) columns
+   * only, the rows kept; a column missing or retyped is refused with BigQuery's words. The engine's table
+   * gets the column by ALTER TABLE and its own metadata by a patch (bqemulator needs both).
+   */
+  private async growTable(t: TableState, next: { fields: SchemaField[] }): Promise<void> {
+    const olds = t.schema?.fields ?? [];
+    const byName = new Map(next.fields.map((f) => [f.name.toLowerCase(), f]));
+    for (const o of olds) {
+      const n = byName.get(o.name.toLowerCase());
+      if (!n) throw new ApiError(400, `Provided Schema does not match Table ${ref(t)}. Field ${o.name} is missing in new schema`);
+      if (n.type !== o.type)
+        throw new ApiError(400, `Provided Schema does not match Table ${ref(t)}. Field ${o.name} has changed type from ${o.type} to ${n.type}`);
+      if (n.mode !== o.mode && !(o.mode === "REQUIRED" && n.mode === "NULLABLE"))
+        throw new ApiError(400, `Provided Schema does not match Table ${ref(t)}. Field ${o.name} has changed mode from ${o.mode} to ${n.mode}`);
+    }
+    const known = new Set(olds.map((f) => f.name.toLowerCase()));
+    const added = next.fields.filter((f) => !known.has(f.name.toLowerCase()));
+    const required = added.find((f) => f.mode === "REQUIRED");
+    if (required)
+      throw new ApiError(400, `Provided Schema does not match Table ${ref(t)}. Cannot add required fields to an existing schema. (field: ${required.name})`);
+    for (const f of added) {
+      const sql = `ALTER TABLE \`${t.project}.${t.dataset}.${t.id}\` ADD COLUMN ${f.name} ${engineType(f.type)}`;
+      const res = await this.engine.call("POST", `/projects/${t.project}/queries`, { query: sql, useLegacySql: false });
+      if (engineError(res)) throw new ApiError(500, `bqemulator could not add column ${f.name} to ${ref(t)}: ${engineError(res)!.message}`);
+    }
+    await this.engine.must("PATCH", `/projects/${t.project}/datasets/${t.dataset}/tables/${encodeURIComponent(t.id)}`, {
+      schema: { fields: next.fields.map((f) => ({ name: f.name, type: engineType(f.type), mode: f.mode === "REPEATED" ? "REPEATED" : "NULLABLE" })) },
+    });
+    t.schema = next;
   }
 
   private async deleteTable(r: Request): Promise<Reply> {
