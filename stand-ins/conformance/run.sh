@@ -233,6 +233,10 @@ if [ -n "$gps_pid" ]; then
   info "Google's Pub/Sub emulator stopped in $(($(now) - t0))s"
 fi
 if wants gcloud; then suite gcloud bash "$here/cli/gcloud.sh"; fi
+if wants gcloud; then
+  CONF_AGENT=$(cd "$root" && node -e 'console.log(require("./dist/stand-ins").pubsubServiceAgentOf(process.argv[1]))' "$CONF_PROJECT") \
+    suite gcloud-pubsub bash "$here/cli/gcloud-pubsub.sh"
+fi
 if wants gsutil; then
   if [ "$go_ok" = 1 ]; then suite gsutil bash "$here/cli/gsutil.sh"; else say "SKIP gsutil: needs the Go-built TLS front (go build failed or skipped)"; fi
 fi
