@@ -13,6 +13,7 @@ import { PulumiCli, repoRoot, standInConfig, summary } from "../tools/harness/pu
 import { account, pullMessages, readDelivered } from "../tools/harness/delivered";
 import { ZitadelEvent, insertContinuously, insertEvents, makeEvents, startStandIns } from "../stand-ins";
 import { gcpClients } from "../provider/gcp/client";
+import { postgresDemo } from "./postgres";
 
 const args = process.argv.slice(2);
 const KEEP = args.includes("--keep");
@@ -21,6 +22,12 @@ const EVENTS = Number(args[args.indexOf("--events") + 1]) || 120;
 const SINK = args.includes("--sink") ? args[args.indexOf("--sink") + 1] : "gcs";
 if (SINK !== "gcs" && SINK !== "pubsub") {
   console.error(`--sink must be gcs or pubsub, not ${SINK}`);
+  process.exit(2);
+}
+/** `--source postgres`: ZITADEL v3/v4's pipeline (demo/postgres.ts) instead of CockroachDB's. */
+const SOURCE = args.includes("--source") ? args[args.indexOf("--source") + 1] : "cockroach";
+if (SOURCE !== "cockroach" && SOURCE !== "postgres") {
+  console.error(`--source must be cockroach or postgres, not ${SOURCE}`);
   process.exit(2);
 }
 const STACK = "demo";
@@ -249,7 +256,7 @@ async function pubsubDemo(o: any, env: { cli: PulumiCli; twinUrl: string; admin:
   };
 }
 
-main().catch((e) => {
+(SOURCE === "postgres" ? postgresDemo({ keep: KEEP, events: EVENTS }) : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

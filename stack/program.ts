@@ -1,12 +1,16 @@
 // The root project's program, driven by stack config. `index.ts` hands it to `pulumi up`; the
 // tests run the same function inline through the real engine.
 //
-// Config (all optional but the CockroachDB URL; see Pulumi.example.yaml):
+// Config (all optional but the database's URL; see Pulumi.example.yaml):
 //   gcp:project, gcp:credentials (secret)         where the GCP resources go
+//   zitadel-audit-stream:source                   cockroach (default, ZITADEL v2) | postgres (ZITADEL v3/v4)
 //   zitadel-audit-stream:cockroachUrl (secret)    the CockroachDB cluster ZITADEL writes to
+//   zitadel-audit-stream:postgresUrl (secret)     with source=postgres: ZITADEL's PostgreSQL database
+//   zitadel-audit-stream:engineDatabase           with source=postgres: JSON {host, port, dbname, sslmode} where the engine reaches it
 //   zitadel-audit-stream:gcpEndpoint              emulator or private endpoint for Google APIs
 //   zitadel-audit-stream:payloadEventTypes        JSON list: stream payload for these event types only
 //   zitadel-audit-stream:instanceIds              JSON list: only these ZITADEL instances
+//   zitadel-audit-stream:eventTypes               JSON list: only these event types
 //   zitadel-audit-stream:existingBucket           stream into this bucket instead of creating one
 //   zitadel-audit-stream:bucketLocation           default US
 //   zitadel-audit-stream:retentionDays            objects cannot be deleted for this many days
@@ -27,7 +31,11 @@ import type * as Package from "../provider";
 const NS = "zitadel-audit-stream";
 /** The config keys this program reads (cockroachUrl and gcpEndpoint are read by the providers). */
 export const CONFIG_KEYS = [
+  "source",
   "cockroachUrl",
+  "postgresUrl",
+  "engineDatabase",
+  "eventTypes",
   "gcpEndpoint",
   "payloadEventTypes",
   "instanceIds",
@@ -46,7 +54,7 @@ export const CONFIG_KEYS = [
   "pubsub",
   "takeOver",
 ];
-const JSON_LISTS = ["payloadEventTypes", "instanceIds"];
+const JSON_LISTS = ["payloadEventTypes", "instanceIds", "eventTypes"];
 
 /**
  * Problems in the stack's `zitadel-audit-stream:*` config, each naming the key: unknown keys (a
@@ -84,12 +92,18 @@ export function auditStreamProgram(pkg: typeof Package) {
     const cfg = new pulumi.Config(NS);
     const payload = cfg.getObject<string[]>("payloadEventTypes");
     const instanceIds = cfg.getObject<string[]>("instanceIds");
+    const eventTypes = cfg.getObject<string[]>("eventTypes");
+    const sourceName = cfg.get("source") ?? "cockroach";
+    if (sourceName !== "cockroach" && sourceName !== "postgres")
+      throw new Error(`stack config: ${NS}:source must be cockroach or postgres, not ${JSON.stringify(sourceName)}`);
+    const postgres = sourceName === "postgres";
     const retentionDays = cfg.getNumber("retentionDays");
     const existingBucket = cfg.get("existingBucket");
     const destinations = cfg.getObject<("gcs" | "pubsub")[]>("destinations");
     // Without the bucket destination, the bucket's settings have nothing to apply to.
     const toGcs = destinations === undefined || destinations.includes("gcs");
     const stream = new pkg.AuditStream("zitadel-audit", {
+      ...(postgres ? { source: { postgres: { engineDatabase: cfg.getObject("engineDatabase") } } } : {}),
       existingBucket,
       bucket:
         existingBucket || !toGcs
@@ -103,7 +117,7 @@ export function auditStreamProgram(pkg: typeof Package) {
       partitionFormat: cfg.get("partitionFormat") as "flat" | "daily" | "hourly" | undefined,
       query: {
         ...(payload ? { payload: { eventTypes: payload } } : {}),
-        ...(instanceIds ? { filter: { instanceIds } } : {}),
+        ...(instanceIds || eventTypes ? { filter: { ...(instanceIds ? { instanceIds } : {}), ...(eventTypes ? { eventTypes } : {}) } } : {}),
       },
       credentials: (cfg.get("credentials") as "key" | "implicit" | undefined) ?? "key",
       implicitMember: cfg.get("implicitMember"),
@@ -114,6 +128,24 @@ export function auditStreamProgram(pkg: typeof Package) {
       pubsub: cfg.getObject("pubsub"),
       takeOver: cfg.get("takeOver"),
     });
+    if (postgres) {
+      return {
+        bucketName: stream.bucketName,
+        serviceAccountEmail: stream.serviceAccountEmail,
+        health: stream.health,
+        deployment: stream.identity.deployment,
+        pubsubTopic: stream.pubsubTopic,
+        slotNames: stream.slotNames,
+        // Secret: the engines' configuration holds the database password, the key the engine's Google credentials.
+        engines: stream.engines,
+        engineKey: stream.engineKey,
+        ...(toGcs ? { gcsSubscription: stream.gcsSubscription } : {}),
+        ...(cfg.getObject("bigQuery")
+          ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQuerySubscription: stream.bigQuerySubscription }
+          : {}),
+        ...(destinations?.includes("pubsub") ? { pubsubSubscription: stream.pubsubSubscription } : {}),
+      };
+    }
     return {
       bucketName: stream.bucketName,
       serviceAccountEmail: stream.serviceAccountEmail,

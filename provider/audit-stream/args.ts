@@ -53,8 +53,12 @@ export interface AuditStreamBigQueryArgs {
 }
 
 export interface AuditStreamPubSubArgs {
-  /** The Pub/Sub regional endpoint the feed publishes through, e.g. "us-east1" (CockroachDB needs one unless the feed is unordered). */
-  region: string;
+  /**
+   * The Pub/Sub regional endpoint the feed publishes through, e.g. "us-east1": required with the
+   * CockroachDB source (it needs one unless the feed is unordered); the PostgreSQL source's engine
+   * uses Pub/Sub's global endpoint.
+   */
+  region?: string;
   /** The topic id. Default "<name>-events". */
   topicName?: string;
   /** The pull subscription for the SIEM's collector. Default "<name>-siem"; null for none. */
@@ -73,7 +77,32 @@ export interface AuditStreamPubSubArgs {
   maxDeliveryAttempts?: number;
 }
 
+/**
+ * The PostgreSQL source (ZITADEL v3/v4): a replication role, a publication (two with a payload
+ * allow-list) and a slot per publication on ZITADEL's database, and the configuration of the CDC
+ * engine, Debezium Server, that streams each slot into the stream's Pub/Sub topic. The destinations
+ * are subscriptions of that topic.
+ */
+export interface AuditStreamPostgresArgs {
+  /** postgresql:// URL of ZITADEL's database for the objects' management (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
+  connectionString?: pulumi.Input<string>;
+  /**
+   * Where the engine reaches the database, when not where this program does (a private address,
+   * a proxy). Default: the connection string's host, port and database.
+   */
+  engineDatabase?: { host: string; port?: number; dbname?: string; sslmode?: "disable" | "require" | "verify-ca" | "verify-full" };
+  /**
+   * Where the engine runs. "external" (the only one so far): the package renders its configuration
+   * and a container spec (outputs `engines`), and you run exactly one copy of each on your cluster.
+   */
+  runtime?: "external";
+  /** Change it to give the engine's database login a new generated password. */
+  passwordRotationTrigger?: pulumi.Input<string>;
+}
+
 export interface AuditStreamArgs {
+  /** Where the events come from: CockroachDB (default, ZITADEL v2) or `{ postgres: {…} }` (ZITADEL v3/v4). */
+  source?: "cockroach" | { postgres: AuditStreamPostgresArgs };
   /** CockroachDB URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
   connectionString?: pulumi.Input<string>;
   /** GCP project of the new resources. Default: `gcp:project`. */
@@ -129,6 +158,7 @@ export type Part = "stream" | "source" | "writer" | "gcs" | "pubsub";
 
 /** Every AuditStream argument, once, with its owner (a key missing here or not in AuditStreamArgs does not compile). */
 export const ARGUMENTS = {
+  source: "stream",
   connectionString: "source",
   project: "stream",
   bucket: "gcs",

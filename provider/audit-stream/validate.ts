@@ -8,16 +8,18 @@ import { cockroachProblems } from "./sources/cockroach";
 import { gcsProblems } from "./destinations/gcs";
 import { bigQueryProblems } from "./destinations/bigquery";
 import { pubsubProblems } from "./destinations/pubsub";
+import { sourceProblems } from "./sources/postgres";
 
 /** Every problem in these arguments, as "<argument>: <what is wrong and what to give>". */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
   const problems = unknownKeys(args, Object.keys(ARGUMENTS), "", "an AuditStream argument");
   if (args.takeOver !== undefined && plain(args.takeOver) && !/^([0-9a-f]{16}|legacy)$/.test(String(args.takeOver)))
     problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
-  problems.push(...writerProblems(args));
-  problems.push(...cockroachProblems(args));
+  const postgres = typeof args.source === "object" && args.source !== null;
+  problems.push(...sourceProblems(args));
+  if (!postgres) problems.push(...writerProblems(args), ...cockroachProblems(args));
   problems.push(...gcsProblems(args));
   problems.push(...bigQueryProblems(args.bigQuery, args.changefeedOptions as Record<string, unknown> | undefined));
-  problems.push(...pubsubProblems(args.pubsub, args.destinations));
+  problems.push(...pubsubProblems(args.pubsub, args.destinations, postgres ? "postgres" : "cockroach"));
   return problems;
 }

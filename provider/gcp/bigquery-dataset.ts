@@ -34,6 +34,11 @@ export interface BigQueryDatasetArgs extends ProjectArgs {
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Members who may read the dataset's tables: "user:…", "serviceAccount:…", "group:…". */
   readers?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Members who may write the dataset's tables (WRITER, i.e. roles/bigquery.dataEditor), e.g. the
+   * project's Pub/Sub service agent for a BigQuery subscription (docs/pubsub-exports.md §5).
+   */
+  writers?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 export const bigQueryDatasetInputs = z.strictObject({
@@ -51,6 +56,12 @@ export const bigQueryDatasetInputs = z.strictObject({
     .max(100)
     .default([])
     .transform((r) => [...new Set(r)].sort()),
+  // Absent rather than [] by default: state written before this input existed diffs as unchanged.
+  writers: z
+    .array(datasetReader)
+    .max(100)
+    .transform((r) => [...new Set(r)].sort())
+    .optional(),
   ...identitySchema,
 });
 true satisfies ArgsInSchema<BigQueryDatasetArgs, typeof bigQueryDatasetInputs>;
@@ -61,18 +72,20 @@ export type BigQueryDatasetInputs = z.output<typeof bigQueryDatasetInputs> & { p
 export type BigQueryDatasetState = BigQueryDatasetInputs & { fullId: string; etag: string; takenOverFrom: string };
 
 const REPLACE = ["datasetId", "project", "location"];
-const UPDATE = ["description", "labels", "readers"];
+const UPDATE = ["description", "labels", "readers", "writers"];
 
-/** A dataset access entry for a reader (legacy role name, as BigQuery returns them). */
-function readerEntry(member: string): Record<string, string> {
+type AccessRole = "READER" | "WRITER";
+
+/** A dataset access entry for a member (legacy role name, as BigQuery returns them). */
+function accessEntry(member: string, role: AccessRole): Record<string, string> {
   const [kind, email] = [member.slice(0, member.indexOf(":")), member.slice(member.indexOf(":") + 1)];
-  return kind === "group" ? { role: "READER", groupByEmail: email } : { role: "READER", userByEmail: email };
+  return kind === "group" ? { role, groupByEmail: email } : { role, userByEmail: email };
 }
 
-const isReaderOf = (entry: any, members: string[]) =>
-  entry?.role === "READER" &&
+const isEntryOf = (entry: any, members: string[], role: AccessRole) =>
+  entry?.role === role &&
   members.some((m) => {
-    const e = readerEntry(m);
+    const e = accessEntry(m, role);
     return (e.userByEmail !== undefined && e.userByEmail === entry.userByEmail) || (e.groupByEmail !== undefined && e.groupByEmail === entry.groupByEmail);
   });
 
@@ -123,7 +136,10 @@ export const bigQueryDatasetOperations: TypedOperations<BigQueryDatasetInputs, B
       },
     });
     // Readers are added to the access BigQuery made (and an adopted dataset is brought to the inputs).
-    const final = made && i.readers.length === 0 ? made : await updateDataset(gcp, project, i, [], { description: i.description, labels: body.labels });
+    const final =
+      made && i.readers.length === 0 && (i.writers ?? []).length === 0
+        ? made
+        : await updateDataset(gcp, project, i, { readers: [], writers: [] }, { description: i.description, labels: body.labels });
     return { id: name, outs: outputs({ ...i, project, takenOverFrom }, final) };
   },
 
@@ -131,10 +147,13 @@ export const bigQueryDatasetOperations: TypedOperations<BigQueryDatasetInputs, B
     const gcp = await clientsFor(config);
     const d = await bqOrUndefined(gcp, datasetPath(props.project, props.datasetId), `read dataset ${id}`);
     if (!d) return { id: "" };
-    const readers = (props.readers as string[]).filter((m) => (d.access ?? []).some((a: any) => isReaderOf(a, [m])));
+    const holding = (members: string[] | undefined, role: AccessRole) =>
+      (members ?? []).filter((m) => (d.access ?? []).some((a: any) => isEntryOf(a, [m], role)));
+    const readers = holding(props.readers, "READER");
+    const writers = props.writers === undefined ? undefined : holding(props.writers, "WRITER");
     const { [OWNER_LABEL]: _mine, ...labels } = d.labels ?? {};
     void _mine;
-    return { id, props: outputs({ ...props, description: d.description ?? "", labels, readers, location: d.location ?? props.location }, d) };
+    return { id, props: outputs({ ...props, description: d.description ?? "", labels, readers, writers, location: d.location ?? props.location }, d) };
   },
 
   async update(config, id, olds, checked) {
@@ -145,7 +164,7 @@ export const bigQueryDatasetOperations: TypedOperations<BigQueryDatasetInputs, B
       gcp,
       news.project,
       news,
-      olds.readers ?? [],
+      { readers: olds.readers ?? [], writers: olds.writers ?? [] },
       { description: news.description, labels: { ...news.labels, ...ownerLabels(identityOf({ ...news, owner: news.owner ?? olds.owner })) } },
       olds.labels ?? {},
     );
@@ -176,23 +195,25 @@ export const bigQueryDatasetOperations: TypedOperations<BigQueryDatasetInputs, B
 
 /**
  * Reads the dataset and writes it back whole (datasets.update, under its etag) with `fields` set
- * and its READER entries for the managed members made exactly `i.readers` (removing those of
- * `previousReaders` that are gone); entries and labels others added stay. A concurrent change
+ * and its READER and WRITER entries for the managed members made exactly `i.readers` and `i.writers`
+ * (removing those of `previous` that are gone); entries and labels others added stay. A concurrent change
  * (412) is read again and re-applied.
  */
 async function updateDataset(
   gcp: Gcp,
   project: string,
   i: any,
-  previousReaders: string[],
+  previous: { readers: string[]; writers: string[] },
   fields: { description?: string; labels?: Record<string, string> },
   previousLabels: Record<string, string> = {},
 ): Promise<any> {
   const path = datasetPath(project, i.datasetId);
   for (let attempt = 0; ; attempt++) {
     const current = await bq(gcp, "GET", path, `read dataset ${project}:${i.datasetId}`);
-    const kept = (current.access ?? []).filter((a: any) => !isReaderOf(a, [...previousReaders, ...i.readers]));
-    const access = [...kept, ...i.readers.map(readerEntry)];
+    const kept = (current.access ?? []).filter(
+      (a: any) => !isEntryOf(a, [...previous.readers, ...i.readers], "READER") && !isEntryOf(a, [...previous.writers, ...(i.writers ?? [])], "WRITER"),
+    );
+    const access = [...kept, ...i.readers.map((m: string) => accessEntry(m, "READER")), ...(i.writers ?? []).map((m: string) => accessEntry(m, "WRITER"))];
     const othersLabels = Object.fromEntries(Object.entries(current.labels ?? {}).filter(([k]) => !(k in previousLabels)));
     const labels = fields.labels ? { ...othersLabels, ...fields.labels } : current.labels;
     try {

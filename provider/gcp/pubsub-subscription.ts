@@ -30,6 +30,8 @@ export interface PubSubSubscriptionArgs extends ProjectArgs {
   retainAckedMessages?: pulumi.Input<boolean>;
   /** An attribute filter, fixed once created. */
   filter?: pulumi.Input<string>;
+  /** Deliver each ordering key's messages in publish order (fixed once created). Default false. */
+  enableMessageOrdering?: pulumi.Input<boolean>;
   /** `projects/<p>/topics/<t>`: messages not acknowledged after maxDeliveryAttempts go there. */
   deadLetterTopic?: pulumi.Input<string>;
   maxDeliveryAttempts?: pulumi.Input<number>;
@@ -88,6 +90,8 @@ export const pubsubSubscriptionInputs = z
     retainAckedMessages: z.boolean().default(false),
     /** An attribute filter (fixed once created). */
     filter: z.string().max(256).optional(),
+    /** Absent rather than false by default: state written before this input existed diffs as unchanged. */
+    enableMessageOrdering: z.boolean().optional(),
     deadLetterTopic: z
       .string()
       .regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be "projects/<project>/topics/<topic>"')
@@ -143,7 +147,7 @@ export type PubSubSubscriptionState = PubSubSubscriptionInputs & {
   takenOverFrom: string;
 };
 
-const REPLACE = ["project", "name", "topic", "filter"];
+const REPLACE = ["project", "name", "topic", "filter", "enableMessageOrdering"];
 // A subscription's export changes in place (PATCH with its mask): a replacement would drop the
 // messages it holds that are not yet written.
 const UPDATE = [
@@ -174,6 +178,7 @@ function body(i: PubSubSubscriptionInputs & { project: string }) {
     messageRetentionDuration: i.messageRetentionDuration,
     retainAckedMessages: i.retainAckedMessages,
     filter: i.filter,
+    enableMessageOrdering: i.enableMessageOrdering || undefined,
     deadLetterPolicy: i.deadLetterTopic ? { deadLetterTopic: i.deadLetterTopic, maxDeliveryAttempts: i.maxDeliveryAttempts ?? 5 } : undefined,
     expirationPolicy: {},
     labels: { ...i.labels, ...ownerLabels(identityOf(i)) },

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { Client } from "pg";
-import { freePort } from "../../stand-ins";
+import { ZitadelEvent, freePort } from "../../stand-ins";
 import { findRepoRoot } from "./root";
 
 export interface RunningPostgres {
@@ -107,4 +107,32 @@ export async function startZitadelDatabase(
       pg.stop();
     },
   };
+}
+
+/**
+ * Events inserted as ZITADEL v3/v4 writes them on PostgreSQL (docs/postgres-source.md §1): created_at
+ * now(), position the commit's clock as epoch seconds, in_tx_order the event's place in its
+ * transaction. `late`: the events are written in one transaction held open `late` ms before it
+ * commits (what a slow ZITADEL request does), so others commit before it with higher positions.
+ */
+export async function insertZitadelEvents(pg: Client, events: ZitadelEvent[], late = 0): Promise<void> {
+  const one = (e: ZitadelEvent, i: number) =>
+    pg.query(
+      `INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, "sequence", revision, created_at, payload, creator, "owner", "position", in_tx_order)
+       VALUES ($1, $2, $3, $4, $5, 1, now(), $6, 'SYSTEM', $7, EXTRACT(EPOCH FROM clock_timestamp()), $8)`,
+      [e.instanceId, e.aggregateType, e.aggregateId, e.eventType, e.sequence, e.payload === null ? null : JSON.stringify(e.payload), e.owner, i],
+    );
+  if (!late) {
+    for (const e of events) await one(e, 0);
+    return;
+  }
+  await pg.query("BEGIN");
+  try {
+    for (const [i, e] of events.entries()) await one(e, i);
+    await new Promise((r) => setTimeout(r, late));
+    await pg.query("COMMIT");
+  } catch (e) {
+    await pg.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  }
 }

@@ -24,13 +24,8 @@ export interface GcsDestination {
 
 /** The guide's pipeline into Cloud Storage: bucket, writer role and account, grant, key, feed. */
 export function gcsDestination(ctx: StreamContext, source: Source): GcsDestination {
-  const { name, args, owned, parent } = ctx;
-  // An audit archive is kept on destroy unless forceDestroy says otherwise.
-  const bucket =
-    args.existingBucket === undefined
-      ? new Bucket(`${name}-bucket`, { ...args.bucket, project: args.project, ...owned }, { ...parent, retainOnDelete: !args.bucket?.forceDestroy })
-      : undefined;
-  const bucketName = bucket ? bucket.name : pulumi.output(args.existingBucket!);
+  const { name, args, parent } = ctx;
+  const bucketName = streamBucket(ctx);
 
   const writer = roleAndWriter(ctx, {
     names: { role: `${name}-role`, account: `${name}-writer`, key: `${name}-key` },
@@ -50,6 +45,13 @@ export function gcsDestination(ctx: StreamContext, source: Source): GcsDestinati
   );
   const changefeed = source.feed(`${name}-changefeed`, sink, [grant], ownsKey(args));
   return { bucketName, account: writer.account, roleName: writer.role.name, changefeed };
+}
+
+/** The stream's bucket's name: the one it makes (kept on destroy unless forceDestroy: an audit archive), or existingBucket. */
+export function streamBucket(ctx: StreamContext): pulumi.Output<string> {
+  const { name, args, owned, parent } = ctx;
+  if (args.existingBucket !== undefined) return pulumi.output(args.existingBucket);
+  return new Bucket(`${name}-bucket`, { ...args.bucket, project: args.project, ...owned }, { ...parent, retainOnDelete: !args.bucket?.forceDestroy }).name;
 }
 
 /** Problems in the Cloud Storage arguments, each named (checked in the program, so at preview). */

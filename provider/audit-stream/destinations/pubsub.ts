@@ -23,7 +23,7 @@ import type { Source } from "../sources/cockroach";
 import { ownsKey, roleAndWriter, writerSink } from "../writer";
 
 /** Problems in the `pubsub` argument, each named (checked in the program, so at preview). */
-export function pubsubProblems(p: unknown, destinations: unknown): string[] {
+export function pubsubProblems(p: unknown, destinations: unknown, source: "cockroach" | "postgres" = "cockroach"): string[] {
   const problems: string[] = [];
   if (destinations !== undefined) {
     if (
@@ -34,14 +34,16 @@ export function pubsubProblems(p: unknown, destinations: unknown): string[] {
     ) {
       problems.push('destinations: must list "gcs", "pubsub" or both, e.g. ["gcs", "pubsub"]');
     } else if (destinations.includes("pubsub") && p === undefined) {
-      problems.push('pubsub: the "pubsub" destination needs its settings, at least { region: "us-east1" }');
+      if (source === "cockroach") problems.push('pubsub: the "pubsub" destination needs its settings, at least { region: "us-east1" }');
     }
   }
   if (p === undefined) return problems;
   if (!p || typeof p !== "object" || Array.isArray(p)) return [...problems, 'pubsub: must be an object such as { region: "us-east1" }'];
   const a = p as Record<string, unknown>;
   problems.push(...unknownKeys(a, PUBSUB_OPTIONS, "pubsub.", "a pubsub option"));
-  if (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region))
+  if (source === "postgres" && a.region !== undefined)
+    problems.push("pubsub.region: CockroachDB's only (the PostgreSQL source's engine publishes through Pub/Sub's global endpoint)");
+  if (source === "cockroach" && (typeof a.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(a.region)))
     problems.push('pubsub.region: must be a Google Cloud region such as "us-east1" (the endpoint CockroachDB publishes through)');
   for (const k of ["topicName", "subscriptionName"]) {
     if (typeof a[k] === "string" && !pubsubId.safeParse(a[k]).success) problems.push(`pubsub.${k}: ${pubsubId.safeParse(a[k]).error!.issues[0].message}`);
@@ -89,8 +91,39 @@ export interface PubSubDestination {
 /** The Pub/Sub destination's resources, children of the component. */
 export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, source: Source): PubSubDestination {
   const { name, args, owned, parent } = ctx;
+  const topic = new PubSubTopic(`${name}-topic`, { name: p.topicName ?? `${name}-events`, project: args.project, ...owned }, parent);
+  const { subscription, deadLetterSubscription } = siemSubscription(ctx, p, topic);
+  // The writer may publish to this topic and do nothing else.
+  const writer = roleAndWriter(ctx, {
+    names: { role: `${name}-publisher-role`, account: `${name}-publisher`, key: `${name}-publisher-key` },
+    roleSuffix: "publisher",
+    title: "ZITADEL audit stream publisher",
+    permission: "pubsub.topics.publish",
+    why: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.",
+    describe: "CockroachDB changefeed into Pub/Sub",
+  });
+  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: writer.role.name, member: writer.member }, parent);
+  const sink = writerSink(
+    args,
+    writer,
+    pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })),
+  );
+  const changefeed = source.feed(`${name}-pubsub-changefeed`, sink, [grant], ownsKey(args));
+  return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
+}
+
+/**
+ * The SIEM's pull subscription of `topic`, with roles/pubsub.subscriber for the subscribers and, with
+ * maxDeliveryAttempts, dead-lettering wired whole (see the header). Any source's topic takes it.
+ */
+export function siemSubscription(
+  ctx: StreamContext,
+  p: AuditStreamPubSubArgs,
+  topic: PubSubTopic,
+  ordered = false,
+): { subscription?: PubSubSubscription; deadLetterSubscription?: PubSubSubscription } {
+  const { name, args, owned, parent } = ctx;
   const topicName = p.topicName ?? `${name}-events`;
-  const topic = new PubSubTopic(`${name}-topic`, { name: topicName, project: args.project, ...owned }, parent);
   const deadLetter =
     p.maxDeliveryAttempts !== undefined
       ? new PubSubTopic(`${name}-dead-letter`, { name: `${topicName}-dead-letter`, project: args.project, ...owned }, parent)
@@ -109,6 +142,7 @@ export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, 
             messageRetentionDuration: p.messageRetentionDuration,
             deadLetterTopic: deadLetter?.fullName,
             maxDeliveryAttempts: p.maxDeliveryAttempts,
+            ...(ordered ? { enableMessageOrdering: true } : {}),
             ...owned,
           },
           parent,
@@ -117,24 +151,7 @@ export function pubsubDestination(ctx: StreamContext, p: AuditStreamPubSubArgs, 
     (member, i) => new PubSubIamMember(`${name}-subscriber-${i}`, { resource: subscription!.fullName, role: "roles/pubsub.subscriber", member }, parent),
   );
   const deadLetterSubscription = deadLetter && subscription ? deadLettering(ctx, p, subscriptionName, deadLetter, subscription) : undefined;
-
-  // The writer may publish to this topic and do nothing else.
-  const writer = roleAndWriter(ctx, {
-    names: { role: `${name}-publisher-role`, account: `${name}-publisher`, key: `${name}-publisher-key` },
-    roleSuffix: "publisher",
-    title: "ZITADEL audit stream publisher",
-    permission: "pubsub.topics.publish",
-    why: "Publish only: what a CockroachDB changefeed into Pub/Sub needs.",
-    describe: "CockroachDB changefeed into Pub/Sub",
-  });
-  const grant = new PubSubIamMember(`${name}-publisher-grant`, { resource: topic.fullName, role: writer.role.name, member: writer.member }, parent);
-  const sink = writerSink(
-    args,
-    writer,
-    pulumi.all([topic.project, topic.name]).apply(([project, t]) => ({ project, topic: t, region: p.region })),
-  );
-  const changefeed = source.feed(`${name}-pubsub-changefeed`, sink, [grant], ownsKey(args));
-  return { topic, subscription, deadLetterSubscription, changefeed, account: writer.account };
+  return { subscription, deadLetterSubscription };
 }
 
 /** The dead-letter topic's subscription and the service agent's two grants (see the header). */

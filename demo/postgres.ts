@@ -1,0 +1,311 @@
+// `npm run demo -- --source postgres`: ZITADEL v3/v4's pipeline on this machine. A throwaway
+// PostgreSQL 15 on loopback holds ZITADEL's events2; the root project (Pulumi.yaml) is deployed with
+// the real Pulumi CLI with `source: postgres`, which makes the replication role, the publication and
+// the slot, the topic with the SIEM's, the Cloud Storage and the BigQuery subscriptions, and renders
+// the engine's configuration (runtime "external"). The real Debezium Server then runs with exactly
+// that configuration as a local process — except where it runs: its health port, and the Pub/Sub
+// address, which the stand-in gives per identity (the engine's service account's endpoint, as its key
+// would authenticate it). Events of mixed types are written (payload-bearing ones, a transaction that
+// commits late), the engine is killed with -9 once mid-stream and restarted without its offsets, and
+// the query changes once (`pulumi config set` + `pulumi up`: ALTER PUBLICATION in place). Every event is
+// then counted in the SIEM's subscription, the Cloud Storage files and BigQuery, and the last line is
+// one JSON object.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PulumiCli, repoRoot, summary } from "../tools/harness/pulumi-cli";
+import { readDelivered } from "../tools/harness/delivered";
+import { insertZitadelEvents, startZitadelDatabase } from "../tools/harness/postgres";
+import { RunningDebezium, startDebezium } from "../tools/harness/debezium";
+import { GcpEmulator, ZitadelEvent, eventKey, freePort, insertedKey, makeEvents } from "../stand-ins";
+import { gcpClients } from "../provider/gcp/client";
+import { debeziumEnvironment } from "../provider/cdc/debezium";
+
+const STACK = "demo-postgres";
+const STEPS = 10;
+let step = 0;
+const say = (text: string) => console.log(`[${++step}/${STEPS}] ${text}`);
+const info = (text: string) => console.log(`      ${text}`);
+/** The CLI's resource lines, its diagnostics (warnings the user would see) and its summary, indented under the step. */
+const show = (text: string) => {
+  let diagnostics = false;
+  for (const line of text.split("\n")) {
+    if (/^Diagnostics:/.test(line)) diagnostics = true;
+    else if (/^(Outputs|Resources):/.test(line)) diagnostics = false;
+    if (diagnostics && line.trim()) info(line.trim());
+    else if (/^\s+[+~-]{1,2}\s|Resources:|^\s+\d+ (created|updated|deleted|unchanged)|Duration:/.test(line)) info(line.trim());
+  }
+};
+
+/** The event types the stream selects at first; the query change adds the last one. */
+const FIRST_TYPES = ["user.human.added", "user.human.password.changed", "user.human.email.verified", "user.token.added", "instance.domain.added", "org.added"];
+const ADDED_TYPE = "instance.domain.primary.set";
+/** Never selected: its events must not arrive. */
+const NEVER = "user.human.password.check.failed";
+
+/** A properties file's text as key → value (java.util.Properties escapes as propertiesText writes them). */
+function parseProperties(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf("=");
+    if (!line.trim() || at < 0) continue;
+    out[line.slice(0, at)] = line
+      .slice(at + 1)
+      .replace(/^\\ /, " ")
+      .replace(/\\([\\nr])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : "\\"));
+  }
+  return out;
+}
+
+interface Pulled {
+  event: Record<string, any>;
+  orderingKey: string;
+}
+
+export async function postgresDemo(opts: { keep: boolean; events: number }): Promise<void> {
+  const started = Date.now();
+  const EVENTS = opts.events;
+  say("starting PostgreSQL 15 with ZITADEL's eventstore.events2 (a throwaway cluster on loopback) and the GCP emulator");
+  const [db, emu] = await Promise.all([startZitadelDatabase({ max_slot_wal_keep_size: "1GB" }, { passwords: true }), new GcpEmulator().start()]);
+  const admin = await gcpClients({ credentials: emu.adminKeyFile, endpoint: emu.endpoint });
+  info(`PostgreSQL ${db.pg.version} on 127.0.0.1:${db.pg.port}; GCP emulator ${emu.endpoint}, project ${emu.project}`);
+
+  const base = path.join(repoRoot, ".work", "demo-postgres");
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });
+  const cli = new PulumiCli(base, { ownHome: false });
+  cli.env.PULUMI_CONFIG_PASSPHRASE = crypto.randomBytes(12).toString("base64url");
+  const up = async () => show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
+  const outputs = async () => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--show-secrets", "--stack", STACK])).stdout);
+  let engine: RunningDebezium | undefined;
+  let failure: unknown;
+  let result: Record<string, unknown> = {};
+  try {
+    say(`pulumi up of the root project with source postgres: stack ${STACK}, config set with pulumi config set`);
+    await cli.run(repoRoot, ["stack", "init", STACK]);
+    await cli.configure(repoRoot, STACK, {
+      "gcp:project": { value: emu.project },
+      "gcp:credentials": { value: fs.readFileSync(emu.adminKeyFile, "utf8"), secret: true },
+      "zitadel-audit-stream:gcpEndpoint": { value: emu.endpoint },
+      "zitadel-audit-stream:source": { value: "postgres" },
+      "zitadel-audit-stream:postgresUrl": { value: db.pg.url(), secret: true },
+      "zitadel-audit-stream:eventTypes": { value: JSON.stringify(FIRST_TYPES) },
+      "zitadel-audit-stream:destinations": { value: JSON.stringify(["gcs", "pubsub"]) },
+      "zitadel-audit-stream:pubsub": { value: JSON.stringify({ subscriptionName: "zitadel-audit-siem" }) },
+      "zitadel-audit-stream:bigQuery": { value: JSON.stringify({ datasetId: "zitadel_audit_pg" }) },
+      "zitadel-audit-stream:forceDestroy": { value: "true" },
+    });
+    await up();
+    const o = await outputs();
+    info(`slot ${o.slotNames.join(", ")}; topic ${o.pubsubTopic}; engine identity ${o.serviceAccountEmail}`);
+    info(`subscriptions: ${o.pubsubSubscription} (SIEM, ordered), ${o.gcsSubscription} (Cloud Storage), ${o.bigQuerySubscription} (BigQuery)`);
+
+    say("starting Debezium Server with the configuration the stack rendered (output engines)");
+    const rendered = parseProperties(o.engines[0].properties);
+    const engineEnv = async () =>
+      debeziumEnvironment({
+        ...rendered,
+        "quarkus.http.port": String(await freePort()),
+        "debezium.source.offset.storage.file.filename": path.join(fs.mkdtempSync(path.join(os.tmpdir(), "zas-offsets-")), "offsets.dat"),
+        "debezium.sink.pubsub.address": await emu.pubsubGrpc.endpointFor(o.serviceAccountEmail),
+      });
+    engine = startDebezium(await engineEnv());
+    await engine.ready(120_000);
+    info(`engine up (pid ${engine.pid}): slot ${rendered["debezium.source.slot.name"]}, publication ${rendered["debezium.source.publication.name"]}`);
+
+    say(`writing ${EVENTS} ZITADEL events (payload-bearing: e-mails, phone numbers, password hashes), one transaction committing late`);
+    const all: ZitadelEvent[] = [];
+    let next = 0;
+    const batch = (n: number, instanceId?: string) => {
+      const e = makeEvents(n, next, instanceId);
+      next += n;
+      all.push(...e);
+      return e;
+    };
+    // The late transaction writes to aggregates of its own instance: ZITADEL never commits an aggregate's
+    // later event before an earlier one (its sequence is checked on push), so concurrent writers touch others.
+    const lateTx = insertZitadelEvents(db.admin, batch(4, "262800396467273999"), 3000);
+    const writer = await startZitadelDatabaseWriter(db.pg.url());
+    await insertZitadelEvents(writer, batch(EVENTS));
+    await lateTx;
+
+    say("kill -9 of the engine mid-stream; restarted without its offsets (a new container)");
+    const during = insertZitadelEvents(writer, batch(Math.ceil(EVENTS / 2)));
+    await new Promise((r) => setTimeout(r, 150));
+    await engine.kill("SIGKILL");
+    await during;
+    engine = startDebezium(await engineEnv());
+    await engine.ready(120_000);
+    info("engine restarted");
+
+    say(`the query changes: pulumi config set eventTypes (+ ${ADDED_TYPE}); pulumi up (ALTER PUBLICATION in place, gap-free)`);
+    const changedAt = all.length;
+    await cli.run(repoRoot, ["config", "set", "--stack", STACK, "zitadel-audit-stream:eventTypes", JSON.stringify([...FIRST_TYPES, ADDED_TYPE])]);
+    await up();
+    await insertZitadelEvents(writer, batch(EVENTS));
+    await writer.end();
+
+    // What must arrive: the selected types, the added one only once the publication had it.
+    const selected = all.filter((e, i) => FIRST_TYPES.includes(e.eventType) || (e.eventType === ADDED_TYPE && i >= changedAt));
+    const expected = new Set(selected.map(insertedKey));
+    info(`${all.length} events written, ${expected.size} of them selected (${NEVER} never; ${ADDED_TYPE} after the change)`);
+
+    say("the SIEM's subscription: every selected event, none other, each aggregate in order");
+    const pulled: Pulled[] = [];
+    const pull = async () => {
+      for (const m of await pullRaw(admin, o.pubsubSubscription)) pulled.push(m);
+    };
+    await waitUntil(
+      "the SIEM's subscription",
+      async () => (await pull(), new Set(pulled.map((p) => eventKey(p.event))).size >= expected.size),
+      180_000,
+      () => `${new Set(pulled.map((p) => eventKey(p.event))).size}/${expected.size} events pulled\n${engine?.log().slice(-2000)}`,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    await pull();
+    const siemKeys = new Set(pulled.map((p) => eventKey(p.event)));
+    const unexpected = [...siemKeys].filter((k) => !expected.has(k));
+    const payloadLeaked = pulled.filter((p) => "payload" in p.event || /@example\.com|\$2a\$/.test(JSON.stringify(p.event))).length;
+    let outOfOrder = 0;
+    const lastSeq = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const p of pulled) {
+      const k = eventKey(p.event);
+      if (seen.has(k)) continue; // a redelivery after the restart repeats older ones
+      seen.add(k);
+      const agg = `${p.event.instance_id}/${p.event.aggregate_type}/${p.event.aggregate_id}`;
+      if ((lastSeq.get(agg) ?? 0) > p.event.sequence) outOfOrder++;
+      lastSeq.set(agg, p.event.sequence);
+    }
+    info(
+      `${pulled.length} messages, ${siemKeys.size} distinct events; unexpected ${unexpected.length}; payload in ${payloadLeaked}; out of order ${outOfOrder}`,
+    );
+    info(`sample: ${JSON.stringify(pulled.find((p) => p.event.event_type === "user.human.added")?.event)}`);
+
+    say("Cloud Storage: the subscription's NDJSON files (one closes a minute after it opens)");
+    let gcsLines: Record<string, any>[] = [];
+    let gcsFiles: string[] = [];
+    await waitUntil(
+      "the Cloud Storage files",
+      async () => {
+        const d = await readDelivered(admin, o.bucketName, "events/");
+        [gcsLines, gcsFiles] = [d.lines, d.files];
+        return [...expected].every((k) => gcsLines.some((l) => eventKey(l) === k));
+      },
+      180_000,
+      () => `${new Set(gcsLines.map(eventKey)).size}/${expected.size} events in ${gcsFiles.length} files`,
+      2000,
+    );
+    const gcsKeys = new Set(gcsLines.map(eventKey));
+    const gcsLeaked = gcsLines.filter((l) => "payload" in l || /@example\.com|\$2a\$/.test(JSON.stringify(l))).length;
+    info(`${gcsFiles.length} files, e.g. gs://${o.bucketName}/${gcsFiles[0]}; ${gcsLines.length} lines, ${gcsKeys.size} distinct events`);
+
+    say(`BigQuery: the subscription's table ${o.bigQueryTableId}, counted through the de-duplicating view`);
+    const query = async (sql: string) =>
+      (
+        (await admin.bigquery.request<any>("POST", `/projects/${emu.project}/queries`, { query: sql, useLegacySql: false, timeoutMs: 60_000 })).data.rows ?? []
+      ).map((r: any) => r.f.map((c: any) => c.v));
+    let bigQueryRows = 0;
+    await waitUntil(
+      "BigQuery",
+      async () => ((bigQueryRows = Number((await query(`SELECT COUNT(*) FROM \`${o.bigQueryViewId}\``))[0][0])), bigQueryRows >= expected.size),
+      120_000,
+      () => `${bigQueryRows}/${expected.size} rows`,
+      1000,
+    );
+    const [[tableRows]] = await query(`SELECT COUNT(*) FROM \`${o.bigQueryTableId}\``);
+    info(`${bigQueryRows} events in the view, ${tableRows} rows in the table`);
+    for (const [type, n] of await query(
+      `SELECT event_type, COUNT(*) AS events FROM \`${o.bigQueryViewId}\` GROUP BY event_type ORDER BY events DESC, event_type`,
+    ))
+      info(`  ${String(n).padStart(5)}  ${type}`);
+
+    const missing = [...expected].filter((k) => !siemKeys.has(k)).length;
+    result = {
+      source: "postgres",
+      eventsWritten: all.length,
+      eventsInserted: expected.size,
+      eventsDelivered: [...siemKeys].filter((k) => expected.has(k)).length,
+      gcsRows: gcsKeys.size,
+      bigQueryRows,
+      missing,
+      unexpected: unexpected.length,
+      payloadLeaked: payloadLeaked + gcsLeaked,
+      duplicates: pulled.length - siemKeys.size,
+      outOfOrderWithinAggregate: outOfOrder,
+      gcsFiles: gcsFiles.length,
+      bigQueryTableRows: Number(tableRows),
+      stack: STACK,
+    };
+    const wrong = [
+      missing && `${missing} events missing`,
+      unexpected.length && `${unexpected.length} events that were not selected arrived`,
+      (payloadLeaked || gcsLeaked) && "payload left the database",
+      outOfOrder && `${outOfOrder} events out of order within their aggregate`,
+      gcsKeys.size !== siemKeys.size && `Cloud Storage holds ${gcsKeys.size} distinct events, the SIEM got ${siemKeys.size}`,
+      bigQueryRows !== siemKeys.size && `BigQuery counts ${bigQueryRows} distinct events, the SIEM got ${siemKeys.size}`,
+    ].filter(Boolean);
+    if (wrong.length) throw Object.assign(new Error(wrong.join("; ")), { result });
+
+    if (opts.keep) {
+      say("keeping everything running (--keep): Ctrl-C stops the engine, destroys the stack and stops PostgreSQL and the emulator");
+      console.log(JSON.stringify({ ok: true, seconds: Math.round((Date.now() - started) / 100) / 10, ...result }));
+      await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+    }
+    say("pulumi destroy (the engine stopped first: a slot is dropped only once nothing reads it)");
+    await engine.kill();
+    engine = undefined;
+    const d = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    const slots = (await db.admin.query("SELECT count(*)::int AS n FROM pg_replication_slots")).rows[0].n;
+    info(`deleted ${summary(d.stdout).deleted ?? 0} resources; slots left ${slots}, topics left ${emu.pubsub.topics.size}`);
+  } catch (e) {
+    failure = e;
+    result = (e as any).result ?? result;
+  }
+  await engine?.kill("SIGKILL");
+  if (failure) await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
+  await cli.run(repoRoot, ["stack", "rm", "--yes", "--force", "--stack", STACK], { allowFailure: true });
+  fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });
+  fs.rmSync(base, { recursive: true, force: true });
+  await emu.stop();
+  await db.stop();
+  const seconds = Math.round((Date.now() - started) / 100) / 10;
+  if (failure) {
+    console.error(`demo failed: ${(failure as Error).message}`);
+    console.log(JSON.stringify({ ok: false, error: (failure as Error).message.split("\n")[0], seconds, ...result }));
+    process.exit(1);
+  }
+  console.log(JSON.stringify({ ok: true, seconds, ...result }));
+}
+
+/** A second session on ZITADEL's database, for the writes that run beside the late transaction. */
+async function startZitadelDatabaseWriter(url: string) {
+  const { Client } = await import("pg");
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  return c;
+}
+
+/** Every message the subscription holds now, pulled and acknowledged, with its ordering key. */
+async function pullRaw(gcp: any, subscription: string): Promise<Pulled[]> {
+  const out: Pulled[] = [];
+  for (;;) {
+    const got: any[] = (await gcp.pubsub.request("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data.receivedMessages ?? [];
+    if (!got.length) return out;
+    for (const m of got) out.push({ event: JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")), orderingKey: m.message.orderingKey ?? "" });
+    await gcp.pubsub.request("POST", `/${subscription}:acknowledge`, { ackIds: got.map((m) => m.ackId) });
+  }
+}
+
+async function waitUntil(what: string, done: () => Promise<boolean>, timeoutMs: number, progress: () => string, everyMs = 500): Promise<void> {
+  const t0 = Date.now();
+  let last = "";
+  while (!(await done())) {
+    const line = progress();
+    if (line.split("\n")[0] !== last) info(`${what}: ${line.split("\n")[0]}`);
+    last = line.split("\n")[0];
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not complete within ${timeoutMs / 1000}s: ${progress()}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
