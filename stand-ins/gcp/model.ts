@@ -3,7 +3,6 @@
 // and emulator.ts, which assembles them, import this and not each other.
 import type * as http from "http";
 import type { Api } from "./errors";
-import type { BigQueryExport, ExportMessage } from "./pubsub-exports";
 
 export interface ServiceAccountKey {
   id: string;
@@ -149,4 +148,29 @@ export interface EmulatorHost {
   rolePermissions(role: string): string[];
   /** Is the account visible yet (the eventual-consistency knob)? */
   visible(sa: ServiceAccount): boolean;
+}
+
+/** A message a Pub/Sub export subscription writes (pubsub-exports.ts). */
+export interface ExportMessage {
+  messageId: string;
+  data: Buffer;
+  attributes: Record<string, string>;
+  publishTime: number;
+  subscription: string;
+}
+
+/** A BigQuery subscription's config as the emulator keeps it (pubsub-exports.ts). */
+export interface BigQueryExport {
+  kind: "bigquery";
+  /** "project.dataset.table". */
+  table: string;
+  useTopicSchema: boolean;
+  useTableSchema: boolean;
+  writeMetadata: boolean;
+  dropUnknownFields: boolean;
+  serviceAccountEmail: string;
+  state: string;
+  written: number;
+  /** Why the last message that did not fit was refused (for tests and logs). */
+  rejected?: string;
 }

@@ -10,7 +10,24 @@
 // is surfaced on the subscription, nothing is lost, and writing resumes by itself once fixed.
 import * as crypto from "crypto";
 import { ApiError, invalid } from "./errors";
-import type { Lease, SubscriptionState } from "./pubsub";
+import type { BigQueryExport, ExportMessage } from "./model";
+
+export type { BigQueryExport, ExportMessage } from "./model";
+
+/** A message waiting in a subscription, as the runner sees it (pubsub.ts Lease is one). */
+export interface Lease {
+  message: { messageId: string; data: Buffer; attributes: Record<string, string>; publishTime: number };
+  attempts: number;
+  availableAt: number;
+}
+
+/** What the runner needs of a subscription (pubsub.ts SubscriptionState is one). */
+export interface SubscriptionState {
+  name: string;
+  project: string;
+  backlog: Lease[];
+  export?: ExportConfig;
+}
 
 /** What the executor asks of the rest of the emulator (storage and BigQuery, as a principal). */
 export interface ExportTargets {
@@ -28,14 +45,6 @@ export interface ExportTargets {
   bucketWritable(principal: string, bucket: string): void;
   /** Throws an ExportRefusal unless `principal` may write rows into `table` and it has the columns `config` needs. */
   tableWritable(principal: string, table: string, config: BigQueryExport): void;
-}
-
-export interface ExportMessage {
-  messageId: string;
-  data: Buffer;
-  attributes: Record<string, string>;
-  publishTime: number;
-  subscription: string;
 }
 
 /** A refusal that sets the export's state (and says why, for the log). */
@@ -66,21 +75,6 @@ export interface CloudStorageExport {
   open?: { since: number; leases: Lease[]; bytes: number };
   /** Names of the objects written, in order (for tests and the demo's accounting). */
   written: string[];
-}
-
-export interface BigQueryExport {
-  kind: "bigquery";
-  /** "project.dataset.table". */
-  table: string;
-  useTopicSchema: boolean;
-  useTableSchema: boolean;
-  writeMetadata: boolean;
-  dropUnknownFields: boolean;
-  serviceAccountEmail: string;
-  state: string;
-  written: number;
-  /** Why the last message that did not fit was refused (for tests and logs). */
-  rejected?: string;
 }
 
 export type ExportConfig = CloudStorageExport | BigQueryExport;

@@ -18,6 +18,8 @@ test("JSON lists must be lists of strings", () => {
 });
 
 test("every known key, and other namespaces, pass", () => {
-  const all = Object.fromEntries(CONFIG_KEYS.map((k) => [`zitadel-audit-stream:${k}`, k === "payloadEventTypes" || k === "instanceIds" ? '["a"]' : "x"]));
+  const all = Object.fromEntries(
+    CONFIG_KEYS.map((k) => [`zitadel-audit-stream:${k}`, ["payloadEventTypes", "instanceIds", "eventTypes"].includes(k) ? '["a"]' : "x"]),
+  );
   expect(stackConfigProblems({ ...all, "gcp:project": "p", "aws:region": "x" })).toEqual([]);
 });
