@@ -116,6 +116,40 @@ const rows: Row[] = [
     /^pubsub\.maxDeliveryAttempts: a whole number from 5 to 100/,
   ],
   ["bigQuery dataset id with a dash", stream({ bigQuery: { datasetId: "zitadel-audit" } }), /^bigQuery\.datasetId: must be letters, digits and underscores/],
+  // The PostgreSQL source
+  ["source that is neither", stream({ source: "mysql" }), /^source: must be "cockroach" or \{ postgres: \{ … \} \}/],
+  [
+    "a PostgreSQL option that does not exist",
+    stream({ source: { postgres: { slotName: "x" } } }),
+    /^source\.postgres\.slotName: not a PostgreSQL source option/,
+  ],
+  ["runtime cloudRun (not yet offered)", stream({ source: { postgres: { runtime: "cloudRun" } } }), /^source\.postgres\.runtime: must be "external"/],
+  [
+    "CockroachDB's connectionString with the PostgreSQL source",
+    stream({ source: { postgres: {} }, connectionString: "postgresql://x" }),
+    /^connectionString: CockroachDB's only; the PostgreSQL source takes source\.postgres\.connectionString/,
+  ],
+  [
+    "changefeedOptions with the PostgreSQL source",
+    stream({ source: { postgres: {} }, changefeedOptions: { resolved: "10s" } }),
+    /^changefeedOptions: CockroachDB's only/,
+  ],
+  [
+    "a raw query with the PostgreSQL source",
+    stream({ source: { postgres: {} }, query: { query: "SELECT * FROM eventstore.events2" } }),
+    /^query: .*row filter and column list/,
+  ],
+  [
+    "assumeRole with the PostgreSQL source",
+    stream({ source: { postgres: {} }, credentials: { assumeRole: ["a@p1-234.iam.gserviceaccount.com"] } }),
+    /^credentials: with the PostgreSQL source/,
+  ],
+  ["pubsub.region with the PostgreSQL source", stream({ source: { postgres: {} }, pubsub: { region: "us-east1" } }), /^pubsub\.region: CockroachDB's only/],
+  [
+    "a BigLake connection with the PostgreSQL source",
+    stream({ source: { postgres: {} }, bigQuery: { connection: { id: "p.us.c", serviceAccount: "a@b.iam.gserviceaccount.com" } } }),
+    /^bigQuery\.connection: for the external table/,
+  ],
   ["bigQuery view named as the table", stream({ bigQuery: { viewName: "events" } }), /^bigQuery\.viewName: must differ from tableName/],
   [
     "bigQuery reader without a kind",
