@@ -139,6 +139,7 @@ export function auditStreamProgram(pkg: typeof Package) {
         // Secret: the engines' configuration holds the database password, the key the engine's Google credentials.
         engines: stream.engines,
         engineKey: stream.engineKey,
+        enginePassword: stream.enginePassword,
         ...(toGcs ? { gcsSubscription: stream.gcsSubscription } : {}),
         ...(cfg.getObject("bigQuery")
           ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQuerySubscription: stream.bigQuerySubscription }

@@ -37,6 +37,8 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly engines: pulumi.Output<EngineConfig[] | undefined>;
   /** PostgreSQL source: the engine's Google key (base64 JSON) with credentials "key" (secret). */
   readonly engineKey: pulumi.Output<string | undefined>;
+  /** PostgreSQL source: the engine's database password (secret): the value of your secret `<name>-engine`, key "password", that the container spec reads. */
+  readonly enginePassword: pulumi.Output<string | undefined>;
   /** PostgreSQL source: the replication slots, one per engine. */
   readonly slotNames: pulumi.Output<string[] | undefined>;
   /** PostgreSQL source with "gcs": the Cloud Storage subscription. */
@@ -92,6 +94,7 @@ export class AuditStream extends pulumi.ComponentResource {
     this.pubsubJobId = o.pubsubJobId;
     this.engines = o.engines;
     this.engineKey = o.engineKey;
+    this.enginePassword = o.enginePassword;
     this.slotNames = o.slotNames;
     this.gcsSubscription = o.gcsSubscription;
     this.bigQuerySubscription = o.bigQuerySubscription;
@@ -123,6 +126,7 @@ interface StreamOutputs {
   pubsubJobId: Maybe<string>;
   engines: Maybe<EngineConfig[]>;
   engineKey: Maybe<string>;
+  enginePassword: Maybe<string>;
   slotNames: Maybe<string[]>;
   gcsSubscription: Maybe<string>;
   bigQuerySubscription: Maybe<string>;
@@ -162,6 +166,7 @@ function cockroachStream(ctx: StreamContext, destinations: string[]): StreamOutp
     pubsubJobId: pubsub ? pubsub.changefeed.jobId : none(),
     engines: none(),
     engineKey: none(),
+    enginePassword: none(),
     slotNames: none(),
     gcsSubscription: none(),
     bigQuerySubscription: none(),
@@ -196,6 +201,7 @@ function postgresStream(ctx: StreamContext, pg: AuditStreamPostgresArgs, destina
     // before a subscription exists never reaches it (Pub/Sub keeps nothing for a subscription not yet made).
     engines: pulumi.all([source.engines, pulumi.all(subscriptions.map((r) => r.urn))]).apply(([e]) => e),
     engineKey: source.engineKey,
+    enginePassword: pulumi.secret(source.role.password),
     slotNames: pulumi.all(source.parts.map((p) => p.slot.name)),
     gcsSubscription: dest.gcsSubscription ? dest.gcsSubscription.fullName : none(),
     bigQuerySubscription: dest.bigQuerySubscription ? dest.bigQuerySubscription.fullName : none(),
