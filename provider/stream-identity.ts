@@ -19,6 +19,8 @@ import type { ArgsInSchema, TypedOperations, Outputs } from "./engine";
 import { deploymentJobPrefix, isDeployment, newDeployment } from "./ownership";
 import { URL_CONFIG_KEY, connectionStringSchema, where, withClient } from "./cockroach/sql";
 import { liveJobsWithPrefix, cancelAll } from "./cockroach/reconcile";
+import { drainVerdict, switchTimings, switchVerdict } from "./source-switch";
+import type { ConfigLike } from "./engine/contract";
 
 export interface StreamIdentityArgs {
   /** The cluster where the stream's changefeed jobs run (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
@@ -29,11 +31,17 @@ export interface StreamIdentityArgs {
    * connectionString or `zitadel-audit-stream:cockroachUrl` is set.
    */
   sweepJobs?: pulumi.Input<boolean>;
+  /** The stream's source; absent: CockroachDB. A change is refused unless `switchFrom` names the old one (source-switch.ts). */
+  source?: pulumi.Input<"cockroach" | "postgres">;
+  /** The source being left, when switching (AuditStream `sourceSwitch.from`). */
+  switchFrom?: pulumi.Input<"cockroach" | "postgres">;
 }
 
 export const streamIdentityInputs = z.strictObject({
   connectionString: connectionStringSchema,
   sweepJobs: z.boolean().optional(),
+  source: z.enum(["cockroach", "postgres"]).optional(),
+  switchFrom: z.enum(["cockroach", "postgres"]).optional(),
 });
 true satisfies ArgsInSchema<StreamIdentityArgs, typeof streamIdentityInputs>;
 
@@ -43,12 +51,23 @@ export type StreamIdentityInputs = z.output<typeof streamIdentityInputs>;
 export type StreamIdentityState = StreamIdentityInputs & { deployment: string };
 
 // Never a replacement: the identity must not change while objects carry it.
-const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs"] });
+const RULES = inputRules({ schema: streamIdentityInputs, replace: [], update: ["connectionString", "sweepJobs", "source", "switchFrom"] });
 
 export const streamIdentityOperations: TypedOperations<StreamIdentityInputs, StreamIdentityState> = engineFacing(
   "StreamIdentity",
   {
     ...RULES.handlers,
+
+    // A change of source is checked here, at preview and up, before anything of the new source exists.
+    async diff(config, id, olds, news) {
+      const verdict = switchVerdict(olds.source, news.source ?? "cockroach", news.switchFrom);
+      if (verdict.kind === "refused") throw new Error(verdict.why);
+      if (verdict.kind === "switch" && verdict.from === "cockroach" && isDeployment(olds.deployment)) {
+        const drained = await cockroachDrained(config, olds.connectionString, olds.deployment);
+        if (!drained.ok) throw new Error(drained.why);
+      }
+      return RULES.handlers.diff(config, id, olds, news);
+    },
 
     async create(_config, i) {
       const deployment = newDeployment();
@@ -56,7 +75,7 @@ export const streamIdentityOperations: TypedOperations<StreamIdentityInputs, Str
     },
 
     async read(_config, id, props) {
-      return { id, props: withoutProvider(props) };
+      return { id, props: withoutProvider(props) as StreamIdentityState };
     },
 
     async update(_config, _id, olds, news) {
@@ -87,6 +106,34 @@ export const streamIdentityOperations: TypedOperations<StreamIdentityInputs, Str
   },
   ["connectionString"],
 );
+
+/**
+ * Have the stream's CockroachDB feeds delivered every event, with ZITADEL no longer writing there
+ * (source-switch.ts drainVerdict)? Its newest event by `position` (the commit's HLC in ZITADEL v2).
+ */
+async function cockroachDrained(config: ConfigLike | undefined, connectionString: string | undefined, deployment: string) {
+  try {
+    return await withClient(connectionString, config, async (c) => {
+      const jobs = await liveJobsWithPrefix(c, deploymentJobPrefix(deployment));
+      const r = (
+        await c.query(
+          `SELECT max("position")::STRING AS latest, ((cluster_logical_timestamp() - max("position")) / 1e9)::FLOAT8 AS quiet FROM eventstore.events2`,
+        )
+      ).rows[0];
+      return drainVerdict(
+        jobs.map((j) => ({ jobId: String(j.job_id), status: j.status, highWater: j.high_water_timestamp })),
+        r?.latest ?? null,
+        Number(r?.quiet ?? 0),
+        switchTimings.quietSeconds,
+      );
+    });
+  } catch (e) {
+    return {
+      ok: false as const,
+      why: `sourceSwitch: could not make sure the CockroachDB feeds delivered every event (CockroachDB at ${where(connectionString || config?.get(URL_CONFIG_KEY))}: ${(e as Error).message}); nothing was changed.`,
+    };
+  }
+}
 
 export interface StreamIdentity extends Outputs<{ /** 16 hex characters, made once; every object of the stream carries it. */ deployment: string }> {}
 

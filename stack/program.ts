@@ -6,6 +6,7 @@
 //   zitadel-audit-stream:source                   cockroach (default, ZITADEL v2) | postgres (ZITADEL v3/v4)
 //   zitadel-audit-stream:cockroachUrl (secret)    the CockroachDB cluster ZITADEL writes to
 //   zitadel-audit-stream:postgresUrl (secret)     with source=postgres: ZITADEL's PostgreSQL database
+//   zitadel-audit-stream:sourceSwitch             the source being left when switching (cockroach | postgres); remove it afterwards
 //   zitadel-audit-stream:engineDatabase           with source=postgres: JSON {host, port, dbname, sslmode} where the engine reaches it
 //   zitadel-audit-stream:gcpEndpoint              emulator or private endpoint for Google APIs
 //   zitadel-audit-stream:payloadEventTypes        JSON list: stream payload for these event types only
@@ -35,6 +36,7 @@ export const CONFIG_KEYS = [
   "cockroachUrl",
   "postgresUrl",
   "engineDatabase",
+  "sourceSwitch",
   "eventTypes",
   "gcpEndpoint",
   "payloadEventTypes",
@@ -104,6 +106,7 @@ export function auditStreamProgram(pkg: typeof Package) {
     const toGcs = destinations === undefined || destinations.includes("gcs");
     const stream = new pkg.AuditStream("zitadel-audit", {
       ...(postgres ? { source: { postgres: { engineDatabase: cfg.getObject("engineDatabase") } } } : {}),
+      ...(cfg.get("sourceSwitch") ? { sourceSwitch: { from: cfg.get("sourceSwitch") as "cockroach" | "postgres" } } : {}),
       existingBucket,
       bucket:
         existingBucket || !toGcs

@@ -103,6 +103,13 @@ export interface AuditStreamPostgresArgs {
 export interface AuditStreamArgs {
   /** Where the events come from: CockroachDB (default, ZITADEL v2) or `{ postgres: {…} }` (ZITADEL v3/v4). */
   source?: "cockroach" | { postgres: AuditStreamPostgresArgs };
+  /**
+   * Switch an existing stream's source: `{ from: "cockroach" }` to move it to PostgreSQL (ZITADEL v2 → v3/v4).
+   * Without it a change of `source` is refused at preview. From CockroachDB the switch also waits until its
+   * feeds delivered every event and ZITADEL stopped writing there (60 s of quiet): do it at ZITADEL's cutover,
+   * after `zitadel mirror` and before ZITADEL v3/v4 writes to PostgreSQL. Remove it afterwards.
+   */
+  sourceSwitch?: { from: "cockroach" | "postgres" };
   /** CockroachDB URL (secret). Default: `zitadel-audit-stream:cockroachUrl`, then the PG* environment. */
   connectionString?: pulumi.Input<string>;
   /** GCP project of the new resources. Default: `gcp:project`. */
@@ -159,6 +166,7 @@ export type Part = "stream" | "source" | "writer" | "gcs" | "pubsub";
 /** Every AuditStream argument, once, with its owner (a key missing here or not in AuditStreamArgs does not compile). */
 export const ARGUMENTS = {
   source: "stream",
+  sourceSwitch: "stream",
   connectionString: "source",
   project: "stream",
   bucket: "gcs",

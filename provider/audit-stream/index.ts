@@ -73,7 +73,14 @@ export class AuditStream extends pulumi.ComponentResource {
     // parent, so that moving the stream under another parent keeps it (docs/identity.md); its delete,
     // after all the rest, cancels any job a create cut short left behind (CockroachDB only).
     const postgres = typeof args.source === "object" ? args.source.postgres : undefined;
-    this.identity = new StreamIdentity(`${name}-identity`, postgres ? { sweepJobs: false } : { connectionString: args.connectionString, sweepJobs: true });
+    // A change of source is refused there unless sourceSwitch names the old one (provider/source-switch.ts).
+    const switchFrom = args.sourceSwitch?.from;
+    this.identity = new StreamIdentity(
+      `${name}-identity`,
+      postgres
+        ? { sweepJobs: false, source: "postgres", ...(switchFrom ? { switchFrom } : {}) }
+        : { connectionString: args.connectionString, sweepJobs: true, ...(switchFrom ? { switchFrom } : {}) },
+    );
     const ctx: StreamContext = { name, args, owned: { deployment: this.identity.deployment, takeOver: args.takeOver }, parent: { parent: this } };
     const o = postgres ? postgresStream(ctx, postgres, destinations) : cockroachStream(ctx, destinations);
     this.changefeed = o.changefeed;

@@ -118,6 +118,8 @@ const rows: Row[] = [
   ["bigQuery dataset id with a dash", stream({ bigQuery: { datasetId: "zitadel-audit" } }), /^bigQuery\.datasetId: must be letters, digits and underscores/],
   // The PostgreSQL source
   ["source that is neither", stream({ source: "mysql" }), /^source: must be "cockroach" or \{ postgres: \{ … \} \}/],
+  ["sourceSwitch naming no source", stream({ sourceSwitch: { from: "mysql" } }), /^sourceSwitch: must be \{ from: "cockroach" \} or \{ from: "postgres" \}/],
+  ["sourceSwitch as a bare string", stream({ sourceSwitch: "cockroach" }), /^sourceSwitch: must be/],
   [
     "a PostgreSQL option that does not exist",
     stream({ source: { postgres: { slotName: "x" } } }),

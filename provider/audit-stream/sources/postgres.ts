@@ -190,6 +190,15 @@ const COCKROACH_ONLY = ["connectionString", "changefeedOptions", "manageRangefee
 
 /** Problems in `source` and in arguments the chosen source cannot use, each named. */
 export function sourceProblems(args: Record<string, unknown>): string[] {
+  const sw = args.sourceSwitch as { from?: unknown } | undefined;
+  const switchProblem =
+    sw !== undefined && (typeof sw !== "object" || sw === null || !["cockroach", "postgres"].includes(sw.from as string) || Object.keys(sw).length !== 1)
+      ? [`sourceSwitch: must be { from: "cockroach" } or { from: "postgres" } (the source being left), not ${JSON.stringify(sw)}`]
+      : [];
+  return [...switchProblem, ...sourceOptionProblems(args)];
+}
+
+function sourceOptionProblems(args: Record<string, unknown>): string[] {
   const s = args.source;
   if (s === undefined || s === "cockroach") return [];
   if (!s || typeof s !== "object" || Array.isArray(s) || Object.keys(s).join() !== "postgres")
