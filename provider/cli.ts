@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npx zitadel-audit-stream health`: the same verdict as the Changefeed's `health` output, read now,
 // for cron or CI, and for the PostgreSQL source the verdict on each replication slot (cdc/slot.ts
-// slotVerdict). Exit status: 0 every feed and slot healthy, 1 some lagging, failing or stopped, 2 the
-// check itself could not run (no job, no connection, bad arguments).
+// slotVerdict) and each engine's own health endpoint (cdc/engine-health.ts). Exit status: 0 every feed,
+// slot and engine healthy, 1 some lagging, failing or stopped, 2 the check itself could not run (no job,
+// no connection, bad arguments).
 import { execFile } from "child_process";
 import { withClient, explain, where, URL_CONFIG_KEY } from "./cockroach/sql";
 import { showJob } from "./cockroach/jobs";
@@ -12,10 +13,11 @@ import { POSTGRES_URL_CONFIG_KEY, explainPg, pgWhere, withPg } from "./postgres/
 import { findSlot } from "./postgres/pg-slot";
 import type { Db } from "./sql/db";
 import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
+import { ENGINE_HEALTH_PATH, EngineVerdict, engineVerdict } from "./cdc/engine-health";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
-const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
+const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
 
   --connection-string  CockroachDB postgresql:// URL; default: with --stack the stack's ${URL_CONFIG_KEY},
                        else the PG* environment (PGHOST, PGUSER, PGPASSWORD, …). Leave the password out of
@@ -24,6 +26,7 @@ const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--j
   --postgres-url       PostgreSQL postgresql:// URL of the slots; default: with --stack each PgSlot's own or the
                        stack's ${POSTGRES_URL_CONFIG_KEY}, else the PG* environment
   --slot               a replication slot of the PostgreSQL source (repeat for several)
+  --engine             the base URL of a CDC engine (Debezium Server's HTTP port, e.g. http://10.0.0.7:8080; repeat for several)
   --stack              every Changefeed and PgSlot of this stack (job id or slot name, connection and bounds, read
                        from the stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
   --max-lag-seconds    lagging beyond this many seconds behind (default: each feed's maxLagSeconds, else ${DEFAULT_MAX_LAG_SECONDS})
@@ -38,6 +41,7 @@ interface Args {
   jobIds: string[];
   postgresUrl?: string;
   slots: string[];
+  engines: string[];
   maxRetainedMb: number;
   stack?: string;
   cwd: string;
@@ -52,6 +56,7 @@ export function parseArgs(argv: string[]): Args {
   const a: Args = {
     jobIds: [],
     slots: [],
+    engines: [],
     maxRetainedMb: DEFAULT_MAX_RETAINED_MB,
     cwd: process.cwd(),
     timeoutSeconds: DEFAULT_HEALTH_TIMEOUT_SECONDS,
@@ -106,11 +111,17 @@ export function parseArgs(argv: string[]): Args {
       case "--json":
         a.json = true;
         break;
+      case "--engine": {
+        const url = value(i++, flag);
+        if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--engine: not an engine's base URL such as http://10.0.0.7:8080: ${url}`);
+        a.engines.push(url.replace(/\/$/, ""));
+        break;
+      }
       default:
         throw new UsageError(`unknown argument ${flag}`);
     }
   }
-  if (a.jobIds.length === 0 && a.slots.length === 0 && !a.stack) throw new UsageError("give --job-id, --slot or --stack");
+  if (a.jobIds.length === 0 && a.slots.length === 0 && a.engines.length === 0 && !a.stack) throw new UsageError("give --job-id, --slot, --engine or --stack");
   return a;
 }
 
@@ -261,7 +272,15 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
   const slotResults = await checkSlots(slots, a.maxRetainedMb, doing);
   for (const r of slotResults)
     out(a.json ? JSON.stringify({ slot: r.slot, ...r.verdict }) : `replication slot ${r.slot}: ${r.verdict.state}: ${r.verdict.reason}`);
-  return results.every((r) => r.health.state === "healthy") && slotResults.every((r) => r.verdict.state === "healthy") ? 0 : 1;
+  const engineResults: EngineVerdict[] = [];
+  for (const url of a.engines) {
+    doing(`the engine at ${url}`);
+    engineResults.push(await checkEngine(url, deadline));
+  }
+  for (const [i, v] of engineResults.entries())
+    out(a.json ? JSON.stringify({ engine: a.engines[i], ...v }) : `engine ${a.engines[i]}: ${v.state}: ${v.reason}`);
+  const healthy = [...results.map((r) => r.health.state), ...slotResults.map((r) => r.verdict.state), ...engineResults.map((v) => v.state)];
+  return healthy.every((s) => s === "healthy") ? 0 : 1;
 }
 
 /** The items by the connection they live on, each once (by `id`): one session per server. */
@@ -301,6 +320,26 @@ async function perServer<T extends { connectionString?: string }>(
     } catch (e) {
       throw server.explain(e, `read ${server.reading} at ${server.where(connectionString)}`);
     }
+  }
+}
+
+/** The engine's answer on its health path, bounded by the check's deadline (at most 10 s). */
+async function checkEngine(url: string, deadline: number): Promise<EngineVerdict> {
+  try {
+    const r = await fetch(url + ENGINE_HEALTH_PATH, { signal: AbortSignal.timeout(Math.max(1000, Math.min(10_000, deadline - Date.now()))) });
+    const text = await r.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: kept as text
+    }
+    return engineVerdict(url, { status: r.status, body });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    return engineVerdict(url, {
+      error: (e as Error).name === "TimeoutError" ? "no answer in time" : cause === "ECONNREFUSED" ? "connection refused" : (cause ?? (e as Error).message),
+    });
   }
 }
 

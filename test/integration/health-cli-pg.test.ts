@@ -80,3 +80,45 @@ test("--stack finds every PgSlot in the state with its own connection", () => {
     { slot: "other_slot", connectionString: undefined },
   ]);
 });
+
+test("--engine: Debezium Server's health endpoint UP is healthy (exit 0); DOWN is failing and a closed port stopped (exit 1)", async () => {
+  const { createServer } = await import("http");
+  const { execFile } = await import("child_process");
+  const { freePort } = await import("../../stand-ins");
+  let answer = { status: 200, body: { status: "UP", checks: [{ name: "debezium", status: "UP" }] } };
+  const server = createServer((req, res) => {
+    // The path Quarkus serves the liveness check on (docs/debezium-server.md §6).
+    if (req.url !== "/q/health/live") return void res.writeHead(404).end();
+    res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const engine = `http://127.0.0.1:${(server.address() as any).port}`;
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  // Not spawnSync: the server above answers from this process's event loop.
+  const run = (...argv: string[]) =>
+    new Promise<{ status: number; stdout: string }>((resolve) =>
+      execFile(process.execPath, [bin, "health", ...argv], { encoding: "utf8" }, (err, stdout) =>
+        resolve({ status: err ? Number((err as any).code) : 0, stdout: String(stdout) }),
+      ),
+    );
+  try {
+    let r = await run("--engine", engine);
+    expect([r.status, r.stdout.trim()]).toEqual([0, `engine ${engine}: healthy: engine at ${engine} is up`]);
+    answer = { status: 503, body: { status: "DOWN", checks: [{ name: "debezium", status: "DOWN" }] } };
+    r = await run("--engine", engine, "--engine", closed, "--json");
+    expect(r.status).toBe(1);
+    expect(
+      r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { engine, state: "failing", reason: expect.stringMatching(/reports DOWN \(debezium\)/) },
+      { engine: closed, state: "stopped", reason: expect.stringMatching(/does not answer \(connection refused\)/) },
+    ]);
+    r = await run("--engine", "10.0.0.7:8080");
+    expect([r.status, r.stdout.split("\n")[0]]).toEqual([2, "--engine: not an engine's base URL such as http://10.0.0.7:8080: 10.0.0.7:8080"]);
+  } finally {
+    server.close();
+  }
+});
