@@ -20,7 +20,7 @@ export interface AuditStreamBigQueryArgs {
   datasetId?: string;
   /** Default "US". Use the bucket's location or a multi-region containing it. */
   location?: string;
-  /** The external table over the files. Default "events". */
+  /** The external table over the files. Default "events"; with the PostgreSQL source the native table, default "events_pubsub". */
   tableName?: string;
   /** The view without the at-least-once duplicates. Default "events_dedup"; null for none. */
   viewName?: string | null;

@@ -160,7 +160,16 @@ const UPDATE = [
   "cloudStorage",
   "bigQuery",
 ];
-const RULES = inputRules({ schema: pubsubSubscriptionInputs, ...PROJECT_DEFAULT, identity: true, replace: REPLACE, update: UPDATE });
+const RULES = inputRules({
+  schema: pubsubSubscriptionInputs,
+  ...PROJECT_DEFAULT,
+  identity: true,
+  replace: REPLACE,
+  update: UPDATE,
+  // A replacement under the same name (a new filter, topic or ordering) must delete the old one first: the
+  // name is taken until then. What the old one held is lost with it, as with any new subscription.
+  deleteBeforeReplace: (olds, news) => olds.name === news.name && olds.project === news.project,
+});
 
 const MASK: Record<string, string> = {
   deadLetterTopic: "deadLetterPolicy",

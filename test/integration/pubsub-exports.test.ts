@@ -72,6 +72,15 @@ describe("a Cloud Storage subscription", () => {
   });
 });
 
+test("a subscription made anew under its name (ordering is fixed at creation) is deleted first, then made", async () => {
+  const d = driver(pubsubSubscriptionOperations, "ordered");
+  const made = (await d.up({ name: "exports-siem", topic: "exports-events" })).state;
+  const r = await d.up({ name: "exports-siem", topic: "exports-events", enableMessageOrdering: true }, made);
+  expect(r.op).toBe("replace");
+  expect((await s.admin.pubsub.request<any>("GET", `/${r.state.id}`)).data.enableMessageOrdering).toBe(true);
+  await d.destroy(r.state);
+});
+
 (bqemulatorInstalled() ? describe : describe.skip)("a BigQuery subscription into a native table", () => {
   const schema = [
     { name: "id", type: "STRING", mode: "REQUIRED" },

@@ -120,11 +120,13 @@ function bigQueryTables(ctx: StreamContext, a: AuditStreamBigQueryArgs, agent: P
   );
   const schema = nativeTableSchema(args.query);
   const table = new BigQueryNativeTable(
-    `${name}-table`,
+    // Its own resource name and default table id: a stream switched from CockroachDB still has its
+    // external table "events" (<name>-table) until the switch's up deletes it; the two must not meet.
+    `${name}-native-table`,
     {
       project: args.project,
       datasetId: dataset.datasetId,
-      tableId: a.tableName ?? "events",
+      tableId: a.tableName ?? "events_pubsub",
       description: "The events as Pub/Sub's BigQuery subscription wrote them (at least once: the view removes the repeats)",
       schema,
       ...owned,
