@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { report } from "./report";
 import { PulumiCli, repoRoot, standInConfig, summary } from "../tools/harness/pulumi-cli";
 import { account, pullMessages, readDelivered } from "../tools/harness/delivered";
 import { ZitadelEvent, insertContinuously, insertEvents, makeEvents, startStandIns } from "../stand-ins";
@@ -117,13 +118,7 @@ async function main(): Promise<void> {
     if (failure) await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
     await cleanUp();
   }
-  const seconds = Math.round((Date.now() - started) / 100) / 10;
-  if (failure) {
-    console.error(`demo failed: ${(failure as Error).message}`);
-    console.log(JSON.stringify({ ok: false, error: (failure as Error).message.split("\n")[0], seconds, ...result }));
-    process.exit(1);
-  }
-  console.log(JSON.stringify({ ok: true, seconds, ...result }));
+  report(started, failure, result);
   if (KEEP) {
     await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
     console.log("destroying the stack and stopping the stand-ins");

@@ -14,6 +14,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { report } from "./report";
 import { PulumiCli, repoRoot, summary } from "../tools/harness/pulumi-cli";
 import { readDelivered } from "../tools/harness/delivered";
 import { insertZitadelEvents, startZitadelDatabase } from "../tools/harness/postgres";
@@ -270,13 +271,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
   fs.rmSync(base, { recursive: true, force: true });
   await emu.stop();
   await db.stop();
-  const seconds = Math.round((Date.now() - started) / 100) / 10;
-  if (failure) {
-    console.error(`demo failed: ${(failure as Error).message}`);
-    console.log(JSON.stringify({ ok: false, error: (failure as Error).message.split("\n")[0], seconds, ...result }));
-    process.exit(1);
-  }
-  console.log(JSON.stringify({ ok: true, seconds, ...result }));
+  report(started, failure, result);
 }
 
 /** A second session on ZITADEL's database, for the writes that run beside the late transaction. */

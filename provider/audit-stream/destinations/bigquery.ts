@@ -56,22 +56,7 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
     },
     parent,
   );
-  const viewName = a.viewName === undefined ? "events_dedup" : a.viewName;
-  const view =
-    viewName === null
-      ? undefined
-      : new BigQueryView(
-          `${name}-view`,
-          {
-            project: args.project,
-            datasetId: dataset.datasetId,
-            tableId: viewName,
-            description: "One row per event: the table without the at-least-once duplicates",
-            query: pulumi.all([table.fullId, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)),
-            ...owned,
-          },
-          parent,
-        );
+  const view = dedupView(ctx, a, dataset.datasetId, table.fullId, schema);
   // Whoever reads the files needs storage.objects.get and list: the readers, or with a connection
   // (BigLake) its service account alone — on the stream's prefix only (an IAM Condition), unless
   // readersScope "bucket" (a bucket without uniform bucket-level access takes no conditions).
@@ -89,6 +74,31 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
     );
   }
   return { dataset, table, view };
+}
+
+/** The de-duplicating view over `table` (bigQuery.viewName, default "events_dedup"; none for null), for either source's table. */
+export function dedupView(
+  ctx: StreamContext,
+  a: AuditStreamBigQueryArgs,
+  datasetId: pulumi.Input<string>,
+  table: pulumi.Output<string>,
+  schema: pulumi.Input<BigQueryField[]>,
+): BigQueryView | undefined {
+  const { name, args, owned, parent } = ctx;
+  const viewName = a.viewName === undefined ? "events_dedup" : a.viewName;
+  if (viewName === null) return undefined;
+  return new BigQueryView(
+    `${name}-view`,
+    {
+      project: args.project,
+      datasetId,
+      tableId: viewName,
+      description: "One row per event: the table without the at-least-once duplicates",
+      query: pulumi.all([table, schema]).apply(([id, s]) => dedupViewQuery(`\`${id}\``, s)),
+      ...owned,
+    },
+    parent,
+  );
 }
 
 /** Problems in the `bigQuery` argument (and the changefeed options it cannot read), each named. */

@@ -15,10 +15,11 @@ import { PubSubSubscription } from "../../gcp/pubsub-subscription";
 import type { PubSubTopic } from "../../gcp/pubsub-topic";
 import { BigQueryDataset } from "../../gcp/bigquery-dataset";
 import { BigQueryNativeTable } from "../../gcp/bigquery-native-table";
-import { BigQueryView } from "../../gcp/bigquery-view";
-import { BigQueryField, bigQuerySchema, dedupViewQuery } from "../../cdc/bigquery";
+import type { BigQueryView } from "../../gcp/bigquery-view";
+import { BigQueryField, bigQuerySchema } from "../../cdc/bigquery";
 import { AuditStreamBigQueryArgs, StreamContext } from "../args";
 import { streamBucket } from "./gcs";
+import { dedupView } from "./bigquery";
 
 /** The columns a BigQuery subscription with writeMetadata fills (docs/pubsub-exports.md §4). */
 export const METADATA_FIELDS: BigQueryField[] = [
@@ -133,21 +134,6 @@ function bigQueryTables(ctx: StreamContext, a: AuditStreamBigQueryArgs, agent: P
     },
     { ...parent, retainOnDelete: true },
   );
-  const viewName = a.viewName === undefined ? "events_dedup" : a.viewName;
-  const view =
-    viewName === null
-      ? undefined
-      : new BigQueryView(
-          `${name}-view`,
-          {
-            project: args.project,
-            datasetId: dataset.datasetId,
-            tableId: viewName,
-            description: "One row per event: the table without the at-least-once duplicates",
-            query: table.fullId.apply((id) => dedupViewQuery(`\`${id}\``, schema)),
-            ...owned,
-          },
-          parent,
-        );
+  const view = dedupView(ctx, a, dataset.datasetId, table.fullId, schema);
   return { dataset, table, view };
 }
