@@ -17,7 +17,7 @@ import { PubSubIamMember } from "../../gcp/pubsub-iam-member";
 import type { SlotState } from "../../cdc/slot";
 import type { FeedHealth } from "../../cockroach/health";
 import { planPublications } from "../../cdc/publication";
-import { PASSWORD_ENV, containerSpec, debeziumProperties, propertiesText } from "../../cdc/debezium";
+import { containerSpec, debeziumProperties, propertiesText } from "../../cdc/debezium";
 import { POSTGRES_URL_CONFIG_KEY } from "../../postgres/sql";
 import { AuditStreamPostgresArgs, StreamContext, plain } from "../args";
 import { roleAndWriter } from "../writer";
@@ -111,7 +111,7 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
     { connectionString, namePrefix: `${base}_cdc`.slice(0, 40), passwordRotationTrigger: pg.passwordRotationTrigger, ...owned },
     parent,
   );
-  // The number of publications depends on the query (a payload allow-list is a second one): plain values only (checked in postgresProblems).
+  // The number of publications depends on the query (a payload allow-list is a second one): plain values only (sourceProblems refuses an Output).
   const plans = planPublications((args.query ?? {}) as any);
   const parts = plans.map((plan): PostgresPart => {
     const suffix = plan.role === "events" ? "" : "-payload";
@@ -181,9 +181,6 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
 }
 
 const RANK: Record<string, number> = { healthy: 0, lagging: 1, failing: 2, stopped: 3 };
-
-/** The password environment variable the container spec takes from your secret. */
-export const ENGINE_PASSWORD_ENV = PASSWORD_ENV;
 
 /** Arguments that only the CockroachDB source reads (refused with the PostgreSQL one). */
 const COCKROACH_ONLY = ["connectionString", "changefeedOptions", "manageRangefeedSetting", "timeoutSeconds", "maxLagSeconds", "partitionFormat"] as const;
