@@ -3,7 +3,8 @@
 # subscription is refused at create while the Pub/Sub service agent has no grant on the bucket, made once
 # it has, and writes what `gcloud pubsub topics publish` sent into one text file named
 # <prefix><UTC time>_<uuid><suffix> after its max duration (docs/pubsub-exports.md §2–3); a BigQuery
-# subscription's flags reach the emulator as bigqueryConfig.
+# subscription made by gcloud writes what was published as rows of a table (made over REST with gcloud's
+# token, the service agent a WRITER of its dataset), counted over REST.
 #
 # Pointing: as gcloud.sh, plus CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB=<endpoint>/ (api_endpoint_overrides/pubsub).
 # Env: CONF_WORK, CONF_GCP_ENDPOINT, CONF_ADMIN_KEY_FILE, CONF_PROJECT, CONF_AGENT (the project's Pub/Sub service agent).
@@ -87,4 +88,41 @@ fi
 run 60 gcloud pubsub subscriptions create "$t-bq" --topic "$t" --bigquery-table="$CONF_PROJECT:nodataset.events" --use-table-schema --write-metadata --drop-unknown-fields
 if [ "$RC" != 0 ] && grep -qi "not found" <<<"$OUT"; then result PASS gcloud-pubsub.bq-create-missing-table "exit $RC: $(tail_out 2)"; else
   result FAIL gcloud-pubsub.bq-create-missing-table "want NOT_FOUND for a missing table; exit $RC: $(tail_out)"
+fi
+
+# A BigQuery subscription that works: the dataset and table made over BigQuery's REST API with gcloud's own
+# token (gcloud has no BigQuery commands; bq needs its own set-up), the agent a WRITER of the dataset.
+token=$(gcloud auth print-access-token 2>/dev/null || true)
+bq_rest() { # METHOD PATH [JSON]
+  curl -sS -X "$1" -H "authorization: Bearer $token" -H "content-type: application/json" ${3:+--data "$3"} "$CONF_GCP_ENDPOINT/bigquery/v2/projects/$CONF_PROJECT$2"
+}
+ds=conf_export_$id
+bq_rest POST /datasets "{\"datasetReference\":{\"projectId\":\"$CONF_PROJECT\",\"datasetId\":\"$ds\"},\"access\":[{\"role\":\"OWNER\",\"specialGroup\":\"projectOwners\"},{\"role\":\"WRITER\",\"iamMember\":\"$agent\"}]}" >"$work/ds.json"
+bq_rest POST "/datasets/$ds/tables" "{\"tableReference\":{\"projectId\":\"$CONF_PROJECT\",\"datasetId\":\"$ds\",\"tableId\":\"events\"},\"schema\":{\"fields\":[{\"name\":\"event_type\",\"type\":\"STRING\"},{\"name\":\"subscription_name\",\"type\":\"STRING\"},{\"name\":\"message_id\",\"type\":\"STRING\"},{\"name\":\"publish_time\",\"type\":\"TIMESTAMP\"},{\"name\":\"attributes\",\"type\":\"JSON\"}]}}" >"$work/table.json"
+if ! grep -q '"tableId"' "$work/table.json"; then
+  result FAIL gcloud-pubsub.bq-setup "dataset or table not made: $(cat "$work/ds.json" "$work/table.json" | tr -d '\n' | cut -c1-300)"
+  exit 0
+fi
+run 60 gcloud pubsub topics create "$t-bq-topic"
+run 60 gcloud pubsub subscriptions create "$t-bq" --topic "$t-bq-topic" --bigquery-table="$CONF_PROJECT:$ds.events" --use-table-schema --write-metadata --drop-unknown-fields
+if [ "$RC" = 0 ]; then result PASS gcloud-pubsub.bq-create "$t-bq into $CONF_PROJECT:$ds.events"; else
+  result FAIL gcloud-pubsub.bq-create "exit $RC: $(tail_out)"
+  exit 0
+fi
+run 60 gcloud pubsub subscriptions describe "$t-bq" --format='value(bigqueryConfig.state,bigqueryConfig.useTableSchema,bigqueryConfig.writeMetadata)'
+if [ "$(tr -s '\t ' ' ' <<<"$OUT")" = "ACTIVE True True" ]; then result PASS gcloud-pubsub.bq-describe "$OUT"; else
+  result FAIL gcloud-pubsub.bq-describe "want 'ACTIVE True True'; exit $RC: $(tail_out)"
+fi
+run 60 gcloud pubsub topics publish "$t-bq-topic" --message='{"event_type":"user.added","unknown":1}'
+run 60 gcloud pubsub topics publish "$t-bq-topic" --message='{"event_type":"user.removed"}'
+rows=""
+for _ in $(seq 20); do
+  rows=$(bq_rest POST /queries "{\"query\":\"SELECT event_type, subscription_name FROM \`$CONF_PROJECT.$ds.events\` ORDER BY event_type\",\"useLegacySql\":false}" | tr -d ' \n')
+  grep -q 'user.removed' <<<"$rows" && break
+  sleep 1
+done
+if grep -q '"v":"user.added"' <<<"$rows" && grep -q '"v":"user.removed"' <<<"$rows" && grep -q "\"v\":\"projects/$CONF_PROJECT/subscriptions/$t-bq\"" <<<"$rows"; then
+  result PASS gcloud-pubsub.bq-rows "both messages are rows (the unknown field dropped), with the subscription's name"
+else
+  result FAIL gcloud-pubsub.bq-rows "rows: $(cut -c1-400 <<<"$rows")"
 fi
