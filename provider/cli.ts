@@ -14,10 +14,13 @@ import { findSlot } from "./postgres/pg-slot";
 import type { Db } from "./sql/db";
 import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
 import { ENGINE_HEALTH_PATH, EngineVerdict, engineVerdict } from "./cdc/engine-health";
+import { SubscriptionVerdict, subscriptionVerdict } from "./cdc/subscription-health";
+import { ENDPOINT_ENV, gcpClients } from "./gcp/client";
+import { psOrUndefined } from "./gcp/pubsub-common";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
-const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
+const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--subscription NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
 
   --connection-string  CockroachDB postgresql:// URL; default: with --stack the stack's ${URL_CONFIG_KEY},
                        else the PG* environment (PGHOST, PGUSER, PGPASSWORD, …). Leave the password out of
@@ -26,6 +29,8 @@ const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--j
   --postgres-url       PostgreSQL postgresql:// URL of the slots; default: with --stack each PgSlot's own or the
                        stack's ${POSTGRES_URL_CONFIG_KEY}, else the PG* environment
   --slot               a replication slot of the PostgreSQL source (repeat for several)
+  --subscription       a Pub/Sub subscription's full name (repeat for several): a Cloud Storage or BigQuery subscription
+                       that stopped writing is failing; --stack adds every PubSubSubscription of the stack
   --engine             the base URL of a CDC engine (Debezium Server's HTTP port, e.g. http://10.0.0.7:8080; repeat for several)
   --stack              every Changefeed and PgSlot of this stack (job id or slot name, connection and bounds, read
                        from the stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
@@ -42,6 +47,7 @@ interface Args {
   postgresUrl?: string;
   slots: string[];
   engines: string[];
+  subscriptions: string[];
   maxRetainedMb: number;
   stack?: string;
   cwd: string;
@@ -57,6 +63,7 @@ export function parseArgs(argv: string[]): Args {
     jobIds: [],
     slots: [],
     engines: [],
+    subscriptions: [],
     maxRetainedMb: DEFAULT_MAX_RETAINED_MB,
     cwd: process.cwd(),
     timeoutSeconds: DEFAULT_HEALTH_TIMEOUT_SECONDS,
@@ -111,6 +118,13 @@ export function parseArgs(argv: string[]): Args {
       case "--json":
         a.json = true;
         break;
+      case "--subscription": {
+        const sub = value(i++, flag);
+        if (!/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/subscriptions\/[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/.test(sub))
+          throw new UsageError(`--subscription: not a subscription's full name such as projects/my-project/subscriptions/zitadel-audit-gcs: ${sub}`);
+        a.subscriptions.push(sub);
+        break;
+      }
       case "--engine": {
         const url = value(i++, flag);
         if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--engine: not an engine's base URL such as http://10.0.0.7:8080: ${url}`);
@@ -121,7 +135,8 @@ export function parseArgs(argv: string[]): Args {
         throw new UsageError(`unknown argument ${flag}`);
     }
   }
-  if (a.jobIds.length === 0 && a.slots.length === 0 && a.engines.length === 0 && !a.stack) throw new UsageError("give --job-id, --slot, --engine or --stack");
+  if (a.jobIds.length === 0 && a.slots.length === 0 && a.engines.length === 0 && a.subscriptions.length === 0 && !a.stack)
+    throw new UsageError("give --job-id, --slot, --engine, --subscription or --stack");
   return a;
 }
 
@@ -175,6 +190,15 @@ export function slotsInState(exported: any): SlotRef[] {
     .filter((s) => /^[a-z0-9_]{1,63}$/.test(s.slot));
 }
 
+/** Every PubSubSubscription in a stack's state (its full name): the PostgreSQL source's destinations, the SIEM's. */
+export function subscriptionsInState(exported: any): string[] {
+  const resources: any[] = exported?.deployment?.resources ?? [];
+  return resources
+    .filter((r) => typeof r.type === "string" && /^pulumi-nodejs:dynamic\/gcp:PubSubSubscription$/.test(r.type) && !r.delete)
+    .map((r) => String(plain(r.outputs?.fullName) ?? ""))
+    .filter((n) => n.startsWith("projects/"));
+}
+
 /** `pulumi <args>` in `cwd`, bounded by `timeoutMs`; rejects with the CLI's first error line. */
 function pulumi(args: string[], cwd: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -226,6 +250,7 @@ export async function health(argv: string[], out: (line: string) => void = conso
 async function check(a: Args, deadline: number, out: (line: string) => void, doing: (what: string) => void): Promise<number> {
   const feeds: FeedRef[] = a.jobIds.map((jobId) => ({ jobId, connectionString: a.connectionString }));
   const slots: SlotRef[] = a.slots.map((slot) => ({ slot, connectionString: a.postgresUrl }));
+  const subscriptions = [...a.subscriptions];
   let fallback = a.connectionString;
   if (a.stack) {
     doing(`reading stack ${a.stack} with the Pulumi CLI`);
@@ -237,6 +262,8 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
     }
     const found = feedsInState(exported);
     const foundSlots = slotsInState(exported);
+    // The PostgreSQL source's destinations are subscriptions (the CockroachDB source's SIEM subscription is read too).
+    subscriptions.push(...subscriptionsInState(exported).filter((n) => !subscriptions.includes(n)));
     if (found.length === 0 && foundSlots.length === 0 && feeds.length === 0 && slots.length === 0)
       throw new Error(`stack ${a.stack} has no Changefeed with a job and no PgSlot: give --job-id or --slot`);
     if (foundSlots.length) {
@@ -272,6 +299,20 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
   const slotResults = await checkSlots(slots, a.maxRetainedMb, doing);
   for (const r of slotResults)
     out(a.json ? JSON.stringify({ slot: r.slot, ...r.verdict }) : `replication slot ${r.slot}: ${r.verdict.state}: ${r.verdict.reason}`);
+  const subscriptionResults: SubscriptionVerdict[] = [];
+  if (subscriptions.length) {
+    doing("Pub/Sub");
+    // The stack's Google settings when checking a stack (as its providers use them), else the environment (GOOGLE_CREDENTIALS, ADC, ${ENDPOINT_ENV}).
+    const setting = async (key: string) => (a.stack ? await stackConfig(a, key, deadline) : undefined);
+    const gcp = await gcpClients({
+      credentials: (await setting("gcp:credentials")) ?? process.env.GOOGLE_CREDENTIALS,
+      project: await setting("gcp:project"),
+      endpoint: (await setting("zitadel-audit-stream:gcpEndpoint")) ?? process.env[ENDPOINT_ENV],
+    });
+    for (const name of subscriptions) subscriptionResults.push(subscriptionVerdict(name, await psOrUndefined(gcp, `/${name}`, `read subscription ${name}`)));
+  }
+  for (const [i, v] of subscriptionResults.entries())
+    out(a.json ? JSON.stringify({ subscription: subscriptions[i], ...v }) : `subscription ${subscriptions[i]}: ${v.state}: ${v.reason}`);
   const engineResults: EngineVerdict[] = [];
   for (const url of a.engines) {
     doing(`the engine at ${url}`);
@@ -279,7 +320,12 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
   }
   for (const [i, v] of engineResults.entries())
     out(a.json ? JSON.stringify({ engine: a.engines[i], ...v }) : `engine ${a.engines[i]}: ${v.state}: ${v.reason}`);
-  const healthy = [...results.map((r) => r.health.state), ...slotResults.map((r) => r.verdict.state), ...engineResults.map((v) => v.state)];
+  const healthy = [
+    ...results.map((r) => r.health.state),
+    ...slotResults.map((r) => r.verdict.state),
+    ...subscriptionResults.map((v) => v.state),
+    ...engineResults.map((v) => v.state),
+  ];
   return healthy.every((s) => s === "healthy") ? 0 : 1;
 }
 

@@ -144,3 +144,44 @@ describe("schemaChange", () => {
     expect(schemaChange(olds, news).kind).toBe(kind);
   });
 });
+
+test("health --subscription, through the built CLI: a Cloud Storage subscription that lost its grant is failing (exit 1), writing again healthy (exit 0)", async () => {
+  const { execFile } = await import("child_process");
+  const path = await import("path");
+  const bin = path.join(__dirname, "../../dist/provider/cli.js");
+  const env = { ...process.env, GOOGLE_CREDENTIALS: s.emu.adminKeyFile, ZITADEL_AUDIT_STREAM_GCP_ENDPOINT: s.emu.endpoint };
+  const run = (...argv: string[]) =>
+    new Promise<{ status: number; stdout: string }>((resolve) =>
+      execFile(process.execPath, [bin, "health", ...argv], { encoding: "utf8", env }, (err, stdout) =>
+        resolve({ status: err ? Number((err as any).code) : 0, stdout: String(stdout) }),
+      ),
+    );
+  const g = new Driver(bucketIamMemberOperations, gcpConfig());
+  const grants = [];
+  for (const role of ["roles/storage.objectCreator", "roles/storage.legacyBucketReader"])
+    grants.push((await g.up({ bucket: BUCKET, role, member: agent() })).state);
+  const d = driver(pubsubSubscriptionOperations, "health");
+  const sub = (await d.up({ name: "exports-health", topic: "exports-events", cloudStorage: { bucket: BUCKET, filenamePrefix: "health/" } })).state;
+  const name = sub.outputs.fullName as string;
+  let r = await run("--subscription", name);
+  expect([r.status, r.stdout.trim()]).toEqual([0, `subscription ${name}: healthy: Cloud Storage subscription ${name} is writing`]);
+
+  await g.destroy(grants[0]);
+  await publish("exports-events", ['{"n":9}']);
+  await s.emu.pubsub.runExports();
+  s.emu.pubsub.advance(301_000);
+  await s.emu.pubsub.runExports();
+  r = await run("--subscription", name, "--subscription", `projects/${s.emu.project}/subscriptions/no-such-sub`, "--json");
+  expect(r.status).toBe(1);
+  expect(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l)),
+  ).toEqual([
+    { subscription: name, state: "failing", reason: expect.stringMatching(/is PERMISSION_DENIED: it writes nothing and its messages wait.*grant it again/) },
+    { subscription: `projects/${s.emu.project}/subscriptions/no-such-sub`, state: "failing", reason: expect.stringMatching(/does not exist/) },
+  ]);
+  await g.destroy(grants[1]);
+  await d.destroy(sub);
+});
