@@ -14,13 +14,14 @@ import { findSlot } from "./postgres/pg-slot";
 import type { Db } from "./sql/db";
 import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
 import { ENGINE_HEALTH_PATH, EngineVerdict, engineVerdict } from "./cdc/engine-health";
-import { SubscriptionVerdict, subscriptionVerdict } from "./cdc/subscription-health";
+import { Backlog, DEFAULT_MAX_BACKLOG_AGE_SECONDS, SubscriptionVerdict, subscriptionVerdict } from "./cdc/subscription-health";
+import type { Gcp } from "./gcp/client";
 import { ENDPOINT_ENV, gcpClients } from "./gcp/client";
 import { psOrUndefined } from "./gcp/pubsub-common";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
-const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--subscription NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--timeout-seconds N] [--json]
+const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--subscription NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--max-backlog-age-seconds N] [--timeout-seconds N] [--json]
 
   --connection-string  CockroachDB postgresql:// URL; default: with --stack the stack's ${URL_CONFIG_KEY},
                        else the PG* environment (PGHOST, PGUSER, PGPASSWORD, …). Leave the password out of
@@ -36,6 +37,7 @@ const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--j
                        from the stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
   --max-lag-seconds    lagging beyond this many seconds behind (default: each feed's maxLagSeconds, else ${DEFAULT_MAX_LAG_SECONDS})
   --max-retained-mb    a slot holding more WAL than this is lagging (default ${DEFAULT_MAX_RETAINED_MB})
+  --max-backlog-age-seconds  a subscription whose oldest unacknowledged message is older is lagging (default ${DEFAULT_MAX_BACKLOG_AGE_SECONDS}; Cloud Monitoring)
   --timeout-seconds    give up after this long with "no answer" and exit status 2 (default ${DEFAULT_HEALTH_TIMEOUT_SECONDS})
   --json               one JSON object per feed instead of a line
 
@@ -48,6 +50,7 @@ interface Args {
   slots: string[];
   engines: string[];
   subscriptions: string[];
+  maxBacklogAgeSeconds: number;
   maxRetainedMb: number;
   stack?: string;
   cwd: string;
@@ -64,6 +67,7 @@ export function parseArgs(argv: string[]): Args {
     slots: [],
     engines: [],
     subscriptions: [],
+    maxBacklogAgeSeconds: DEFAULT_MAX_BACKLOG_AGE_SECONDS,
     maxRetainedMb: DEFAULT_MAX_RETAINED_MB,
     cwd: process.cwd(),
     timeoutSeconds: DEFAULT_HEALTH_TIMEOUT_SECONDS,
@@ -100,6 +104,9 @@ export function parseArgs(argv: string[]): Args {
         a.slots.push(slot);
         break;
       }
+      case "--max-backlog-age-seconds":
+        a.maxBacklogAgeSeconds = seconds(value(i++, flag), flag);
+        break;
       case "--max-retained-mb":
         a.maxRetainedMb = seconds(value(i++, flag), flag, "megabytes");
         break;
@@ -309,7 +316,10 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
       project: await setting("gcp:project"),
       endpoint: (await setting("zitadel-audit-stream:gcpEndpoint")) ?? process.env[ENDPOINT_ENV],
     });
-    for (const name of subscriptions) subscriptionResults.push(subscriptionVerdict(name, await psOrUndefined(gcp, `/${name}`, `read subscription ${name}`)));
+    for (const name of subscriptions) {
+      const found = await psOrUndefined(gcp, `/${name}`, `read subscription ${name}`);
+      subscriptionResults.push(subscriptionVerdict(name, found, found ? await backlogOf(gcp, name) : undefined, a.maxBacklogAgeSeconds));
+    }
   }
   for (const [i, v] of subscriptionResults.entries())
     out(a.json ? JSON.stringify({ subscription: subscriptions[i], ...v }) : `subscription ${subscriptions[i]}: ${v.state}: ${v.reason}`);
@@ -366,6 +376,32 @@ async function perServer<T extends { connectionString?: string }>(
     } catch (e) {
       throw server.explain(e, `read ${server.reading} at ${server.where(connectionString)}`);
     }
+  }
+}
+
+/**
+ * A subscription's backlog from Cloud Monitoring (subscription/num_undelivered_messages and
+ * oldest_unacked_message_age, the newest point of the last 10 minutes); undefined when Monitoring has
+ * no point yet or may not be read (the verdict then stands on the subscription alone).
+ */
+async function backlogOf(gcp: Gcp, name: string): Promise<Backlog | undefined> {
+  const [, project, , id] = name.split("/");
+  const now = new Date();
+  const gauge = async (metric: string): Promise<number | undefined> => {
+    const q = new URLSearchParams({
+      filter: `metric.type = "pubsub.googleapis.com/subscription/${metric}" AND resource.labels.subscription_id = "${id}"`,
+      "interval.startTime": new Date(now.getTime() - 600_000).toISOString(),
+      "interval.endTime": now.toISOString(),
+    });
+    const r = await gcp.monitoring.request<any>("GET", `/projects/${project}/timeSeries?${q}`);
+    const v = r.data?.timeSeries?.[0]?.points?.[0]?.value?.int64Value;
+    return v === undefined ? undefined : Number(v);
+  };
+  try {
+    const [messages, oldestAgeSeconds] = [await gauge("num_undelivered_messages"), await gauge("oldest_unacked_message_age")];
+    return messages === undefined || oldestAgeSeconds === undefined ? undefined : { messages, oldestAgeSeconds };
+  } catch {
+    return undefined;
   }
 }
 

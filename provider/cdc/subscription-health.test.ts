@@ -23,3 +23,17 @@ test.each<[string, Parameters<typeof subscriptionVerdict>[1], string, RegExp]>([
   expect(v.state).toBe(state);
   expect(v.reason).toMatch(reason);
 });
+
+test("the backlog: within the bound healthy with its figures; beyond it lagging, naming the reader", () => {
+  const pull = { topic: "projects/p/topics/t", messageRetentionDuration: "604800s" };
+  expect(subscriptionVerdict(N, pull, { messages: 3, oldestAgeSeconds: 12 }, 600)).toEqual({
+    state: "healthy",
+    reason: `subscription ${N} exists and is attached; 3 messages wait, the oldest for 12 s`,
+  });
+  expect(subscriptionVerdict(N, pull, { messages: 1, oldestAgeSeconds: 900 }, 600)).toEqual({
+    state: "lagging",
+    reason: `subscription ${N}: 1 message waits, the oldest for 900 s (over 600 s): its reader (the SIEM's collector) is behind or stopped; unread messages are dropped after 604800s`,
+  });
+  // A stopped export stays failing whatever its backlog.
+  expect(subscriptionVerdict(N, { bigqueryConfig: { state: "NOT_FOUND" } }, { messages: 0, oldestAgeSeconds: 0 }).state).toBe("failing");
+});

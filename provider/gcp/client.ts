@@ -85,6 +85,8 @@ export interface Gcp {
   iam: iam_v1.Iam;
   bigquery: RestApi;
   pubsub: RestApi;
+  /** Cloud Monitoring v3 (a subscription's backlog, for the health command). */
+  monitoring: RestApi;
   /** Cloud Resource Manager v1 (a project's number), loaded on first use: only the Pub/Sub service agent needs it. */
   readonly resourcemanager: cloudresourcemanager_v1.Cloudresourcemanager;
   project: string;
@@ -171,6 +173,7 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
     iam: new iam_v1.Iam(common),
     bigquery: restApi(auth, "https://bigquery.googleapis.com/bigquery/v2"),
     pubsub: restApi(auth, "https://pubsub.googleapis.com/v1"),
+    monitoring: restApi(auth, "https://monitoring.googleapis.com/v3"),
     get resourcemanager() {
       const { cloudresourcemanager_v1 } = require("@googleapis/cloudresourcemanager") as typeof import("@googleapis/cloudresourcemanager");
       const client = new cloudresourcemanager_v1.Cloudresourcemanager(common);

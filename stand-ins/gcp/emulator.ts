@@ -20,6 +20,7 @@ import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
 import { PubsubApi } from "./pubsub";
 import { PubsubGrpc } from "./pubsub-grpc";
+import { MonitoringApi } from "./monitoring";
 import { ResourceManagerApi } from "./resourcemanager";
 import { policyGrants } from "./policy";
 import type { EmulatorHost, Handler, Reply, Request, Scope } from "./model";
@@ -109,6 +110,7 @@ export class GcpEmulator implements EmulatorHost {
     this.resourcemanager.register((m, re, h) => this.route(m, "resourcemanager", re, h));
     this.iam.register((m, re, h) => this.route(m, "iam", re, h));
     this.pubsub.register((m, re, h) => this.route(m, "pubsub", re, h));
+    new MonitoringApi(this, this.pubsub).register((m, re, h) => this.route(m, "monitoring", re, h));
     // Before Storage: its XML-path media route (GET /<bucket>/<object>) would take /bigquery/v2/… too.
     this.bigquery.register((m, re, h) => this.route(m, "bigquery", re, h));
     this.storage.register((m, re, h) => this.route(m, "storage", re, h));
@@ -295,11 +297,13 @@ export class GcpEmulator implements EmulatorHost {
     const method = (req.headers["x-http-method-override"] as string | undefined) ?? req.method ?? "GET";
     let api: Api = /^\/v1\/projects\/[^/]+\/(topics|subscriptions)(\/|$)/.test(pathname)
       ? "pubsub"
-      : pathname.startsWith("/v1/") || pathname === "/token"
-        ? "iam"
-        : pathname.startsWith("/bigquery/")
-          ? "bigquery"
-          : "storage";
+      : pathname.startsWith("/v3/")
+        ? "monitoring"
+        : pathname.startsWith("/v1/") || pathname === "/token"
+          ? "iam"
+          : pathname.startsWith("/bigquery/")
+            ? "bigquery"
+            : "storage";
     let reply: Reply;
     let principal: string | null = null;
     try {

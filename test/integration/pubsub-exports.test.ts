@@ -164,7 +164,23 @@ test("health --subscription, through the built CLI: a Cloud Storage subscription
   const sub = (await d.up({ name: "exports-health", topic: "exports-events", cloudStorage: { bucket: BUCKET, filenamePrefix: "health/" } })).state;
   const name = sub.outputs.fullName as string;
   let r = await run("--subscription", name);
-  expect([r.status, r.stdout.trim()]).toEqual([0, `subscription ${name}: healthy: Cloud Storage subscription ${name} is writing`]);
+  expect([r.status, r.stdout.trim()]).toEqual([
+    0,
+    `subscription ${name}: healthy: Cloud Storage subscription ${name} is writing; 0 messages wait, the oldest for 0 s`,
+  ]);
+
+  // A pull subscription nobody reads: its oldest message's age (Cloud Monitoring) past the bound is lagging.
+  const pull = (await d.up({ name: "exports-unread", topic: "exports-events" })).state;
+  await publish("exports-events", ['{"n":1}', '{"n":2}']);
+  s.emu.pubsub.advance(700_000);
+  r = await run("--subscription", pull.outputs.fullName as string, "--max-backlog-age-seconds", "600");
+  expect([r.status, r.stdout.trim()]).toEqual([
+    1,
+    expect.stringMatching(
+      /: lagging: subscription .*exports-unread: 2 messages wait, the oldest for 7\d\d s \(over 600 s\): its reader \(the SIEM's collector\) is behind or stopped/,
+    ),
+  ]);
+  await d.destroy(pull);
 
   await g.destroy(grants[0]);
   await publish("exports-events", ['{"n":9}']);
