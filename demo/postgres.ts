@@ -11,6 +11,7 @@
 // then counted in the SIEM's subscription, the Cloud Storage files and BigQuery, and the last line is
 // one JSON object.
 import * as crypto from "crypto";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -24,7 +25,7 @@ import { gcpClients } from "../provider/gcp/client";
 import { debeziumEnvironment } from "../provider/cdc/debezium";
 
 const STACK = "demo-postgres";
-const STEPS = 10;
+const STEPS = 11;
 let step = 0;
 const say = (text: string) => console.log(`[${++step}/${STEPS}] ${text}`);
 const info = (text: string) => console.log(`      ${text}`);
@@ -104,10 +105,11 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
 
     say("starting Debezium Server with the configuration the stack rendered (output engines)");
     const rendered = parseProperties(o.engines[0].properties);
+    let healthPort = 0;
     const engineEnv = async () =>
       debeziumEnvironment({
         ...rendered,
-        "quarkus.http.port": String(await freePort()),
+        "quarkus.http.port": String((healthPort = await freePort())),
         "debezium.source.offset.storage.file.filename": path.join(fs.mkdtempSync(path.join(os.tmpdir(), "zas-offsets-")), "offsets.dat"),
         "debezium.sink.pubsub.address": await emu.pubsubGrpc.endpointFor(o.serviceAccountEmail),
       });
@@ -222,6 +224,18 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     ))
       info(`  ${String(n).padStart(5)}  ${type}`);
 
+    say("npx zitadel-audit-stream health --stack: the slot, the subscriptions' state and backlog, and the engine's own health endpoint");
+    const health = await new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [path.join(repoRoot, "dist", "provider", "cli.js"), "health", "--stack", STACK, "--engine", `http://127.0.0.1:${healthPort}`],
+        { cwd: repoRoot, env: cli.env, encoding: "utf8" },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      ),
+    );
+    for (const line of health.out.trim().split("\n")) info(line);
+    info(`exit status ${health.code}`);
+
     const missing = [...expected].filter((k) => !siemKeys.has(k)).length;
     result = {
       source: "postgres",
@@ -237,6 +251,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
       outOfOrderWithinAggregate: outOfOrder,
       gcsFiles: gcsFiles.length,
       bigQueryTableRows: Number(tableRows),
+      healthExit: health.code,
       stack: STACK,
     };
     const wrong = [
@@ -246,6 +261,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
       outOfOrder && `${outOfOrder} events out of order within their aggregate`,
       gcsKeys.size !== siemKeys.size && `Cloud Storage holds ${gcsKeys.size} distinct events, the SIEM got ${siemKeys.size}`,
       bigQueryRows !== siemKeys.size && `BigQuery counts ${bigQueryRows} distinct events, the SIEM got ${siemKeys.size}`,
+      health.code !== 0 && `the health command exited ${health.code}`,
     ].filter(Boolean);
     if (wrong.length) throw Object.assign(new Error(wrong.join("; ")), { result });
 

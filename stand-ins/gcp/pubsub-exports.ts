@@ -223,7 +223,8 @@ export class ExportRunner {
         s.export.state = "ACTIVE";
         this.retryAt.delete(s.name);
       } catch (e) {
-        s.export.state = stateOf(e);
+        // A refusal shows on the subscription; anything else (the emulator's own engine failing) is retried as it is.
+        s.export.state = stateOf(e) ?? s.export.state;
         this.retryAt.set(s.name, now + RETRY_MS);
       }
     }
@@ -303,12 +304,12 @@ export class ExportRunner {
   }
 }
 
-/** The export state a failed write puts the subscription in (docs/pubsub-exports.md §1 and §4). */
-function stateOf(e: unknown): string {
+/** The export state a refused write puts the subscription in (docs/pubsub-exports.md §1 and §4); undefined for other failures. */
+function stateOf(e: unknown): string | undefined {
   if (e instanceof ExportRefusal) return e.state;
   if (e instanceof ApiError) {
     if (e.code === 403) return "PERMISSION_DENIED";
     if (e.code === 404) return "NOT_FOUND";
   }
-  return "PERMISSION_DENIED";
+  return undefined;
 }

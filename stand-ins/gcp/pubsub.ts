@@ -112,7 +112,7 @@ export class PubsubApi {
       () => this.now(),
     );
     // Export subscriptions are served by the emulator itself, as Pub/Sub serves them: every 200 ms.
-    this.exportTimer = setInterval(() => this.runExports(), 200);
+    this.exportTimer = setInterval(() => void this.runExports().catch(() => undefined), 200);
     this.exportTimer.unref();
   }
 
