@@ -218,9 +218,10 @@ export class ExportRunner {
       const now = this.now();
       if ((this.retryAt.get(s.name) ?? 0) > now) continue;
       try {
-        if (s.export.kind === "cloudStorage") this.cloudStorage(s, s.export, now);
-        else await this.bigquery(s, s.export, now);
-        s.export.state = "ACTIVE";
+        const wrote = s.export.kind === "cloudStorage" ? this.cloudStorage(s, s.export, now) : await this.bigquery(s, s.export, now);
+        // The state returns to ACTIVE only with a write that went through: a pass that wrote nothing (a file
+        // not yet due) proves nothing about the grant or the destination.
+        if (wrote) s.export.state = "ACTIVE";
         this.retryAt.delete(s.name);
       } catch (e) {
         // A refusal shows on the subscription; anything else (the emulator's own engine failing) is retried as it is.
@@ -243,8 +244,8 @@ export class ExportRunner {
     else this.targets.tableWritable(this.writer({ project }, c), c.table, c);
   }
 
-  /** Takes what is available into the open file, and writes the file once one of its limits is reached. */
-  private cloudStorage(s: SubscriptionState, c: CloudStorageExport, now: number): void {
+  /** Takes what is available into the open file, and writes the file once one of its limits is reached; true when it wrote one. */
+  private cloudStorage(s: SubscriptionState, c: CloudStorageExport, now: number): boolean {
     const taken = new Set(c.open?.leases ?? []);
     for (const l of s.backlog) {
       if (taken.has(l) || l.availableAt > now) continue;
@@ -255,10 +256,10 @@ export class ExportRunner {
       l.attempts += 1;
     }
     const open = c.open;
-    if (!open) return;
+    if (!open) return false;
     const due =
       now - open.since >= c.maxDuration * 1000 || (c.maxBytes > 0 && open.bytes >= c.maxBytes) || (c.maxMessages > 0 && open.leases.length >= c.maxMessages);
-    if (!due) return;
+    if (!due) return false;
     const name = objectName(c, open.since);
     try {
       this.targets.bucketWritable(this.writer(s, c), c.bucket);
@@ -273,13 +274,14 @@ export class ExportRunner {
     s.backlog = s.backlog.filter((l) => !done.has(l));
     c.open = undefined;
     c.written.push(name);
+    return true;
   }
 
-  /** Writes what is available as rows, a batch at a time; a refused batch stays in the backlog. */
-  private async bigquery(s: SubscriptionState, c: BigQueryExport, now: number): Promise<void> {
-    for (;;) {
+  /** Writes what is available as rows, a batch at a time; a refused batch stays in the backlog. True when a batch went through. */
+  private async bigquery(s: SubscriptionState, c: BigQueryExport, now: number): Promise<boolean> {
+    for (let wrote = false; ; wrote = true) {
       const batch = s.backlog.filter((l) => l.availableAt <= now).slice(0, ROWS_PER_WRITE);
-      if (batch.length === 0) return;
+      if (batch.length === 0) return wrote;
       const messages = batch.map((l) => ({
         messageId: l.message.messageId,
         data: l.message.data,
