@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { execFileSync } from "child_process";
+import { execFile, execFileSync } from "child_process";
 import { repoRoot } from "../../tools/harness/pulumi-cli";
 
 export { PASSPHRASE, CliResult, PulumiCli, summary } from "../../tools/harness/pulumi-cli";
@@ -126,4 +126,17 @@ export function consumerProject(example: string, mode: InstallMode, opts: { peer
   const link = mode === "workspace" ? path.join(base, "node_modules", "zitadel-audit-stream") : installed;
   if (!fs.existsSync(link)) throw new Error(`${mode} install left no ${link}`);
   return { mode, dir, dispose: () => fs.rmSync(base, { recursive: true, force: true }) };
+}
+
+/**
+ * The built `zitadel-audit-stream health` run as a child process, without blocking this one (a server the
+ * test runs in-process must go on answering): its exit status and standard output.
+ */
+export function runHealth(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number; stdout: string }> {
+  const bin = path.join(repoRoot, "dist", "provider", "cli.js");
+  return new Promise((resolve) =>
+    execFile(process.execPath, [bin, "health", ...argv], { encoding: "utf8", env }, (err, stdout) =>
+      resolve({ status: err ? Number((err as { code?: number }).code) : 0, stdout: String(stdout) }),
+    ),
+  );
 }

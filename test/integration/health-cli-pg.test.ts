@@ -4,6 +4,7 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as path from "path";
 import { postgresBin, startZitadelDatabase } from "../../tools/harness/postgres";
 import { slotsInState } from "../../provider/cli";
+import { runHealth } from "../harness/cli";
 
 jest.setTimeout(120_000);
 
@@ -83,7 +84,6 @@ test("--stack finds every PgSlot in the state with its own connection", () => {
 
 test("--engine: Debezium Server's health endpoint UP is healthy (exit 0); DOWN is failing and a closed port stopped (exit 1)", async () => {
   const { createServer } = await import("http");
-  const { execFile } = await import("child_process");
   const { freePort } = await import("../../stand-ins");
   let answer = { status: 200, body: { status: "UP", checks: [{ name: "debezium", status: "UP" }] } };
   const server = createServer((req, res) => {
@@ -95,12 +95,7 @@ test("--engine: Debezium Server's health endpoint UP is healthy (exit 0); DOWN i
   const engine = `http://127.0.0.1:${(server.address() as any).port}`;
   const closed = `http://127.0.0.1:${await freePort()}`;
   // Not spawnSync: the server above answers from this process's event loop.
-  const run = (...argv: string[]) =>
-    new Promise<{ status: number; stdout: string }>((resolve) =>
-      execFile(process.execPath, [bin, "health", ...argv], { encoding: "utf8" }, (err, stdout) =>
-        resolve({ status: err ? Number((err as any).code) : 0, stdout: String(stdout) }),
-      ),
-    );
+  const run = (...argv: string[]) => runHealth(argv);
   try {
     let r = await run("--engine", engine);
     expect([r.status, r.stdout.trim()]).toEqual([0, `engine ${engine}: healthy: engine at ${engine} is up`]);

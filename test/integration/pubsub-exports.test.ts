@@ -3,6 +3,7 @@
 // may write; changed in place; a lost grant seen by refresh), and BigQueryNativeTable (additive schema
 // changes in place, other changes refused, a table with rows kept on destroy unless deleteWithRows).
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
+import { runHealth } from "../harness/cli";
 import { startStandIns, StandIns } from "../helpers/stand-ins";
 import { bqemulatorInstalled, pubsubServiceAgentOf } from "../../stand-ins";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
@@ -146,16 +147,8 @@ describe("schemaChange", () => {
 });
 
 test("health --subscription, through the built CLI: a Cloud Storage subscription that lost its grant is failing (exit 1), writing again healthy (exit 0)", async () => {
-  const { execFile } = await import("child_process");
-  const path = await import("path");
-  const bin = path.join(__dirname, "../../dist/provider/cli.js");
   const env = { ...process.env, GOOGLE_CREDENTIALS: s.emu.adminKeyFile, ZITADEL_AUDIT_STREAM_GCP_ENDPOINT: s.emu.endpoint };
-  const run = (...argv: string[]) =>
-    new Promise<{ status: number; stdout: string }>((resolve) =>
-      execFile(process.execPath, [bin, "health", ...argv], { encoding: "utf8", env }, (err, stdout) =>
-        resolve({ status: err ? Number((err as any).code) : 0, stdout: String(stdout) }),
-      ),
-    );
+  const run = (...argv: string[]) => runHealth(argv, env);
   const g = new Driver(bucketIamMemberOperations, gcpConfig());
   const grants = [];
   for (const role of ["roles/storage.objectCreator", "roles/storage.legacyBucketReader"])

@@ -20,18 +20,7 @@ export interface BigQueryDestination {
 /** The dataset, table, view and readers' grants over the files in `bucketName`. */
 export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryArgs, bucketName: pulumi.Output<string>): BigQueryDestination {
   const { name, args, owned, parent } = ctx;
-  const dataset = new BigQueryDataset(
-    `${name}-dataset`,
-    {
-      datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`,
-      location: a.location,
-      project: args.project,
-      readers: a.readers,
-      description: "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)",
-      ...owned,
-    },
-    parent,
-  );
+  const dataset = streamDataset(ctx, a, "ZITADEL audit events streamed by a CockroachDB changefeed (zitadel-audit-stream)");
   const schema: pulumi.Output<BigQueryField[]> = a.schema
     ? pulumi.output(a.schema)
     : pulumi.output(args.query as pulumi.Input<any>).apply(async (q: any) => {
@@ -74,6 +63,24 @@ export function bigQueryDestination(ctx: StreamContext, a: AuditStreamBigQueryAr
     );
   }
   return { dataset, table, view };
+}
+
+/** The stream's dataset (bigQuery.datasetId, default "<name>_audit") with its readers, and its writers if any. */
+export function streamDataset(ctx: StreamContext, a: AuditStreamBigQueryArgs, description: string, writers?: pulumi.Input<string>[]): BigQueryDataset {
+  const { name, args, owned, parent } = ctx;
+  return new BigQueryDataset(
+    `${name}-dataset`,
+    {
+      datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`,
+      location: a.location,
+      project: args.project,
+      readers: a.readers,
+      ...(writers ? { writers } : {}),
+      description,
+      ...owned,
+    },
+    parent,
+  );
 }
 
 /** The de-duplicating view over `table` (bigQuery.viewName, default "events_dedup"; none for null), for either source's table. */

@@ -13,13 +13,12 @@ import { BucketIamMember } from "../../gcp/bucket-iam-member";
 import { PubSubServiceAgent } from "../../gcp/pubsub-service-agent";
 import { PubSubSubscription } from "../../gcp/pubsub-subscription";
 import type { PubSubTopic } from "../../gcp/pubsub-topic";
-import { BigQueryDataset } from "../../gcp/bigquery-dataset";
 import { BigQueryNativeTable } from "../../gcp/bigquery-native-table";
 import type { BigQueryView } from "../../gcp/bigquery-view";
 import { BigQueryField, bigQuerySchema } from "../../cdc/bigquery";
 import { AuditStreamBigQueryArgs, StreamContext } from "../args";
 import { streamBucket } from "./gcs";
-import { dedupView } from "./bigquery";
+import { dedupView, streamDataset } from "./bigquery";
 
 /** The columns a BigQuery subscription with writeMetadata fills (docs/pubsub-exports.md §4). */
 export const METADATA_FIELDS: BigQueryField[] = [
@@ -106,18 +105,12 @@ export function topicDestinations(ctx: StreamContext, topic: PubSubTopic, destin
 /** The dataset (the agent may write it, the readers read it), the native table and the view. */
 function bigQueryTables(ctx: StreamContext, a: AuditStreamBigQueryArgs, agent: PubSubServiceAgent) {
   const { name, args, owned, parent } = ctx;
-  const dataset = new BigQueryDataset(
-    `${name}-dataset`,
-    {
-      datasetId: a.datasetId ?? `${name.replace(/[^A-Za-z0-9_]+/g, "_")}_audit`,
-      location: a.location,
-      project: args.project,
-      readers: a.readers,
-      writers: [agent.member],
-      description: "ZITADEL audit events streamed from PostgreSQL by Debezium Server and a Pub/Sub BigQuery subscription (zitadel-audit-stream)",
-      ...owned,
-    },
-    parent,
+  // The agent is a WRITER of the dataset: what a BigQuery subscription needs (roles/bigquery.dataEditor; docs/pubsub-exports.md §5).
+  const dataset = streamDataset(
+    ctx,
+    a,
+    "ZITADEL audit events streamed from PostgreSQL by Debezium Server and a Pub/Sub BigQuery subscription (zitadel-audit-stream)",
+    [agent.member],
   );
   const schema = nativeTableSchema(args.query);
   const table = new BigQueryNativeTable(
