@@ -78,4 +78,10 @@ test("the container spec: every property from the environment, the password from
   expect(spec.env).toContainEqual({ name: "QUARKUS_HTTP_HOST", value: "0.0.0.0" });
   expect(spec.env).toHaveLength(Object.keys(props).length);
   expect(spec.livenessProbe).toEqual({ httpGet: { path: "/q/health/live", port: 8080 }, periodSeconds: 10, failureThreshold: 3 });
+  expect(spec.volumeMounts).toBeUndefined();
+  // With the engine's Google key: mounted from the named volume, and ADC pointed at it.
+  const keyed = containerSpec(props, { passwordSecret: { name: "zitadel-cdc", key: "password" }, googleKeyVolume: "zitadel-cdc-key" }) as any;
+  expect(keyed.volumeMounts).toEqual([{ name: "zitadel-cdc-key", mountPath: "/var/secrets/google", readOnly: true }]);
+  expect(keyed.env).toContainEqual({ name: "GOOGLE_APPLICATION_CREDENTIALS", value: "/var/secrets/google/key.json" });
+  expect(keyed.env).toHaveLength(Object.keys(props).length + 1);
 });

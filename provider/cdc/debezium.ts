@@ -148,16 +148,26 @@ export const PASSWORD_ENV = "DEBEZIUM_SOURCE_DATABASE_PASSWORD";
  * with status 0 on fatal errors and can hang with its port closed when Pub/Sub is unreachable
  * (docs/debezium-server.md §6), which the liveness probe turns into a restart.
  */
-export function containerSpec(props: Record<string, string>, opts: { image?: string; passwordSecret: { name: string; key: string } }): Record<string, unknown> {
+export function containerSpec(
+  props: Record<string, string>,
+  opts: { image?: string; passwordSecret: { name: string; key: string }; googleKeyVolume?: string },
+): Record<string, unknown> {
   const env = debeziumEnvironment({ ...props, "quarkus.http.host": "0.0.0.0" });
+  // With a Google key: the volume (of your secret holding the key as key.json) mounted read-only, and the
+  // Pub/Sub client's Application Default Credentials pointed at it (docs/debezium-server.md §7).
+  const key = opts.googleKeyVolume ? { dir: "/var/secrets/google", volume: opts.googleKeyVolume } : undefined;
   const port = Number(props["quarkus.http.port"]);
   const probe = (periodSeconds: number, failureThreshold: number) => ({ httpGet: { path: "/q/health/live", port }, periodSeconds, failureThreshold });
   return {
     name: "debezium-server",
     image: opts.image ?? DEFAULT_DEBEZIUM_IMAGE,
-    env: Object.entries(env).map(([name, value]) =>
-      name === PASSWORD_ENV ? { name, valueFrom: { secretKeyRef: { name: opts.passwordSecret.name, key: opts.passwordSecret.key } } } : { name, value },
-    ),
+    env: [
+      ...Object.entries(env).map(([name, value]) =>
+        name === PASSWORD_ENV ? { name, valueFrom: { secretKeyRef: { name: opts.passwordSecret.name, key: opts.passwordSecret.key } } } : { name, value },
+      ),
+      ...(key ? [{ name: "GOOGLE_APPLICATION_CREDENTIALS", value: `${key.dir}/key.json` }] : []),
+    ],
+    ...(key ? { volumeMounts: [{ name: key.volume, mountPath: key.dir, readOnly: true }] } : {}),
     ports: [{ containerPort: port, name: "health" }],
     // Started within 60 s (it starts in about 5 s here); then restarted after 30 s without an answer.
     startupProbe: probe(2, 30),

@@ -162,7 +162,10 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
         slot,
         publication,
         properties: propertiesText(props),
-        container: containerSpec(props, { passwordSecret: { name: `${name}-engine`, key: "password" } }),
+        container: containerSpec(props, {
+          passwordSecret: { name: `${name}-engine`, key: "password" },
+          ...(writer.key ? { googleKeyVolume: `${name}-engine-key` } : {}),
+        }),
       };
     }),
   );
