@@ -51,7 +51,13 @@ else
 fi
 
 for role in roles/storage.objectCreator roles/storage.legacyBucketReader; do
-  run 120 gcloud storage buckets add-iam-policy-binding "gs://$b" --member="$agent" --role="$role"
+  # A read-modify-write of the bucket's policy: a 412 (the policy changed between gcloud's read and write)
+  # is retried as IAM asks; each retry is reported (one CI run saw a 412 here: under investigation, issue #23 note).
+  for try in 1 2 3; do
+    run 120 gcloud storage buckets add-iam-policy-binding "gs://$b" --member="$agent" --role="$role"
+    [ "$RC" != 0 ] && grep -q "412" <<<"$OUT" && [ "$try" != 3 ] && { printf 'INFO gcloud-pubsub.grant: %s: 412, retry %s\n' "$role" "$try"; continue; }
+    break
+  done
   [ "$RC" = 0 ] || { result FAIL gcloud-pubsub.grant "$role: exit $RC: $(tail_out)"; exit 0; }
 done
 gcs_sub
