@@ -100,6 +100,13 @@ export class ApiError extends Error {
   }
 }
 
+/** A protobuf Duration in JSON ("600s", "1.5s") → seconds, or the 400 Google's JSON parser answers for another shape. */
+export function parseDuration(v: unknown, field: string): number {
+  const m = typeof v === "string" ? /^(\d+)(\.\d{1,9})?s$/.exec(v) : null;
+  if (!m) throw invalid(`Invalid value at '${field}' (type.googleapis.com/google.protobuf.Duration), Illegal duration format; duration must end with 's'`);
+  return Number(m[1] + (m[2] ?? ""));
+}
+
 export const notFound = (message: string) => new ApiError(404, message);
 export const invalid = (message: string) => new ApiError(400, message);
 export const failedPrecondition = (message: string, details?: unknown[]) =>

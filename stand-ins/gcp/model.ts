@@ -164,13 +164,9 @@ export interface BigQueryExport {
   kind: "bigquery";
   /** "project.dataset.table". */
   table: string;
-  useTopicSchema: boolean;
   useTableSchema: boolean;
   writeMetadata: boolean;
   dropUnknownFields: boolean;
   serviceAccountEmail: string;
   state: string;
-  written: number;
-  /** Why the last message that did not fit was refused (for tests and logs). */
-  rejected?: string;
 }

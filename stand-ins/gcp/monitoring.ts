@@ -41,7 +41,7 @@ export class MonitoringApi {
       .map((s) => {
         const value = metric.endsWith("num_undelivered_messages")
           ? s.backlog.length
-          : Math.max(0, Math.floor((now - Math.min(now, ...s.backlog.map((l) => l.message.publishTime))) / 1000));
+          : Math.max(0, Math.floor((now - s.backlog.reduce((oldest, l) => Math.min(oldest, l.message.publishTime), now)) / 1000));
         const at = new Date(now).toISOString();
         return {
           metric: { type: metric },

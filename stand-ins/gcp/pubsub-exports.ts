@@ -9,7 +9,7 @@
 // (PERMISSION_DENIED, NOT_FOUND, SCHEMA_MISMATCH), which a get of the subscription shows — the failure
 // is surfaced on the subscription, nothing is lost, and writing resumes by itself once fixed.
 import * as crypto from "crypto";
-import { ApiError, invalid } from "./errors";
+import { ApiError, invalid, parseDuration } from "./errors";
 import type { BigQueryExport, ExportMessage } from "./model";
 
 export type { BigQueryExport, ExportMessage } from "./model";
@@ -73,8 +73,6 @@ export interface CloudStorageExport {
   state: string;
   /** Messages taken into the file being written, and when it was opened (Pub/Sub clock). */
   open?: { since: number; leases: Lease[]; bytes: number };
-  /** Names of the objects written, in order (for tests and the demo's accounting). */
-  written: string[];
 }
 
 export type ExportConfig = CloudStorageExport | BigQueryExport;
@@ -86,13 +84,6 @@ const RETRY_MS = 1000;
 /** Rows per insert (own choice, below BigQuery's streaming limits). */
 const ROWS_PER_WRITE = 500;
 
-/** A protobuf Duration in JSON ("300s") → seconds, or the error Pub/Sub's JSON parser gives. */
-function seconds(v: unknown, field: string): number {
-  const m = typeof v === "string" ? /^(\d+)(\.\d{1,9})?s$/.exec(v) : null;
-  if (!m) throw invalid(`Invalid value at '${field}' (type.googleapis.com/google.protobuf.Duration), Illegal duration format; duration must end with 's'`);
-  return Number(m[1] + (m[2] ?? ""));
-}
-
 /** A cloudStorageConfig as given to subscriptions.create, checked (docs/pubsub-exports.md §1). */
 export function cloudStorageExport(v: any): CloudStorageExport {
   if (!v || typeof v !== "object") throw invalid("Invalid cloud_storage_config."); // own words
@@ -101,7 +92,7 @@ export function cloudStorageExport(v: any): CloudStorageExport {
   if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(bucket))
     throw invalid(`Invalid cloud_storage_config.bucket: ${bucket}. Give the bucket's name without gs://.`); // own words
   if (v.avroConfig !== undefined) throw invalid("cloud_storage_config.avro_config is not supported by this emulator (text only)."); // own words
-  const maxDuration = v.maxDuration === undefined ? 5 * MINUTE : seconds(v.maxDuration, "cloud_storage_config.max_duration");
+  const maxDuration = v.maxDuration === undefined ? 5 * MINUTE : parseDuration(v.maxDuration, "cloud_storage_config.max_duration");
   if (maxDuration < MINUTE || maxDuration > 10 * MINUTE)
     throw invalid(`Invalid cloud_storage_config.max_duration: ${v.maxDuration}. It must be between 1 minute and 10 minutes.`); // own words
   const maxBytes = v.maxBytes === undefined ? 0 : Number(v.maxBytes);
@@ -125,7 +116,6 @@ export function cloudStorageExport(v: any): CloudStorageExport {
     maxMessages,
     serviceAccountEmail: String(v.serviceAccountEmail ?? ""),
     state: "ACTIVE",
-    written: [],
   };
 }
 
@@ -140,13 +130,11 @@ export function bigQueryExport(v: any): BigQueryExport {
   return {
     kind: "bigquery",
     table: table.replace(":", "."),
-    useTopicSchema: false,
     useTableSchema: Boolean(v.useTableSchema),
     writeMetadata: Boolean(v.writeMetadata),
     dropUnknownFields: Boolean(v.dropUnknownFields),
     serviceAccountEmail: String(v.serviceAccountEmail ?? ""),
     state: "ACTIVE",
-    written: 0,
   };
 }
 
@@ -261,9 +249,10 @@ export class ExportRunner {
       now - open.since >= c.maxDuration * 1000 || (c.maxBytes > 0 && open.bytes >= c.maxBytes) || (c.maxMessages > 0 && open.leases.length >= c.maxMessages);
     if (!due) return false;
     const name = objectName(c, open.since);
+    const writer = this.writer(s, c);
     try {
-      this.targets.bucketWritable(this.writer(s, c), c.bucket);
-      this.targets.writeObject(this.writer(s, c), c.bucket, name, textFile(open.leases), "text/plain");
+      this.targets.bucketWritable(writer, c.bucket);
+      this.targets.writeObject(writer, c.bucket, name, textFile(open.leases), "text/plain");
     } catch (e) {
       // Nothing written: the messages go back to the backlog, available again, and the file is begun anew.
       for (const l of open.leases) l.availableAt = 0;
@@ -273,7 +262,6 @@ export class ExportRunner {
     const done = new Set(open.leases);
     s.backlog = s.backlog.filter((l) => !done.has(l));
     c.open = undefined;
-    c.written.push(name);
     return true;
   }
 
@@ -300,8 +288,6 @@ export class ExportRunner {
       }
       const done = new Set(batch.filter((l) => !unfit.has(l.message.messageId)));
       s.backlog = s.backlog.filter((l) => !done.has(l));
-      c.written += done.size;
-      c.rejected = [...unfit.values()].at(-1) ?? c.rejected;
     }
   }
 }

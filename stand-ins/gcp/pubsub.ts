@@ -7,7 +7,7 @@
 // cited beside them) are used as such; the others are this emulator's own words, marked "own words".
 // Delivery runs on the emulator's Pub/Sub clock (`now()`), which a test can move with `advance(ms)`.
 import * as crypto from "crypto";
-import { ApiError, invalid } from "./errors";
+import { ApiError, invalid, parseDuration } from "./errors";
 import type { EmulatorHost, Reply, Request, Scope, Register } from "./model";
 import { PUBSUB_ROLES } from "./roles";
 import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants } from "./policy";
@@ -738,13 +738,6 @@ function maskPaths(mask: string | undefined): string[] {
   return paths;
 }
 
-/** A protobuf Duration in JSON ("600s", "1.5s") → seconds. */
-function parseDuration(v: unknown, field: string): number {
-  const m = typeof v === "string" ? /^(\d+)(\.\d{1,9})?s$/.exec(v) : null;
-  if (!m) throw invalid(`Invalid value at '${field}' (type.googleapis.com/google.protobuf.Duration), Illegal duration format; duration must end with 's'`);
-  return Number(m[1] + (m[2] ?? ""));
-}
-
 /** A message retention duration: 10 minutes to 31 days (Subscription/Topic message_retention_duration). */
 function retention(v: unknown, field: string): string {
   const s = parseDuration(v, field);
@@ -752,7 +745,6 @@ function retention(v: unknown, field: string): string {
   return `${s}s`;
 }
 
-/** Base64 bytes as protobuf JSON takes them: standard or URL-safe alphabet, padding optional. */
 /** A message with neither data nor attributes is refused. */
 function checkNotEmpty<M extends { data: Buffer; attributes: Record<string, string> }>(m: M): M {
   if (m.data.length === 0 && Object.keys(m.attributes).length === 0) {
@@ -769,6 +761,7 @@ function checkMessageCount(n: number): void {
   if (n > 1000) throw invalid(`The value for message_count is too large. You passed ${n} in the request, but the maximum value is 1000.`); // by analogy
 }
 
+/** Base64 bytes as protobuf JSON takes them: standard or URL-safe alphabet, padding optional. */
 function decodeBytes(v: unknown, field: string): Buffer {
   if (v === undefined || v === null || v === "") return Buffer.alloc(0);
   if (typeof v !== "string" || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v) || v.replace(/=+$/, "").length % 4 === 1) {
