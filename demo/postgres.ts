@@ -15,9 +15,10 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { Client } from "pg";
 import { report } from "./report";
 import { PulumiCli, repoRoot, summary } from "../tools/harness/pulumi-cli";
-import { readDelivered } from "../tools/harness/delivered";
+import { pullWithKeys, readDelivered } from "../tools/harness/delivered";
 import { insertZitadelEvents, startZitadelDatabase } from "../tools/harness/postgres";
 import { RunningDebezium, startDebezium } from "../tools/harness/debezium";
 import { GcpEmulator, ZitadelEvent, eventKey, freePort, insertedKey, makeEvents } from "../stand-ins";
@@ -129,7 +130,9 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     // The late transaction writes to aggregates of its own instance: ZITADEL never commits an aggregate's
     // later event before an earlier one (its sequence is checked on push), so concurrent writers touch others.
     const lateTx = insertZitadelEvents(db.admin, batch(4, "262800396467273999"), 3000);
-    const writer = await startZitadelDatabaseWriter(db.pg.url());
+    // A second session on ZITADEL's database, for the writes that run beside the late transaction.
+    const writer = new Client({ connectionString: db.pg.url() });
+    await writer.connect();
     await insertZitadelEvents(writer, batch(EVENTS));
     await lateTx;
 
@@ -157,7 +160,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     say("the SIEM's subscription: every selected event, none other, each aggregate in order");
     const pulled: Pulled[] = [];
     const pull = async () => {
-      for (const m of await pullRaw(admin, o.pubsubSubscription)) pulled.push(m);
+      for (const m of await pullWithKeys(admin, o.pubsubSubscription)) pulled.push({ event: m.data, orderingKey: m.orderingKey });
     };
     await waitUntil(
       "the SIEM's subscription",
@@ -288,25 +291,6 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
   await emu.stop();
   await db.stop();
   report(started, failure, result);
-}
-
-/** A second session on ZITADEL's database, for the writes that run beside the late transaction. */
-async function startZitadelDatabaseWriter(url: string) {
-  const { Client } = await import("pg");
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  return c;
-}
-
-/** Every message the subscription holds now, pulled and acknowledged, with its ordering key. */
-async function pullRaw(gcp: any, subscription: string): Promise<Pulled[]> {
-  const out: Pulled[] = [];
-  for (;;) {
-    const got: any[] = (await gcp.pubsub.request("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data.receivedMessages ?? [];
-    if (!got.length) return out;
-    for (const m of got) out.push({ event: JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")), orderingKey: m.message.orderingKey ?? "" });
-    await gcp.pubsub.request("POST", `/${subscription}:acknowledge`, { ackIds: got.map((m) => m.ackId) });
-  }
 }
 
 async function waitUntil(what: string, done: () => Promise<boolean>, timeoutMs: number, progress: () => string, everyMs = 500): Promise<void> {

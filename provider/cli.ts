@@ -1,22 +1,22 @@
 #!/usr/bin/env node
 // `npx zitadel-audit-stream health`: the same verdict as the Changefeed's `health` output, read now,
 // for cron or CI, and for the PostgreSQL source the verdict on each replication slot (cdc/slot.ts
-// slotVerdict) and each engine's own health endpoint (cdc/engine-health.ts). Exit status: 0 every feed,
-// slot and engine healthy, 1 some lagging, failing or stopped, 2 the check itself could not run (no job,
-// no connection, bad arguments).
+// slotVerdict), each destination subscription (cdc/subscription-health.ts) and each engine's own health
+// endpoint (cdc/engine-health.ts). Exit status: 0 all healthy, 1 some lagging, failing or stopped, 2 the
+// check itself could not run (no job, no connection, bad arguments).
 import { execFile } from "child_process";
 import { withClient, explain, where, URL_CONFIG_KEY } from "./cockroach/sql";
 import { showJob } from "./cockroach/jobs";
-import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, feedHealth } from "./cockroach/health";
+import { DEFAULT_MAX_LAG_SECONDS, FeedHealth, HealthState, feedHealth } from "./cockroach/health";
 import { readGcWindow } from "./cockroach/gc";
 import { POSTGRES_URL_CONFIG_KEY, explainPg, pgWhere, withPg } from "./postgres/sql";
 import { findSlot } from "./postgres/pg-slot";
 import type { Db } from "./sql/db";
 import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
 import { ENGINE_HEALTH_PATH, EngineVerdict, engineVerdict } from "./cdc/engine-health";
-import { Backlog, DEFAULT_MAX_BACKLOG_AGE_SECONDS, SubscriptionVerdict, subscriptionVerdict } from "./cdc/subscription-health";
+import { Backlog, DEFAULT_MAX_BACKLOG_AGE_SECONDS, subscriptionVerdict } from "./cdc/subscription-health";
 import type { Gcp } from "./gcp/client";
-import { ENDPOINT_ENV, gcpClients } from "./gcp/client";
+import { gcpClients, gcpConfigFrom } from "./gcp/client";
 import { psOrUndefined } from "./gcp/pubsub-common";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
@@ -303,40 +303,29 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
         : `changefeed job ${r.jobId}: ${r.health.state}: ${r.health.reason}${r.health.lagSeconds === null ? "" : ` (lag ${Math.round(r.health.lagSeconds)} s)`}`,
     );
   }
-  const slotResults = await checkSlots(slots, a.maxRetainedMb, doing);
-  for (const r of slotResults)
-    out(a.json ? JSON.stringify({ slot: r.slot, ...r.verdict }) : `replication slot ${r.slot}: ${r.verdict.state}: ${r.verdict.reason}`);
-  const subscriptionResults: SubscriptionVerdict[] = [];
+  // Every other verdict the same way: one line (or JSON object) each, and the worst decides the exit status.
+  const states: HealthState[] = results.map((r) => r.health.state);
+  const report = (key: string, label: string, id: string, v: { state: HealthState; reason: string }) => {
+    states.push(v.state);
+    out(a.json ? JSON.stringify({ [key]: id, ...v }) : `${label} ${id}: ${v.state}: ${v.reason}`);
+  };
+  for (const r of await checkSlots(slots, a.maxRetainedMb, doing)) report("slot", "replication slot", r.slot, r.verdict);
   if (subscriptions.length) {
     doing("Pub/Sub");
-    // The stack's Google settings when checking a stack (as its providers use them), else the environment (GOOGLE_CREDENTIALS, ADC, ${ENDPOINT_ENV}).
-    const setting = async (key: string) => (a.stack ? await stackConfig(a, key, deadline) : undefined);
-    const gcp = await gcpClients({
-      credentials: (await setting("gcp:credentials")) ?? process.env.GOOGLE_CREDENTIALS,
-      project: await setting("gcp:project"),
-      endpoint: (await setting("zitadel-audit-stream:gcpEndpoint")) ?? process.env[ENDPOINT_ENV],
-    });
+    // The stack's Google settings when checking a stack (as its providers use them), else the environment, as the providers read it.
+    const settings: Record<string, string | undefined> = {};
+    if (a.stack) for (const key of ["gcp:credentials", "gcp:project", "zitadel-audit-stream:gcpEndpoint"]) settings[key] = await stackConfig(a, key, deadline);
+    const gcp = await gcpClients(gcpConfigFrom({ get: (key) => settings[key] }));
     for (const name of subscriptions) {
       const found = await psOrUndefined(gcp, `/${name}`, `read subscription ${name}`);
-      subscriptionResults.push(subscriptionVerdict(name, found, found ? await backlogOf(gcp, name) : undefined, a.maxBacklogAgeSeconds));
+      report("subscription", "subscription", name, subscriptionVerdict(name, found, found ? await backlogOf(gcp, name) : undefined, a.maxBacklogAgeSeconds));
     }
   }
-  for (const [i, v] of subscriptionResults.entries())
-    out(a.json ? JSON.stringify({ subscription: subscriptions[i], ...v }) : `subscription ${subscriptions[i]}: ${v.state}: ${v.reason}`);
-  const engineResults: EngineVerdict[] = [];
   for (const url of a.engines) {
     doing(`the engine at ${url}`);
-    engineResults.push(await checkEngine(url, deadline));
+    report("engine", "engine", url, await checkEngine(url, deadline));
   }
-  for (const [i, v] of engineResults.entries())
-    out(a.json ? JSON.stringify({ engine: a.engines[i], ...v }) : `engine ${a.engines[i]}: ${v.state}: ${v.reason}`);
-  const healthy = [
-    ...results.map((r) => r.health.state),
-    ...slotResults.map((r) => r.verdict.state),
-    ...subscriptionResults.map((v) => v.state),
-    ...engineResults.map((v) => v.state),
-  ];
-  return healthy.every((s) => s === "healthy") ? 0 : 1;
+  return states.every((s) => s === "healthy") ? 0 : 1;
 }
 
 /** The items by the connection they live on, each once (by `id`): one session per server. */

@@ -7,6 +7,8 @@
 // cdc/debezium.ts), and events ZITADEL v2 writes to CockroachDB after its feed stops are not streamed
 // at all. Pure decisions here (tested beside); the stream's identity asks them in its diff (preview and up).
 
+import { decimalGreater } from "./cockroach/jobs";
+
 export type SourceName = "cockroach" | "postgres";
 
 export type SwitchVerdict =
@@ -64,19 +66,11 @@ export function drainVerdict(
       ok: false,
       why: `sourceSwitch: ZITADEL still writes to CockroachDB (its newest event is ${Math.max(0, Math.round(quietSeconds))} s old; the switch waits for ${needed} s of quiet): stop ZITADEL v2 first, then run \`pulumi up\` again; nothing was changed.`,
     };
-  const behind = feeds.filter((f) => latest !== null && (f.highWater === null || hlcLess(f.highWater, latest)));
+  const behind = feeds.filter((f) => latest !== null && (f.highWater === null || decimalGreater(latest, f.highWater)));
   if (behind.length)
     return {
       ok: false,
       why: `sourceSwitch: changefeed job ${behind.map((f) => `${f.jobId} (${f.status}, high-water ${f.highWater ?? "none yet"})`).join(", ")} has not yet delivered every event (the newest is at ${latest}): let it catch up (\`npx zitadel-audit-stream health --stack\`), then run \`pulumi up\` again; nothing was changed.`,
     };
   return { ok: true };
-}
-
-/** a < b for HLC decimals ("<wall nanos>.<logical>"). */
-export function hlcLess(a: string, b: string): boolean {
-  const [aw, al = "0"] = a.split(".");
-  const [bw, bl = "0"] = b.split(".");
-  if (BigInt(aw) !== BigInt(bw)) return BigInt(aw) < BigInt(bw);
-  return BigInt(al.padEnd(10, "0").slice(0, 10)) < BigInt(bl.padEnd(10, "0").slice(0, 10));
 }

@@ -6,7 +6,7 @@
 // (destinations/subscriptions.ts). Arguments and their checks: args.ts, validate.ts.
 import * as pulumi from "@pulumi/pulumi";
 import type { Changefeed } from "../cockroach/changefeed";
-import type { FeedHealth } from "../cockroach/health";
+import { FeedHealth, HEALTH_RANK } from "../cockroach/health";
 import { StreamIdentity } from "../stream-identity";
 import { AuditStreamArgs, AuditStreamPostgresArgs, StreamContext } from "./args";
 import { auditStreamProblems } from "./validate";
@@ -215,10 +215,8 @@ function postgresStream(ctx: StreamContext, pg: AuditStreamPostgresArgs, destina
   };
 }
 
-const RANK: Record<string, number> = { healthy: 0, lagging: 1, failing: 2, stopped: 3 };
-
 /** The worse of the two feeds' verdicts (Cloud Storage first), its reason naming the feed. */
 function worse(gcs: FeedHealth, pubsub: FeedHealth): FeedHealth {
-  const [which, h] = (RANK[pubsub?.state] ?? 0) > (RANK[gcs?.state] ?? 0) ? ["Pub/Sub", pubsub] : ["Cloud Storage", gcs];
+  const [which, h] = (HEALTH_RANK[pubsub?.state] ?? 0) > (HEALTH_RANK[gcs?.state] ?? 0) ? ["Pub/Sub", pubsub] : ["Cloud Storage", gcs];
   return { ...h, reason: `${which} feed: ${h.reason}` };
 }

@@ -9,6 +9,9 @@ import { GcWindow, resumeAdvice, resumeDeadline } from "./gc";
 
 export type HealthState = "healthy" | "lagging" | "failing" | "stopped";
 
+/** The verdicts from best to worst: where several feeds, slots or checks make one stream's verdict, the worst wins. */
+export const HEALTH_RANK: Record<HealthState, number> = { healthy: 0, lagging: 1, failing: 2, stopped: 3 };
+
 export interface FeedHealth {
   state: HealthState;
   /** One line: why, and what to do. */

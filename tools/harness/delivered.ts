@@ -32,12 +32,17 @@ export async function readDelivered(gcp: Gcp, bucket: string, prefix = ""): Prom
  * would, each message's data decoded from JSON (`{"Key","Value","Topic"}` for a changefeed's rows).
  */
 export async function pullMessages(gcp: Gcp, subscription: string): Promise<Record<string, any>[]> {
-  const out: Record<string, any>[] = [];
+  return (await pullWithKeys(gcp, subscription)).map((m) => m.data);
+}
+
+/** The same, with each message's ordering key ("" for none). */
+export async function pullWithKeys(gcp: Gcp, subscription: string): Promise<{ data: Record<string, any>; orderingKey: string }[]> {
+  const out: { data: Record<string, any>; orderingKey: string }[] = [];
   for (;;) {
     const got: any[] =
       (await gcp.pubsub.request<any>("POST", `/${subscription}:pull`, { maxMessages: 1000, returnImmediately: true })).data.receivedMessages ?? [];
     if (!got.length) return out;
-    out.push(...got.map((m) => JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8"))));
+    out.push(...got.map((m) => ({ data: JSON.parse(Buffer.from(m.message.data, "base64").toString("utf8")), orderingKey: m.message.orderingKey ?? "" })));
     await gcp.pubsub.request("POST", `/${subscription}:acknowledge`, { ackIds: got.map((m) => m.ackId) });
   }
 }

@@ -15,7 +15,7 @@ import { PgSlot } from "../../postgres/pg-slot";
 import { PubSubTopic } from "../../gcp/pubsub-topic";
 import { PubSubIamMember } from "../../gcp/pubsub-iam-member";
 import type { SlotState } from "../../cdc/slot";
-import type { FeedHealth } from "../../cockroach/health";
+import { FeedHealth, HEALTH_RANK } from "../../cockroach/health";
 import { planPublications } from "../../cdc/publication";
 import { containerSpec, debeziumProperties, propertiesText } from "../../cdc/debezium";
 import { POSTGRES_URL_CONFIG_KEY } from "../../postgres/sql";
@@ -171,7 +171,7 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
   );
   const health = pulumi
     .all(parts.map((p) => pulumi.all([p.slot.name, p.slot.health, p.slot.retainedBytes])))
-    .apply((slots) => slots.map(([s, h, r]) => slotHealth(s, h, r)).reduce((a, b) => (RANK[b.state] > RANK[a.state] ? b : a)));
+    .apply((slots) => slots.map(([s, h, r]) => slotHealth(s, h, r)).reduce((a, b) => (HEALTH_RANK[b.state] > HEALTH_RANK[a.state] ? b : a)));
   return {
     topic,
     role,
@@ -182,8 +182,6 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
     health,
   };
 }
-
-const RANK: Record<string, number> = { healthy: 0, lagging: 1, failing: 2, stopped: 3 };
 
 /** Arguments that only the CockroachDB source reads (refused with the PostgreSQL one). */
 const COCKROACH_ONLY = ["connectionString", "changefeedOptions", "manageRangefeedSetting", "timeoutSeconds", "maxLagSeconds", "partitionFormat"] as const;
