@@ -10,3 +10,4 @@ export type { TwinOptions } from "./cockroach/twin";
 export { RunningStandIns, startStandIns } from "./start";
 export { ZitadelEvent, makeEvents, insertEvents, insertContinuously, eventKey, insertedKey } from "./zitadel-events";
 export { freePort } from "./net";
+export type { LocalImage, Instance } from "./gcp/cloudrun";

@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { Api, ApiError, permissionDenied } from "./errors";
-import { BIGQUERY_ROLES, PREDEFINED_ROLES, PUBSUB_ROLES } from "./roles";
+import { BIGQUERY_ROLES, PREDEFINED_ROLES, PUBSUB_ROLES, SECRETMANAGER_ROLES } from "./roles";
 import { StorageApi } from "./storage";
 import { BigQueryApi } from "./bigquery";
 import { IamApi, ServiceAccount } from "./iam";
@@ -22,6 +22,8 @@ import { PubsubApi } from "./pubsub";
 import { PubsubGrpc } from "./pubsub-grpc";
 import { MonitoringApi } from "./monitoring";
 import { ResourceManagerApi } from "./resourcemanager";
+import { SecretManagerApi } from "./secretmanager";
+import { CloudRunApi } from "./cloudrun";
 import { policyGrants } from "./policy";
 import type { EmulatorHost, Handler, Reply, Request, Scope } from "./model";
 
@@ -81,6 +83,10 @@ export class GcpEmulator implements EmulatorHost {
   /** Pub/Sub's gRPC Publisher, one endpoint per principal (pubsub-grpc.ts). */
   readonly pubsubGrpc: PubsubGrpc;
   readonly resourcemanager: ResourceManagerApi;
+  /** Secret Manager v1 (secrets, versions, their IAM: secretmanager.ts). */
+  readonly secretmanager: SecretManagerApi;
+  /** Cloud Run Admin v2 services whose instances are local processes (cloudrun.ts): register images in `cloudRun.images`. */
+  readonly cloudRun: CloudRunApi;
   /** Principals with every permission on a project (the project's owners). */
   readonly owners = new Map<string, Set<string>>();
   /** Principals holding some permissions on a project (a custom role bound at project level). */
@@ -106,10 +112,14 @@ export class GcpEmulator implements EmulatorHost {
     this.pubsub = new PubsubApi(this);
     this.pubsubGrpc = new PubsubGrpc(this.pubsub);
     this.resourcemanager = new ResourceManagerApi(this);
+    this.secretmanager = new SecretManagerApi(this);
+    this.cloudRun = new CloudRunApi(this, this.secretmanager, this.stateDir);
     this.route("POST", "iam", /^\/token$/, (r) => this.token(r));
     this.resourcemanager.register((m, re, h) => this.route(m, "resourcemanager", re, h));
     this.iam.register((m, re, h) => this.route(m, "iam", re, h));
     this.pubsub.register((m, re, h) => this.route(m, "pubsub", re, h));
+    this.secretmanager.register((m, re, h) => this.route(m, "secretmanager", re, h));
+    this.cloudRun.register((m, re, h) => this.route(m, "run", re, h));
     new MonitoringApi(this, this.pubsub).register((m, re, h) => this.route(m, "monitoring", re, h));
     // Before Storage: its XML-path media route (GET /<bucket>/<object>) would take /bigquery/v2/… too.
     this.bigquery.register((m, re, h) => this.route(m, "bigquery", re, h));
@@ -140,6 +150,7 @@ export class GcpEmulator implements EmulatorHost {
     if (!s) return;
     s.closeAllConnections?.();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+    await this.cloudRun.stop();
     await this.pubsubGrpc.stop();
     this.pubsub.stop();
     // The BigQuery engine's process group, when a BigQuery call started it.
@@ -180,10 +191,11 @@ export class GcpEmulator implements EmulatorHost {
     // project that does not grant them, as a key of one Google project has none in another.
     if (this.owners.get(scope.project)?.has(principal)) return true;
     if (this.projectGrants.get(scope.project)?.get(principal)?.has(permission)) return true;
-    if (!scope.bucket && !scope.dataset && scope.topic === undefined && scope.subscription === undefined) return false;
+    if (!scope.bucket && !scope.dataset && scope.topic === undefined && scope.subscription === undefined && scope.secret === undefined) return false;
     // A Google-managed service agent (the emulator knows Pub/Sub's) holds what its grants give, as an account does.
     const account = this.iam.findByEmail(principal);
     if (account ? account.deleted || account.disabled : !this.resourcemanager.isServiceAgent(principal)) return false;
+    if (scope.secret !== undefined) return this.secretmanager.grants(scope.project, scope.secret, principal, permission);
     if (scope.dataset) return this.bigquery.datasetPermissions(scope.project, scope.dataset, principal).includes(permission);
     if (scope.topic !== undefined || scope.subscription !== undefined) return this.pubsub.grants(scope, principal, permission);
     const bucket = this.storage.buckets.get(scope.bucket!);
@@ -204,6 +216,7 @@ export class GcpEmulator implements EmulatorHost {
     if (PREDEFINED_ROLES[role]) return PREDEFINED_ROLES[role];
     if (BIGQUERY_ROLES[role]) return BIGQUERY_ROLES[role];
     if (PUBSUB_ROLES[role]) return PUBSUB_ROLES[role];
+    if (SECRETMANAGER_ROLES[role]) return SECRETMANAGER_ROLES[role];
     const m = /^projects\/([^/]+)\/roles\/([^/]+)$/.exec(role);
     const custom = m ? this.iam.roles.get(`${m[1]}/${m[2]}`) : undefined;
     if (!custom || custom.deleted || custom.stage === "DISABLED") return [];

@@ -6,7 +6,7 @@
 // table, more than one entry in errors[].
 // Pub/Sub: {error:{code,message,status}} (docs/pubsub-research.md §8), plus `details` where one is given.
 
-export type Api = "storage" | "iam" | "bigquery" | "pubsub" | "resourcemanager" | "monitoring";
+export type Api = "storage" | "iam" | "bigquery" | "pubsub" | "resourcemanager" | "monitoring" | "secretmanager" | "run";
 
 const STORAGE_REASON: Record<number, string> = {
   400: "invalid",
@@ -84,7 +84,7 @@ export class ApiError extends Error {
         : [{ message: this.message, domain: "global", reason }];
       return { error: { code: this.code, message: this.message, errors, status } };
     }
-    if (api === "pubsub" || api === "monitoring") {
+    if (api === "pubsub" || api === "monitoring" || api === "secretmanager" || api === "run") {
       return { error: { code: this.code, message: this.message, status, ...(this.opts.details ? { details: this.opts.details } : {}) } };
     }
     const reason = this.opts.reason ?? (status === "ALREADY_EXISTS" ? "alreadyExists" : (STORAGE_REASON[this.code] ?? "unknown"));

@@ -93,6 +93,8 @@ export interface Scope {
   dataset?: string;
   topic?: string;
   subscription?: string;
+  /** A Secret Manager secret (its id). */
+  secret?: string;
 }
 
 export type Handler = (req: Request) => Promise<Reply> | Reply;

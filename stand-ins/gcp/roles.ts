@@ -245,3 +245,33 @@ export const PUBSUB_ROLES: Record<string, string[]> = {
   "roles/pubsub.editor": PUBSUB_EDITOR,
   "roles/pubsub.admin": [...PUBSUB_PERMISSIONS, "resourcemanager.projects.get"],
 };
+
+const SECRETMANAGER_VIEWER = [
+  "secretmanager.secrets.get",
+  "secretmanager.secrets.getIamPolicy",
+  "secretmanager.secrets.list",
+  "secretmanager.versions.get",
+  "secretmanager.versions.list",
+];
+
+/**
+ * Secret Manager's predefined roles (cloud.google.com/iam/docs/roles-permissions/secretmanager;
+ * docs/cloud-run-runtime.md §1.3): the accessor holds only versions.access, not secrets.get.
+ */
+export const SECRETMANAGER_ROLES: Record<string, string[]> = {
+  "roles/secretmanager.secretAccessor": ["secretmanager.versions.access", "resourcemanager.projects.get", "resourcemanager.projects.list"],
+  "roles/secretmanager.secretVersionAdder": ["secretmanager.versions.add"],
+  "roles/secretmanager.viewer": SECRETMANAGER_VIEWER,
+  "roles/secretmanager.admin": [
+    ...SECRETMANAGER_VIEWER,
+    "secretmanager.secrets.create",
+    "secretmanager.secrets.delete",
+    "secretmanager.secrets.setIamPolicy",
+    "secretmanager.secrets.update",
+    "secretmanager.versions.access",
+    "secretmanager.versions.add",
+    "secretmanager.versions.destroy",
+    "secretmanager.versions.disable",
+    "secretmanager.versions.enable",
+  ],
+};
