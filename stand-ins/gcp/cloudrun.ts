@@ -202,7 +202,7 @@ export class CloudRunApi {
       s.rollout = undefined;
       clearTimeout(s.supervisor);
     }
-    await Promise.all(all.map((s) => s.instance?.stop(2000)));
+    await Promise.all(all.map((s) => (s.instance ? s.instance.stop(2000) : Promise.resolve())));
   }
 
   private key(name: string): string {
