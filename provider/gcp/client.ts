@@ -87,6 +87,10 @@ export interface Gcp {
   pubsub: RestApi;
   /** Cloud Monitoring v3 (a subscription's backlog, for the health command). */
   monitoring: RestApi;
+  /** Secret Manager v1 (the engine's database password, for Cloud Run). */
+  secretmanager: RestApi;
+  /** Cloud Run Admin v2 (the engine's service). */
+  run: RestApi;
   /** Cloud Resource Manager v1 (a project's number), loaded on first use: only the Pub/Sub service agent needs it. */
   readonly resourcemanager: cloudresourcemanager_v1.Cloudresourcemanager;
   project: string;
@@ -174,6 +178,8 @@ async function makeClients(cfg: GcpConfig): Promise<Gcp> {
     bigquery: restApi(auth, "https://bigquery.googleapis.com/bigquery/v2"),
     pubsub: restApi(auth, "https://pubsub.googleapis.com/v1"),
     monitoring: restApi(auth, "https://monitoring.googleapis.com/v3"),
+    secretmanager: restApi(auth, "https://secretmanager.googleapis.com/v1"),
+    run: restApi(auth, "https://run.googleapis.com/v2"),
     get resourcemanager() {
       const { cloudresourcemanager_v1 } = require("@googleapis/cloudresourcemanager") as typeof import("@googleapis/cloudresourcemanager");
       const client = new cloudresourcemanager_v1.Cloudresourcemanager(common);
