@@ -16,6 +16,8 @@ export { ServiceAccountKey, ServiceAccountKeyArgs } from "./gcp/service-account-
 export { BigQueryDataset, BigQueryDatasetArgs } from "./gcp/bigquery-dataset";
 export { BigQueryTable, BigQueryTableArgs } from "./gcp/bigquery-table";
 export { BigQueryNativeTable, BigQueryNativeTableArgs } from "./gcp/bigquery-native-table";
+export { SecretManagerSecret, SecretManagerSecretArgs } from "./gcp/secret-manager-secret";
+export { CloudRunService, CloudRunServiceArgs, CloudRunProbe } from "./gcp/cloud-run-service";
 export { BigQueryView, BigQueryViewArgs } from "./gcp/bigquery-view";
 export { PubSubTopic, PubSubTopicArgs } from "./gcp/pubsub-topic";
 export { PubSubServiceAgent, PubSubServiceAgentArgs, pubsubServiceAgentEmail } from "./gcp/pubsub-service-agent";
@@ -40,7 +42,7 @@ export { StreamIdentity, StreamIdentityArgs } from "./stream-identity";
 
 // The whole pipeline.
 export { AuditStream, AuditStreamArgs, AuditStreamBigQueryArgs, auditStreamProblems } from "./audit-stream";
-export type { AuditStreamPubSubArgs } from "./audit-stream";
+export type { AuditStreamPubSubArgs, AuditStreamPostgresArgs, AuditStreamCloudRunArgs, EngineConfig } from "./audit-stream";
 export {
   DEPLOYER_PERMISSIONS,
   PERMISSIONS_BY_OPERATION,

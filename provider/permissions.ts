@@ -17,6 +17,8 @@ import { PUBSUB_SUBSCRIPTION_PERMISSIONS } from "./gcp/pubsub-subscription";
 import { PUBSUB_SERVICE_AGENT_PERMISSIONS } from "./gcp/pubsub-service-agent";
 import { PUBSUB_IAM_MEMBER_PERMISSIONS } from "./gcp/pubsub-iam-member";
 import { CHANGEFEED_PERMISSIONS, CHANGEFEED_PUBSUB_PERMISSIONS } from "./cockroach/changefeed";
+import { SECRET_MANAGER_SECRET_PERMISSIONS } from "./gcp/secret-manager-secret";
+import { CLOUD_RUN_SERVICE_PERMISSIONS } from "./gcp/cloud-run-service";
 
 type ByResource = Record<string, Record<string, string[]>>;
 
@@ -68,3 +70,16 @@ export const PUBSUB_PERMISSIONS_BY_OPERATION: ByResource = copy({
 
 /** Every permission of PUBSUB_PERMISSIONS_BY_OPERATION, once, sorted. */
 export const PUBSUB_DEPLOYER_PERMISSIONS: string[] = allOf(PUBSUB_PERMISSIONS_BY_OPERATION);
+
+/**
+ * With the PostgreSQL source's runtime "cloudRun" (or the Cloud Run resources), the deployer also
+ * needs these (docs/cloud-run-runtime.md §1.3, §2.3): roles/run.developer, roles/secretmanager.admin on
+ * the project and roles/iam.serviceAccountUser on the engine's account hold them.
+ */
+export const CLOUD_RUN_PERMISSIONS_BY_OPERATION: ByResource = copy({
+  SecretManagerSecret: SECRET_MANAGER_SECRET_PERMISSIONS,
+  CloudRunService: CLOUD_RUN_SERVICE_PERMISSIONS,
+});
+
+/** Every permission of CLOUD_RUN_PERMISSIONS_BY_OPERATION, once, sorted. */
+export const CLOUD_RUN_DEPLOYER_PERMISSIONS: string[] = allOf(CLOUD_RUN_PERMISSIONS_BY_OPERATION);

@@ -8,6 +8,7 @@
 //   zitadel-audit-stream:postgresUrl (secret)     with source=postgres: ZITADEL's PostgreSQL database
 //   zitadel-audit-stream:sourceSwitch             the source being left when switching (cockroach | postgres); remove it afterwards
 //   zitadel-audit-stream:engineDatabase           with source=postgres: JSON {host, port, dbname, sslmode} where the engine reaches it
+//   zitadel-audit-stream:cloudRun                 with source=postgres: JSON {region, image, cpu, memory}: run the engine on Cloud Run
 //   zitadel-audit-stream:gcpEndpoint              emulator or private endpoint for Google APIs
 //   zitadel-audit-stream:payloadEventTypes        JSON list: stream payload for these event types only
 //   zitadel-audit-stream:instanceIds              JSON list: only these ZITADEL instances
@@ -36,6 +37,7 @@ export const CONFIG_KEYS = [
   "cockroachUrl",
   "postgresUrl",
   "engineDatabase",
+  "cloudRun",
   "sourceSwitch",
   "eventTypes",
   "gcpEndpoint",
@@ -104,8 +106,12 @@ export function auditStreamProgram(pkg: typeof Package) {
     const destinations = cfg.getObject<("gcs" | "pubsub")[]>("destinations");
     // Without the bucket destination, the bucket's settings have nothing to apply to.
     const toGcs = destinations === undefined || destinations.includes("gcs");
+    const cloudRun = cfg.getObject<Package.AuditStreamCloudRunArgs>("cloudRun");
+    if (cloudRun && !postgres) throw new Error(`stack config: ${NS}:cloudRun runs the PostgreSQL source's engine: set ${NS}:source postgres, or remove it`);
     const stream = new pkg.AuditStream("zitadel-audit", {
-      ...(postgres ? { source: { postgres: { engineDatabase: cfg.getObject("engineDatabase") } } } : {}),
+      ...(postgres
+        ? { source: { postgres: { engineDatabase: cfg.getObject("engineDatabase"), ...(cloudRun ? { runtime: "cloudRun" as const, cloudRun } : {}) } } }
+        : {}),
       ...(cfg.get("sourceSwitch") ? { sourceSwitch: { from: cfg.get("sourceSwitch") as "cockroach" | "postgres" } } : {}),
       existingBucket,
       bucket:
@@ -122,7 +128,8 @@ export function auditStreamProgram(pkg: typeof Package) {
         ...(payload ? { payload: { eventTypes: payload } } : {}),
         ...(instanceIds || eventTypes ? { filter: { ...(instanceIds ? { instanceIds } : {}), ...(eventTypes ? { eventTypes } : {}) } } : {}),
       },
-      credentials: (cfg.get("credentials") as "key" | "implicit" | undefined) ?? "key",
+      // On Cloud Run the engine runs as its own account, keyless: no credentials to choose.
+      credentials: (cfg.get("credentials") as "key" | "implicit" | undefined) ?? (cloudRun ? undefined : "key"),
       implicitMember: cfg.get("implicitMember"),
       keyRotationTrigger: cfg.get("keyRotationTrigger"),
       changefeedOptions: cfg.getObject("changefeedOptions"),
@@ -143,6 +150,7 @@ export function auditStreamProgram(pkg: typeof Package) {
         engines: stream.engines,
         engineKey: stream.engineKey,
         enginePassword: stream.enginePassword,
+        ...(cloudRun ? { engineServices: stream.engineServices } : {}),
         ...(toGcs ? { gcsSubscription: stream.gcsSubscription } : {}),
         ...(cfg.getObject("bigQuery")
           ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQuerySubscription: stream.bigQuerySubscription }

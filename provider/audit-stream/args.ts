@@ -83,6 +83,21 @@ export interface AuditStreamPubSubArgs {
  * engine, Debezium Server, that streams each slot into the stream's Pub/Sub topic. The destinations
  * are subscriptions of that topic.
  */
+export interface AuditStreamCloudRunArgs {
+  /** The Cloud Run region, e.g. "europe-west1" (near ZITADEL's database). */
+  region: string;
+  /**
+   * Debezium Server's image as Cloud Run can pull it: Cloud Run cannot pull quay.io, where Debezium
+   * publishes, directly, so through an Artifact Registry remote repository of https://quay.io, e.g.
+   * "europe-west1-docker.pkg.dev/<project>/quay/debezium/server:3.6.1.Final" (README, "Running the engine").
+   */
+  image: string;
+  /** vCPUs of the instance. Default "1". */
+  cpu?: "1" | "2" | "4";
+  /** Memory of the instance. Default "1Gi". */
+  memory?: string;
+}
+
 export interface AuditStreamPostgresArgs {
   /** postgresql:// URL of ZITADEL's database for the objects' management (secret). Default: `zitadel-audit-stream:postgresUrl`, then the PG* environment. */
   connectionString?: pulumi.Input<string>;
@@ -92,10 +107,14 @@ export interface AuditStreamPostgresArgs {
    */
   engineDatabase?: { host: string; port?: number; dbname?: string; sslmode?: "disable" | "require" | "verify-ca" | "verify-full" };
   /**
-   * Where the engine runs. "external" (the only one so far): the package renders its configuration
-   * and a container spec (outputs `engines`), and you run exactly one copy of each on your cluster.
+   * Where the engine runs. "external" (default): the package renders its configuration and a container
+   * spec (outputs `engines`), and you run exactly one copy of each on your cluster. "cloudRun": the
+   * package runs it as a Cloud Run service per slot (one always-on instance, its own service account,
+   * the password from Secret Manager): give `cloudRun`.
    */
-  runtime?: "external";
+  runtime?: "external" | "cloudRun";
+  /** With runtime "cloudRun": where the engine runs and which image it pulls. */
+  cloudRun?: AuditStreamCloudRunArgs;
   /** Change it to give the engine's database login a new generated password. */
   passwordRotationTrigger?: pulumi.Input<string>;
 }

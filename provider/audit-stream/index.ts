@@ -15,9 +15,10 @@ import { gcsDestination } from "./destinations/gcs";
 import { bigQueryDestination } from "./destinations/bigquery";
 import { pubsubDestination, pubsubWarnings, siemSubscription } from "./destinations/pubsub";
 import { EngineConfig, postgresSource } from "./sources/postgres";
+import { cloudRunEngines } from "./sources/postgres-cloud-run";
 import { topicDestinations } from "./destinations/subscriptions";
 
-export type { AuditStreamArgs, AuditStreamBigQueryArgs, AuditStreamPubSubArgs, AuditStreamPostgresArgs } from "./args";
+export type { AuditStreamArgs, AuditStreamBigQueryArgs, AuditStreamPubSubArgs, AuditStreamPostgresArgs, AuditStreamCloudRunArgs } from "./args";
 export type { EngineConfig } from "./sources/postgres";
 export { auditStreamProblems } from "./validate";
 
@@ -41,6 +42,8 @@ export class AuditStream extends pulumi.ComponentResource {
   readonly enginePassword: pulumi.Output<string | undefined>;
   /** PostgreSQL source: the replication slots, one per engine. */
   readonly slotNames: pulumi.Output<string[] | undefined>;
+  /** PostgreSQL source with runtime "cloudRun": the engines' Cloud Run services, `projects/<p>/locations/<l>/services/<s>`. */
+  readonly engineServices: pulumi.Output<string[] | undefined>;
   /** PostgreSQL source with "gcs": the Cloud Storage subscription. */
   readonly gcsSubscription: pulumi.Output<string | undefined>;
   /** PostgreSQL source with bigQuery: the BigQuery subscription. */
@@ -100,6 +103,7 @@ export class AuditStream extends pulumi.ComponentResource {
     this.pubsubDeadLetterSubscription = o.pubsubDeadLetterSubscription;
     this.pubsubJobId = o.pubsubJobId;
     this.engines = o.engines;
+    this.engineServices = o.engineServices;
     this.engineKey = o.engineKey;
     this.enginePassword = o.enginePassword;
     this.slotNames = o.slotNames;
@@ -132,6 +136,7 @@ interface StreamOutputs {
   pubsubDeadLetterSubscription: Maybe<string>;
   pubsubJobId: Maybe<string>;
   engines: Maybe<EngineConfig[]>;
+  engineServices: Maybe<string[]>;
   engineKey: Maybe<string>;
   enginePassword: Maybe<string>;
   slotNames: Maybe<string[]>;
@@ -172,6 +177,7 @@ function cockroachStream(ctx: StreamContext, destinations: string[]): StreamOutp
     pubsubDeadLetterSubscription: pubsub?.deadLetterSubscription ? pubsub.deadLetterSubscription.fullName : none(),
     pubsubJobId: pubsub ? pubsub.changefeed.jobId : none(),
     engines: none(),
+    engineServices: none(),
     engineKey: none(),
     enginePassword: none(),
     slotNames: none(),
@@ -187,6 +193,7 @@ function postgresStream(ctx: StreamContext, pg: AuditStreamPostgresArgs, destina
   const siem = destinations.includes("pubsub") ? siemSubscription(ctx, ctx.args.pubsub ?? {}, source.topic, true) : {};
   // The engine publishes with an ordering key per aggregate: the SIEM's subscription delivers each in order.
   const subscriptions = [...dest.ready, ...(siem.subscription ? [siem.subscription] : [])];
+  const onCloudRun = pg.runtime === "cloudRun" ? cloudRunEngines(ctx, pg, source, subscriptions) : undefined;
   return {
     changefeed: undefined,
     bucketName: dest.bucketName ?? pulumi.output(""),
@@ -207,6 +214,7 @@ function postgresStream(ctx: StreamContext, pg: AuditStreamPostgresArgs, destina
     // The engines' configuration is given out once every subscription exists: what an engine publishes
     // before a subscription exists never reaches it (Pub/Sub keeps nothing for a subscription not yet made).
     engines: pulumi.all([source.engines, pulumi.all(subscriptions.map((r) => r.urn))]).apply(([e]) => e),
+    engineServices: onCloudRun ? pulumi.all(onCloudRun.services.map((r) => r.fullName)) : none(),
     engineKey: source.engineKey,
     enginePassword: pulumi.secret(source.role.password),
     slotNames: pulumi.all(source.parts.map((p) => p.slot.name)),

@@ -9,6 +9,7 @@ import { gcsProblems } from "./destinations/gcs";
 import { bigQueryProblems } from "./destinations/bigquery";
 import { pubsubProblems } from "./destinations/pubsub";
 import { sourceProblems } from "./sources/postgres";
+import { cloudRunProblems } from "./sources/postgres-cloud-run";
 
 /** Every problem in these arguments, as "<argument>: <what is wrong and what to give>". */
 export function auditStreamProblems(args: Record<string, unknown>): string[] {
@@ -17,6 +18,8 @@ export function auditStreamProblems(args: Record<string, unknown>): string[] {
     problems.push(`takeOver: must be the deployment an error named (16 hex characters), or "legacy", not ${JSON.stringify(args.takeOver)}`);
   const postgres = typeof args.source === "object" && args.source !== null;
   problems.push(...sourceProblems(args));
+  const pg = (args.source as { postgres?: Record<string, unknown> } | undefined)?.postgres;
+  if (pg && typeof pg === "object") problems.push(...cloudRunProblems(pg, args));
   if (!postgres) problems.push(...writerProblems(args), ...cockroachProblems(args));
   problems.push(...gcsProblems(args));
   problems.push(...bigQueryProblems(args.bigQuery, args.changefeedOptions as Record<string, unknown> | undefined));

@@ -17,9 +17,14 @@ export interface SinkWriter {
 }
 
 /** The writer of one destination: `names` are the account's and the key's resource names and how the account presents itself. */
-export function sinkWriter(ctx: StreamContext, names: { account: string; key: string; displayName: string; description: string }): SinkWriter {
+export function sinkWriter(
+  ctx: StreamContext,
+  names: { account: string; key: string; displayName: string; description: string },
+  keyless = false,
+): SinkWriter {
   const { name, args, owned, parent } = ctx;
-  const mode = args.credentials ?? "key";
+  // keyless: an account of its own that a runtime wears (Cloud Run's service identity), with no key to leak.
+  const mode = keyless ? "account" : (args.credentials ?? "key");
   const account =
     mode === "implicit"
       ? undefined
@@ -44,6 +49,8 @@ export interface RoleAndWriter {
   why: string;
   /** The account's description. */
   describe: string;
+  /** An account without a key (a runtime runs as it). */
+  keyless?: boolean;
 }
 
 /** A custom role with one permission and the writer it is for (sinkWriter); the destination grants the one to the other. */
@@ -61,7 +68,7 @@ export function roleAndWriter(ctx: StreamContext, w: RoleAndWriter): SinkWriter 
     },
     parent,
   );
-  const writer = sinkWriter(ctx, { account: w.names.account, key: w.names.key, displayName: w.title, description: w.describe });
+  const writer = sinkWriter(ctx, { account: w.names.account, key: w.names.key, displayName: w.title, description: w.describe }, w.keyless);
   return { ...writer, role };
 }
 

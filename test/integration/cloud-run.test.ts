@@ -8,6 +8,7 @@ import { startStandIns, StandIns } from "../helpers/stand-ins";
 import { secretManagerSecretOperations } from "../../provider/gcp/secret-manager-secret";
 import { cloudRunServiceOperations } from "../../provider/gcp/cloud-run-service";
 import * as fs from "fs";
+import { CLOUD_RUN_DEPLOYER_PERMISSIONS } from "../../provider/permissions";
 import * as path from "path";
 
 jest.setTimeout(120_000);
@@ -104,4 +105,36 @@ test("a service rolls out with its secret env; a first revision that fails is de
   await d.destroy(adopted);
   expect(s.emu.cloudRun.services.size).toBe(0);
   await secret.destroy(sec);
+});
+
+test("least privilege: a deployer holding exactly CLOUD_RUN_DEPLOYER_PERMISSIONS makes, changes and deletes both, and uses each", async () => {
+  const sa = s.emu.iam.createAccount(s.emu.project, "run-deployer", {});
+  s.emu.grantProject(sa.email, CLOUD_RUN_DEPLOYER_PERMISSIONS);
+  const key = s.emu.iam.createKey(sa, "KEY_ALG_RSA_2048").keyFile;
+  const config = { "gcp:credentials": key, "zitadel-audit-stream:gcpEndpoint": s.emu.endpoint, "gcp:project": s.emu.project };
+  const as = (ops: any, owner: string) => new Driver(ops, config, () => ({ owner: `run-test/${owner}`, deployment: TEST_DEPLOYMENT }));
+  const since = s.emu.checks.length;
+  const secret = as(secretManagerSecretOperations, "lp-secret");
+  let sec = (await secret.up({ secretId: "lp-password", data: "a", accessors: [`serviceAccount:${runtime}`] })).state;
+  sec = (await secret.refresh(sec))!;
+  sec = (await secret.up({ secretId: "lp-password", data: "b", accessors: [`serviceAccount:${runtime}`] }, sec)).state;
+  sec = (await secret.up({ secretId: "lp-password", data: "c", accessors: [`serviceAccount:${runtime}`], labels: { team: "audit" } }, sec)).state;
+  const svc = as(cloudRunServiceOperations, "lp-engine");
+  const inputs = (env: Record<string, string>) => ({
+    location: "europe-west1",
+    name: "lp-engine",
+    image: IMAGE,
+    serviceAccount: runtime,
+    env,
+    secretEnv: { P: { secret: sec.outputs.name, version: sec.outputs.version } },
+    startupProbe: { path: "/live", periodSeconds: 1, failureThreshold: 20 },
+  });
+  let st = (await svc.up(inputs({ A: "1" }))).state;
+  st = (await svc.refresh(st))!;
+  st = (await svc.up(inputs({ A: "2" }), st)).state;
+  await svc.destroy(st);
+  await secret.destroy(sec);
+  const mine = s.emu.checks.slice(since).filter((c) => c.principal === sa.email);
+  expect(mine.filter((c) => !c.ok)).toEqual([]);
+  expect([...new Set(mine.map((c) => c.permission))].sort()).toEqual(CLOUD_RUN_DEPLOYER_PERMISSIONS);
 });

@@ -6,7 +6,8 @@
 // (destinations/subscriptions.ts): nothing here writes to them.
 //
 // Where the engine runs: runtime "external" renders it for the user's own cluster (docs/engine-runtime.md
-// §2 names the image source). Cloud Run is the next runtime. Either way exactly one copy per slot runs:
+// §2 names the image source); runtime "cloudRun" runs it as a Cloud Run service per slot
+// (sources/postgres-cloud-run.ts), its account then keyless. Either way exactly one copy per slot runs:
 // two would take turns on one slot.
 import * as pulumi from "@pulumi/pulumi";
 import { PgRole } from "../../postgres/pg-role";
@@ -31,6 +32,10 @@ export interface PostgresPart {
 
 export interface PostgresSource {
   topic: PubSubTopic;
+  /** The engine's account as a member ("serviceAccount:…"), granted publish on the topic. */
+  engineMember: pulumi.Input<string>;
+  /** Per slot, the engine's properties as rendered (the password among them: secret). */
+  properties: pulumi.Output<{ part: "events" | "payload"; slot: string; props: Record<string, string> }[]>;
   role: PgRole;
   parts: PostgresPart[];
   /** The engine's service account (absent with credentials "implicit"). */
@@ -138,13 +143,14 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
     permission: "pubsub.topics.publish",
     why: "Publish only: what Debezium Server's Pub/Sub sink needs.",
     describe: "Debezium Server streaming ZITADEL's PostgreSQL events into Pub/Sub",
+    keyless: pg.runtime === "cloudRun",
   });
   new PubSubIamMember(`${name}-engine-grant`, { resource: topic.fullName, role: writer.role.name, member: writer.member }, parent);
 
   const url = pulumi.output(connectionString ?? new pulumi.Config("zitadel-audit-stream").getSecret(POSTGRES_URL_CONFIG_KEY.split(":")[1]));
   const perPart = pulumi.all(parts.map((p) => pulumi.all([p.slot.name, p.publication.name, p.publication.columns])));
-  const engines = pulumi.all([url, role.name, role.password, topic.project, topic.name, perPart]).apply(([u, user, password, project, topicId, named]) =>
-    parts.map((p, i): EngineConfig => {
+  const properties = pulumi.all([url, role.name, role.password, topic.project, topic.name, perPart]).apply(([u, user, password, project, topicId, named]) =>
+    parts.map((p, i) => {
       const [slot, publication, columns] = named[i];
       const props = debeziumProperties({
         database: { ...engineDatabase(pg.engineDatabase, u), user, password },
@@ -157,8 +163,13 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
         offsetsFile: `/tmp/debezium-offsets-${slot}.dat`,
         httpPort: HEALTH_PORT + i,
       });
+      return { part: p.part, slot, publication, props };
+    }),
+  );
+  const engines = properties.apply((rendered) =>
+    rendered.map(({ part, slot, publication, props }): EngineConfig => {
       return {
-        part: p.part,
+        part,
         slot,
         publication,
         properties: propertiesText(props),
@@ -174,6 +185,8 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
     .apply((slots) => slots.map(([s, h, r]) => slotHealth(s, h, r)).reduce((a, b) => (HEALTH_RANK[b.state] > HEALTH_RANK[a.state] ? b : a)));
   return {
     topic,
+    engineMember: writer.member,
+    properties: pulumi.secret(properties.apply((r) => r.map(({ part, slot, props }) => ({ part, slot, props })))),
     role,
     parts,
     engineAccountEmail: writer.account ? writer.account.email : pulumi.output(undefined),
@@ -203,10 +216,10 @@ function sourceOptionProblems(args: Record<string, unknown>): string[] {
     return [`source: must be "cockroach" or { postgres: { … } }, not ${JSON.stringify(s)}`];
   const problems: string[] = [];
   const pg = (s as { postgres: Record<string, unknown> }).postgres ?? {};
-  const known = ["connectionString", "engineDatabase", "runtime", "passwordRotationTrigger"];
+  const known = ["connectionString", "engineDatabase", "runtime", "cloudRun", "passwordRotationTrigger"];
   for (const k of Object.keys(pg)) if (!known.includes(k)) problems.push(`source.postgres.${k}: not a PostgreSQL source option (known: ${known.join(", ")})`);
-  if (pg.runtime !== undefined && pg.runtime !== "external")
-    problems.push(`source.postgres.runtime: must be "external" (Cloud Run is not yet offered), not ${JSON.stringify(pg.runtime)}`);
+  if (pg.runtime !== undefined && pg.runtime !== "external" && pg.runtime !== "cloudRun")
+    problems.push(`source.postgres.runtime: must be "external" or "cloudRun", not ${JSON.stringify(pg.runtime)}`);
   for (const k of COCKROACH_ONLY) {
     if (args[k] !== undefined)
       problems.push(
