@@ -1,29 +1,28 @@
 // `npm run demo -- --source postgres`: ZITADEL v3/v4's pipeline on this machine. A throwaway
 // PostgreSQL 15 on loopback holds ZITADEL's events2; the root project (Pulumi.yaml) is deployed with
-// the real Pulumi CLI with `source: postgres`, which makes the replication role, the publication and
-// the slot, the topic with the SIEM's, the Cloud Storage and the BigQuery subscriptions, and renders
-// the engine's configuration (runtime "external"). The real Debezium Server then runs with exactly
-// that configuration as a local process — except where it runs: its health port, and the Pub/Sub
-// address, which the stand-in gives per identity (the engine's service account's endpoint, as its key
-// would authenticate it). Events of mixed types are written (payload-bearing ones, a transaction that
-// commits late), the engine is killed with -9 once mid-stream and restarted without its offsets, and
-// the query changes once (`pulumi config set` + `pulumi up`: ALTER PUBLICATION in place). Every event is
-// then counted in the SIEM's subscription, the Cloud Storage files and BigQuery, and the last line is
-// one JSON object.
+// the real Pulumi CLI with `source: postgres` and the engine on Cloud Run (config `cloudRun`), which
+// makes the replication role, the publication and the slot, the topic with the SIEM's, the Cloud
+// Storage and the BigQuery subscriptions, the password's secret and the engine's Cloud Run service.
+// The stand-in's Cloud Run runs the real Debezium Server as a local process with exactly the env the
+// service declares (the password read from Secret Manager as the engine's account, PORT injected); the
+// image is the local install, and the Pub/Sub address the stand-in gives the service's identity stands
+// for the metadata server. Events of mixed types are written (payload-bearing ones, a transaction that
+// commits late), the engine's instance is killed with -9 once mid-stream (Cloud Run starts a new one,
+// without the old one's offsets), and the query changes once (`pulumi config set` + `pulumi up`: ALTER
+// PUBLICATION in place). Every event is then counted in the SIEM's subscription, the Cloud Storage files
+// and BigQuery, and the last line is one JSON object.
 import * as crypto from "crypto";
 import { execFile } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
 import { report } from "./report";
 import { PulumiCli, repoRoot, summary } from "../tools/harness/pulumi-cli";
 import { pullWithKeys, readDelivered } from "../tools/harness/delivered";
 import { insertZitadelEvents, startZitadelDatabase } from "../tools/harness/postgres";
-import { RunningDebezium, startDebezium } from "../tools/harness/debezium";
-import { GcpEmulator, ZitadelEvent, eventKey, freePort, insertedKey, makeEvents } from "../stand-ins";
+import { DEBEZIUM_VERSION, debeziumImage } from "../tools/harness/debezium";
+import { GcpEmulator, Instance, ZitadelEvent, eventKey, insertedKey, makeEvents } from "../stand-ins";
 import { gcpClients } from "../provider/gcp/client";
-import { debeziumEnvironment } from "../provider/cdc/debezium";
 
 const STACK = "demo-postgres";
 const STEPS = 11;
@@ -47,20 +46,6 @@ const ADDED_TYPE = "instance.domain.primary.set";
 /** Never selected: its events must not arrive. */
 const NEVER = "user.human.password.check.failed";
 
-/** A properties file's text as key → value (java.util.Properties escapes as propertiesText writes them). */
-function parseProperties(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const at = line.indexOf("=");
-    if (!line.trim() || at < 0) continue;
-    out[line.slice(0, at)] = line
-      .slice(at + 1)
-      .replace(/^\\ /, " ")
-      .replace(/\\([\\nr])/g, (_, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : "\\"));
-  }
-  return out;
-}
-
 interface Pulled {
   event: Record<string, any>;
   orderingKey: string;
@@ -81,11 +66,36 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
   cli.env.PULUMI_CONFIG_PASSPHRASE = crypto.randomBytes(12).toString("base64url");
   const up = async () => show((await cli.run(repoRoot, ["up", "--yes", "--skip-preview", "--stack", STACK])).stdout);
   const outputs = async () => JSON.parse((await cli.run(repoRoot, ["stack", "output", "--json", "--show-secrets", "--stack", STACK])).stdout);
-  let engine: RunningDebezium | undefined;
+  const REGION = "europe-west1";
+  // Cloud Run pulls quay.io's image through an Artifact Registry remote repository (docs/engine-runtime.md §2).
+  const image = `${REGION}-docker.pkg.dev/${emu.project}/quay/debezium/server:${DEBEZIUM_VERSION}`;
+  emu.cloudRun.images.set(
+    image,
+    debeziumImage(async (sa) => ({ DEBEZIUM_SINK_PUBSUB_ADDRESS: await emu.pubsubGrpc.endpointFor(sa) })),
+  );
+  let service = "";
+  /** The engine's running instance, once its health endpoint says UP. */
+  const engineUp = async (ms: number, notPid = -1): Promise<Instance> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const i = emu.cloudRun.instanceOf(service);
+      const up =
+        i &&
+        !i.exited &&
+        i.pid !== notPid &&
+        (await fetch(`http://127.0.0.1:${i.port}/q/health/live`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        ));
+      if (up) return i;
+      if (Date.now() > deadline) throw new Error(`the engine is not up within ${ms / 1000}s${i ? `:\n${i.log().slice(-2000)}` : ""}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
   let failure: unknown;
   let result: Record<string, unknown> = {};
   try {
-    say(`pulumi up of the root project with source postgres: stack ${STACK}, config set with pulumi config set`);
+    say(`pulumi up of the root project with source postgres and the engine on Cloud Run: stack ${STACK}, config set with pulumi config set`);
     await cli.run(repoRoot, ["stack", "init", STACK]);
     await cli.configure(repoRoot, STACK, {
       "gcp:project": { value: emu.project },
@@ -93,6 +103,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
       "zitadel-audit-stream:gcpEndpoint": { value: emu.endpoint },
       "zitadel-audit-stream:source": { value: "postgres" },
       "zitadel-audit-stream:postgresUrl": { value: db.pg.url(), secret: true },
+      "zitadel-audit-stream:cloudRun": { value: JSON.stringify({ region: REGION, image }) },
       "zitadel-audit-stream:eventTypes": { value: JSON.stringify(FIRST_TYPES) },
       "zitadel-audit-stream:destinations": { value: JSON.stringify(["gcs", "pubsub"]) },
       "zitadel-audit-stream:pubsub": { value: JSON.stringify({ subscriptionName: "zitadel-audit-siem" }) },
@@ -101,22 +112,13 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     });
     await up();
     const o = await outputs();
-    info(`slot ${o.slotNames.join(", ")}; topic ${o.pubsubTopic}; engine identity ${o.serviceAccountEmail}`);
+    info(`slot ${o.slotNames.join(", ")}; topic ${o.pubsubTopic}; engine identity ${o.serviceAccountEmail} (no key)`);
     info(`subscriptions: ${o.pubsubSubscription} (SIEM, ordered), ${o.gcsSubscription} (Cloud Storage), ${o.bigQuerySubscription} (BigQuery)`);
 
-    say("starting Debezium Server with the configuration the stack rendered (output engines)");
-    const rendered = parseProperties(o.engines[0].properties);
-    let healthPort = 0;
-    const engineEnv = async () =>
-      debeziumEnvironment({
-        ...rendered,
-        "quarkus.http.port": String((healthPort = await freePort())),
-        "debezium.source.offset.storage.file.filename": path.join(fs.mkdtempSync(path.join(os.tmpdir(), "zas-offsets-")), "offsets.dat"),
-        "debezium.sink.pubsub.address": await emu.pubsubGrpc.endpointFor(o.serviceAccountEmail),
-      });
-    engine = startDebezium(await engineEnv());
-    await engine.ready(120_000);
-    info(`engine up (pid ${engine.pid}): slot ${rendered["debezium.source.slot.name"]}, publication ${rendered["debezium.source.publication.name"]}`);
+    say("the engine: Debezium Server on the stand-in's Cloud Run, as the service declares it (output engineServices)");
+    service = o.engineServices[0];
+    let engine = await engineUp(120_000);
+    info(`${service}: revision ${engine.revision}, instance pid ${engine.pid}, listening on PORT ${engine.port}`);
 
     say(`writing ${EVENTS} ZITADEL events (payload-bearing: e-mails, phone numbers, password hashes), one transaction committing late`);
     const all: ZitadelEvent[] = [];
@@ -136,14 +138,16 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     await insertZitadelEvents(writer, batch(EVENTS));
     await lateTx;
 
-    say("kill -9 of the engine mid-stream; restarted without its offsets (a new container)");
+    say("kill -9 of the engine's instance mid-stream; Cloud Run starts a new one (a fresh container: no offsets)");
     const during = insertZitadelEvents(writer, batch(Math.ceil(EVENTS / 2)));
     await new Promise((r) => setTimeout(r, 150));
-    await engine.kill("SIGKILL");
+    const killedAt = Date.now();
+    engine.signal("SIGKILL");
     await during;
-    engine = startDebezium(await engineEnv());
-    await engine.ready(120_000);
-    info("engine restarted");
+    engine = await engineUp(120_000, engine.pid);
+    info(
+      `a new instance (pid ${engine.pid}) is up ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill; restarts ${emu.cloudRun.restartsOf(service)}`,
+    );
 
     say(`the query changes: pulumi config set eventTypes (+ ${ADDED_TYPE}); pulumi up (ALTER PUBLICATION in place, gap-free)`);
     const changedAt = all.length;
@@ -166,7 +170,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
       "the SIEM's subscription",
       async () => (await pull(), new Set(pulled.map((p) => eventKey(p.event))).size >= expected.size),
       180_000,
-      () => `${new Set(pulled.map((p) => eventKey(p.event))).size}/${expected.size} events pulled\n${engine?.log().slice(-2000)}`,
+      () => `${new Set(pulled.map((p) => eventKey(p.event))).size}/${expected.size} events pulled\n${emu.cloudRun.instanceOf(service)?.log().slice(-2000)}`,
     );
     await new Promise((r) => setTimeout(r, 2000));
     await pull();
@@ -231,7 +235,14 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     const health = await new Promise<{ code: number; out: string }>((resolve) =>
       execFile(
         process.execPath,
-        [path.join(repoRoot, "dist", "provider", "cli.js"), "health", "--stack", STACK, "--engine", `http://127.0.0.1:${healthPort}`],
+        [
+          path.join(repoRoot, "dist", "provider", "cli.js"),
+          "health",
+          "--stack",
+          STACK,
+          "--engine",
+          `http://127.0.0.1:${emu.cloudRun.instanceOf(service)?.port}`,
+        ],
         { cwd: repoRoot, env: cli.env, encoding: "utf8" },
         (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
       ),
@@ -269,21 +280,20 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     if (wrong.length) throw Object.assign(new Error(wrong.join("; ")), { result });
 
     if (opts.keep) {
-      say("keeping everything running (--keep): Ctrl-C stops the engine, destroys the stack and stops PostgreSQL and the emulator");
+      say("keeping everything running (--keep): Ctrl-C destroys the stack (the engine's service with it) and stops PostgreSQL and the emulator");
       console.log(JSON.stringify({ ok: true, seconds: Math.round((Date.now() - started) / 100) / 10, ...result }));
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
     }
-    say("pulumi destroy (the engine stopped first: a slot is dropped only once nothing reads it)");
-    await engine.kill();
-    engine = undefined;
+    say("pulumi destroy (the engine's service goes first: a slot is dropped only once nothing reads it)");
     const d = await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     const slots = (await db.admin.query("SELECT count(*)::int AS n FROM pg_replication_slots")).rows[0].n;
-    info(`deleted ${summary(d.stdout).deleted ?? 0} resources; slots left ${slots}, topics left ${emu.pubsub.topics.size}`);
+    info(
+      `deleted ${summary(d.stdout).deleted ?? 0} resources; slots left ${slots}, topics left ${emu.pubsub.topics.size}, Cloud Run services left ${emu.cloudRun.services.size}, secrets left ${emu.secretmanager.secrets.size}`,
+    );
   } catch (e) {
     failure = e;
     result = (e as any).result ?? result;
   }
-  await engine?.kill("SIGKILL");
   if (failure) await cli.run(repoRoot, ["destroy", "--yes", "--skip-preview", "--stack", STACK], { allowFailure: true });
   await cli.run(repoRoot, ["stack", "rm", "--yes", "--force", "--stack", STACK], { allowFailure: true });
   fs.rmSync(path.join(repoRoot, `Pulumi.${STACK}.yaml`), { force: true });

@@ -148,9 +148,9 @@ export function auditStreamProgram(pkg: typeof Package) {
         slotNames: stream.slotNames,
         // Secret: the engines' configuration holds the database password, the key the engine's Google credentials.
         engines: stream.engines,
-        engineKey: stream.engineKey,
         enginePassword: stream.enginePassword,
-        ...(cloudRun ? { engineServices: stream.engineServices } : {}),
+        // On Cloud Run the engine's account has no key; its services instead.
+        ...(cloudRun ? { engineServices: stream.engineServices } : { engineKey: stream.engineKey }),
         ...(toGcs ? { gcsSubscription: stream.gcsSubscription } : {}),
         ...(cfg.getObject("bigQuery")
           ? { bigQueryTableId: stream.bigQueryTableId, bigQueryViewId: stream.bigQueryViewId, bigQuerySubscription: stream.bigQuerySubscription }

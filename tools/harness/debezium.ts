@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { ChildProcess, spawn } from "child_process";
 import { findRepoRoot } from "./root";
+import type { LocalImage } from "../../stand-ins";
 
 export const DEBEZIUM_VERSION = "3.6.1.Final";
 
@@ -27,12 +28,30 @@ export function debeziumHome(): { home: string; javaHome: string } {
   return { home, javaHome: fs.readFileSync(marker, "utf8").trim() };
 }
 
+/**
+ * What the image's own environment would set: the Java it runs, its flags (on Java 25 the add-opens
+ * silences a shutdown error, docs/debezium-server.md §2) and plain log lines.
+ */
+function imageEnv(javaHome: string, heapMb = 256): Record<string, string> {
+  return { JAVA_HOME: javaHome, JAVA_OPTS: `--add-opens=java.base/java.lang=ALL-UNNAMED -Xmx${heapMb}m`, QUARKUS_LOG_CONSOLE_JSON: "false" };
+}
+
+/**
+ * Debezium Server as the stand-in's Cloud Run runs an image (stand-ins/gcp/cloudrun.ts LocalImage):
+ * run.sh in the install folder with the image's environment; `identityEnv` stands for the metadata
+ * server (the Pub/Sub address that authenticates as the service's account).
+ */
+export function debeziumImage(identityEnv: (serviceAccountEmail: string) => Promise<Record<string, string>>): LocalImage {
+  const { home, javaHome } = debeziumHome();
+  return { command: "./run.sh", cwd: home, env: imageEnv(javaHome), identityEnv };
+}
+
 /** Starts the server with `env` (DEBEZIUM_* and QUARKUS_* variables) and nothing else configuring it. */
 export function startDebezium(env: Record<string, string>, opts: { heapMb?: number } = {}): RunningDebezium {
   const { home, javaHome } = debeziumHome();
   const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "zas-dbz-")), "debezium.log");
   const out = fs.openSync(logFile, "w");
-  // run.sh uses paths relative to the install folder; on Java 25 the add-opens silences a shutdown error (docs/debezium-server.md §2).
+  // run.sh uses paths relative to the install folder (docs/debezium-server.md §2).
   const proc: ChildProcess = spawn("./run.sh", [], {
     cwd: home,
     stdio: ["ignore", out, out],
@@ -40,9 +59,7 @@ export function startDebezium(env: Record<string, string>, opts: { heapMb?: numb
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? os.tmpdir(),
-      JAVA_HOME: javaHome,
-      JAVA_OPTS: `--add-opens=java.base/java.lang=ALL-UNNAMED -Xmx${opts.heapMb ?? 256}m`,
-      QUARKUS_LOG_CONSOLE_JSON: "false",
+      ...imageEnv(javaHome, opts.heapMb),
       ...env,
     },
   });
