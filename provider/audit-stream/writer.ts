@@ -17,11 +17,7 @@ export interface SinkWriter {
 }
 
 /** The writer of one destination: `names` are the account's and the key's resource names and how the account presents itself. */
-export function sinkWriter(
-  ctx: StreamContext,
-  names: { account: string; key: string; displayName: string; description: string },
-  keyless = false,
-): SinkWriter {
+export function sinkWriter(ctx: StreamContext, names: { account: string; key: string; displayName: string; description: string }, keyless = false): SinkWriter {
   const { name, args, owned, parent } = ctx;
   // keyless: an account of its own that a runtime wears (Cloud Run's service identity), with no key to leak.
   const mode = keyless ? "account" : (args.credentials ?? "key");

@@ -125,7 +125,11 @@ const rows: Row[] = [
     stream({ source: { postgres: { slotName: "x" } } }),
     /^source\.postgres\.slotName: not a PostgreSQL source option/,
   ],
-  ["runtime cloudRun without its region and image", stream({ source: { postgres: { runtime: "cloudRun" } } }), /^source\.postgres\.cloudRun: runtime "cloudRun" needs/],
+  [
+    "runtime cloudRun without its region and image",
+    stream({ source: { postgres: { runtime: "cloudRun" } } }),
+    /^source\.postgres\.cloudRun: runtime "cloudRun" needs/,
+  ],
   ["an unknown runtime", stream({ source: { postgres: { runtime: "vm" } } }), /^source\.postgres\.runtime: must be "external" or "cloudRun"/],
   [
     "CockroachDB's connectionString with the PostgreSQL source",

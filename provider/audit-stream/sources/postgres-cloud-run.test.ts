@@ -31,7 +31,12 @@ test.each([
   ["cloudRun complete", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image } }, {}, []],
   ["cloudRun without settings", { runtime: "cloudRun" }, {}, [/needs \{ region: "europe-west1", image:/]],
   ["cloudRun settings without the runtime", { cloudRun: { region: "europe-west1", image } }, {}, [/only with runtime "cloudRun"/]],
-  ["quay.io directly", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image: "quay.io/debezium/server:3.6.1.Final" } }, {}, [/cannot pull .* Artifact Registry remote repository/]],
+  [
+    "quay.io directly",
+    { runtime: "cloudRun", cloudRun: { region: "europe-west1", image: "quay.io/debezium/server:3.6.1.Final" } },
+    {},
+    [/cannot pull .* Artifact Registry remote repository/],
+  ],
   ["a bad region, cpu and memory", { runtime: "cloudRun", cloudRun: { region: "Europe", image, cpu: "3", memory: "1G" } }, {}, [/region/, /cpu/, /memory/]],
   ["an unknown key", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, vpc: {} } }, {}, [/cloudRun\.vpc: not a Cloud Run option/]],
   ["credentials with Cloud Run", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image } }, { credentials: "key" }, [/^credentials: .* no key/]],
