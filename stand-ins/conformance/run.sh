@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Conformance suite for the project's stand-ins (stand-ins/gcp, stand-ins/cockroach), driven by
 # real third-party clients: cloud.google.com/go/storage (configured as CockroachDB's GCS sink),
-# google.golang.org/api/iam/v1, pgx v5, python google-cloud-storage and google-cloud-bigquery, gcloud
+# google.golang.org/api/iam/v1, pgx v5, python google-cloud-storage, google-cloud-bigquery,
+# google-cloud-secret-manager and google-cloud-run (python/runtime.py), gcloud
 # storage, gsutil, psql; and, for Pub/Sub, Google's own Pub/Sub emulator (a differential REST suite,
 # python/pubsub.py) and Google's Node Pub/Sub client @google-cloud/pubsub (node/pubsub-client.js).
 #
@@ -211,6 +212,7 @@ fi
 if wants psql; then suite psql bash "$here/cli/psql.sh"; fi
 if wants py && [ "$py_ok" = 1 ]; then
   suite python "$here/.venv/bin/python" "$here/python/conformance.py"
+  suite python-runtime "$here/.venv/bin/python" "$here/python/runtime.py"
   # The emulator's BigQuery runs its queries on bqemulator, started by the twin on the first BigQuery call.
   bqvenv=${BQEMULATOR_VENV:-$root/.cache/bqemulator/venv}
   if [ -x "$bqvenv/bin/bqemulator" ]; then

@@ -133,6 +133,15 @@ interface OperationState {
   waiters: (() => void)[];
 }
 
+/** ServiceScaling.ScalingMode and IngressTraffic by number (google/cloud/run/v2 vendor_settings.proto). */
+const SCALING_MODES = ["SCALING_MODE_UNSPECIFIED", "AUTOMATIC", "MANUAL"];
+const INGRESS = [
+  "INGRESS_TRAFFIC_UNSPECIFIED",
+  "INGRESS_TRAFFIC_ALL",
+  "INGRESS_TRAFFIC_INTERNAL_ONLY",
+  "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+  "INGRESS_TRAFFIC_NONE",
+];
 const SERVICE_ID = /^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/;
 const RESERVED_LABEL = /^(run\.googleapis\.com|cloud\.googleapis\.com|serving\.knative\.dev|autoscaling\.knative\.dev)\//;
 const OUTPUT_ONLY = [
@@ -306,6 +315,9 @@ export class CloudRunApi {
       throw invalid("spec.template.spec.containers: this emulator runs services of exactly one container."); // own words
     if (!containers[0].image) throw invalid("spec.template.spec.containers[0].image: Required"); // image is REQUIRED (§2.2); own words
     for (const k of Object.keys(spec.labels ?? {})) if (RESERVED_LABEL.test(k)) throw invalid(`Label key ${k} is reserved and will be rejected.`); // the reserved namespaces (§2.2); own words
+    // Enums arrive as names or, from clients asking enum-encoding=int (Google's REST transports), as numbers.
+    if (typeof spec.scaling?.scalingMode === "number") spec.scaling.scalingMode = SCALING_MODES[spec.scaling.scalingMode] ?? spec.scaling.scalingMode;
+    if (typeof spec.ingress === "number") spec.ingress = INGRESS[spec.ingress] ?? spec.ingress;
     const mode = spec.scaling?.scalingMode ?? "AUTOMATIC";
     if (mode !== "MANUAL") throw invalid("scaling.scalingMode: this emulator runs MANUAL scaling only (exactly manualInstanceCount instances)."); // own words
     if (![0, 1].includes(Number(spec.scaling?.manualInstanceCount ?? 0))) throw invalid("scaling.manualInstanceCount: this emulator runs 0 or 1 instances."); // own words

@@ -5,7 +5,7 @@
 // the newest version whatever its state; access to a version not ENABLED is 400 FAILED_PRECONDITION;
 // a caller without permission gets 403 "(or it may not exist)" whether or not the secret exists (§1.2).
 // A secret's policy grants only Secret Manager permissions, on that secret (the lowest grant level, §1.3).
-import { ApiError, invalid, notFound } from "./errors";
+import { ApiError, crc32c, invalid, notFound } from "./errors";
 import { checkedBindings, newPolicyEtag, policyGrants } from "./policy";
 import { projectNumberOf } from "./resourcemanager";
 import { SECRETMANAGER_ROLES } from "./roles";
@@ -207,7 +207,9 @@ export class SecretManagerApi {
     const { s, v } = this.version(r, "secretmanager.versions.access");
     if (v.state !== "ENABLED")
       throw new ApiError(400, `Secret Version [${this.nameOf(s)}/versions/${v.n}] is in ${v.state} state.`, { status: "FAILED_PRECONDITION" });
-    return { json: { name: `${this.nameOf(s)}/versions/${v.n}`, payload: { data: v.data.toString("base64") } } };
+    // The server keeps a CRC32C of every payload and returns it as an int64 string (§1.1).
+    const crc = Buffer.from(crc32c(v.data), "base64").readUInt32BE(0);
+    return { json: { name: `${this.nameOf(s)}/versions/${v.n}`, payload: { data: v.data.toString("base64"), dataCrc32c: String(crc) } } };
   }
 
   private setState(r: Request, verb: string, to: SecretVersion["state"]): Reply {
