@@ -7,6 +7,7 @@ import type { CustomRole, EmulatorHost, Register, Reply, Request, ServiceAccount
 
 export type { CustomRole, ServiceAccount, ServiceAccountKey } from "./model";
 import { KNOWN_PERMISSIONS } from "./roles";
+import { sameEtag } from "./policy";
 
 const STAGES = ["ALPHA", "BETA", "GA", "DEPRECATED", "DISABLED", "EAP"];
 const DAY = 86_400_000;
@@ -360,7 +361,7 @@ export class IamApi {
     const role = this.liveOrDeletedRole(r, "iam.roles.update");
     if (role.deleted) throw failedPrecondition(`You can't update a deleted role (projects/${role.project}/roles/${role.roleId}); undelete it first.`);
     const body = r.json<any>();
-    if (body.etag && body.etag !== role.etag)
+    if (body.etag && !sameEtag(body.etag, role.etag))
       throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
         status: "ABORTED",
         reason: "aborted",

@@ -9,6 +9,17 @@ export type { Binding, ResourcePolicy } from "./model";
 import { MEMBER_PATTERN } from "./roles";
 import { RequestAttributes, conditionHolds } from "./conditions";
 
+/**
+ * Is `given` the etag `current`? Etags are protobuf `bytes` (Policy.etag, Role.etag), so they are
+ * compared as the bytes they encode, not as text: Google's apitools clients (gcloud) decode a bytes
+ * field's base64 and send it back url-safe (encoding_helper.py _SafeEncodeBytes), so "+" and "/" come
+ * back as "-" and "_". A text comparison refused such a client's read-modify-write with a 412 whenever
+ * the etag held either character (seen once in conformance's `gcloud storage buckets add-iam-policy-binding`).
+ */
+export function sameEtag(given: string, current: string): boolean {
+  return Buffer.from(given, "base64").equals(Buffer.from(current, "base64"));
+}
+
 /** A fresh opaque etag for a policy that was just written. */
 export function newPolicyEtag(): string {
   return crypto.randomBytes(6).toString("base64");

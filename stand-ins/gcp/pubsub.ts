@@ -10,7 +10,7 @@ import * as crypto from "crypto";
 import { ApiError, invalid, parseDuration } from "./errors";
 import type { EmulatorHost, Reply, Request, Scope, Register } from "./model";
 import { PUBSUB_ROLES } from "./roles";
-import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants } from "./policy";
+import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants, sameEtag } from "./policy";
 import { pubsubServiceAgentOf } from "./resourcemanager";
 import { ExportConfig, ExportRefusal, ExportRunner, bigQueryExport, cloudStorageExport, exportJson } from "./pubsub-exports";
 
@@ -675,7 +675,7 @@ export class PubsubApi {
     const body = r.json<{ policy?: { bindings?: Binding[]; etag?: string; version?: number } }>();
     if (!body.policy || typeof body.policy !== "object") throw invalid("You have passed an invalid argument to the service (argument=policy)."); // the dotnet#5378 form
     const { etag } = body.policy;
-    if (etag && etag !== res.policy.etag) {
+    if (etag && !sameEtag(etag, res.policy.etag)) {
       // IAM's read-modify-write conflict (Resource Manager's text, e.g. pulumi-google-native#862); that
       // Pub/Sub answers a stale etag with exactly this is UNCONFIRMED.
       throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {

@@ -6,7 +6,7 @@
 // a caller without permission gets 403 "(or it may not exist)" whether or not the secret exists (§1.2).
 // A secret's policy grants only Secret Manager permissions, on that secret (the lowest grant level, §1.3).
 import { ApiError, crc32c, invalid, notFound } from "./errors";
-import { checkedBindings, newPolicyEtag, policyGrants } from "./policy";
+import { checkedBindings, newPolicyEtag, policyGrants, sameEtag } from "./policy";
 import { projectNumberOf } from "./resourcemanager";
 import { SECRETMANAGER_ROLES } from "./roles";
 import type { Binding, EmulatorHost, Register, Reply, Request, ResourcePolicy } from "./model";
@@ -233,7 +233,7 @@ export class SecretManagerApi {
     const s = this.secret(r, "secretmanager.secrets.setIamPolicy");
     const body = r.json<{ policy?: { bindings?: Binding[]; etag?: string } }>();
     if (!body.policy || typeof body.policy !== "object") throw invalid("You have passed an invalid argument to the service (argument=policy).");
-    if (body.policy.etag && body.policy.etag !== s.policy.etag)
+    if (body.policy.etag && !sameEtag(body.policy.etag, s.policy.etag))
       // IAM's read-modify-write conflict (§1.2: observed on CRM/KMS; for secrets UNCONFIRMED).
       throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
         status: "ABORTED",

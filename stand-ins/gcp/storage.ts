@@ -8,7 +8,7 @@ import { ApiError, crc32c, invalid, notFound } from "./errors";
 import type { BucketState, EmulatorHost, Register, Reply, Request, StoredObject } from "./model";
 import { PREDEFINED_ROLES } from "./roles";
 import type { Binding } from "./model";
-import { checkedBindings, newPolicyEtag } from "./policy";
+import { checkedBindings, newPolicyEtag, sameEtag } from "./policy";
 
 export type { Binding, BucketState, StoredObject } from "./model";
 
@@ -282,7 +282,7 @@ export class StorageApi {
   private setPolicy(r: Request): Reply {
     const b = this.bucket(r, "storage.buckets.setIamPolicy");
     const body = r.json<{ etag?: string; bindings?: Binding[]; version?: number }>();
-    if (body.etag && body.etag !== b.policy.etag) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
+    if (body.etag && !sameEtag(body.etag, b.policy.etag)) throw new ApiError(412, "Precondition Failed", { reason: "conditionNotMet" });
     const bindings = checkedBindings(this.emu, body.bindings, PREDEFINED_ROLES, (binding) => {
       if (!binding.condition) return;
       if (!b.fields.iamConfiguration?.uniformBucketLevelAccess?.enabled) {
