@@ -52,7 +52,8 @@ fi
 
 for role in roles/storage.objectCreator roles/storage.legacyBucketReader; do
   # A read-modify-write of the bucket's policy: a 412 (the policy changed between gcloud's read and write)
-  # is retried as IAM asks; each retry is reported (one CI run saw a 412 here: under investigation, issue #23 note).
+  # is retried as IAM asks; each retry is reported. (The one 412 a CI run saw here was the stand-in's: it
+  # compared etags as text, and gcloud sends a bytes field's base64 back url-safe; stand-ins/gcp/policy.ts sameEtag.)
   for try in 1 2 3; do
     run 120 gcloud storage buckets add-iam-policy-binding "gs://$b" --member="$agent" --role="$role"
     [ "$RC" != 0 ] && grep -q "412" <<<"$OUT" && [ "$try" != 3 ] && { printf 'INFO gcloud-pubsub.grant: %s: 412, retry %s\n' "$role" "$try"; continue; }
