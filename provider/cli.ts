@@ -2,7 +2,7 @@
 // `npx zitadel-audit-stream health`: the same verdict as the Changefeed's `health` output, read now,
 // for cron or CI, and for the PostgreSQL source the verdict on each replication slot (cdc/slot.ts
 // slotVerdict), each destination subscription (cdc/subscription-health.ts) and each engine's own health
-// endpoint (cdc/engine-health.ts). Exit status: 0 all healthy, 1 some lagging, failing or stopped, 2 the
+// endpoint (cdc/engine-health.ts) or Cloud Run service (cdc/service-health.ts). Exit status: 0 all healthy, 1 some lagging, failing or stopped, 2 the
 // check itself could not run (no job, no connection, bad arguments).
 import { execFile } from "child_process";
 import { withClient, explain, where, URL_CONFIG_KEY } from "./cockroach/sql";
@@ -15,13 +15,14 @@ import type { Db } from "./sql/db";
 import { DEFAULT_MAX_RETAINED_MB, SlotVerdict, slotVerdict } from "./cdc/slot";
 import { ENGINE_HEALTH_PATH, EngineVerdict, engineVerdict } from "./cdc/engine-health";
 import { Backlog, DEFAULT_MAX_BACKLOG_AGE_SECONDS, subscriptionVerdict } from "./cdc/subscription-health";
+import { serviceVerdict } from "./cdc/service-health";
 import type { Gcp } from "./gcp/client";
-import { gcpClients, gcpConfigFrom } from "./gcp/client";
+import { gcpClients, gcpConfigFrom, getRestOrUndefined } from "./gcp/client";
 import { psOrUndefined } from "./gcp/pubsub-common";
 
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 30;
 
-const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--subscription NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--max-backlog-age-seconds N] [--timeout-seconds N] [--json]
+const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--job-id ID]... [--postgres-url URL] [--slot NAME]... [--engine URL]... [--subscription NAME]... [--service NAME]... [--stack NAME [--cwd DIR]] [--max-lag-seconds N] [--max-retained-mb N] [--max-backlog-age-seconds N] [--timeout-seconds N] [--json]
 
   --connection-string  CockroachDB postgresql:// URL; default: with --stack the stack's ${URL_CONFIG_KEY},
                        else the PG* environment (PGHOST, PGUSER, PGPASSWORD, …). Leave the password out of
@@ -32,6 +33,8 @@ const USAGE = `usage: zitadel-audit-stream health [--connection-string URL] [--j
   --slot               a replication slot of the PostgreSQL source (repeat for several)
   --subscription       a Pub/Sub subscription's full name (repeat for several): a Cloud Storage or BigQuery subscription
                        that stopped writing is failing; --stack adds every PubSubSubscription of the stack
+  --service            a Cloud Run engine service's full name (projects/<p>/locations/<region>/services/<s>; repeat for several):
+                       a failed rollout is failing, no instance stopped; --stack adds every CloudRunService of the stack
   --engine             the base URL of a CDC engine (Debezium Server's HTTP port, e.g. http://10.0.0.7:8080; repeat for several)
   --stack              every Changefeed and PgSlot of this stack (job id or slot name, connection and bounds, read
                        from the stack's state with the Pulumi CLI in --cwd, default: here; needs the backend and passphrase)
@@ -50,6 +53,7 @@ interface Args {
   slots: string[];
   engines: string[];
   subscriptions: string[];
+  services: string[];
   maxBacklogAgeSeconds: number;
   maxRetainedMb: number;
   stack?: string;
@@ -67,6 +71,7 @@ export function parseArgs(argv: string[]): Args {
     slots: [],
     engines: [],
     subscriptions: [],
+    services: [],
     maxBacklogAgeSeconds: DEFAULT_MAX_BACKLOG_AGE_SECONDS,
     maxRetainedMb: DEFAULT_MAX_RETAINED_MB,
     cwd: process.cwd(),
@@ -132,6 +137,15 @@ export function parseArgs(argv: string[]): Args {
         a.subscriptions.push(sub);
         break;
       }
+      case "--service": {
+        const svc = value(i++, flag);
+        if (!/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[a-z]+-[a-z]+\d+\/services\/[a-z]([a-z0-9-]{0,47}[a-z0-9])?$/.test(svc))
+          throw new UsageError(
+            `--service: not a Cloud Run service's full name such as projects/my-project/locations/europe-west1/services/zitadel-audit-engine: ${svc}`,
+          );
+        a.services.push(svc);
+        break;
+      }
       case "--engine": {
         const url = value(i++, flag);
         if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--engine: not an engine's base URL such as http://10.0.0.7:8080: ${url}`);
@@ -142,8 +156,8 @@ export function parseArgs(argv: string[]): Args {
         throw new UsageError(`unknown argument ${flag}`);
     }
   }
-  if (a.jobIds.length === 0 && a.slots.length === 0 && a.engines.length === 0 && a.subscriptions.length === 0 && !a.stack)
-    throw new UsageError("give --job-id, --slot, --engine, --subscription or --stack");
+  if (a.jobIds.length === 0 && a.slots.length === 0 && a.engines.length === 0 && a.subscriptions.length === 0 && a.services.length === 0 && !a.stack)
+    throw new UsageError("give --job-id, --slot, --engine, --subscription, --service or --stack");
   return a;
 }
 
@@ -197,14 +211,20 @@ export function slotsInState(exported: any): SlotRef[] {
     .filter((s) => /^[a-z0-9_]{1,63}$/.test(s.slot));
 }
 
-/** Every PubSubSubscription in a stack's state (its full name): the PostgreSQL source's destinations, the SIEM's. */
-export function subscriptionsInState(exported: any): string[] {
+/** The full names of every `type` (a gcp resource: PubSubSubscription, CloudRunService) in a stack's state. */
+function fullNamesInState(exported: any, type: string): string[] {
   const resources: any[] = exported?.deployment?.resources ?? [];
   return resources
-    .filter((r) => typeof r.type === "string" && /^pulumi-nodejs:dynamic\/gcp:PubSubSubscription$/.test(r.type) && !r.delete)
+    .filter((r) => r.type === `pulumi-nodejs:dynamic/gcp:${type}` && !r.delete)
     .map((r) => String(plain(r.outputs?.fullName) ?? ""))
     .filter((n) => n.startsWith("projects/"));
 }
+
+/** Every PubSubSubscription in a stack's state (its full name): the PostgreSQL source's destinations, the SIEM's. */
+export const subscriptionsInState = (exported: any): string[] => fullNamesInState(exported, "PubSubSubscription");
+
+/** Every CloudRunService in a stack's state (its full name): the PostgreSQL source's engines on Cloud Run. */
+export const servicesInState = (exported: any): string[] => fullNamesInState(exported, "CloudRunService");
 
 /** `pulumi <args>` in `cwd`, bounded by `timeoutMs`; rejects with the CLI's first error line. */
 function pulumi(args: string[], cwd: string, timeoutMs: number): Promise<string> {
@@ -258,6 +278,7 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
   const feeds: FeedRef[] = a.jobIds.map((jobId) => ({ jobId, connectionString: a.connectionString }));
   const slots: SlotRef[] = a.slots.map((slot) => ({ slot, connectionString: a.postgresUrl }));
   const subscriptions = [...a.subscriptions];
+  const services = [...a.services];
   let fallback = a.connectionString;
   if (a.stack) {
     doing(`reading stack ${a.stack} with the Pulumi CLI`);
@@ -271,6 +292,7 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
     const foundSlots = slotsInState(exported);
     // The PostgreSQL source's destinations are subscriptions (the CockroachDB source's SIEM subscription is read too).
     subscriptions.push(...subscriptionsInState(exported).filter((n) => !subscriptions.includes(n)));
+    services.push(...servicesInState(exported).filter((n) => !services.includes(n)));
     if (found.length === 0 && foundSlots.length === 0 && feeds.length === 0 && slots.length === 0)
       throw new Error(`stack ${a.stack} has no Changefeed with a job and no PgSlot: give --job-id or --slot`);
     if (foundSlots.length) {
@@ -310,15 +332,20 @@ async function check(a: Args, deadline: number, out: (line: string) => void, doi
     out(a.json ? JSON.stringify({ [key]: id, ...v }) : `${label} ${id}: ${v.state}: ${v.reason}`);
   };
   for (const r of await checkSlots(slots, a.maxRetainedMb, doing)) report("slot", "replication slot", r.slot, r.verdict);
-  if (subscriptions.length) {
-    doing("Pub/Sub");
+  if (subscriptions.length || services.length) {
+    doing("Google Cloud");
     // The stack's Google settings when checking a stack (as its providers use them), else the environment, as the providers read it.
     const settings: Record<string, string | undefined> = {};
     if (a.stack) for (const key of ["gcp:credentials", "gcp:project", "zitadel-audit-stream:gcpEndpoint"]) settings[key] = await stackConfig(a, key, deadline);
     const gcp = await gcpClients(gcpConfigFrom({ get: (key) => settings[key] }));
     for (const name of subscriptions) {
+      doing(`subscription ${name}`);
       const found = await psOrUndefined(gcp, `/${name}`, `read subscription ${name}`);
       report("subscription", "subscription", name, subscriptionVerdict(name, found, found ? await backlogOf(gcp, name) : undefined, a.maxBacklogAgeSeconds));
+    }
+    for (const name of services) {
+      doing(`Cloud Run service ${name}`);
+      report("service", "engine service", name, serviceVerdict(name, await getRestOrUndefined(gcp.run, `/${name}`, `read Cloud Run service ${name}`)));
     }
   }
   for (const url of a.engines) {

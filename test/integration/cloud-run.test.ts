@@ -4,6 +4,7 @@
 // leaving the serving revision running; a create cut short adopted; another's service refused).
 // The image is a small Node program registered with the stand-in's Cloud Run.
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
+import { runHealth } from "../harness/cli";
 import { startStandIns, StandIns } from "../helpers/stand-ins";
 import { secretManagerSecretOperations } from "../../provider/gcp/secret-manager-secret";
 import { cloudRunServiceOperations } from "../../provider/gcp/cloud-run-service";
@@ -137,4 +138,43 @@ test("least privilege: a deployer holding exactly CLOUD_RUN_DEPLOYER_PERMISSIONS
   const mine = s.emu.checks.slice(since).filter((c) => c.principal === sa.email);
   expect(mine.filter((c) => !c.ok)).toEqual([]);
   expect([...new Set(mine.map((c) => c.permission))].sort()).toEqual(CLOUD_RUN_DEPLOYER_PERMISSIONS);
+});
+
+test("health --service, through the built CLI: a ready service is healthy (exit 0); scaled to no instance stopped, a missing one failing (exit 1)", async () => {
+  const d = driver(cloudRunServiceOperations, "health-engine");
+  const inputs = (instances: number) => ({
+    location: "europe-west1",
+    name: "zas-health",
+    image: IMAGE,
+    serviceAccount: runtime,
+    instances,
+    startupProbe: { path: "/live", periodSeconds: 1, failureThreshold: 20 },
+  });
+  let st = (await d.up(inputs(1))).state;
+  const name = st.outputs.fullName;
+  const env = {
+    ...process.env,
+    GOOGLE_CREDENTIALS: s.emu.adminKeyFile,
+    GOOGLE_CLOUD_PROJECT: s.emu.project,
+    ZITADEL_AUDIT_STREAM_GCP_ENDPOINT: s.emu.endpoint,
+  };
+  let r = await runHealth(["--service", name], env);
+  expect([r.status, r.stdout.trim()]).toEqual([
+    0,
+    expect.stringMatching(/^engine service .*zas-health: healthy: Cloud Run service .* revision zas-health-00001-\w+ is ready$/),
+  ]);
+  st = (await d.up(inputs(0), st)).state;
+  const missing = `projects/${s.emu.project}/locations/europe-west1/services/zas-nothing`;
+  r = await runHealth(["--service", name, "--service", missing, "--json"], env);
+  expect(r.status).toBe(1);
+  expect(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l)),
+  ).toEqual([
+    { service: name, state: "stopped", reason: expect.stringMatching(/runs no instance/) },
+    { service: missing, state: "failing", reason: expect.stringMatching(/does not exist/) },
+  ]);
+  await d.destroy(st);
 });
