@@ -96,6 +96,12 @@ export interface AuditStreamCloudRunArgs {
   cpu?: "1" | "2" | "4";
   /** Memory of the instance. Default "1Gi". */
   memory?: string;
+  /**
+   * Direct VPC egress, when the engine reaches the database on a private address (Cloud SQL or AlloyDB
+   * private IP, a VM): the network and subnetwork; egress PRIVATE_RANGES_ONLY (default) keeps Pub/Sub on
+   * Google's public route.
+   */
+  vpc?: { network: string; subnetwork?: string; egress?: "PRIVATE_RANGES_ONLY" | "ALL_TRAFFIC" };
 }
 
 export interface AuditStreamPostgresArgs {

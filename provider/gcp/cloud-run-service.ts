@@ -51,6 +51,12 @@ export interface CloudRunServiceArgs extends ProjectArgs {
   memory?: pulumi.Input<string>;
   startupProbe?: pulumi.Input<CloudRunProbe>;
   livenessProbe?: pulumi.Input<CloudRunProbe>;
+  /**
+   * Direct VPC egress, to reach a database on a private address (docs/cloud-run-runtime.md §4): the VPC
+   * network and subnetwork, and which traffic goes through it (default PRIVATE_RANGES_ONLY: Google's APIs
+   * stay on the public route).
+   */
+  vpc?: pulumi.Input<{ network: pulumi.Input<string>; subnetwork?: pulumi.Input<string>; egress?: pulumi.Input<"PRIVATE_RANGES_ONLY" | "ALL_TRAFFIC"> }>;
   /** How many instances run, exactly (manual scaling). Default 1; 0 stops it without deleting it. */
   instances?: pulumi.Input<number>;
   /** How long a rollout may take before `pulumi up` gives up waiting (the rollout goes on). Default 600. */
@@ -83,6 +89,13 @@ export const cloudRunServiceInputs = z
       .default("1Gi"),
     startupProbe: probe.optional(),
     livenessProbe: probe.optional(),
+    vpc: z
+      .strictObject({
+        network: z.string().min(1),
+        subnetwork: z.string().min(1).optional(),
+        egress: z.enum(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"]).default("PRIVATE_RANGES_ONLY"),
+      })
+      .optional(),
     instances: z.number().int().min(0).max(1000).default(1),
     timeoutSeconds: z.number().int().min(30).max(3600).default(600),
     labels: labels.default({}),
@@ -114,7 +127,21 @@ const RULES = inputRules({
   ...PROJECT_DEFAULT,
   identity: true,
   replace: ["project", "location", "name"],
-  update: ["image", "serviceAccount", "env", "secretEnv", "port", "cpu", "memory", "startupProbe", "livenessProbe", "instances", "timeoutSeconds", "labels"],
+  update: [
+    "image",
+    "serviceAccount",
+    "env",
+    "secretEnv",
+    "port",
+    "cpu",
+    "memory",
+    "startupProbe",
+    "livenessProbe",
+    "vpc",
+    "instances",
+    "timeoutSeconds",
+    "labels",
+  ],
 });
 
 const servicePath = (i: { project: string; location: string; name: string }) => `/projects/${i.project}/locations/${i.location}/services/${i.name}`;
@@ -134,6 +161,7 @@ export function serviceBody(i: CloudRunServiceInputs): Record<string, unknown> {
     scaling: { scalingMode: "MANUAL", manualInstanceCount: i.instances },
     template: {
       serviceAccount: i.serviceAccount,
+      ...(i.vpc ? { vpcAccess: { networkInterfaces: [defined({ network: i.vpc.network, subnetwork: i.vpc.subnetwork })], egress: i.vpc.egress } } : {}),
       containers: [
         defined({
           image: i.image,

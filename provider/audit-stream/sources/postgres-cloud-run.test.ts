@@ -38,7 +38,20 @@ test.each([
     [/cannot pull .* Artifact Registry remote repository/],
   ],
   ["a bad region, cpu and memory", { runtime: "cloudRun", cloudRun: { region: "Europe", image, cpu: "3", memory: "1G" } }, {}, [/region/, /cpu/, /memory/]],
-  ["an unknown key", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, vpc: {} } }, {}, [/cloudRun\.vpc: not a Cloud Run option/]],
+  ["an unknown key", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, connector: "c" } }, {}, [/cloudRun\.connector: not a Cloud Run option/]],
+  [
+    "a VPC",
+    { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, vpc: { network: "default", subnetwork: "run", egress: "ALL_TRAFFIC" } } },
+    {},
+    [],
+  ],
+  [
+    "a VPC without its network, and a bad egress",
+    { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, vpc: { subnetwork: "x" } } },
+    {},
+    [/vpc: \{ network:/],
+  ],
+  ["a bad egress", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image, vpc: { network: "n", egress: "ALL" } } }, {}, [/vpc\.egress/]],
   ["credentials with Cloud Run", { runtime: "cloudRun", cloudRun: { region: "europe-west1", image } }, { credentials: "key" }, [/^credentials: .* no key/]],
 ])("cloudRunProblems: %s", (_, pg, args, expected) => {
   const problems = cloudRunProblems(pg, args);

@@ -61,6 +61,7 @@ export function cloudRunEngines(ctx: StreamContext, pg: AuditStreamPostgresArgs,
         port: 8080,
         cpu: run.cpu ?? "1",
         memory: run.memory ?? "1Gi",
+        ...(run.vpc ? { vpc: run.vpc } : {}),
         // Debezium starts in about 5 s here (docs/debezium-server.md §6); a cold start and a slow network get 2 minutes.
         startupProbe: { path: "/q/health/live", periodSeconds: 2, failureThreshold: 60 },
         livenessProbe: { path: "/q/health/live", periodSeconds: 10, failureThreshold: 3 },
@@ -81,7 +82,7 @@ export function cloudRunProblems(pg: Record<string, unknown>, args: Record<strin
   const problems: string[] = [];
   const example = '{ region: "europe-west1", image: "europe-west1-docker.pkg.dev/<project>/quay/debezium/server:3.6.1.Final" }';
   if (!run || typeof run !== "object") return [`source.postgres.cloudRun: runtime "cloudRun" needs ${example}`];
-  const known = ["region", "image", "cpu", "memory"];
+  const known = ["region", "image", "cpu", "memory", "vpc"];
   for (const k of Object.keys(run)) if (!known.includes(k)) problems.push(`source.postgres.cloudRun.${k}: not a Cloud Run option (known: ${known.join(", ")})`);
   if (typeof run.region !== "string" || !/^[a-z]+-[a-z]+\d+$/.test(run.region))
     problems.push(`source.postgres.cloudRun.region: a Cloud Run region such as "europe-west1", not ${JSON.stringify(run.region)}`);
@@ -95,6 +96,18 @@ export function cloudRunProblems(pg: Record<string, unknown>, args: Record<strin
     problems.push(`source.postgres.cloudRun.cpu: "1", "2" or "4", not ${JSON.stringify(run.cpu)}`);
   if (run.memory !== undefined && !/^\d+(Mi|Gi)$/.test(String(run.memory)))
     problems.push(`source.postgres.cloudRun.memory: such as "1Gi" or "768Mi", not ${JSON.stringify(run.memory)}`);
+  const vpc = run.vpc as Record<string, unknown> | undefined;
+  if (vpc !== undefined) {
+    if (typeof vpc !== "object" || vpc === null || typeof vpc.network !== "string" || !vpc.network)
+      problems.push('source.postgres.cloudRun.vpc: { network: "<VPC network>", subnetwork?: "<subnet>", egress?: "PRIVATE_RANGES_ONLY" | "ALL_TRAFFIC" }');
+    else {
+      for (const k of Object.keys(vpc))
+        if (!["network", "subnetwork", "egress"].includes(k))
+          problems.push(`source.postgres.cloudRun.vpc.${k}: not a VPC option (network, subnetwork, egress)`);
+      if (vpc.egress !== undefined && vpc.egress !== "PRIVATE_RANGES_ONLY" && vpc.egress !== "ALL_TRAFFIC")
+        problems.push(`source.postgres.cloudRun.vpc.egress: "PRIVATE_RANGES_ONLY" (default) or "ALL_TRAFFIC", not ${JSON.stringify(vpc.egress)}`);
+    }
+  }
   if (args.credentials !== undefined)
     problems.push('credentials: with runtime "cloudRun" the engine runs as its own service account, with no key: leave credentials out');
   return problems;
