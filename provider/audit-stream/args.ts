@@ -123,6 +123,12 @@ export interface AuditStreamPostgresArgs {
   cloudRun?: AuditStreamCloudRunArgs;
   /** Change it to give the engine's database login a new generated password. */
   passwordRotationTrigger?: pulumi.Input<string>;
+  /**
+   * Accept PostgreSQL 14 (refused otherwise): it has no publication column lists or row filters, so
+   * every inserted event leaves the database with its payload and the engine selects the events and
+   * columns (README, "PostgreSQL 14"). Payloads, personal data, then reach the engine's process.
+   */
+  engineFilteringOnPg14?: boolean;
 }
 
 export interface AuditStreamArgs {

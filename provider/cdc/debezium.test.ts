@@ -1,4 +1,4 @@
-import { DEFAULT_DEBEZIUM_IMAGE, DebeziumPlan, containerSpec, debeziumEnvironment, debeziumProperties, propertiesText } from "./debezium";
+import { DEFAULT_DEBEZIUM_IMAGE, DebeziumPlan, containerSpec, debeziumEnvironment, debeziumProperties, filterCondition, propertiesText } from "./debezium";
 import { GUIDE_COLUMNS } from "./events2";
 
 const plan: DebeziumPlan = {
@@ -84,4 +84,33 @@ test("the container spec: every property from the environment, the password from
   expect(keyed.volumeMounts).toEqual([{ name: "zitadel-cdc-key", mountPath: "/var/secrets/google", readOnly: true }]);
   expect(keyed.env).toContainEqual({ name: "GOOGLE_APPLICATION_CREDENTIALS", value: "/var/secrets/google/key.json" });
   expect(keyed.env).toHaveLength(Object.keys(props).length + 1);
+});
+
+test("PostgreSQL 14, selected in the engine: a Groovy Filter after unwrap, only the plan's columns, and the scripting jars asked for", () => {
+  const engineFilter = {
+    eventTypes: ["user.human.added", "it's"],
+    notEventTypes: ["org.added"],
+    instanceIds: ["i1"],
+    columns: ["instance_id", "aggregate_type", "aggregate_id", "event_type", "sequence"],
+  };
+  const p = debeziumProperties({ ...plan, columns: engineFilter.columns, engineFilter });
+  expect(p["debezium.transforms"]).toBe("unwrap,filter,aggkey,route");
+  expect(p["debezium.transforms.filter.type"]).toBe("io.debezium.transforms.Filter");
+  expect(p["debezium.transforms.filter.language"]).toBe("jsr223.groovy");
+  expect(p["debezium.transforms.filter.condition"]).toBe(
+    "value != null && ['i1'].contains(value.getString('instance_id')) && ['user.human.added', 'it\\'s'].contains(value.getString('event_type')) && !['org.added'].contains(value.getString('event_type'))",
+  );
+  expect(p["debezium.source.column.include.list"]).toBe(engineFilter.columns.map((c) => `eventstore.events2.${c}`).join(","));
+  expect(p["debezium.source.column.exclude.list"]).toBeUndefined();
+  expect(debeziumEnvironment(p).ENABLE_DEBEZIUM_SCRIPTING).toBe("true");
+  // Nothing to select by value: no Filter (and no scripting), the columns still chosen in the engine.
+  const all = debeziumProperties({ ...plan, columns: engineFilter.columns, engineFilter: { columns: engineFilter.columns } });
+  expect([all["debezium.transforms"], all["debezium.transforms.filter.type"], debeziumEnvironment(all).ENABLE_DEBEZIUM_SCRIPTING]).toEqual([
+    "unwrap,aggkey,route",
+    undefined,
+    undefined,
+  ]);
+  expect(filterCondition({ columns: [] })).toBeUndefined();
+  // Database-filtered (15+): no scripting.
+  expect(debeziumEnvironment(debeziumProperties(plan)).ENABLE_DEBEZIUM_SCRIPTING).toBeUndefined();
 });

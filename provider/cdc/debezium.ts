@@ -10,6 +10,7 @@
 // stateless restart loses nothing; what it may do is send again the events after the last confirmed
 // position (duplicates, which the destinations' de-duplication on the events2 key absorbs).
 import { ValidationError } from "../validation";
+import type { EngineFilter } from "./publication";
 
 /** The columns the ordering key is made of: one key per aggregate, so each aggregate's events stay in order. */
 export const ORDERING_KEY_COLUMNS = ["instance_id", "aggregate_type", "aggregate_id"] as const;
@@ -31,6 +32,13 @@ export interface DebeziumPlan {
   httpPort: number;
   /** 127.0.0.1 for a local process; 0.0.0.0 in a container. */
   httpHost?: string;
+  /**
+   * PostgreSQL 14, asked for with engineFilteringOnPg14: the publication selects nothing, so the engine
+   * keeps the selected events and columns itself (cdc/publication.ts engineFilterOf): a Filter
+   * transform in Groovy, which Debezium Server ships in lib_opt and loads with ENABLE_DEBEZIUM_SCRIPTING
+   * (docs/debezium-server.md §2), and a column include list. The payload then reaches the engine's process.
+   */
+  engineFilter?: EngineFilter;
   tuning?: Partial<DebeziumTuning>;
 }
 
@@ -93,7 +101,7 @@ export function debeziumProperties(plan: DebeziumPlan): Record<string, string> {
     "debezium.format.value.schemas.enable": "false",
     "debezium.format.key": "json",
     "debezium.format.key.schemas.enable": "false",
-    "debezium.transforms": "unwrap,aggkey,route",
+    "debezium.transforms": plan.engineFilter && filterCondition(plan.engineFilter) ? "unwrap,filter,aggkey,route" : "unwrap,aggkey,route",
     "debezium.transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
     "debezium.transforms.unwrap.add.fields": "op,lsn,source.ts_ms",
     "debezium.transforms.aggkey.type": "org.apache.kafka.connect.transforms.ValueToKey",
@@ -104,11 +112,42 @@ export function debeziumProperties(plan: DebeziumPlan): Record<string, string> {
     "quarkus.http.host": plan.httpHost ?? "127.0.0.1",
     "quarkus.http.port": String(plan.httpPort),
   };
-  // The publication already leaves payload out; the engine drops it too, should the publication be changed by hand.
-  if (!plan.payload) p["debezium.source.column.exclude.list"] = "eventstore.events2.payload";
+  const f = plan.engineFilter;
+  if (f) {
+    // Only the planned columns leave the engine (payload only in the allow-listed part).
+    p["debezium.source.column.include.list"] = f.columns.map((c) => `eventstore.events2.${c}`).join(",");
+    const condition = filterCondition(f);
+    if (condition) {
+      p["debezium.transforms.filter.type"] = "io.debezium.transforms.Filter";
+      p["debezium.transforms.filter.language"] = "jsr223.groovy";
+      p["debezium.transforms.filter.condition"] = condition;
+    }
+  } else if (!plan.payload) {
+    // The publication already leaves payload out; the engine drops it too, should the publication be changed by hand.
+    p["debezium.source.column.exclude.list"] = "eventstore.events2.payload";
+  }
   if (db.sslmode) p["debezium.source.database.sslmode"] = db.sslmode;
   if (plan.pubsub.address) p["debezium.sink.pubsub.address"] = plan.pubsub.address;
   return p;
+}
+
+/** A Groovy string literal: single-quoted, backslash and quote escaped. */
+const groovyString = (v: string) => `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+
+/**
+ * The Filter transform's condition over the unwrapped row (a Kafka Connect Struct: `value.getString`),
+ * or undefined when it keeps everything. A kept event has each listed column's value in its list and
+ * no event type of `notEventTypes`.
+ */
+export function filterCondition(f: EngineFilter): string | undefined {
+  const list = (xs: string[]) => `[${xs.map(groovyString).join(", ")}]`;
+  const terms: string[] = [];
+  const keep = (col: string, xs?: string[]) => xs && terms.push(`${list(xs)}.contains(value.getString('${col}'))`);
+  keep("instance_id", f.instanceIds);
+  keep("aggregate_type", f.aggregateTypes);
+  keep("event_type", f.eventTypes);
+  if (f.notEventTypes) terms.push(`!${list(f.notEventTypes)}.contains(value.getString('event_type'))`);
+  return terms.length ? `value != null && ${terms.join(" && ")}` : undefined;
 }
 
 /**
@@ -123,6 +162,8 @@ export function debeziumEnvironment(props: Record<string, string>): Record<strin
       throw new Error(`debeziumEnvironment: ${k} cannot be an environment variable (only lower-case letters, digits and dots map back)`);
     env[k.replace(/\./g, "_").toUpperCase()] = v;
   }
+  // A Groovy condition needs the scripting jars, which run.sh puts on the class path only when asked (docs/debezium-server.md §2).
+  if (props["debezium.transforms.filter.language"]?.startsWith("jsr223.")) env.ENABLE_DEBEZIUM_SCRIPTING = "true";
   return env;
 }
 

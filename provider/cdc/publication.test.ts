@@ -1,4 +1,4 @@
-import { alterPublicationSql, createPublicationSql, planPublications } from "./publication";
+import { alterPublicationSql, createPublicationSql, engineFilterOf, planPublications } from "./publication";
 
 const KEY_AND_TYPE = ["instance_id", "aggregate_type", "aggregate_id", "owner", "event_type", "sequence", "created_at"];
 
@@ -62,4 +62,37 @@ test("the statements: insert-only, quoted where PostgreSQL needs it, the filter 
 
 test("values are SQL string literals: a quote in an event type cannot end the filter", () => {
   expect(() => planPublications({ filter: { eventTypes: ["x') OR true --"] } })).toThrow(/dotted event type/);
+});
+
+describe("PostgreSQL 14, selected in the engine (engineFilteringOnPg14)", () => {
+  const columns = ["instance_id", "aggregate_type", "aggregate_id", "event_type", "sequence", "created_at", "creator", "owner", "position"];
+  test.each<[string, object, "events" | "payload", object]>([
+    ["no options: every event, no payload", {}, "events", { columns: expect.not.arrayContaining(["payload"]) }],
+    ["event types and instances", { filter: { eventTypes: ["a", "b"], instanceIds: ["i1"] } }, "events", { eventTypes: ["a", "b"], instanceIds: ["i1"] }],
+    [
+      "an allow-list, the events part: not the allow-listed types",
+      { filter: { eventTypes: ["a", "b"] }, payload: { eventTypes: ["b", "c"] } },
+      "events",
+      { eventTypes: ["a", "b"], notEventTypes: ["b", "c"] },
+    ],
+    [
+      "an allow-list, the payload part: selected and allowed, with payload",
+      { filter: { eventTypes: ["a", "b"] }, payload: { eventTypes: ["b", "c"] } },
+      "payload",
+      { eventTypes: ["b"], columns: expect.arrayContaining(["payload"]) },
+    ],
+    ["an allow-list without a type filter, the payload part", { payload: { eventTypes: ["c"] } }, "payload", { eventTypes: ["c"] }],
+  ])("engineFilterOf: %s", (_, query, part, expected) => {
+    const f = engineFilterOf(query as any, part);
+    expect(f).toMatchObject(expected);
+    if (part === "events") expect(f.columns).not.toContain("payload");
+    for (const c of columns.filter((c) => ["instance_id", "aggregate_type", "aggregate_id", "event_type"].includes(c))) expect(f.columns).toContain(c);
+  });
+
+  test("the publication holds the whole table, insert-only: 14 has neither column lists nor row filters", () => {
+    expect(createPublicationSql("p14", { role: "events", columns: [], where: "" })).toBe(
+      `CREATE PUBLICATION p14 FOR TABLE eventstore.events2 WITH (publish = 'insert')`,
+    );
+    expect(alterPublicationSql("p14", { role: "events", columns: [], where: "" })).toBe(`ALTER PUBLICATION p14 SET TABLE eventstore.events2`);
+  });
 });

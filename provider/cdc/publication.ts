@@ -48,9 +48,10 @@ export function planPublications(opts: ChangefeedQueryOptions = {}): PlannedPubl
 
 const TABLE = "eventstore.events2";
 
-/** `TABLE eventstore.events2 (cols) WHERE (…)`, as CREATE and ALTER … SET take it. */
+/** `TABLE eventstore.events2 (cols) WHERE (…)`, as CREATE and ALTER … SET take it; no columns: the whole row (PostgreSQL 14's only form). */
 function tableSpec(p: PlannedPublication): string {
-  return `TABLE ${TABLE} (${p.columns.map(quoteIdent).join(", ")})${p.where ? ` WHERE (${p.where})` : ""}`;
+  const columns = p.columns.length ? ` (${p.columns.map(quoteIdent).join(", ")})` : "";
+  return `TABLE ${TABLE}${columns}${p.where ? ` WHERE (${p.where})` : ""}`;
 }
 
 /**
@@ -67,4 +68,36 @@ export function createPublicationSql(name: string, p: PlannedPublication): strin
  */
 export function alterPublicationSql(name: string, p: PlannedPublication): string {
   return `ALTER PUBLICATION ${quoteIdent(name)} SET ${tableSpec(p)}`;
+}
+
+/**
+ * What the engine keeps when the database cannot select (PostgreSQL 14 has no publication row filters
+ * or column lists; used only when asked for with engineFilteringOnPg14): per column, the values a kept
+ * event has (absent: any), the event types it must not have, and the columns it publishes. The same
+ * plan as planPublications, applied to each event by Debezium instead of by PostgreSQL: every selected
+ * event in exactly one part, and payload only in the allow-listed part.
+ */
+export interface EngineFilter {
+  instanceIds?: string[];
+  aggregateTypes?: string[];
+  eventTypes?: string[];
+  notEventTypes?: string[];
+  columns: string[];
+}
+
+export function engineFilterOf(opts: ChangefeedQueryOptions = {}, part: "events" | "payload"): EngineFilter {
+  const plan = planPublications(opts).find((p) => p.role === part);
+  if (!plan) throw new Error('part "payload" needs a payload allow-list: query.payload = { eventTypes: [...] }');
+  const o = parseOrThrow("engineFilterOf", changefeedQueryOptionsSchema, opts ?? {});
+  const allowed = typeof o.payload === "object" ? o.payload.eventTypes : undefined;
+  const selected = o.filter?.eventTypes;
+  const f: EngineFilter = { columns: plan.columns };
+  if (o.filter?.instanceIds) f.instanceIds = [...o.filter.instanceIds];
+  if (o.filter?.aggregateTypes) f.aggregateTypes = [...o.filter.aggregateTypes];
+  if (part === "payload") f.eventTypes = selected ? allowed!.filter((t) => selected.includes(t)) : [...allowed!];
+  else {
+    if (selected) f.eventTypes = [...selected];
+    if (allowed) f.notEventTypes = [...allowed];
+  }
+  return f;
 }

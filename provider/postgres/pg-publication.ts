@@ -33,6 +33,12 @@ export interface PgPublicationArgs extends PgObjectArgs {
   query?: DeepInput<ChangefeedQueryOptions>;
   /** "events" (default): every selected event, payload only if `query.payload` is "all"; "payload": the allow-listed types with their payload. */
   part?: pulumi.Input<"events" | "payload">;
+  /**
+   * Accept PostgreSQL 14, which has no column lists or row filters: the publication then carries every
+   * inserted event with its payload, and the engine selects (output `filteredBy` "engine"; README,
+   * "PostgreSQL 14"). Payloads, personal data, then reach the engine's process. Ignored on 15 and later.
+   */
+  engineFilteringOnPg14?: pulumi.Input<boolean>;
 }
 
 /** What the connection's role needs on the server (PostgreSQL has no permission names to list: the privilege or role). */
@@ -47,6 +53,8 @@ export const pgPublicationInputs = z
     ...pgObjectFields("publication", 56),
     query: changefeedQueryOptionsSchema.default({}),
     part: z.enum(["events", "payload"]).default("events"),
+    // Absent unless given, so a state made before it diffs unchanged.
+    engineFilteringOnPg14: z.boolean().optional(),
   })
   .refine(...NAME_OR_PREFIX);
 true satisfies ArgsInSchema<PgPublicationArgs, typeof pgPublicationInputs>;
@@ -70,12 +78,14 @@ export type PgPublicationState = PgPublicationInputs & {
    */
   appliedColumns: string[];
   appliedRowFilter: string;
+  /** Who selects the events and columns: "database" (PostgreSQL 15+), or "engine" (PostgreSQL 14, asked for). */
+  filteredBy: "database" | "engine";
 };
 
 const RULES = inputRules({
   schema: pgPublicationInputs,
   replace: PG_OBJECT_RULES.replace,
-  update: [...PG_OBJECT_RULES.update, "query", "part", "columns", "rowFilter"],
+  update: [...PG_OBJECT_RULES.update, "query", "part", "columns", "rowFilter", "engineFilteringOnPg14"],
   identity: true,
   name: pgNameRule(56),
 });
@@ -90,14 +100,26 @@ export function planned(query: ChangefeedQueryOptions, part: "events" | "payload
 
 const MINIMUM_VERSION = 150000;
 
-/** Column lists and row filters came with PostgreSQL 15 (release notes 15, "Logical replication"). */
-function refuseOld(serverVersionNum: number, what: string): void {
-  if (serverVersionNum >= MINIMUM_VERSION) return;
+/**
+ * Who selects on this server: the database (15+: column lists and row filters came with PostgreSQL 15,
+ * release notes 15, "Logical replication"), or the engine on 14 when asked for; refused otherwise.
+ */
+export function filteringOn(serverVersionNum: number, engineFilteringOnPg14: boolean | undefined, what: string): "database" | "engine" {
+  if (serverVersionNum >= MINIMUM_VERSION) return "database";
   const major = Math.floor(serverVersionNum / 10000);
+  if (major === 14 && engineFilteringOnPg14) return "engine";
   throw new Error(
-    `${what}: PostgreSQL ${major} has no column lists or row filters on publications (they came with 15), so every event and its payload would leave the database. Upgrade to PostgreSQL 15 or later.`,
+    major === 14
+      ? `${what}: PostgreSQL 14 has no column lists or row filters on publications (they came with 15), so every event and its payload would leave the database. Upgrade to PostgreSQL 15 or later, or set engineFilteringOnPg14: true to let the engine select (payloads, personal data, then reach the engine's process).`
+      : `${what}: PostgreSQL ${major} has no column lists or row filters on publications, and ZITADEL v3/v4 need 14 or later: upgrade to PostgreSQL 15 or later.`,
   );
 }
+
+/** The publication's table as the server is to hold it: the plan, or on 14 the whole table (the engine selects). */
+const specOf = (i: PgPublicationInputs, by: "database" | "engine"): PlannedPublication =>
+  by === "engine" ? { role: i.part, columns: [], where: "" } : { role: i.part, columns: i.columns, where: i.rowFilter };
+
+const serverVersion = async (db: Db) => Number((await db.query("SHOW server_version_num")).rows[0].server_version_num);
 
 interface FoundPublication {
   comment: string;
@@ -109,11 +131,10 @@ interface FoundPublication {
 async function findPublication(db: Db, name: string): Promise<FoundPublication | undefined> {
   const p = await db.query("SELECT coalesce(obj_description(oid, 'pg_publication'), '') AS comment FROM pg_publication WHERE pubname = $1", [name]);
   if (!p.rows[0]) return undefined;
-  const t = await db.query(
-    `SELECT coalesce(attnames::text[], '{}') AS cols, coalesce(rowfilter, '') AS f
-       FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'eventstore' AND tablename = 'events2'`,
-    [name],
-  );
+  // pg_publication_tables gained attnames and rowfilter in PostgreSQL 15; on 14 there is neither.
+  const columns =
+    (await serverVersion(db)) >= MINIMUM_VERSION ? "coalesce(attnames::text[], '{}') AS cols, coalesce(rowfilter, '') AS f" : "'{}'::text[] AS cols, '' AS f";
+  const t = await db.query(`SELECT ${columns} FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'eventstore' AND tablename = 'events2'`, [name]);
   return { comment: p.rows[0].comment, columns: t.rows[0]?.cols ?? [], rowFilter: t.rows[0]?.f ?? "" };
 }
 
@@ -122,41 +143,42 @@ function markerText(i: PgPublicationInputs): string {
 }
 
 /** CREATE and COMMENT in one transaction: a publication of ours always carries its marker. */
-async function createMarked(db: Db, i: PgPublicationInputs): Promise<void> {
-  const p = { role: i.part, columns: i.columns, where: i.rowFilter };
-  await db.query(`BEGIN; ${createPublicationSql(i.name, p)}; COMMENT ON PUBLICATION ${quoteIdent(i.name)} IS ${sqlString(markerText(i))}; COMMIT`, [], {
-    once: true,
-  });
+async function createMarked(db: Db, i: PgPublicationInputs, by: "database" | "engine"): Promise<void> {
+  await db.query(
+    `BEGIN; ${createPublicationSql(i.name, specOf(i, by))}; COMMENT ON PUBLICATION ${quoteIdent(i.name)} IS ${sqlString(markerText(i))}; COMMIT`,
+    [],
+    { once: true },
+  );
 }
 
 /** Brings a publication to the plan (ALTER … SET TABLE, insert-only) and re-marks it as this instance's. */
-async function bringToPlan(db: Db, i: PgPublicationInputs): Promise<void> {
-  const p = { role: i.part, columns: i.columns, where: i.rowFilter };
+async function bringToPlan(db: Db, i: PgPublicationInputs, by: "database" | "engine"): Promise<void> {
+  const p = specOf(i, by);
   await db.query(
     `BEGIN; ${alterPublicationSql(i.name, p)}; ALTER PUBLICATION ${quoteIdent(i.name)} SET (publish = 'insert'); COMMENT ON PUBLICATION ${quoteIdent(i.name)} IS ${sqlString(markerText(i))}; COMMIT`,
   );
 }
 
 /** The state after the server holds `i`'s plan: read back, so its own spelling is recorded. */
-async function applied(db: Db, i: PgPublicationInputs, takenOverFrom: string): Promise<PgPublicationState> {
+async function applied(db: Db, i: PgPublicationInputs, takenOverFrom: string, filteredBy: "database" | "engine"): Promise<PgPublicationState> {
   const found = await findPublication(db, i.name);
   if (!found) throw new Error(`publication ${i.name} vanished right after it was set (dropped meanwhile?): run \`pulumi up\` again.`);
-  return { ...withoutProvider(i), takenOverFrom, appliedColumns: found.columns, appliedRowFilter: found.rowFilter } as PgPublicationState;
+  return { ...withoutProvider(i), takenOverFrom, appliedColumns: found.columns, appliedRowFilter: found.rowFilter, filteredBy } as PgPublicationState;
 }
 
 async function make(config: ConfigLike | undefined, i: PgPublicationInputs): Promise<PgPublicationState> {
   const what = `create publication ${i.name} on PostgreSQL at ${pgWhere(i.connectionString)}`;
   return withPg(i.connectionString, config, async (db) => {
-    refuseOld(Number((await db.query("SHOW server_version_num")).rows[0].server_version_num), what);
+    const by = filteringOn(await serverVersion(db), i.engineFilteringOnPg14, what);
     const { takenOverFrom } = await createOrAdoptMarked(db, "publication", i, what, {
       comment: async () => (await findPublication(db, i.name))?.comment,
-      create: () => createMarked(db, i),
+      create: () => createMarked(db, i, by),
       adopt: () =>
-        bringToPlan(db, i).catch((e) => {
+        bringToPlan(db, i, by).catch((e) => {
           throw explainPg(e, `bring publication ${i.name} to the plan`);
         }),
     });
-    return applied(db, i, takenOverFrom);
+    return applied(db, i, takenOverFrom, by);
   });
 }
 
@@ -203,8 +225,9 @@ export const pgPublicationOperations: TypedOperations<PgPublicationInputs, PgPub
         const d = mayDelete(markerIn(found.comment), identityOf(news));
         if (!d.delete)
           throw new Error(`publication ${id} is not changed: ${d.why.replace("it is kept, and dropped from this stack only", "it is left as it is")}`);
-        await bringToPlan(db, news);
-        return applied(db, news, olds.takenOverFrom ?? "");
+        const by = filteringOn(await serverVersion(db), news.engineFilteringOnPg14, `alter publication ${id}`);
+        await bringToPlan(db, news, by);
+        return applied(db, news, olds.takenOverFrom ?? "", by);
       }).catch((e) => {
         throw e instanceof Error && /^publication /.test(e.message) ? e : explainPg(e, `alter publication ${id}`);
       });
@@ -226,14 +249,14 @@ export const pgPublicationOperations: TypedOperations<PgPublicationInputs, PgPub
   ["connectionString"],
 );
 
-export interface PgPublication extends Outputs<Pick<PgPublicationState, "name" | "columns" | "rowFilter" | "part" | "takenOverFrom">> {}
+export interface PgPublication extends Outputs<Pick<PgPublicationState, "name" | "columns" | "rowFilter" | "part" | "takenOverFrom" | "filteredBy">> {}
 
 /** A publication on eventstore.events2: insert-only, with the row filter and columns of the stream's query. */
 export class PgPublication extends defineResource<PgPublicationArgs>(__filename, {
   operations: { pgPublicationOperations },
   ...OWNED,
   wrap: (args) => ({ connectionString: args.connectionString ? pulumi.secret(args.connectionString) : undefined }),
-  outputs: ["name", "columns", "rowFilter", "part", "takenOverFrom", "appliedColumns", "appliedRowFilter", "connectionString"],
+  outputs: ["name", "columns", "rowFilter", "part", "takenOverFrom", "appliedColumns", "appliedRowFilter", "filteredBy", "connectionString"],
   secretOutputs: ["connectionString"],
   importInstead:
     "declare it without `import`: a publication this stream made carries its marker in its comment and is adopted; one made elsewhere is refused by name (or taken over with `takeOver`)",

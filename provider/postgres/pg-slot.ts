@@ -32,6 +32,8 @@ import { NAME_OR_PREFIX, PG_OBJECT_RULES, PgObjectArgs, pgNameRule, pgObjectFiel
 export interface PgSlotArgs extends PgObjectArgs {
   /** How long delete waits for the slot's consumer to disconnect before it refuses (default 30 s). */
   releaseTimeoutSeconds?: pulumi.Input<number>;
+  /** PostgreSQL 14 accepted, its events filtered in the engine (the publication's engineFilteringOnPg14; README). */
+  engineFilteringOnPg14?: pulumi.Input<boolean>;
 }
 
 /** What the connection's role needs on the server (PostgreSQL has no permission names to list: the privilege or role). */
@@ -45,6 +47,8 @@ export const pgSlotInputs = z
   .strictObject({
     ...pgObjectFields("slot", 50, z.string().regex(SLOT_NAME, "a slot name is 1 to 63 lower-case letters, digits and '_'")),
     releaseTimeoutSeconds: z.number().int().min(0).max(600).default(30),
+    // Absent unless given, so a state made before it diffs unchanged.
+    engineFilteringOnPg14: z.boolean().optional(),
   })
   .refine(...NAME_OR_PREFIX);
 true satisfies ArgsInSchema<PgSlotArgs, typeof pgSlotInputs>;
@@ -68,7 +72,7 @@ export type PgSlotState = PgSlotInputs & {
 const RULES = inputRules({
   schema: pgSlotInputs,
   replace: PG_OBJECT_RULES.replace,
-  update: [...PG_OBJECT_RULES.update, "releaseTimeoutSeconds"],
+  update: [...PG_OBJECT_RULES.update, "releaseTimeoutSeconds", "engineFilteringOnPg14"],
   identity: true,
   name: pgNameRule(50, 12),
 });
@@ -134,7 +138,7 @@ async function make(config: ConfigLike | undefined, i: PgSlotInputs): Promise<Pg
     }
     if (!found) {
       // Everything a slot needs, checked first: a slot that cannot be made or kept is named with its fix.
-      const pf = preflight(await readFacts(db), { slots: 1 });
+      const pf = preflight(await readFacts(db), { slots: 1, engineFilteringOnPg14: i.engineFilteringOnPg14 === true });
       for (const w of pf.warnings) console.log(`PgSlot ${i.name}: ${w}`);
       if (pf.problems.length) throw new Error(`${what}: the server is not ready:\n  - ${pf.problems.join("\n  - ")}`);
       try {

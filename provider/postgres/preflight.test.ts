@@ -1,4 +1,5 @@
 import { EVENTS2_PG_COLUMNS, PgFacts, preflight } from "./preflight";
+import { filteringOn } from "./pg-publication";
 
 const ready: PgFacts = {
   serverVersionNum: 150018,
@@ -55,4 +56,19 @@ test("the slot's WAL bound is always spoken of: unbounded fills the disk, bounde
     expect.stringMatching(/^max_slot_wal_keep_size is unbounded \(-1\).*until its disk fills/),
   ]);
   expect(preflight(ready, { slots: 1 }).warnings).toEqual([expect.stringMatching(/^max_slot_wal_keep_size is 10240 MB: .*invalidates the slot/)]);
+});
+
+test.each([
+  [150004, undefined, "database"],
+  [180000, true, "database"],
+  [140011, true, "engine"],
+])("filteringOn(%d, opt-in %s) = %s", (version, optIn, by) => {
+  expect(filteringOn(version, optIn, "create publication p")).toBe(by);
+});
+
+test.each([
+  [140011, undefined, /PostgreSQL 14 has no column lists or row filters.*set engineFilteringOnPg14: true.*reach the engine's process/],
+  [130009, true, /PostgreSQL 13 .* ZITADEL v3\/v4 need 14 or later/],
+])("filteringOn(%d, opt-in %s) refuses", (version, optIn, message) => {
+  expect(() => filteringOn(version, optIn as boolean | undefined, "create publication p")).toThrow(message);
 });

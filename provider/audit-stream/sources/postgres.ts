@@ -17,7 +17,7 @@ import { PubSubTopic } from "../../gcp/pubsub-topic";
 import { PubSubIamMember } from "../../gcp/pubsub-iam-member";
 import type { SlotState } from "../../cdc/slot";
 import { FeedHealth, HEALTH_RANK } from "../../cockroach/health";
-import { planPublications } from "../../cdc/publication";
+import { engineFilterOf, planPublications } from "../../cdc/publication";
 import { containerSpec, debeziumProperties, propertiesText } from "../../cdc/debezium";
 import { POSTGRES_URL_CONFIG_KEY } from "../../postgres/sql";
 import { AuditStreamPostgresArgs, StreamContext, plain } from "../args";
@@ -122,12 +122,19 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
     const suffix = plan.role === "events" ? "" : "-payload";
     const publication = new PgPublication(
       `${name}-publication${suffix}`,
-      { connectionString, namePrefix: `${base}_${plan.role}`.slice(0, 40), query: args.query, part: plan.role, ...owned },
+      {
+        connectionString,
+        namePrefix: `${base}_${plan.role}`.slice(0, 40),
+        query: args.query,
+        part: plan.role,
+        ...(pg.engineFilteringOnPg14 ? { engineFilteringOnPg14: true } : {}),
+        ...owned,
+      },
       parent,
     );
     const slot = new PgSlot(
       `${name}-slot${suffix}`,
-      { connectionString, namePrefix: `${base}_${plan.role}`.slice(0, 36), ...owned },
+      { connectionString, namePrefix: `${base}_${plan.role}`.slice(0, 36), ...(pg.engineFilteringOnPg14 ? { engineFilteringOnPg14: true } : {}), ...owned },
       { ...parent, dependsOn: [publication] },
     );
     return { part: plan.role, publication, slot };
@@ -148,16 +155,19 @@ export function postgresSource(ctx: StreamContext, pg: AuditStreamPostgresArgs):
   new PubSubIamMember(`${name}-engine-grant`, { resource: topic.fullName, role: writer.role.name, member: writer.member }, parent);
 
   const url = pulumi.output(connectionString ?? new pulumi.Config("zitadel-audit-stream").getSecret(POSTGRES_URL_CONFIG_KEY.split(":")[1]));
-  const perPart = pulumi.all(parts.map((p) => pulumi.all([p.slot.name, p.publication.name, p.publication.columns])));
+  const perPart = pulumi.all(parts.map((p) => pulumi.all([p.slot.name, p.publication.name, p.publication.columns, p.publication.filteredBy])));
   const properties = pulumi.all([url, role.name, role.password, topic.project, topic.name, perPart]).apply(([u, user, password, project, topicId, named]) =>
     parts.map((p, i) => {
-      const [slot, publication, columns] = named[i];
+      const [slot, publication, columns, filteredBy] = named[i];
+      // On PostgreSQL 14 (asked for) the publication selects nothing: the engine keeps the plan's events and columns.
+      const engineFilter = filteredBy === "engine" ? engineFilterOf((args.query ?? {}) as any, p.part) : undefined;
       const props = debeziumProperties({
         database: { ...engineDatabase(pg.engineDatabase, u), user, password },
         slot,
         publication,
-        columns,
+        columns: engineFilter ? engineFilter.columns : columns,
         payload: p.part === "payload" || columns.includes("payload"),
+        ...(engineFilter ? { engineFilter } : {}),
         pubsub: { project, topic: topicId },
         // The slot is the cursor: offsets may be lost with the container (cdc/debezium.ts header).
         offsetsFile: `/tmp/debezium-offsets-${slot}.dat`,
@@ -216,8 +226,10 @@ function sourceOptionProblems(args: Record<string, unknown>): string[] {
     return [`source: must be "cockroach" or { postgres: { … } }, not ${JSON.stringify(s)}`];
   const problems: string[] = [];
   const pg = (s as { postgres: Record<string, unknown> }).postgres ?? {};
-  const known = ["connectionString", "engineDatabase", "runtime", "cloudRun", "passwordRotationTrigger"];
+  const known = ["connectionString", "engineDatabase", "runtime", "cloudRun", "passwordRotationTrigger", "engineFilteringOnPg14"];
   for (const k of Object.keys(pg)) if (!known.includes(k)) problems.push(`source.postgres.${k}: not a PostgreSQL source option (known: ${known.join(", ")})`);
+  if (pg.engineFilteringOnPg14 !== undefined && typeof pg.engineFilteringOnPg14 !== "boolean")
+    problems.push(`source.postgres.engineFilteringOnPg14: true or false, not ${JSON.stringify(pg.engineFilteringOnPg14)}`);
   if (pg.runtime !== undefined && pg.runtime !== "external" && pg.runtime !== "cloudRun")
     problems.push(`source.postgres.runtime: must be "external" or "cloudRun", not ${JSON.stringify(pg.runtime)}`);
   for (const k of COCKROACH_ONLY) {
