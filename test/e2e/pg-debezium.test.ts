@@ -228,7 +228,11 @@ test("PostgreSQL 14's way, asked for with engineFilteringOnPg14: the publication
   // here on 15 — what is tested is the engine's filtering, which is the same whatever the server.
   const topic = await gcpDriver(pubsubTopicOperations, "pg14-topic").up({ name: "zitadel-audit-pg14" });
   const writer = emu.iam.createAccount(emu.project, "cdc-engine-pg14", {});
-  await gcpDriver(pubsubIamMemberOperations, "pg14-publisher", null).up({ resource: topic.state.id, role: "roles/pubsub.publisher", member: `serviceAccount:${writer.email}` });
+  await gcpDriver(pubsubIamMemberOperations, "pg14-publisher", null).up({
+    resource: topic.state.id,
+    role: "roles/pubsub.publisher",
+    member: `serviceAccount:${writer.email}`,
+  });
   await admin.query("CREATE PUBLICATION pg14_events FOR TABLE eventstore.events2 WITH (publish = 'insert')");
   await admin.query("CREATE PUBLICATION pg14_payload FOR TABLE eventstore.events2 WITH (publish = 'insert')");
   await admin.query("SELECT pg_create_logical_replication_slot('pg14_events', 'pgoutput'), pg_create_logical_replication_slot('pg14_payload', 'pgoutput')");
@@ -267,13 +271,18 @@ test("PostgreSQL 14's way, asked for with engineFilteringOnPg14: the publication
     }
     await new Promise((r) => setTimeout(r, 2000));
     got = emu.pubsub.published(topic.state.id).map((m) => JSON.parse(m.data.toString("utf8")));
-    const keys = (xs: { aggregate_id?: string; aggregate?: string; sequence: number }[]) => [...new Set(xs.map((x) => `${x.aggregate_id ?? x.aggregate}/${x.sequence}`))].sort();
+    const keys = (xs: { aggregate_id?: string; aggregate?: string; sequence: number }[]) =>
+      [...new Set(xs.map((x) => `${x.aggregate_id ?? x.aggregate}/${x.sequence}`))].sort();
     expect(keys(got)).toEqual(keys(want));
     // Payload only with the allow-listed type, and the columns the plan names, nothing else.
     for (const e of got) {
       if (e.event_type === "org.added") expect(e.payload).toEqual(expect.stringContaining("pii@example.com"));
       else expect("payload" in e || JSON.stringify(e).includes("pii@example.com")).toBe(false);
-      expect(Object.keys(e).filter((k) => !k.startsWith("__")).sort()).toEqual(engineFilterOf(query, e.event_type === "org.added" ? "payload" : "events").columns.sort());
+      expect(
+        Object.keys(e)
+          .filter((k) => !k.startsWith("__"))
+          .sort(),
+      ).toEqual(engineFilterOf(query, e.event_type === "org.added" ? "payload" : "events").columns.sort());
     }
     console.log(`pg14-mode: ${want.length} of ${rows.length} events selected, ${got.length} published (${keys(got).length} distinct)`);
   } finally {
