@@ -141,6 +141,6 @@ test("feeds from a stack's state: every Changefeed with its job, its own connect
     { jobId: "2", connectionString: undefined, maxLagSeconds: undefined },
   ]);
   expect(parseArgs(["--stack", "prod"])).toMatchObject({ stack: "prod", jobIds: [], timeoutSeconds: 30 });
-  expect(() => parseArgs([])).toThrow(/give --job-id, --slot, --engine, --subscription or --stack/);
+  expect(() => parseArgs([])).toThrow(/give --job-id, --slot, --engine, --subscription, --service or --stack/);
   expect(() => parseArgs(["--job-id", "1", "--timeout-seconds", "0"])).toThrow(/--timeout-seconds: a whole number of seconds/);
 });
