@@ -1,9 +1,9 @@
 // Pub/Sub export subscriptions in the emulator: Cloud Storage files and BigQuery rows written as the
 // project's Pub/Sub service agent, refused writes surfaced on the subscription's state with nothing lost,
 // over REST with the admin's OAuth token (as pubsub.test.ts calls it).
-import * as crypto from "crypto";
 import * as fs from "fs";
 import { GcpEmulator } from "./emulator";
+import { RestClient, restClient } from "./rest-client";
 import { pubsubServiceAgentOf } from "./resourcemanager";
 import { bqemulatorInstalled } from "./bigquery-engine";
 import { objectName, textFile } from "./pubsub-exports";
@@ -11,37 +11,11 @@ import { objectName, textFile } from "./pubsub-exports";
 jest.setTimeout(60_000);
 
 let emu: GcpEmulator;
-let admin: string;
 const agent = () => `serviceAccount:${pubsubServiceAgentOf(emu.project)}`;
 
-async function token(): Promise<string> {
-  const key = JSON.parse(fs.readFileSync(emu.adminKeyFile, "utf8"));
-  const now = Math.floor(Date.now() / 1000);
-  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const unsigned = `${part({ alg: "RS256", typ: "JWT" })}.${part({ iss: key.client_email, scope: "https://www.googleapis.com/auth/cloud-platform", aud: key.token_uri, iat: now, exp: now + 3600 })}`;
-  const signature = crypto.sign("RSA-SHA256", Buffer.from(unsigned), key.private_key).toString("base64url");
-  const res = await fetch(key.token_uri, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: `${unsigned}.${signature}` }),
-  });
-  return ((await res.json()) as any).access_token;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(emu.endpoint + path, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-async function ok(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await call(method, path, body);
-  if (r.status !== 200) throw new Error(`${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
+let client: RestClient;
+const call = (method: string, path: string, body?: unknown) => client.call(method, path, body);
+const ok = (method: string, path: string, body?: unknown) => client.ok(method, path, body);
 const P = () => `/v1/projects/${emu.project}`;
 const publish = (topic: string, texts: string[]) =>
   ok("POST", `${P()}/topics/${topic}:publish`, { messages: texts.map((t) => ({ data: Buffer.from(t).toString("base64"), attributes: { k: "v" } })) });
@@ -55,7 +29,7 @@ const objects = (bucket: string) => emu.storage.buckets.get(bucket)!.objects.fil
 
 beforeAll(async () => {
   emu = await new GcpEmulator().start();
-  admin = await token();
+  client = await restClient(emu, fs.readFileSync(emu.adminKeyFile, "utf8"));
 });
 afterAll(() => emu?.stop());
 

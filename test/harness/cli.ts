@@ -140,3 +140,10 @@ export function runHealth(argv: string[], env: NodeJS.ProcessEnv = process.env):
     ),
   );
 }
+
+/** The health command's --json output: one object per line. */
+export const jsonLines = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));

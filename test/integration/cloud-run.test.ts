@@ -4,7 +4,7 @@
 // leaving the serving revision running; a create cut short adopted; another's service refused).
 // The image is a small Node program registered with the stand-in's Cloud Run.
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
-import { runHealth } from "../harness/cli";
+import { jsonLines, runHealth } from "../harness/cli";
 import { startStandIns, StandIns } from "../helpers/stand-ins";
 import { secretManagerSecretOperations } from "../../provider/gcp/secret-manager-secret";
 import { cloudRunServiceOperations } from "../../provider/gcp/cloud-run-service";
@@ -167,12 +167,7 @@ test("health --service, through the built CLI: a ready service is healthy (exit 
   const missing = `projects/${s.emu.project}/locations/europe-west1/services/zas-nothing`;
   r = await runHealth(["--service", name, "--service", missing, "--json"], env);
   expect(r.status).toBe(1);
-  expect(
-    r.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l)),
-  ).toEqual([
+  expect(jsonLines(r.stdout)).toEqual([
     { service: name, state: "stopped", reason: expect.stringMatching(/runs no instance/) },
     { service: missing, state: "failing", reason: expect.stringMatching(/does not exist/) },
   ]);

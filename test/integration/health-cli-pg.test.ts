@@ -4,7 +4,7 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as path from "path";
 import { postgresBin, startZitadelDatabase } from "../../tools/harness/postgres";
 import { slotsInState } from "../../provider/cli";
-import { runHealth } from "../harness/cli";
+import { jsonLines, runHealth } from "../harness/cli";
 
 jest.setTimeout(120_000);
 
@@ -102,12 +102,7 @@ test("--engine: Debezium Server's health endpoint UP is healthy (exit 0); DOWN i
     answer = { status: 503, body: { status: "DOWN", checks: [{ name: "debezium", status: "DOWN" }] } };
     r = await run("--engine", engine, "--engine", closed, "--json");
     expect(r.status).toBe(1);
-    expect(
-      r.stdout
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l)),
-    ).toEqual([
+    expect(jsonLines(r.stdout)).toEqual([
       { engine, state: "failing", reason: expect.stringMatching(/reports DOWN \(debezium\)/) },
       { engine: closed, state: "stopped", reason: expect.stringMatching(/does not answer \(connection refused\)/) },
     ]);

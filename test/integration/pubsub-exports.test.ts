@@ -3,7 +3,7 @@
 // may write; changed in place; a lost grant seen by refresh), and BigQueryNativeTable (additive schema
 // changes in place, other changes refused, a table with rows kept on destroy unless deleteWithRows).
 import { Driver, TEST_DEPLOYMENT } from "../harness/driver";
-import { runHealth } from "../harness/cli";
+import { jsonLines, runHealth } from "../harness/cli";
 import { startStandIns, StandIns } from "../helpers/stand-ins";
 import { bqemulatorInstalled, pubsubServiceAgentOf } from "../../stand-ins";
 import { pubsubTopicOperations } from "../../provider/gcp/pubsub-topic";
@@ -182,12 +182,7 @@ test("health --subscription, through the built CLI: a Cloud Storage subscription
   await s.emu.pubsub.runExports();
   r = await run("--subscription", name, "--subscription", `projects/${s.emu.project}/subscriptions/no-such-sub`, "--json");
   expect(r.status).toBe(1);
-  expect(
-    r.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l)),
-  ).toEqual([
+  expect(jsonLines(r.stdout)).toEqual([
     { subscription: name, state: "failing", reason: expect.stringMatching(/is PERMISSION_DENIED: it writes nothing and its messages wait.*grant it again/) },
     { subscription: `projects/${s.emu.project}/subscriptions/no-such-sub`, state: "failing", reason: expect.stringMatching(/does not exist/) },
   ]);
