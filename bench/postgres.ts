@@ -19,7 +19,7 @@ import type { Operations } from "../provider/engine/contract";
 import { pgRoleOperations } from "../provider/postgres/pg-role";
 import { pgPublicationOperations } from "../provider/postgres/pg-publication";
 import { pgSlotOperations } from "../provider/postgres/pg-slot";
-import { debeziumEnvironment, debeziumProperties } from "../provider/cdc/debezium";
+import { DebeziumTuning, debeziumEnvironment, debeziumProperties } from "../provider/cdc/debezium";
 
 const DEPLOYMENT = "be9c000000000001";
 
@@ -43,7 +43,7 @@ export interface PgFigures {
   pgEngineRssMb: number;
 }
 
-export async function pgBench(opts: { rate?: number; seconds?: number; burst?: number } = {}): Promise<PgFigures> {
+export async function pgBench(opts: { rate?: number; seconds?: number; burst?: number; tuning?: Partial<DebeziumTuning> } = {}): Promise<PgFigures> {
   const rate = opts.rate ?? 500;
   const seconds = opts.seconds ?? 20;
   const burst = opts.burst ?? 20_000;
@@ -73,6 +73,7 @@ export async function pgBench(opts: { rate?: number; seconds?: number; burst?: n
       pubsub: { project: emu.project, topic: "bench-events", address: await emu.pubsubGrpc.endpointFor(writer.email) },
       offsetsFile: path.join(offsets, "offsets.dat"),
       httpPort: await freePort(),
+      ...(opts.tuning ? { tuning: opts.tuning } : {}),
     });
     engine = startDebezium(debeziumEnvironment(props), { heapMb: 512 });
     await engine.ready();
@@ -168,6 +169,10 @@ function engineRssMb(engine: RunningDebezium): number {
     .split("\n")
     .map((l) => l.trim().split(/\s+/).map(Number))
     .filter(([g]) => g === engine.pid);
-  if (!rows.length) throw new Error(`the engine (process group ${engine.pid}) is not running:\n${engine.log().slice(-2000)}`);
+  if (!rows.length) {
+    // Why it stopped: its errors, not the shutdown lines that follow them.
+    const errors = engine.log().split("\n").filter((l) => /\b(ERROR|Timeout)\b|^Caused by/.test(l));
+    throw new Error(`the engine (process group ${engine.pid}) is not running: ${errors.slice(0, 8).join(" | ").slice(0, 2500) || engine.log().slice(-1500)}`);
+  }
   return Math.round(rows.reduce((sum, [, rss]) => sum + rss, 0) / 1024);
 }
