@@ -171,7 +171,10 @@ function engineRssMb(engine: RunningDebezium): number {
     .filter(([g]) => g === engine.pid);
   if (!rows.length) {
     // Why it stopped: its errors, not the shutdown lines that follow them.
-    const errors = engine.log().split("\n").filter((l) => /\b(ERROR|Timeout)\b|^Caused by/.test(l));
+    const errors = engine
+      .log()
+      .split("\n")
+      .filter((l) => /\b(ERROR|Timeout)\b|^Caused by/.test(l));
     throw new Error(`the engine (process group ${engine.pid}) is not running: ${errors.slice(0, 8).join(" | ").slice(0, 2500) || engine.log().slice(-1500)}`);
   }
   return Math.round(rows.reduce((sum, [, rss]) => sum + rss, 0) / 1024);
