@@ -26,7 +26,7 @@ import * as path from "path";
 import { ChildProcess, spawn } from "child_process";
 import { ApiError, invalid, notFound } from "./errors";
 import { freePort } from "../net";
-import { projectNumberOf } from "./resourcemanager";
+import { projectIdOf, projectNumberOf } from "./resourcemanager";
 import type { EmulatorHost, Register, Reply, Request } from "./model";
 
 /** What runs for an image: a local program standing for the image's entrypoint. */
@@ -220,8 +220,7 @@ export class CloudRunApi {
   }
 
   private projectId(given: string): string {
-    if (!/^\d+$/.test(given)) return given;
-    return [...this.emu.owners.keys()].find((p) => projectNumberOf(p) === given) ?? given;
+    return projectIdOf(this.emu, given);
   }
 
   private nameOf(s: ServiceState): string {

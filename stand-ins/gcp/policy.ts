@@ -2,7 +2,7 @@
 // bindings and etag, the checks setIamPolicy makes on roles and members, and what a policy grants.
 // Each API keeps its own wire shape (storage#policy, the IAM v1 Policy) and its own etag rule.
 import * as crypto from "crypto";
-import { invalid } from "./errors";
+import { ApiError, invalid } from "./errors";
 import type { Binding, EmulatorHost, ResourcePolicy } from "./model";
 
 export type { Binding, ResourcePolicy } from "./model";
@@ -83,4 +83,37 @@ function checkMember(emu: EmulatorHost, member: string): void {
     if (!sa && /@[^@]+\.iam\.gserviceaccount\.com$/.test(email) && !emu.resourcemanager.isServiceAgent(email))
       throw invalid(`Service account ${email} does not exist.`);
   }
+}
+
+/** An IAM v1 Policy as Pub/Sub and Secret Manager answer it: version 1 with its bindings, or the etag alone. */
+export function iamPolicyJson(p: ResourcePolicy): unknown {
+  const bindings = p.bindings.map((b) => ({ role: b.role, members: [...b.members] }));
+  return bindings.length ? { version: 1, etag: p.etag, bindings } : { etag: p.etag };
+}
+
+/**
+ * setIamPolicy on a resource with an IAM v1 policy (a Pub/Sub topic or subscription, a secret): the body's
+ * policy checked against `current` and `roles`, as the new policy. No conditions here (`noConditions`
+ * says so in the API's place).
+ */
+export function replacedPolicy(
+  emu: EmulatorHost,
+  body: { policy?: { bindings?: Binding[]; etag?: string } },
+  current: ResourcePolicy,
+  roles: Record<string, string[]>,
+  noConditions: string,
+): ResourcePolicy {
+  if (!body.policy || typeof body.policy !== "object") throw invalid("You have passed an invalid argument to the service (argument=policy)."); // the dotnet#5378 form
+  const { etag } = body.policy;
+  if (etag && !sameEtag(etag, current.etag)) {
+    // IAM's read-modify-write conflict (Resource Manager's text, e.g. pulumi-google-native#862); that Pub/Sub
+    // and Secret Manager answer a stale etag with exactly this is UNCONFIRMED (docs/cloud-run-runtime.md §1.2).
+    throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
+      status: "ABORTED",
+    });
+  }
+  const bindings = checkedBindings(emu, body.policy.bindings, roles, (b) => {
+    if (b.condition) throw invalid(noConditions);
+  });
+  return { bindings, etag: newPolicyEtag() };
 }

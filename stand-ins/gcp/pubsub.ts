@@ -10,7 +10,7 @@ import * as crypto from "crypto";
 import { ApiError, invalid, parseDuration } from "./errors";
 import type { EmulatorHost, Reply, Request, Scope, Register } from "./model";
 import { PUBSUB_ROLES } from "./roles";
-import { Binding, ResourcePolicy, checkedBindings, newPolicyEtag, policyGrants, sameEtag } from "./policy";
+import { ResourcePolicy, iamPolicyJson, policyGrants, replacedPolicy } from "./policy";
 import { pubsubServiceAgentOf } from "./resourcemanager";
 import { ExportConfig, ExportRefusal, ExportRunner, bigQueryExport, cloudStorageExport, exportJson } from "./pubsub-exports";
 
@@ -660,33 +660,22 @@ export class PubsubApi {
     return kind === "topics" ? this.topic(r, permission) : this.subscription(r, permission);
   }
 
-  private policyJson(p: ResourcePolicy): unknown {
-    const bindings = p.bindings.map((b) => ({ role: b.role, members: [...b.members] }));
-    return bindings.length ? { version: 1, etag: p.etag, bindings } : { etag: p.etag };
-  }
-
   private getPolicy(r: Request, kind: "topics" | "subscriptions"): Reply {
     const res = this.resourceFor(r, kind, `pubsub.${kind}.getIamPolicy`);
-    return { json: this.policyJson(res.policy) };
+    return { json: iamPolicyJson(res.policy) };
   }
 
   private setPolicy(r: Request, kind: "topics" | "subscriptions"): Reply {
     const res = this.resourceFor(r, kind, `pubsub.${kind}.setIamPolicy`);
-    const body = r.json<{ policy?: { bindings?: Binding[]; etag?: string; version?: number } }>();
-    if (!body.policy || typeof body.policy !== "object") throw invalid("You have passed an invalid argument to the service (argument=policy)."); // the dotnet#5378 form
-    const { etag } = body.policy;
-    if (etag && !sameEtag(etag, res.policy.etag)) {
-      // IAM's read-modify-write conflict (Resource Manager's text, e.g. pulumi-google-native#862); that
-      // Pub/Sub answers a stale etag with exactly this is UNCONFIRMED.
-      throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
-        status: "ABORTED",
-      });
-    }
-    const bindings = checkedBindings(this.emu, body.policy.bindings, PUBSUB_ROLES, (b) => {
-      if (b.condition) throw invalid("IAM conditions on Pub/Sub topics and subscriptions are not supported by this emulator."); // own words
-    });
-    res.policy = { bindings, etag: newPolicyEtag() };
-    return { json: this.policyJson(res.policy) };
+    // own words for the refusal of a condition
+    res.policy = replacedPolicy(
+      this.emu,
+      r.json(),
+      res.policy,
+      PUBSUB_ROLES,
+      "IAM conditions on Pub/Sub topics and subscriptions are not supported by this emulator.",
+    );
+    return { json: iamPolicyJson(res.policy) };
   }
 
   /**

@@ -14,6 +14,12 @@ export function projectNumberOf(project: string): string {
   return String(100_000_000_000n + (n % 900_000_000_000n));
 }
 
+/** A project named by id or by number (APIs take either), as its id: the project of this emulator with that number. */
+export function projectIdOf(emu: Pick<EmulatorHost, "owners">, given: string): string {
+  if (!/^\d+$/.test(given)) return given;
+  return [...emu.owners.keys()].find((p) => projectNumberOf(p) === given) ?? given;
+}
+
 /** The Pub/Sub service agent of a project. */
 export function pubsubServiceAgentOf(project: string): string {
   return `service-${projectNumberOf(project)}@gcp-sa-pubsub.iam.gserviceaccount.com`;

@@ -6,10 +6,10 @@
 // a caller without permission gets 403 "(or it may not exist)" whether or not the secret exists (§1.2).
 // A secret's policy grants only Secret Manager permissions, on that secret (the lowest grant level, §1.3).
 import { ApiError, crc32c, invalid, notFound } from "./errors";
-import { checkedBindings, newPolicyEtag, policyGrants, sameEtag } from "./policy";
-import { projectNumberOf } from "./resourcemanager";
+import { iamPolicyJson, newPolicyEtag, policyGrants, replacedPolicy } from "./policy";
+import { projectIdOf, projectNumberOf } from "./resourcemanager";
 import { SECRETMANAGER_ROLES } from "./roles";
-import type { Binding, EmulatorHost, Register, Reply, Request, ResourcePolicy } from "./model";
+import type { EmulatorHost, Register, Reply, Request, ResourcePolicy } from "./model";
 
 export interface SecretVersion {
   n: number;
@@ -65,8 +65,8 @@ export class SecretManagerApi {
     ] as const)
       route("POST", `${V}:${verb}`, (r) => this.setState(r, verb, to));
     // getIamPolicy is a GET in Secret Manager's REST mapping (§1.1); POST is taken as IAM's default.
-    route("GET", `${S}:getIamPolicy`, (r) => ({ json: this.policyJson(this.secret(r, "secretmanager.secrets.getIamPolicy").policy) }));
-    route("POST", `${S}:getIamPolicy`, (r) => ({ json: this.policyJson(this.secret(r, "secretmanager.secrets.getIamPolicy").policy) }));
+    route("GET", `${S}:getIamPolicy`, (r) => ({ json: iamPolicyJson(this.secret(r, "secretmanager.secrets.getIamPolicy").policy) }));
+    route("POST", `${S}:getIamPolicy`, (r) => ({ json: iamPolicyJson(this.secret(r, "secretmanager.secrets.getIamPolicy").policy) }));
     route("POST", `${S}:setIamPolicy`, (r) => this.setPolicy(r));
   }
 
@@ -92,10 +92,9 @@ export class SecretManagerApi {
     return { data: v.data };
   }
 
-  /** A project given by id or number, as its id (the number of a project this emulator has). */
+  /** A project given by id or number, as its id (resourcemanager.ts projectIdOf). */
   projectId(given: string): string {
-    if (!/^\d+$/.test(given)) return given;
-    return [...this.emu.owners.keys()].find((p) => projectNumberOf(p) === given) ?? given;
+    return projectIdOf(this.emu, given);
   }
 
   private nameOf(s: SecretState): string {
@@ -224,24 +223,10 @@ export class SecretManagerApi {
     return { json: this.versionJson(s, v) };
   }
 
-  private policyJson(p: ResourcePolicy): unknown {
-    const bindings = p.bindings.map((b) => ({ role: b.role, members: [...b.members] }));
-    return bindings.length ? { version: 1, etag: p.etag, bindings } : { etag: p.etag };
-  }
-
   private setPolicy(r: Request): Reply {
     const s = this.secret(r, "secretmanager.secrets.setIamPolicy");
-    const body = r.json<{ policy?: { bindings?: Binding[]; etag?: string } }>();
-    if (!body.policy || typeof body.policy !== "object") throw invalid("You have passed an invalid argument to the service (argument=policy).");
-    if (body.policy.etag && !sameEtag(body.policy.etag, s.policy.etag))
-      // IAM's read-modify-write conflict (§1.2: observed on CRM/KMS; for secrets UNCONFIRMED).
-      throw new ApiError(409, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.", {
-        status: "ABORTED",
-      });
-    const bindings = checkedBindings(this.emu, body.policy.bindings, SECRETMANAGER_ROLES, (b) => {
-      if (b.condition) throw invalid("IAM conditions on secrets are not supported by this emulator."); // own words
-    });
-    s.policy = { bindings, etag: newPolicyEtag() };
-    return { json: this.policyJson(s.policy) };
+    // own words for the refusal of a condition
+    s.policy = replacedPolicy(this.emu, r.json(), s.policy, SECRETMANAGER_ROLES, "IAM conditions on secrets are not supported by this emulator.");
+    return { json: iamPolicyJson(s.policy) };
   }
 }
