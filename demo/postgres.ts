@@ -20,8 +20,8 @@ import { report } from "./report";
 import { PulumiCli, repoRoot, summary } from "../tools/harness/pulumi-cli";
 import { pullWithKeys, readDelivered } from "../tools/harness/delivered";
 import { insertZitadelEvents, startZitadelDatabase } from "../tools/harness/postgres";
-import { DEBEZIUM_VERSION, debeziumImage } from "../tools/harness/debezium";
-import { GcpEmulator, Instance, ZitadelEvent, eventKey, insertedKey, makeEvents } from "../stand-ins";
+import { DEBEZIUM_VERSION, cloudRunEngineUp, debeziumImage } from "../tools/harness/debezium";
+import { GcpEmulator, ZitadelEvent, eventKey, insertedKey, makeEvents } from "../stand-ins";
 import { gcpClients } from "../provider/gcp/client";
 
 const STACK = "demo-postgres";
@@ -74,24 +74,6 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     debeziumImage(async (sa) => ({ DEBEZIUM_SINK_PUBSUB_ADDRESS: await emu.pubsubGrpc.endpointFor(sa) })),
   );
   let service = "";
-  /** The engine's running instance, once its health endpoint says UP. */
-  const engineUp = async (ms: number, notPid = -1): Promise<Instance> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const i = emu.cloudRun.instanceOf(service);
-      const up =
-        i &&
-        !i.exited &&
-        i.pid !== notPid &&
-        (await fetch(`http://127.0.0.1:${i.port}/q/health/live`, { signal: AbortSignal.timeout(2000) }).then(
-          (r) => r.ok,
-          () => false,
-        ));
-      if (up) return i;
-      if (Date.now() > deadline) throw new Error(`the engine is not up within ${ms / 1000}s${i ? `:\n${i.log().slice(-2000)}` : ""}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
   let failure: unknown;
   let result: Record<string, unknown> = {};
   try {
@@ -117,7 +99,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
 
     say("the engine: Debezium Server on the stand-in's Cloud Run, as the service declares it (output engineServices)");
     service = o.engineServices[0];
-    let engine = await engineUp(120_000);
+    let engine = await cloudRunEngineUp(emu, service, 120_000);
     info(`${service}: revision ${engine.revision}, instance pid ${engine.pid}, listening on PORT ${engine.port}`);
 
     say(`writing ${EVENTS} ZITADEL events (payload-bearing: e-mails, phone numbers, password hashes), one transaction committing late`);
@@ -144,7 +126,7 @@ export async function postgresDemo(opts: { keep: boolean; events: number }): Pro
     const killedAt = Date.now();
     engine.signal("SIGKILL");
     await during;
-    engine = await engineUp(120_000, engine.pid);
+    engine = await cloudRunEngineUp(emu, service, 120_000, engine);
     info(
       `a new instance (pid ${engine.pid}) is up ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill; restarts ${emu.cloudRun.restartsOf(service)}`,
     );

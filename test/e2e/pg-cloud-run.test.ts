@@ -8,9 +8,9 @@ import * as fs from "fs";
 import { Client } from "pg";
 import { ConsumerProject, PulumiCli, consumerProject, summary } from "../harness/cli";
 import { startZitadelDatabase, insertZitadelEvents } from "../../tools/harness/postgres";
-import { DEBEZIUM_VERSION, debeziumImage } from "../../tools/harness/debezium";
+import { DEBEZIUM_VERSION, cloudRunEngineUp, debeziumImage } from "../../tools/harness/debezium";
 import { pullWithKeys } from "../../tools/harness/delivered";
-import { GcpEmulator, Instance, eventKey, insertedKey, makeEvents } from "../../stand-ins";
+import { GcpEmulator, eventKey, insertedKey, makeEvents } from "../../stand-ins";
 import { Gcp, gcpClients } from "../../provider/gcp/client";
 import * as os from "os";
 import * as path from "path";
@@ -42,26 +42,6 @@ afterAll(async () => {
   await db?.stop();
   if (cli) fs.rmSync(cli.base, { recursive: true, force: true });
 });
-
-/** The engine's instance once its health endpoint answers (a new one when `not` is given). */
-async function engineUp(service: string, not?: Instance): Promise<Instance> {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const i = emu.cloudRun.instanceOf(service);
-    if (
-      i &&
-      i !== not &&
-      !i.exited &&
-      (await fetch(`http://127.0.0.1:${i.port}/q/health/live`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    )
-      return i;
-    if (Date.now() > deadline) throw new Error(`engine of ${service} not up${i ? `:\n${i.log().slice(-3000)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 test("examples/postgres-cloud-run: refused settings named at preview; events flow; a password rotation rolls the engine with nothing lost; destroy leaves nothing", async () => {
   const dir = project.dir;
@@ -96,7 +76,7 @@ test("examples/postgres-cloud-run: refused settings named at preview; events flo
   const out = JSON.parse((await cli.run(dir, ["stack", "output", "--json", "--stack", STACK])).stdout);
   const [service] = out.engineServices;
   expect(service).toBe(`projects/${emu.project}/locations/europe-west1/services/zitadel-audit-engine`);
-  const first = await engineUp(service);
+  const first = await cloudRunEngineUp(emu, service, 180_000);
   expect(fs.readdirSync(path.join(first.dir))).toContain("tmp"); // the stand-in's container: its own /tmp
 
   const writer = new Client({ connectionString: db.pg.url() });
@@ -112,7 +92,7 @@ test("examples/postgres-cloud-run: refused settings named at preview; events flo
   expect(rotated.stdout).toMatch(/~\s+pulumi-nodejs:dynamic\/postgres:PgRole zitadel-audit-engine-login updated/);
   expect(rotated.stdout).toMatch(/~\s+pulumi-nodejs:dynamic\/gcp:SecretManagerSecret zitadel-audit-engine-password updated/);
   expect(rotated.stdout).toMatch(/~\s+pulumi-nodejs:dynamic\/gcp:CloudRunService zitadel-audit-engine updated/);
-  const second = await engineUp(service, first);
+  const second = await cloudRunEngineUp(emu, service, 180_000, first);
   expect(second.revision).toMatch(/^zitadel-audit-engine-00002-/);
   expect(first.exited).toBe(true);
   const versions = emu.secretmanager.secrets.get(`${emu.project}/zitadel-audit-engine-password`)!.versions.map((v) => v.state);

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { ChildProcess, spawn } from "child_process";
 import { findRepoRoot } from "./root";
-import type { LocalImage } from "../../stand-ins";
+import type { GcpEmulator, Instance, LocalImage } from "../../stand-ins";
 
 export const DEBEZIUM_VERSION = "3.6.1.Final";
 
@@ -108,4 +108,26 @@ export function startDebezium(env: Record<string, string>, opts: { heapMb?: numb
 
 function tail(file: string, lines = 30): string {
   return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * The engine's instance on the stand-in's Cloud Run once its health endpoint answers; with `not`, a
+ * different instance than that one (the one Cloud Run started after it).
+ */
+export async function cloudRunEngineUp(emu: GcpEmulator, service: string, ms: number, not?: Instance): Promise<Instance> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const i = emu.cloudRun.instanceOf(service);
+    const up =
+      i &&
+      i.pid !== not?.pid &&
+      !i.exited &&
+      (await fetch(`http://127.0.0.1:${i.port}/q/health/live`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      ));
+    if (up) return i;
+    if (Date.now() > deadline) throw new Error(`the engine of ${service} is not up within ${ms / 1000}s${i ? `:\n${i.log().slice(-2000)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
